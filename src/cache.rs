@@ -1,0 +1,1 @@
+//! The os-collect-config cache directory (spec os-config-tools §1.5).

@@ -1,0 +1,145 @@
+//! Front door: picks the tool from the basename of argv[0] (legacy names installed as
+//! symlinks) or from the first argument (`heat-agent <subcommand>`), and hands over the rest.
+//! Each tool parses its own flags, so the legacy spellings stay exactly the reference's.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+pub mod collect;
+
+/// A tool entry point: `args[0]` is the program name to show in usage.
+type Entry = fn(Vec<OsString>) -> i32;
+
+/// Which tool a program name stands for.
+pub fn tool_for_name(name: &str) -> Option<Entry> {
+    Some(match name {
+        "os-collect-config" => collect::legacy_main,
+        "os-apply-config" | "os-config-applier" => crate::apply::main,
+        "os-refresh-config" => crate::refresh::main,
+        "dib-run-parts" => crate::refresh::run_parts_main,
+        "55-heat-config" | "heat-config" => crate::deploy::main,
+        "heat-config-notify" => crate::notify::main,
+        _ => return None,
+    })
+}
+
+/// Native subcommands: name, entry, one-line help.
+pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
+    ("run", collect::run_main, "the daemon: poll, cache, diff, refresh, deploy, signal, forever"),
+    ("collect", collect::collect_main, "poll once, print merged metadata or the cache dir (os-collect-config)"),
+    ("apply", crate::apply::main, "render config templates, look up keys (os-apply-config)"),
+    ("refresh", crate::refresh::main, "run the phase directories (os-refresh-config)"),
+    ("run-parts", crate::refresh::run_parts_main, "run the executables of one directory in order (dib-run-parts)"),
+    ("deploy", crate::deploy::main, "run pending deployments through hooks and signal Heat (55-heat-config)"),
+    ("notify", crate::notify::main, "send one deployment signal to Heat (heat-config-notify)"),
+    ("hook", crate::hooks::main, "run a built-in hook (script, ansible, puppet, ...) on stdin JSON"),
+    ("status", crate::status::main, "list deployments, their results and signal delivery"),
+];
+
+fn basename(arg0: &OsString) -> String {
+    Path::new(arg0)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub fn version_text() -> String {
+    let mut features = vec!["rustls"];
+    if cfg!(target_env = "musl") {
+        features.push("static-musl");
+    }
+    format!(
+        "heat-agent {} (git {}; features: {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("HEAT_AGENT_GIT_REV"),
+        features.join(", ")
+    )
+}
+
+fn usage() -> String {
+    let mut s = String::from(
+        "heat-agent: OpenStack in-guest agent (os-collect-config, os-apply-config, \
+         os-refresh-config, heat-config) in one binary\n\nUsage: heat-agent <COMMAND> [ARGS]...\n\nCommands:\n",
+    );
+    for (name, _, help) in SUBCOMMANDS {
+        s.push_str(&format!("  {name:<10} {help}\n"));
+    }
+    s.push_str(
+        "\nLegacy names (symlinks to this binary): os-collect-config, os-apply-config, \
+         os-config-applier,\nos-refresh-config, dib-run-parts, heat-config-notify, 55-heat-config, \
+         hook-<name>.\n\n`heat-agent <COMMAND> --help` describes each command.\n\n\
+         Options:\n  -h, --help     Print help\n  -V, --version  Print version, git revision and features\n",
+    );
+    s
+}
+
+/// Dispatch on argv[0], then on the subcommand.
+pub fn dispatch(args: Vec<OsString>) -> i32 {
+    let name = args.first().map(basename).unwrap_or_default();
+    if let Some(entry) = tool_for_name(&name) {
+        return entry(args);
+    }
+    if let Some(hook) = name.strip_prefix("hook-") {
+        let mut hargs = vec![OsString::from(format!("{name}")), OsString::from(hook)];
+        hargs.extend(args.into_iter().skip(1));
+        return crate::hooks::main(hargs);
+    }
+    let Some(sub) = args.get(1).map(|s| s.to_string_lossy().into_owned()) else {
+        eprint!("{}", usage());
+        return 2;
+    };
+    match sub.as_str() {
+        "-h" | "--help" | "help" => {
+            print!("{}", usage());
+            return 0;
+        }
+        "-V" | "--version" => {
+            println!("{}", version_text());
+            return 0;
+        }
+        _ => {}
+    }
+    for (cmd, entry, _) in SUBCOMMANDS {
+        if *cmd == sub {
+            let mut rest = vec![OsString::from(format!("heat-agent {cmd}"))];
+            rest.extend(args.into_iter().skip(2));
+            return entry(rest);
+        }
+    }
+    // legacy tool names also work as subcommands: `heat-agent os-apply-config ...`
+    if let Some(entry) = tool_for_name(&sub) {
+        let mut rest = vec![OsString::from(sub)];
+        rest.extend(args.into_iter().skip(2));
+        return entry(rest);
+    }
+    eprintln!("heat-agent: unknown command '{sub}'\n");
+    eprint!("{}", usage());
+    2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_names_map_to_tools() {
+        for n in [
+            "os-collect-config",
+            "os-apply-config",
+            "os-config-applier",
+            "os-refresh-config",
+            "dib-run-parts",
+            "heat-config-notify",
+            "55-heat-config",
+        ] {
+            assert!(tool_for_name(n).is_some(), "{n}");
+        }
+        assert!(tool_for_name("heat-agent").is_none());
+    }
+
+    #[test]
+    fn basename_of_paths() {
+        assert_eq!(basename(&"/usr/local/bin/os-collect-config".into()), "os-collect-config");
+        assert_eq!(basename(&"os-apply-config".into()), "os-apply-config");
+    }
+}

@@ -1,0 +1,1 @@
+//! OS signals and systemd notifications.

@@ -1,0 +1,196 @@
+//! Logging setup (log + env_logger) and secret masking.
+//!
+//! Every log line passes through [`mask`]: any value registered with [`register_secret`]
+//! (passwords, secret keys, tokens, signal URLs) is replaced by `***`, and URL query
+//! signatures are redacted. Under journald (`JOURNAL_STREAM` set) lines carry no timestamp.
+
+use log::LevelFilter;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+
+fn secrets() -> &'static Mutex<Vec<String>> {
+    SECRETS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// Remember a secret so it is masked in every later log line. Short values (< 4 chars) are
+/// ignored: masking them would mangle ordinary words.
+pub fn register_secret(s: &str) {
+    if s.len() < 4 {
+        return;
+    }
+    let mut v = secrets().lock().unwrap_or_else(|e| e.into_inner());
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+        // longest first, so a secret containing another is masked whole
+        v.sort_by_key(|x| std::cmp::Reverse(x.len()));
+    }
+}
+
+/// Query keys whose values are credentials.
+const SECRET_QUERY_KEYS: &[&str] = &[
+    "signature",
+    "temp_url_sig",
+    "x-amz-signature",
+    "awsaccesskeyid",
+    "password",
+    "token",
+    "sig",
+];
+
+/// A URL with credentials removed: query values of signature-like keys, and user:password@.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => base.to_string(),
+            }
+        }
+        None => base.to_string(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if SECRET_QUERY_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
+                    format!("{k}=***")
+                }
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+    }
+    out
+}
+
+/// Mask registered secrets and URL signatures in a line of text.
+pub fn mask(text: &str) -> String {
+    let mut out = text.to_string();
+    {
+        let v = secrets().lock().unwrap_or_else(|e| e.into_inner());
+        for s in v.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+    }
+    if out.contains("://") && out.contains('?') {
+        out = out
+            .split(' ')
+            .map(|w| {
+                if w.contains("://") && w.contains('?') {
+                    redact_url(w)
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    out
+}
+
+/// How lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// `[time] LEVEL target: message` (no time under journald).
+    Agent,
+    /// The bare message (what os-collect-config effectively prints).
+    Bare,
+    /// `[time] (<name>) [LEVEL] message`, like os-refresh-config and 55-heat-config.
+    Tagged(&'static str),
+}
+
+/// Parse a level name as the legacy tools spell it (`WARN`, `warning`, `DEBUG`, ...).
+pub fn parse_level(s: &str) -> Option<LevelFilter> {
+    match s.to_ascii_lowercase().as_str() {
+        "critical" | "error" => Some(LevelFilter::Error),
+        "warn" | "warning" => Some(LevelFilter::Warn),
+        "info" => Some(LevelFilter::Info),
+        "debug" => Some(LevelFilter::Debug),
+        "trace" => Some(LevelFilter::Trace),
+        "off" => Some(LevelFilter::Off),
+        _ => None,
+    }
+}
+
+pub fn under_journald() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some()
+}
+
+/// Install the logger. `RUST_LOG`, when set, overrides `level`.
+pub fn init(level: LevelFilter, style: Style) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level);
+    // quiet chatty dependencies unless asked for
+    b.filter_module("rustls", LevelFilter::Warn);
+    b.filter_module("ureq", LevelFilter::Warn);
+    b.filter_module("ureq_proto", LevelFilter::Warn);
+    b.filter_module("tungstenite", LevelFilter::Warn);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        b.parse_filters(&spec);
+    }
+    let journald = under_journald();
+    b.format(move |buf, record| {
+        let msg = mask(&record.args().to_string());
+        match style {
+            Style::Bare => writeln!(buf, "{msg}"),
+            Style::Agent if journald => writeln!(buf, "{} {}", record.level(), msg),
+            Style::Agent => writeln!(
+                buf,
+                "[{}] {} {}",
+                buf.timestamp_millis(),
+                record.level(),
+                msg
+            ),
+            Style::Tagged(name) if journald => {
+                writeln!(buf, "({name}) [{}] {msg}", record.level())
+            }
+            Style::Tagged(name) => writeln!(
+                buf,
+                "[{}] ({name}) [{}] {msg}",
+                buf.timestamp_millis(),
+                record.level()
+            ),
+        }
+    });
+    b.target(env_logger::Target::Stderr);
+    let _ = b.try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_signatures_and_userinfo() {
+        assert_eq!(
+            redact_url("http://h:8000/v1/signal/x?Timestamp=1&Signature=abc%3D&AWSAccessKeyId=K"),
+            "http://h:8000/v1/signal/x?Timestamp=1&Signature=***&AWSAccessKeyId=***"
+        );
+        assert_eq!(
+            redact_url("https://u:pw@swift/v1/o?temp_url_sig=deadbeef&temp_url_expires=1"),
+            "https://***@swift/v1/o?temp_url_sig=***&temp_url_expires=1"
+        );
+        assert_eq!(redact_url("http://h/plain"), "http://h/plain");
+    }
+
+    #[test]
+    fn masks_registered_secrets() {
+        register_secret("s3cr3t-pass");
+        register_secret("ab"); // too short to mask
+        assert_eq!(mask("password=s3cr3t-pass ab"), "password=*** ab");
+        assert_eq!(
+            mask("POST http://h/x?Signature=zz done"),
+            "POST http://h/x?Signature=*** done"
+        );
+    }
+}

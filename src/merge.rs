@@ -1,0 +1,1 @@
+//! Deployment explosion (spec os-config-tools §1.11).

@@ -1,0 +1,474 @@
+//! JSON the way the Python reference tools read and write it (spec os-config-tools §0).
+//!
+//! serde_json is built with `preserve_order` (dict insertion order) and `arbitrary_precision`
+//! (numbers keep their source text, so big integers stay exact). This module adds what Python's
+//! `json.dumps` does differently from serde_json: `ensure_ascii`, the `", "`/`": "` separators,
+//! Python's `repr` of floats, the `indent=N` layout; plus Python `str()`/`repr()` of values and
+//! Python truthiness.
+
+use serde_json::{Map, Number, Value};
+use std::fmt::Write as _;
+
+/// How to lay out a document, mirroring the `json.dumps` arguments the reference uses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DumpOptions {
+    /// `None`: one line with `", "` and `": "`; `Some(n)`: n spaces per level, `","` and `": "`.
+    pub indent: Option<usize>,
+    pub sort_keys: bool,
+    /// Python's default: every non-ASCII character as `\uXXXX`.
+    pub ensure_ascii: bool,
+}
+
+impl DumpOptions {
+    /// `json.dumps(v)`
+    pub const COMPACT: DumpOptions = DumpOptions {
+        indent: None,
+        sort_keys: false,
+        ensure_ascii: true,
+    };
+    /// `json.dumps(v, indent=n)`
+    pub const fn indented(n: usize) -> DumpOptions {
+        DumpOptions {
+            indent: Some(n),
+            sort_keys: false,
+            ensure_ascii: true,
+        }
+    }
+}
+
+/// `json.dumps(value)` with Python's defaults.
+pub fn dumps(value: &Value) -> String {
+    dumps_with(value, DumpOptions::COMPACT)
+}
+
+/// `json.dumps(value, indent=n)`; no trailing newline, like Python.
+pub fn dumps_indent(value: &Value, indent: usize) -> String {
+    dumps_with(value, DumpOptions::indented(indent))
+}
+
+pub fn dumps_with(value: &Value, opts: DumpOptions) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value, opts, 0);
+    out
+}
+
+fn newline_indent(out: &mut String, opts: DumpOptions, level: usize) {
+    if let Some(n) = opts.indent {
+        out.push('\n');
+        for _ in 0..n * level {
+            out.push(' ');
+        }
+    }
+}
+
+fn write_value(out: &mut String, value: &Value, opts: DumpOptions, level: usize) {
+    let item_sep = if opts.indent.is_some() { "," } else { ", " };
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => out.push_str(&number_repr(n)),
+        Value::String(s) => write_string(out, s, opts.ensure_ascii),
+        Value::Array(items) => {
+            if items.is_empty() {
+                out.push_str("[]");
+                return;
+            }
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(item_sep);
+                }
+                newline_indent(out, opts, level + 1);
+                write_value(out, item, opts, level + 1);
+            }
+            newline_indent(out, opts, level);
+            out.push(']');
+        }
+        Value::Object(map) => {
+            if map.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push('{');
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if opts.sort_keys {
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(item_sep);
+                }
+                newline_indent(out, opts, level + 1);
+                write_string(out, k, opts.ensure_ascii);
+                out.push_str(": ");
+                write_value(out, v, opts, level + 1);
+            }
+            newline_indent(out, opts, level);
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string literal as Python writes it.
+pub fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            // ensure_ascii escapes everything outside ' '..='~', DEL included.
+            c if ensure_ascii && (c as u32) >= 0x7f => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{:04x}", unit);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Whether Python's `json.loads` would make this number a float.
+pub fn is_float(n: &Number) -> bool {
+    let text = n.to_string();
+    text.contains(['.', 'e', 'E'])
+}
+
+/// The number as f64 (Python's float() of the source text).
+pub fn number_f64(n: &Number) -> f64 {
+    n.to_string().parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// Python's text for a JSON number: `int` text as is, `float` through `repr`.
+pub fn number_repr(n: &Number) -> String {
+    let text = n.to_string();
+    if text.contains(['.', 'e', 'E']) {
+        float_repr(text.parse::<f64>().unwrap_or(f64::NAN))
+    } else if text == "-0" {
+        "0".to_string()
+    } else {
+        text
+    }
+}
+
+/// Python `repr(float)`: shortest round-trip digits; fixed notation for exponents in [-4, 16).
+pub fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-1.2345e20", "1e-5", "0e0".
+    let sci = format!("{:e}", f);
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(&digits);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    out
+}
+
+/// Python truthiness (spec §0.3).
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => {
+            if is_float(n) {
+                let f = number_f64(n);
+                f != 0.0 // NaN != 0.0 is true: NaN is truthy, as in Python
+            } else {
+                let t = n.to_string();
+                t.trim_start_matches('-').trim_start_matches('0') != ""
+            }
+        }
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Python `str(value)` of a value loaded by `json.loads`.
+pub fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => py_repr(other),
+    }
+}
+
+/// Python `repr(value)` of a value loaded by `json.loads` (dicts, lists, strings, True/None).
+pub fn py_repr(v: &Value) -> String {
+    let mut out = String::new();
+    write_repr(&mut out, v);
+    out
+}
+
+fn write_repr(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => {
+            let r = number_repr(n);
+            // repr(float('nan')) is 'nan', repr(float('inf')) is 'inf'
+            match r.as_str() {
+                "NaN" => out.push_str("nan"),
+                "Infinity" => out.push_str("inf"),
+                "-Infinity" => out.push_str("-inf"),
+                _ => out.push_str(&r),
+            }
+        }
+        Value::String(s) => write_str_repr(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str_repr(out, k);
+                out.push_str(": ");
+                write_repr(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Characters Python's `str.isprintable()` rejects (other than ASCII controls), as far as
+/// they matter in practice: separators, format characters, private use, noncharacters.
+fn py_unprintable(c: char) -> bool {
+    let u = c as u32;
+    matches!(u,
+        0x00..=0x1f | 0x7f..=0xa0 | 0xad | 0x1680 | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f
+        | 0x205f..=0x2064 | 0x2066..=0x206f | 0x3000 | 0xd800..=0xf8ff | 0xfeff | 0xfff9..=0xfffb
+        | 0xfffe | 0xffff | 0xf0000..=0x10ffff | 0xe0000..=0xe0fff)
+        && c != ' '
+}
+
+/// Python `repr(str)`: single quotes unless the text has `'` and no `"`.
+pub fn write_str_repr(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if py_unprintable(c) => {
+                let u = c as u32;
+                if u <= 0xff {
+                    let _ = write!(out, "\\x{:02x}", u);
+                } else if u <= 0xffff {
+                    let _ = write!(out, "\\u{:04x}", u);
+                } else {
+                    let _ = write!(out, "\\U{:08x}", u);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// Parse a document as Python's `json.loads` would, with a one-line error naming `source`.
+/// Deviation (recorded in docs/compatibility.md): `NaN`/`Infinity` literals are rejected.
+pub fn loads(text: &str, source: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{source} is not valid JSON ({e})"))
+}
+
+/// Value equality with Python's meaning for numbers (`1 == 1.0`), map key order ignored,
+/// but bool and number kept apart (Python's `True == 1` is a quirk we fix; see compatibility.md).
+pub fn semantic_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if !is_float(x) && !is_float(y) {
+                number_repr(x) == number_repr(y)
+            } else {
+                let (fx, fy) = (number_f64(x), number_f64(y));
+                fx == fy || (fx.is_nan() && fy.is_nan())
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| semantic_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| semantic_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// An empty JSON object.
+pub fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn indent_one_matches_python() {
+        let v = p(r#"{"a":[1,2],"b":{},"c":"é","d":1.0,"e":null}"#);
+        assert_eq!(
+            dumps_indent(&v, 1),
+            "{\n \"a\": [\n  1,\n  2\n ],\n \"b\": {},\n \"c\": \"\\u00e9\",\n \"d\": 1.0,\n \"e\": null\n}"
+        );
+    }
+
+    #[test]
+    fn compact_matches_python() {
+        assert_eq!(dumps(&p(r#"{"a":[1,2],"b":null}"#)), r#"{"a": [1, 2], "b": null}"#);
+        assert_eq!(
+            dumps(&p(r#"[1,"é",{"b":2,"a":null}]"#)),
+            r#"[1, "\u00e9", {"b": 2, "a": null}]"#
+        );
+        assert_eq!(dumps(&json!("a/b\u{7f}\u{1}")), r#""a/b\u007f\u0001""#);
+        assert_eq!(dumps(&json!("😀")), r#""\ud83d\ude00""#);
+    }
+
+    #[test]
+    fn float_repr_matches_python() {
+        for (src, want) in [
+            ("1.0", "1.0"),
+            ("1.5", "1.5"),
+            ("1e2", "100.0"),
+            ("1e20", "1e+20"),
+            ("1e-5", "1e-05"),
+            ("0.0001", "0.0001"),
+            ("1e16", "1e+16"),
+            ("1e15", "1000000000000000.0"),
+            ("123456789012345678901.0", "1.2345678901234568e+20"),
+            ("-0.0", "-0.0"),
+            ("0.1", "0.1"),
+            ("1e400", "Infinity"),
+            ("-2.5e-7", "-2.5e-07"),
+        ] {
+            assert_eq!(number_repr(&p(src).as_number().unwrap().clone()), want, "{src}");
+        }
+        assert_eq!(number_repr(p("12345678901234567890").as_number().unwrap()), "12345678901234567890");
+        assert_eq!(number_repr(p("-0").as_number().unwrap()), "0");
+    }
+
+    #[test]
+    fn truthiness() {
+        for falsy in ["null", "false", "0", "0.0", "-0.0", "\"\"", "[]", "{}", "-0"] {
+            assert!(!truthy(&p(falsy)), "{falsy}");
+        }
+        for t in ["\"0\"", "\"false\"", "1", "0.5", "[0]", "{\"a\":null}", "true", "10"] {
+            assert!(truthy(&p(t)), "{t}");
+        }
+    }
+
+    #[test]
+    fn python_str_forms() {
+        assert_eq!(py_str(&json!(5)), "5");
+        assert_eq!(py_str(&p("1.5")), "1.5");
+        assert_eq!(py_str(&json!(true)), "True");
+        assert_eq!(py_str(&json!(false)), "False");
+        assert_eq!(py_str(&Value::Null), "None");
+        assert_eq!(py_str(&p(r#"{"a": 1}"#)), "{'a': 1}");
+        assert_eq!(py_str(&p(r#"["a", 1]"#)), "['a', 1]");
+        assert_eq!(py_str(&p(r#"{"url": "sqlite:///blah"}"#)), "{'url': 'sqlite:///blah'}");
+        assert_eq!(py_repr(&json!("it's")), "\"it's\"");
+        assert_eq!(py_repr(&json!("a'b\"c")), "'a\\'b\"c'");
+        assert_eq!(py_repr(&json!("é\u{a0}\n")), "'é\\xa0\\n'");
+    }
+
+    #[test]
+    fn order_and_duplicates_like_python() {
+        let v = p(r#"{"b":1,"a":2,"b":3}"#);
+        assert_eq!(dumps(&v), r#"{"b": 3, "a": 2}"#);
+    }
+
+    #[test]
+    fn semantic_equality() {
+        assert!(semantic_eq(&p(r#"{"a":1,"b":2}"#), &p(r#"{"b":2,"a":1}"#)));
+        assert!(semantic_eq(&p("1"), &p("1.0")));
+        assert!(semantic_eq(&p("1.0"), &p("1.00")));
+        assert!(!semantic_eq(&p("1"), &p("true")));
+        assert!(!semantic_eq(&p("[1,2]"), &p("[2,1]")));
+    }
+
+    #[test]
+    fn sort_keys_indent_four() {
+        let v = p(r#"{"b":1,"a":{"d":[],"c":2}}"#);
+        let s = dumps_with(
+            &v,
+            DumpOptions {
+                indent: Some(4),
+                sort_keys: true,
+                ensure_ascii: true,
+            },
+        );
+        assert_eq!(s, "{\n    \"a\": {\n        \"c\": 2,\n        \"d\": []\n    },\n    \"b\": 1\n}");
+    }
+}

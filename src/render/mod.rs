@@ -1,0 +1,1 @@
+//! Template renderers: pystache-compatible mustache, and tera.

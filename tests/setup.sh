@@ -1,0 +1,46 @@
+#!/bin/bash
+# Installs everything the test suite needs on a fresh Debian machine (idempotent):
+#   - Debian packages: puppet (real `puppet apply`), util-linux (blkid), iproute2
+#   - tests/.venv: the Python reference tools from PyPI (os-collect-config, os-apply-config,
+#     os-refresh-config, dib-utils) for the differential tests, and ansible-core (real
+#     `ansible-playbook`)
+#   - tests/.venv/heat-agents: the heat-agents element scripts (55-heat-config,
+#     heat-config-notify, hooks) from the heat-agents sdist
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${HEAT_AGENT_TEST_VENV:-$here/.venv}
+log() { echo "tests/setup.sh: $*" >&2; }
+
+need_apt=()
+command -v puppet >/dev/null 2>&1 || need_apt+=(puppet)
+command -v blkid >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        log "apt-get install ${need_apt[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    else
+        log "missing ${need_apt[*]}: install them (as root: apt-get install ${need_apt[*]})"
+        exit 1
+    fi
+fi
+
+stamp=$venv/.complete-v1
+if [ ! -f "$stamp" ]; then
+    log "creating $venv (reference tools + ansible-core)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        os-collect-config==14.1.0 os-apply-config==14.1.0 os-refresh-config==14.1.0 \
+        dib-utils ansible-core
+    tmp=$(mktemp -d)
+    "$venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
+        heat-agents==13.0.0 -d "$tmp"
+    tar -xzf "$tmp"/heat*agents-*.tar.gz -C "$tmp"
+    rm -rf "$venv/heat-agents"
+    mv "$tmp"/heat*agents-*/ "$venv/heat-agents"
+    rm -rf "$tmp"
+    touch "$stamp"
+fi
+log "ready: venv $venv, puppet $(puppet --version 2>/dev/null || echo missing)"
