@@ -21,4 +21,5 @@ pub mod pyjson;
 pub mod refresh;
 pub mod render;
 pub mod retry;
+pub mod shims;
 pub mod status;
