@@ -348,7 +348,8 @@ fn summarize(c: &Collected) -> String {
 /// The whole os-collect-config main flow (§1.3) from parsed settings. Returns the exit code.
 pub fn run(settings: Settings, launch: Launch) -> i32 {
     if settings.print_cachedir {
-        println!("{}", settings.cachedir.display());
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{}", settings.cachedir.display());
         return 0;
     }
     let store_and_run = settings.command.is_some() && !settings.print_only;
@@ -361,7 +362,6 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
             return 1;
         }
     };
-    // SIGPIPE back to default: die on a closed pipe like the reference (lp#1795030).
     if settings.splay > 0.0 && !settings.one_time {
         let d = Duration::from_secs_f64(fastrand::f64() * settings.splay);
         log::info!("Sleeping {:.2} seconds (splay).", d.as_secs_f64());
@@ -374,7 +374,10 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
     let mut state = State::default();
     if !store_and_run {
         let merged = collect_print(&settings, &mut state);
-        println!("{}", pyjson::dumps_indent(&merged, 1));
+        // a closed stdout is not a crash (Rust's println! would panic on EPIPE)
+        use std::io::Write;
+        let text = format!("{}\n", pyjson::dumps_indent(&merged, 1));
+        let _ = std::io::stdout().write_all(text.as_bytes());
         return 0;
     }
     let command = settings.command.clone().unwrap_or_default();
