@@ -146,13 +146,36 @@ fn specs() -> Vec<Spec> {
     out
 }
 
-/// argparse's `_parse_optional`: does this string look like an option?
-fn is_optional(a: &str) -> bool {
+/// argparse's `_parse_optional`: does this string look like an option? Known option strings
+/// (exact, `--x=v`, a prefix, a short option with attached text) are options even with spaces.
+fn is_optional(a: &str, specs: &[Spec]) -> bool {
     if !a.starts_with('-') || a.len() == 1 {
         return false;
     }
-    if a.starts_with("--") && a.len() == 2 {
+    if a == "--" {
         return true;
+    }
+    let known = |s: &str| specs.iter().any(|sp| sp.strings.iter().any(|x| x == s));
+    if known(a) {
+        return true;
+    }
+    let name = a.split_once('=').map(|(n, _)| n).unwrap_or(a);
+    if known(name) {
+        return true;
+    }
+    if a.starts_with("--") {
+        if specs
+            .iter()
+            .flat_map(|sp| sp.strings.iter())
+            .any(|s| s.starts_with("--") && s.starts_with(name))
+        {
+            return true;
+        }
+    } else {
+        let short: String = a.chars().take(2).collect();
+        if known(&short) {
+            return true;
+        }
     }
     if looks_negative_number(a) || a.contains(' ') {
         return false;
@@ -203,7 +226,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Outcome, String> {
     while i < args.len() {
         let a = &args[i];
         i += 1;
-        if only_positional || !is_optional(a) {
+        if only_positional || !is_optional(a, &specs) {
             if pos_state == Positional::Done {
                 extras.push(a.clone());
             } else {
@@ -312,7 +335,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Outcome, String> {
                     let value = match explicit.take() {
                         Some(v) => v,
                         None => {
-                            if i < args.len() && !is_optional(&args[i]) {
+                            if i < args.len() && !is_optional(&args[i], &specs) {
                                 i += 1;
                                 args[i - 1].clone()
                             } else {
