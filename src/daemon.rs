@@ -388,7 +388,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
             return 1;
         }
     };
-    let config_hash = crate::shims::config_hash(&settings);
+    let config_hash = crate::config::config_hash(&settings);
     let mut schedule = Schedule::new(settings.min_polling_interval, settings.polling_interval);
     let mut exitval = 0;
     let mut announced = false;
@@ -428,7 +428,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
                 exitval = rc;
                 status.push_str(&format!("; command failed ({rc})"));
             }
-            if !settings.one_time && crate::shims::config_hash(&settings) != config_hash {
+            if !settings.one_time && crate::config::config_hash(&settings) != config_hash {
                 log::info!("configuration changed; re-executing");
                 return reexec_or_fail(&launch);
             }
