@@ -1,6 +1,7 @@
 //! `heat_local` and `local` collectors (ports of test_heat_local.py and test_local.py).
 
 mod collectors_support;
+mod common;
 
 use collectors_support::*;
 use heat_agent::config::Settings;

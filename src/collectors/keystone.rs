@@ -86,7 +86,14 @@ pub fn v3_url_from_discovery(doc: &Value) -> Option<String> {
 pub fn discover(agent: &ureq::Agent, auth_url: &str) -> String {
     let url = auth_url.replace("/v2.0", "/");
     let fallback = || auth_url.replace("/v2.0", "/v3");
-    let mut resp = match agent.get(&url).header("Accept", "application/json").call() {
+    // 300 Multiple Choices (Keystone's root answer) is a document here, not a redirect
+    let req = agent
+        .get(&url)
+        .header("Accept", "application/json")
+        .config()
+        .max_redirects(0)
+        .build();
+    let mut resp = match req.call() {
         Ok(r) => r,
         Err(e) => {
             log::debug!(

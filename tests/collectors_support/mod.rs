@@ -2,6 +2,8 @@
 //! copied from the reference tests, and a `collect` call with fresh or kept state.
 #![allow(dead_code)]
 
+pub mod openstack;
+
 use heat_agent::collectors::{self, CollectError, Context, Entries, State};
 use heat_agent::config::Settings;
 use serde_json::{json, Value};
