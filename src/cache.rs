@@ -140,7 +140,12 @@ impl Cache {
                 .collect(),
         );
         let path = self.path(name);
-        fsutil::atomic_write(&path, pyjson::dumps(&list).as_bytes(), 0o600, Owner::default())?;
+        fsutil::atomic_write(
+            &path,
+            pyjson::dumps(&list).as_bytes(),
+            0o600,
+            Owner::default(),
+        )?;
         Ok(path)
     }
 
@@ -190,7 +195,10 @@ fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
             }
             fs::copy(entry.path(), &target)?;
             let meta = entry.metadata()?;
-            fs::set_permissions(&target, fs::Permissions::from_mode(meta.permissions().mode()))?;
+            fs::set_permissions(
+                &target,
+                fs::Permissions::from_mode(meta.permissions().mode()),
+            )?;
             if let Ok(mtime) = meta.modified() {
                 let f = fs::File::options().write(true).open(&target)?;
                 let _ = f.set_modified(mtime);
@@ -221,7 +229,10 @@ mod tests {
         // new content, still changed (no .last); .orig keeps the first content
         let (_, changed) = cache.store("foo", &json!({"a": 2})).unwrap();
         assert!(changed);
-        assert_eq!(fs::read_to_string(dir.join("foo.json.orig")).unwrap(), "{\n \"a\": 1\n}");
+        assert_eq!(
+            fs::read_to_string(dir.join("foo.json.orig")).unwrap(),
+            "{\n \"a\": 1\n}"
+        );
         cache.commit("foo").unwrap();
         assert!(dir.join("foo.json.last").exists());
         let (_, changed) = cache.store("foo", &json!({"a": 2})).unwrap();
@@ -264,7 +275,8 @@ mod tests {
     fn python_layout_is_indent_one_without_newline() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Cache::open(tmp.path()).unwrap();
-        let v: Value = serde_json::from_str(r#"{"a":[1,2],"b":{},"c":"é","d":1.0,"e":null}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"a":[1,2],"b":{},"c":"é","d":1.0,"e":null}"#).unwrap();
         let (p, _) = cache.store("k", &v).unwrap();
         assert_eq!(
             fs::read_to_string(p).unwrap(),
@@ -287,7 +299,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("c");
         let cache = Cache::open(&dir).unwrap();
-        for key in ["../escape", "/etc/passwd", "a/../../b", "..", ".", "", &"x".repeat(400)] {
+        for key in [
+            "../escape",
+            "/etc/passwd",
+            "a/../../b",
+            "..",
+            ".",
+            "",
+            &"x".repeat(400),
+        ] {
             let (p, _) = cache.store(key, &json!(1)).unwrap();
             assert_eq!(p.parent().unwrap(), dir, "{key:?} -> {}", p.display());
         }

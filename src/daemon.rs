@@ -124,7 +124,8 @@ pub fn collect_store(
                     out.keys.push(key.clone());
                     out.paths.push(path);
                 }
-                out.report.push((name.clone(), SourceOutcome::Collected(keys.len())));
+                out.report
+                    .push((name.clone(), SourceOutcome::Collected(keys.len())));
                 if sources.get(name) != Some(&keys) {
                     sources.insert(name.clone(), keys);
                     sources_changed = true;
@@ -147,14 +148,16 @@ pub fn collect_store(
                         out.keys.push(key.clone());
                         out.paths.push(cache.path(key));
                     }
-                    out.report.push((name.clone(), SourceOutcome::Kept(kept.len())));
+                    out.report
+                        .push((name.clone(), SourceOutcome::Kept(kept.len())));
                 }
             }
             Err(CollectError::NotConfigured(_)) => {
                 if sources.remove(name).is_some() {
                     sources_changed = true;
                 }
-                out.report.push((name.clone(), SourceOutcome::NotConfigured));
+                out.report
+                    .push((name.clone(), SourceOutcome::NotConfigured));
             }
         }
     }
@@ -269,13 +272,26 @@ pub struct Launch {
 /// Re-exec ourselves with the original argv (§1.9). Only returns on failure.
 pub fn reexec(launch: &Launch) -> std::io::Error {
     use std::os::unix::process::CommandExt;
-    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| PathBuf::from(&launch.argv[0]));
+    let exe =
+        std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| PathBuf::from(&launch.argv[0]));
     let mut cmd = std::process::Command::new(exe);
     if let Some(arg0) = launch.argv.first() {
         cmd.arg0(arg0);
     }
     cmd.args(launch.argv.iter().skip(1));
-    cmd.exec()
+    // A SIGHUP between exec and the new handlers would kill us (default action): keep it
+    // blocked across exec; the new process unblocks it once its handlers are in place, and a
+    // pending one is then delivered as a reload.
+    let _ = reload_signals().thread_block();
+    let err = cmd.exec();
+    let _ = reload_signals().thread_unblock();
+    err
+}
+
+fn reload_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGHUP);
+    set
 }
 
 /// Spawn the OS-signal thread: SIGHUP → Reload; SIGTERM/SIGINT → Stop. After a stop request the
@@ -287,6 +303,8 @@ pub fn install_signals(
 ) -> std::io::Result<mpsc::Receiver<Event>> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGTERM, SIGINT])?;
+    // blocked by a previous incarnation around its re-exec (see `reexec`)
+    let _ = reload_signals().thread_unblock();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for sig in signals.forever() {
@@ -472,9 +490,13 @@ fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Durati
 
 /// Register the credentials in the settings as secrets, so no log line shows them.
 pub fn register_secrets(s: &Settings) {
-    for secret in [&s.heat.password, &s.zaqar.password, &s.cfn.secret_access_key]
-        .into_iter()
-        .flatten()
+    for secret in [
+        &s.heat.password,
+        &s.zaqar.password,
+        &s.cfn.secret_access_key,
+    ]
+    .into_iter()
+    .flatten()
     {
         logging::register_secret(secret);
     }
@@ -485,7 +507,9 @@ pub fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -515,7 +539,10 @@ mod tests {
 
     #[test]
     fn os_config_files_joins_with_colons() {
-        let p = vec![PathBuf::from("/a/heat_local.json"), PathBuf::from("/a/ec2.json")];
+        let p = vec![
+            PathBuf::from("/a/heat_local.json"),
+            PathBuf::from("/a/ec2.json"),
+        ];
         assert_eq!(os_config_files(&p), "/a/heat_local.json:/a/ec2.json");
         assert_eq!(os_config_files(&[]), "");
     }

@@ -2,7 +2,9 @@
 use std::time::Duration;
 
 fn notify(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
     let sock = match std::os::unix::net::UnixDatagram::unbound() {
         Ok(s) => s,
         Err(_) => return,
@@ -17,11 +19,25 @@ fn notify(state: &str) {
         let _ = sock.send_to(state.as_bytes(), &p);
     }
 }
-pub fn ready() { notify("READY=1") }
-pub fn status(text: &str) { notify(&format!("STATUS={text}")) }
-pub fn watchdog() { notify("WATCHDOG=1") }
-pub fn stopping() { notify("STOPPING=1") }
-pub fn reloading() { notify("RELOADING=1") }
+pub fn ready() {
+    notify("READY=1")
+}
+pub fn status(text: &str) {
+    notify(&format!("STATUS={text}"))
+}
+pub fn watchdog() {
+    notify("WATCHDOG=1")
+}
+pub fn stopping() {
+    notify("STOPPING=1")
+}
+pub fn reloading() {
+    notify("RELOADING=1")
+}
 pub fn watchdog_interval() -> Option<Duration> {
-    std::env::var("WATCHDOG_USEC").ok()?.parse::<u64>().ok().map(Duration::from_micros)
+    std::env::var("WATCHDOG_USEC")
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_micros)
 }

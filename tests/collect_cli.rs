@@ -53,7 +53,11 @@ impl Guest {
         let local = root.join("local-data");
         fs::create_dir(&local).unwrap();
         fs::set_permissions(&local, fs::Permissions::from_mode(0o700)).unwrap();
-        fs::write(local.join("00test.json"), r#"{"int1": 1, "map_ab": {"a": "apple", "b": "banana"}}"#).unwrap();
+        fs::write(
+            local.join("00test.json"),
+            r#"{"int1": 1, "map_ab": {"a": "apple", "b": "banana"}}"#,
+        )
+        .unwrap();
         let doc = Arc::new(Mutex::new(software_config_data()));
         let d2 = doc.clone();
         let server = Server::start(move |req| {
@@ -124,7 +128,8 @@ impl Guest {
 
 fn md5_len(s: &str) -> usize {
     // a cheap stable tag for the test server's ETag
-    s.bytes().fold(s.len(), |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
+    s.bytes()
+        .fold(s.len(), |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
 }
 
 fn stdout_json(out: &Output) -> Value {
@@ -146,8 +151,19 @@ fn read_json(p: &Path) -> Value {
 fn test_main() {
     let g = Guest::new();
     let cmd = g.recording_command();
-    let out = g.occ(&["--one-time", "--command", &cmd, "heat_local", "request", "local"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = g.occ(&[
+        "--one-time",
+        "--command",
+        &cmd,
+        "heat_local",
+        "request",
+        "local",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(g.runs(), 1);
     let files: Vec<String> = fs::read_to_string(g.marker())
         .unwrap()
@@ -155,7 +171,10 @@ fn test_main() {
         .split(':')
         .map(String::from)
         .collect();
-    for list in [g.cache().join("os_config_files.json"), g.backup().join("os_config_files.json")] {
+    for list in [
+        g.cache().join("os_config_files.json"),
+        g.backup().join("os_config_files.json"),
+    ] {
         assert_eq!(read_json(&list), json!(files), "{}", list.display());
     }
     let mut keys = serde_json::Map::new();
@@ -165,16 +184,37 @@ fn test_main() {
             keys.extend(m);
         }
     }
-    for k in ["localstrA", "old-style", "config1", "config2", "config3", "int1", "map_ab"] {
+    for k in [
+        "localstrA",
+        "old-style",
+        "config1",
+        "config2",
+        "config3",
+        "int1",
+        "map_ab",
+    ] {
         assert!(keys.contains_key(k), "missing {k} in {keys:?}");
     }
     let names: Vec<String> = files
         .iter()
-        .map(|f| Path::new(f).file_name().unwrap().to_string_lossy().into_owned())
+        .map(|f| {
+            Path::new(f)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(
         names,
-        ["heat_local.json", "request.json", "dep-name1.json", "dep-name2.json", "dep-name3.json", "00test.json.json"]
+        [
+            "heat_local.json",
+            "request.json",
+            "dep-name1.json",
+            "dep-name2.json",
+            "dep-name3.json",
+            "00test.json.json"
+        ]
     );
     // .orig and .last beside each file; everything 0600
     for f in &files {
@@ -195,7 +235,11 @@ fn test_main_force_command() {
         a.extend_from_slice(extra);
         a.extend_from_slice(&collectors);
         let out = g.occ(&a);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run(&["--one-time"]);
     assert_eq!(g.runs(), 1);
@@ -203,7 +247,9 @@ fn test_main_force_command() {
     assert_eq!(g.runs(), 1, "unchanged data must not run the command");
     run(&["--force"]);
     assert_eq!(g.runs(), 2);
-    assert!(fs::read_to_string(g.marker()).unwrap().contains("request.json"));
+    assert!(fs::read_to_string(g.marker())
+        .unwrap()
+        .contains("request.json"));
     // a change runs it again
     g.doc.lock().unwrap()["old-style"] = json!("changed");
     run(&["--one-time"]);
@@ -214,9 +260,18 @@ fn test_main_force_command() {
 #[test]
 fn test_main_command_failed_no_caching() {
     let g = Guest::new();
-    let out = g.occ(&["--one-time", "--command", "exit 7", "heat_local", "request", "local"]);
+    let out = g.occ(&[
+        "--one-time",
+        "--command",
+        "exit 7",
+        "heat_local",
+        "request",
+        "local",
+    ]);
     assert_eq!(out.status.code(), Some(7));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Command failed, will not cache new data."));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Command failed, will not cache new data.")
+    );
     for dir in [g.cache(), g.backup()] {
         for e in fs::read_dir(&dir).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -225,7 +280,14 @@ fn test_main_command_failed_no_caching() {
     }
     // the same data counts as changed next time, so the command runs again
     let cmd = g.recording_command();
-    g.occ(&["--one-time", "--command", &cmd, "heat_local", "request", "local"]);
+    g.occ(&[
+        "--one-time",
+        "--command",
+        &cmd,
+        "heat_local",
+        "request",
+        "local",
+    ]);
     assert_eq!(g.runs(), 1);
 }
 
@@ -241,7 +303,11 @@ fn command_killed_by_signal_exits_128_plus_n() {
 fn test_main_no_command() {
     let g = Guest::new();
     let out = g.occ(&["heat_local", "request", "local"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = stdout_json(&out);
     for k in ["heat_local", "request", "dep-name1", "00test.json"] {
         assert!(v.get(k).is_some(), "{k} missing: {v}");
@@ -249,7 +315,10 @@ fn test_main_no_command() {
     assert!(!g.cache().exists(), "print mode writes no cache");
     // Python's layout: indent 1, then a newline
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("{\n \"heat_local\": {\n  \"localstrA\": \"A\""), "{text}");
+    assert!(
+        text.starts_with("{\n \"heat_local\": {\n  \"localstrA\": \"A\""),
+        "{text}"
+    );
     assert!(text.ends_with("}\n"));
 }
 
@@ -258,7 +327,10 @@ fn test_main_no_command() {
 fn test_main_print_cachedir() {
     let g = Guest::new();
     let out = g.occ(&["--print-cachedir"]);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{}\n", g.cache().display()));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}\n", g.cache().display())
+    );
 }
 
 // TestCollect.test_main_print_only
@@ -305,16 +377,35 @@ fn native_collect_matches_legacy_name() {
 fn unavailable_source_keeps_its_last_good_data() {
     let g = Guest::new();
     let cmd = g.recording_command();
-    g.occ(&["--one-time", "--command", &cmd, "heat_local", "request", "local"]);
-    assert!(fs::read_to_string(g.marker()).unwrap().contains("request.json"));
+    g.occ(&[
+        "--one-time",
+        "--command",
+        &cmd,
+        "heat_local",
+        "request",
+        "local",
+    ]);
+    assert!(fs::read_to_string(g.marker())
+        .unwrap()
+        .contains("request.json"));
     // the metadata server starts failing, and something else changes
     g.server.set_handler(|_| Response::new(503, "down"));
     fs::write(g.root().join("cfn-init-data"), r#"{"localstrA": "B"}"#).unwrap();
-    let out = g.occ(&["--one-time", "--command", &cmd, "heat_local", "request", "local"]);
+    let out = g.occ(&[
+        "--one-time",
+        "--command",
+        &cmd,
+        "heat_local",
+        "request",
+        "local",
+    ]);
     assert!(out.status.success());
     assert_eq!(g.runs(), 2);
     let files = fs::read_to_string(g.marker()).unwrap();
-    assert!(files.contains("request.json") && files.contains("dep-name1.json"), "{files}");
+    assert!(
+        files.contains("request.json") && files.contains("dep-name1.json"),
+        "{files}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("Source [request] Unavailable."));
 }
 
@@ -323,7 +414,15 @@ fn unchanged_metadata_url_costs_one_conditional_request() {
     let g = Guest::new();
     let mut child = Command::new(common::legacy(g.root(), "os-collect-config"))
         .args(g.args())
-        .args(["--command", "true", "--polling-interval", "0.2", "--min-polling-interval", "0.2", "request"])
+        .args([
+            "--command",
+            "true",
+            "--polling-interval",
+            "0.2",
+            "--min-polling-interval",
+            "0.2",
+            "request",
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -341,7 +440,10 @@ fn unchanged_metadata_url_costs_one_conditional_request() {
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < limit, "condition not reached within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "condition not reached within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -352,20 +454,35 @@ fn daemon_reruns_on_change_and_stops_on_sigterm() {
     let cmd = g.recording_command();
     let mut child = Command::new(common::legacy(g.root(), "os-collect-config"))
         .args(g.args())
-        .args(["--command", &cmd, "--polling-interval", "0.3", "--min-polling-interval", "0.1", "request"])
+        .args([
+            "--command",
+            &cmd,
+            "--polling-interval",
+            "0.3",
+            "--min-polling-interval",
+            "0.1",
+            "request",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_until(Duration::from_secs(20), || g.runs() == 1);
     g.doc.lock().unwrap()["old-style"] = json!("v2");
     wait_until(Duration::from_secs(20), || g.runs() == 2);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
@@ -387,17 +504,35 @@ fn sighup_reexecs_with_the_same_pid_and_new_config() {
         .spawn()
         .unwrap();
     wait_until(Duration::from_secs(20), || g.runs() == 1);
-    assert!(!fs::read_to_string(g.marker()).unwrap().contains("heat_local"));
+    assert!(!fs::read_to_string(g.marker())
+        .unwrap()
+        .contains("heat_local"));
+    // let the first cycle finish (commit + config-hash check) before touching the config,
+    // so the reload comes from the SIGHUP and not from the post-command hash check
+    wait_until(Duration::from_secs(20), || {
+        g.cache().join("request.json.last").exists()
+    });
+    std::thread::sleep(Duration::from_millis(500));
     // the new config adds heat_local; SIGHUP makes it take effect in the same process
-    fs::write(&conf, "[DEFAULT]\ncollectors = heat_local\ncollectors = request\n").unwrap();
+    fs::write(
+        &conf,
+        "[DEFAULT]\ncollectors = heat_local\ncollectors = request\n",
+    )
+    .unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     wait_until(Duration::from_secs(20), || g.runs() == 2);
-    assert!(fs::read_to_string(g.marker()).unwrap().contains("heat_local.json"));
-    assert!(child.try_wait().unwrap().is_none(), "still the same process");
+    assert!(fs::read_to_string(g.marker())
+        .unwrap()
+        .contains("heat_local.json"));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still the same process"
+    );
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Re-executing"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Re-executing"), "stderr: {err}");
 }
 
 #[test]
@@ -424,7 +559,9 @@ fn config_rewritten_by_the_command_takes_effect() {
     // first run rewrites the config; the re-exec'd process polls request too, sees a change,
     // and runs... the CLI --command still wins over the file (oslo precedence), so the marker
     // proving the reload is the request source appearing in the cache.
-    wait_until(Duration::from_secs(20), || g.cache().join("request.json").exists());
+    wait_until(Duration::from_secs(20), || {
+        g.cache().join("request.json").exists()
+    });
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -439,7 +576,10 @@ fn reference_occ() -> Option<PathBuf> {
         return Some(occ);
     }
     if std::env::var_os("HEAT_AGENT_REQUIRE_REFERENCE").is_some() {
-        panic!("reference os-collect-config missing at {} (run tests/setup.sh)", occ.display());
+        panic!(
+            "reference os-collect-config missing at {} (run tests/setup.sh)",
+            occ.display()
+        );
     }
     eprintln!("skipping: reference os-collect-config not installed (run tests/setup.sh)");
     None
@@ -461,7 +601,12 @@ fn cache_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap())
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -484,7 +629,11 @@ fn differential_same_cache_and_os_config_files_as_python() {
     let mut b = vec!["--one-time", "--command", theirs_cmd.as_str()];
     b.extend_from_slice(&collectors);
     let t = run_reference(&occ, &theirs, &b);
-    assert!(t.status.success(), "reference failed: {}", String::from_utf8_lossy(&t.stderr));
+    assert!(
+        t.status.success(),
+        "reference failed: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
     // identical cache files (names and bytes), except the lists, which hold each one's paths
     let ours_files = cache_files(&ours.cache());
     let theirs_files = cache_files(&theirs.cache());
@@ -494,7 +643,11 @@ fn differential_same_cache_and_os_config_files_as_python() {
         if n == "os_config_files.json" {
             continue;
         }
-        assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b), "{n} differs");
+        assert_eq!(
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b),
+            "{n} differs"
+        );
     }
     let rel = |g: &Guest| -> Vec<String> {
         fs::read_to_string(g.marker())
@@ -505,12 +658,19 @@ fn differential_same_cache_and_os_config_files_as_python() {
             .collect()
     };
     assert_eq!(rel(&ours), rel(&theirs), "OS_CONFIG_FILES differ");
-    let list = |g: &Guest| read_json(&g.cache().join("os_config_files.json")).to_string().replace(&g.cache().display().to_string(), "CACHE");
+    let list = |g: &Guest| {
+        read_json(&g.cache().join("os_config_files.json"))
+            .to_string()
+            .replace(&g.cache().display().to_string(), "CACHE")
+    };
     assert_eq!(list(&ours), list(&theirs));
     // print mode too
     let po = ours.occ(&["heat_local", "request", "local"]);
     let pt = run_reference(&occ, &theirs, &["heat_local", "request", "local"]);
-    assert_eq!(String::from_utf8_lossy(&po.stdout), String::from_utf8_lossy(&pt.stdout));
+    assert_eq!(
+        String::from_utf8_lossy(&po.stdout),
+        String::from_utf8_lossy(&pt.stdout)
+    );
 }
 
 #[test]
@@ -527,12 +687,20 @@ fn python_cache_is_continued_and_ours_is_readable_by_python() {
     assert_eq!(g.runs(), 1);
     let o = g.occ(&a);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(g.runs(), 1, "our agent must continue the Python cache without re-running");
+    assert_eq!(
+        g.runs(),
+        1,
+        "our agent must continue the Python cache without re-running"
+    );
     // we apply a change; Python then sees nothing new.
     g.doc.lock().unwrap()["old-style"] = json!("ours");
     g.occ(&a);
     assert_eq!(g.runs(), 2);
     let t = run_reference(&occ, &g, &a);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    assert_eq!(g.runs(), 2, "the Python tool must continue our cache without re-running");
+    assert_eq!(
+        g.runs(),
+        2,
+        "the Python tool must continue our cache without re-running"
+    );
 }
