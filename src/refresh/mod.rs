@@ -99,7 +99,7 @@ impl Log {
         if level < self.level {
             return;
         }
-        let now = jiff::Zoned::now();
+        let now = runparts::local_now();
         let line = format!(
             "[{},{:03}] (os-refresh-config) [{}] {}\n",
             now.strftime("%Y-%m-%d %H:%M:%S"),
@@ -129,6 +129,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
     pub log: Log,
+    /// Set for every script on top of the inherited environment (e.g. `OS_CONFIG_FILES`).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Options {
@@ -139,6 +141,7 @@ impl Options {
             timeout: None,
             kill_grace: DEFAULT_KILL_GRACE,
             log: Log { level: Level::Info },
+            env: Vec::new(),
         }
     }
 }
@@ -237,7 +240,7 @@ fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
                 lock,
                 "Locked by pid=={} at {}",
                 std::process::id(),
-                jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S %Z")
+                runparts::local_now().strftime("%Y-%m-%d %H:%M:%S %Z")
             );
             Ok(HeldLock(lock))
         }
@@ -283,10 +286,12 @@ pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
     };
     runner.stop = stop;
     runner.kill_grace = opts.kill_grace;
+    runner.extra_env = opts.env.clone();
     for phase in PHASES {
         let phase_dir = opts.base_dir.join(format!("{phase}.d"));
         log.debug(&format!("Checking {}", phase_dir.display()));
-        if std::fs::symlink_metadata(&phase_dir).is_err() {
+        // os.path.exists: follows symlinks, so a dangling link means "no phase"
+        if !phase_dir.exists() {
             log.debug(&format!("No dir for phase {phase}"));
             continue;
         }
@@ -322,7 +327,7 @@ pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
             called_process_error(&phase_dir, &failure)
         ));
         let error_dir = opts.base_dir.join("error.d");
-        if std::fs::symlink_metadata(&error_dir).is_ok() {
+        if error_dir.exists() {
             log.info("Calling error handlers.");
             // error.d gets its own budget (the reference gave it none).
             runner.deadline = opts.timeout.map(|t| Instant::now() + t);
@@ -670,6 +675,49 @@ mod tests {
     #[test]
     fn lock_error_text() {
         assert_eq!(strerror(11), "Resource temporarily unavailable");
+    }
+
+    #[test]
+    fn in_process_refresh_passes_env_and_reports_the_failed_phase() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        let out = tmp.path().join("seen");
+        let script = |dir: &str, name: &str, body: String| {
+            let d = base.join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(name), body).unwrap();
+            std::fs::set_permissions(d.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        script(
+            "configure.d",
+            "10-env",
+            format!(
+                "#!/bin/sh\necho \"$OS_CONFIG_FILES\" >> '{}'\n",
+                out.display()
+            ),
+        );
+        script("post-configure.d", "10-fail", "#!/bin/sh\nexit 6\n".into());
+        script(
+            "migration.d",
+            "10-never",
+            format!("#!/bin/sh\necho never >> '{}'\n", out.display()),
+        );
+        let mut opts = Options::new(&base);
+        opts.lockfile = tmp.path().join("lock");
+        opts.log.level = Level::Critical;
+        opts.env = vec![("OS_CONFIG_FILES".into(), "/x.json:/y.json".into())];
+        let outcome = refresh(&opts, None);
+        match &outcome {
+            Outcome::PhaseFailed { phase, failure } => {
+                assert_eq!(*phase, "post-configure");
+                assert_eq!(failure.exit_status(), 6);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(outcome.exit_code(), 1);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "/x.json:/y.json\n");
+        assert_eq!(std::fs::metadata(&opts.lockfile).unwrap().len(), 0);
     }
 
     #[test]

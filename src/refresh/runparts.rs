@@ -34,11 +34,31 @@ pub fn usage(name: &str) -> String {
     )
 }
 
+/// The local time zone, loaded once. Without `TZ`, `/etc/localtime` is read directly:
+/// resolving it by name would make jiff index the whole zoneinfo tree on every start.
+fn local_tz() -> jiff::tz::TimeZone {
+    static TZ: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    TZ.get_or_init(|| {
+        if std::env::var_os("TZ").is_none() {
+            if let Ok(data) = std::fs::read("/etc/localtime") {
+                if let Ok(tz) = jiff::tz::TimeZone::tzif("localtime", &data) {
+                    return tz;
+                }
+            }
+        }
+        jiff::tz::TimeZone::system()
+    })
+    .clone()
+}
+
+/// Now, in local time.
+pub fn local_now() -> jiff::Zoned {
+    jiff::Timestamp::now().to_zoned(local_tz())
+}
+
 /// `date` in the C locale, local time: `Mon Nov 23 03:46:57 UTC 2026`.
 pub fn c_date_now() -> String {
-    jiff::Zoned::now()
-        .strftime("%a %b %e %H:%M:%S %Z %Y")
-        .to_string()
+    local_now().strftime("%a %b %e %H:%M:%S %Z %Y").to_string()
 }
 
 /// Compare two names the way `LANG=C sort -n` does: by the leading number (optional `-`
@@ -297,6 +317,9 @@ pub struct Runner<'a> {
     pub kill_grace: Duration,
     /// Put every script in its own process group (so double-forked children die with it).
     pub own_group: bool,
+    /// Set for every script on top of our own environment (e.g. `OS_CONFIG_FILES` when the
+    /// daemon runs the phases in-process).
+    pub extra_env: Vec<(OsString, OsString)>,
 }
 
 impl<'a> Runner<'a> {
@@ -317,6 +340,7 @@ impl<'a> Runner<'a> {
             // In a terminal, keep scripts in our group so job control and ^C keep working;
             // the /proc walk still finds their descendants.
             own_group: !nix::unistd::isatty(0).unwrap_or(false),
+            extra_env: Vec::new(),
         })
     }
 
@@ -400,9 +424,12 @@ impl<'a> Runner<'a> {
         let mut spec = Spec::new(program);
         spec.own_group = self.own_group;
         spec.kill_grace = self.kill_grace;
-        if let Some(env) = env {
-            spec.env_clear = true;
-            spec.env = env.to_vec();
+        match env {
+            Some(env) => {
+                spec.env_clear = true;
+                spec.env = env.to_vec();
+            }
+            None => spec.env = self.extra_env.clone(),
         }
         spec
     }
@@ -487,6 +514,7 @@ impl<'a> Runner<'a> {
         spec.own_group = self.own_group;
         spec.kill_grace = self.kill_grace;
         spec.stdout = process::Output::Capture(process::DEFAULT_CAPTURE);
+        spec.env = self.extra_env.clone();
         spec.timeout = self.remaining().map_err(|_| Failure::TimedOut {
             path: None,
             finished: None,
@@ -533,10 +561,9 @@ impl<'a> Runner<'a> {
                 return Err(failure);
             }
         };
-        Ok(Some(merge_environment(
-            std::env::vars_os().collect(),
-            env_bytes,
-        )))
+        let mut ours: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        ours.extend(self.extra_env.iter().cloned());
+        Ok(Some(merge_environment(ours, env_bytes)))
     }
 
     fn print_profile(&self, dir: &OsStr, mut timings: Vec<(OsString, Duration)>) {
