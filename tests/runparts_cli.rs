@@ -362,3 +362,60 @@ fn native_run_parts_subcommand() {
         .unwrap();
     assert_eq!(text(&out.stdout), format!("{}/10-x\n", dir.display()));
 }
+
+#[test]
+fn sigint_stops_the_running_script_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let pid_file = tmp.path().join("sleeper.pid");
+    exe(
+        &dir.join("10-long"),
+        &format!(
+            "#!/bin/sh\nsleep 120 &\necho $! > '{}'\nwait\n",
+            pid_file.display()
+        ),
+    );
+    exe(&dir.join("20-next"), "#!/bin/sh\necho next\n");
+    let child = Command::new(common::legacy(tmp.path(), "dib-run-parts"))
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let sleeper: i32 = loop {
+        if let Ok(s) = std::fs::read_to_string(&pid_file) {
+            if s.ends_with('\n') {
+                break s.trim().parse().unwrap();
+            }
+        }
+        assert!(std::time::Instant::now() < until, "script never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // stdout is shared with the sleeper: this returns only once it is gone too
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    // gone or a zombie (bounded wait: the exit may still be completing)
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
+        let dead = stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if dead {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "sleeper {sleeper} still running: {stat}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
