@@ -497,3 +497,24 @@ fn native_subcommand_runs_the_same_code() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "native\n");
 }
+
+#[test]
+fn unopenable_lock_file_is_a_clean_error() {
+    let t = Tree::new();
+    let exe = common::legacy(t.tmp.path(), "os-refresh-config");
+    let out = Command::new(exe)
+        .args(["--lockfile", "/nonexistent-dir/x/lock"])
+        .env("OS_REFRESH_CONFIG_BASE_DIR", t.base())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("[ERROR] Could not open lock file /nonexistent-dir/x/lock: "),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Traceback") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -155,11 +155,11 @@ pub enum Outcome {
         phase: &'static str,
         failure: runparts::Failure,
     },
-    /// Another run holds the lock (`errno` is EAGAIN, 11).
+    /// `flock` failed: another run holds the lock (`errno` is EAGAIN, 11), or another error.
     Locked {
         errno: i32,
     },
-    /// The lock file cannot be opened or locked for another reason.
+    /// The lock file cannot be opened.
     LockError(String),
     /// The stop flag was raised: the running scripts were killed.
     Stopped,
@@ -257,11 +257,8 @@ fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
                     log.error(&format!("The lock is held: {holder}"));
                 }
             }
-            if errno == nix::libc::EAGAIN {
-                Err(Outcome::Locked { errno })
-            } else {
-                Err(Outcome::LockError(strerror(errno)))
-            }
+            // like the reference, the errno is the exit code (EAGAIN, 11, when held)
+            Err(Outcome::Locked { errno })
         }
     }
 }
@@ -572,7 +569,15 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
     runner.stop = Some(&stop);
     match runner.run(dir) {
         Ok(()) => 0,
-        Err(runparts::Failure::Stopped { .. }) => signal_exit_code(&which),
+        Err(runparts::Failure::Stopped { path }) => {
+            let what = path
+                .map(|p| format!(" {}", p.display()))
+                .unwrap_or_default();
+            runner.say(&format!(
+                "Stopped by a signal: killed{what} and its children"
+            ));
+            signal_exit_code(&which)
+        }
         Err(f @ runparts::Failure::NotADirectory(_)) => usage_failure(&runner, &name, &f),
         Err(f @ runparts::Failure::Unreadable(..)) => {
             runner.say(&f.describe());
