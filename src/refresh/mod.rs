@@ -309,7 +309,7 @@ pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
         if let runparts::Failure::Stopped { .. } = failure {
             return stopped(&log);
         }
-        if let runparts::Failure::NotADirectory(_) = failure {
+        if let runparts::Failure::NotADirectory(_) | runparts::Failure::Unreadable(..) = failure {
             runner.say(&failure.describe());
         }
         if let (runparts::Failure::TimedOut { .. }, Some(t)) = (&failure, opts.timeout) {
@@ -355,10 +355,10 @@ fn stopped(log: &Log) -> Outcome {
 pub fn command() -> Command {
     Command::new("os-refresh-config")
         .about(
-            "Runs through all of the phases to ensure configuration is applied and enabled on a \
-             machine. Will exit with an error if any phase has a problem. Scripts should not \
-             depend on eachother having worked properly. Set OS_REFRESH_CONFIG_BASE_DIR \
-             environment variable to override the default",
+            "Run the phase directories (pre-configure.d, configure.d, post-configure.d, \
+             migration.d) of the base directory in order; stop at the first failing phase, run \
+             error.d and exit 1. The base directory is $OS_REFRESH_CONFIG_BASE_DIR, else \
+             /usr/libexec/os-refresh-config.",
         )
         .infer_long_args(true)
         .disable_version_flag(true)
@@ -366,34 +366,37 @@ pub fn command() -> Command {
             Arg::new("print_base")
                 .long("print-base")
                 .action(ArgAction::SetTrue)
-                .help("Print base dir and exit"),
+                .help("Print the base directory, then exit"),
         )
         .arg(
             Arg::new("print_phases")
                 .long("print-phases")
                 .action(ArgAction::SetTrue)
-                .help("Print phases (tab separated) and exit"),
+                .help("Print the phase names, tab separated, then exit"),
         )
         .arg(
             Arg::new("log_level")
                 .long("log-level")
+                .value_name("LEVEL")
                 .value_parser(["ERROR", "WARN", "CRITICAL", "INFO", "DEBUG"])
                 .default_value("INFO"),
         )
         .arg(
             Arg::new("lockfile")
                 .long("lockfile")
+                .value_name("PATH")
                 .value_parser(clap::value_parser!(PathBuf))
                 .default_value(DEFAULT_LOCKFILE)
-                .help("Lock file to prevent multiple running copies."),
+                .help("Lock held during the run; a second run exits 11 at once"),
         )
         .arg(
             Arg::new("timeout")
                 .long("timeout")
+                .value_name("SECONDS")
                 .value_parser(clap::value_parser!(u64))
                 .help(
-                    "Seconds until the current run will be terminated (its scripts get \
-                     SIGTERM, then SIGKILL). 0 means no limit.",
+                    "Limit for the whole run: the running script and its children get SIGTERM, \
+                     then SIGKILL; 0 means none",
                 ),
         )
 }
