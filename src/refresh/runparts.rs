@@ -552,10 +552,14 @@ impl<'a> Runner<'a> {
                         0 => 1,
                         s => s,
                     },
-                    detail: format!(
-                        "sourcing environment files failed ({})",
-                        finished.describe()
-                    ),
+                    detail: if finished.success() {
+                        "sourcing environment files failed: one of them called exit".to_string()
+                    } else {
+                        format!(
+                            "sourcing environment files failed ({})",
+                            finished.describe()
+                        )
+                    },
                 };
                 self.say(&failure.describe());
                 return Err(failure);
