@@ -53,6 +53,20 @@ pub fn default_base_dir(
     (new.to_path_buf(), None)
 }
 
+/// [`default_base_dir`] for this machine; prints the deprecation warning like the reference
+/// (`WARNING:root:...` on stderr).
+pub fn base_dir_from_environment() -> PathBuf {
+    let (base_dir, warning) = default_base_dir(
+        std::env::var_os("OS_REFRESH_CONFIG_BASE_DIR"),
+        Path::new(OLD_BASE_DIR),
+        Path::new(DEFAULT_BASE_DIR),
+    );
+    if let Some(w) = warning {
+        eprintln!("WARNING:root:{w}");
+    }
+    base_dir
+}
+
 /// Python logging levels (`--log-level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -134,6 +148,12 @@ pub struct Options {
 }
 
 impl Options {
+    /// Defaults with the base directory resolved the way the command does (spec §2.2),
+    /// printing the deprecation warning when the old directory is used.
+    pub fn from_environment() -> Options {
+        Options::new(base_dir_from_environment())
+    }
+
     pub fn new(base_dir: impl Into<PathBuf>) -> Options {
         Options {
             base_dir: base_dir.into(),
@@ -480,14 +500,7 @@ fn signal_exit_code(which: &AtomicUsize) -> i32 {
 /// `os-refresh-config` / `heat-agent refresh`.
 pub fn main(args: Vec<OsString>) -> i32 {
     // Evaluated before argument parsing, like the reference's module-level BASE_DIR.
-    let (base_dir, warning) = default_base_dir(
-        std::env::var_os("OS_REFRESH_CONFIG_BASE_DIR"),
-        Path::new(OLD_BASE_DIR),
-        Path::new(DEFAULT_BASE_DIR),
-    );
-    if let Some(w) = warning {
-        eprintln!("WARNING:root:{w}");
-    }
+    let base_dir = base_dir_from_environment();
     let name = program_name(&args, "os-refresh-config");
     let matches = match command().bin_name(name).try_get_matches_from(args) {
         Ok(m) => m,
