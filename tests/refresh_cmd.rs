@@ -522,3 +522,23 @@ fn unopenable_lock_file_is_a_clean_error() {
         "{err}"
     );
 }
+
+#[test]
+fn error_d_gets_its_own_time_budget() {
+    let t = Tree::new();
+    let handler_pid = t.path("handler.pid");
+    t.script("configure.d", "10-fail", "#!/bin/sh\nexit 2\n");
+    t.script(
+        "error.d",
+        "10-slow-handler",
+        &format!(
+            "#!/bin/sh\necho handler-started\necho $$ > '{}'\nsleep 120\necho handler-finished\n",
+            handler_pid.display()
+        ),
+    );
+    let out = t.run(&["--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "handler-started\n");
+    let handler = read_pid(&handler_pid);
+    assert!(wait_gone(handler), "error.d handler {handler} survived");
+}
