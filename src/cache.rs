@@ -240,7 +240,9 @@ mod tests {
         cache.commit("foo").unwrap();
         let (_, changed) = cache.store("foo", &json!({"a": 3})).unwrap();
         assert!(changed);
-        let list = cache.store_meta_list("foo_list", &[path.clone()]).unwrap();
+        let list = cache
+            .store_meta_list("foo_list", std::slice::from_ref(&path))
+            .unwrap();
         let v: Value = serde_json::from_str(&fs::read_to_string(list).unwrap()).unwrap();
         assert_eq!(v, json!([path.to_string_lossy()]));
         // every file is 0600
