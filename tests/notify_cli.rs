@@ -196,6 +196,10 @@ fn cfn_signed_url_is_sent_verbatim_and_never_logged() {
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    // once delivered, the signed URL is no longer kept on disk
+    let text = std::fs::read_to_string(env.state().join("outbox/5555.json")).unwrap();
+    assert!(!text.contains("XvlG3QzsJ6LPb5"), "{text}");
+    assert_eq!(env.record("5555")["state"], json!("delivered"));
 }
 
 /// A Keystone v3 + Heat + Zaqar pair on one loopback server. The catalog has two regions.
@@ -391,4 +395,81 @@ fn help_lists_the_contract() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("CONFIG"));
+}
+
+/// The reference heat-config-notify from the venv, or None (skip) when it is not installed.
+fn reference_notify() -> Option<(PathBuf, PathBuf)> {
+    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
+    let python = venv.join("bin/python");
+    let script = venv.join("heat-agents/heat-config/bin/heat-config-notify");
+    if python.exists() && script.exists() {
+        return Some((python, script));
+    }
+    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+        panic!(
+            "reference heat-config-notify not found under {}",
+            venv.display()
+        );
+    }
+    eprintln!(
+        "skipping: reference heat-config-notify not installed ({})",
+        venv.display()
+    );
+    None
+}
+
+#[test]
+fn differential_http_signal_matches_reference() {
+    let Some((python, script)) = reference_notify() else {
+        return;
+    };
+    let signals = [
+        r#"{"deploy_stdout": "h\u00e9llo \ud83d\ude00\n\ttab \"q\" \\ \u0001", "deploy_stderr": "", "deploy_status_code": 0}"#,
+        r#"{"result": [1, 2.5, 1e100, -0.0, 12345678901234567890, true, null, {"a": {}}], "deploy_status_code": "0"}"#,
+        "not json",
+    ];
+    for verb in ["POST", "PUT"] {
+        for signal in signals {
+            let env = Env::new();
+            let srv = ok_server(200);
+            let cfg = env.config(&entry(&[
+                ("deploy_signal_id", json!(srv.url("/foo?a=1&b=%2F"))),
+                ("deploy_signal_verb", json!(verb)),
+            ]));
+            let out = env.run(true, &[&cfg], signal.as_bytes());
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            let mut child = Command::new(&python)
+                .arg(&script)
+                .arg(&cfg)
+                .env_remove("HTTP_PROXY")
+                .env_remove("http_proxy")
+                .env_remove("ALL_PROXY")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(signal.as_bytes())
+                .unwrap();
+            let ref_out = child.wait_with_output().unwrap();
+            assert_eq!(ref_out.status.code(), Some(0), "{}", stderr(&ref_out));
+            let reqs = srv.requests();
+            assert_eq!(reqs.len(), 2, "{reqs:?}");
+            let (ours, theirs) = (&reqs[0], &reqs[1]);
+            assert_eq!(ours.method, theirs.method);
+            assert_eq!(ours.target, theirs.target);
+            assert_eq!(ours.header("content-type"), theirs.header("content-type"));
+            assert_eq!(
+                String::from_utf8_lossy(&ours.body),
+                String::from_utf8_lossy(&theirs.body),
+                "{verb} {signal}"
+            );
+        }
+    }
 }

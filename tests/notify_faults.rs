@@ -158,6 +158,7 @@ fn forbidden_is_final_recorded_and_not_retried() {
     assert_eq!(rec["state"], json!("failed"));
     assert_eq!(rec["last_status"], json!(403));
     assert!(rec["last_error"].as_str().unwrap().contains("403"));
+    assert_eq!(rec["targets"], json!([]), "credentials dropped once final");
     let err = stderr(&out);
     assert!(
         err.contains("FAILED permanently") && err.contains("auth_ttl"),

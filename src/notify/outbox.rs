@@ -14,8 +14,9 @@
 //! `attempts`, `created_at`, `next_attempt_at`, `last_attempt_at`, `delivered_at` (unix seconds,
 //! float, or null), `last_status` (HTTP status or null), `last_error` (text or null), `payload`
 //! (the signal as sent: trimmed, `unset_hook` removed), `targets` (what is needed to deliver:
-//! URLs, Keystone credentials, queue), `delivered_targets` (indexes into `targets` already
-//! acknowledged, so a partial success is not repeated).
+//! URLs, Keystone credentials, queue; emptied once the record is final, so secrets do not stay
+//! on disk), `delivered_targets` (indexes into `targets` already acknowledged, so a partial
+//! success is not repeated).
 
 use super::transport::{self, Target};
 use super::trim;
@@ -253,6 +254,7 @@ pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
                 } else {
                     rec.state = State::Failed;
                     rec.next_attempt_at = None;
+                    let name = target.name();
                     let hint = if matches!(target, Target::Http { .. })
                         && matches!(f.status, Some(401 | 403))
                     {
@@ -264,9 +266,10 @@ pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
                     log::error!(
                         "deployment {}: signal via {} FAILED permanently, Heat will not learn the result: {}{hint}",
                         rec.id,
-                        target.name(),
+                        name,
                         f.message
                     );
+                    forget_credentials(rec);
                 }
                 return;
             }
@@ -275,6 +278,13 @@ pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
     rec.state = State::Delivered;
     rec.delivered_at = Some(at);
     rec.next_attempt_at = None;
+    forget_credentials(rec);
+}
+
+/// Once a record is final its targets (signed URLs, passwords) are no longer needed on disk.
+fn forget_credentials(rec: &mut Record) {
+    rec.targets.clear();
+    rec.delivered_targets.clear();
 }
 
 /// Files in `<state_dir>/outbox/`.
@@ -408,7 +418,8 @@ impl Outbox {
                 return summary;
             }
         };
-        let agent = crate::http::agent(&http_settings(settings));
+        // built on first use: most passes find nothing due
+        let mut agent: Option<Result<ureq::Agent, String>> = None;
         let paths = match only {
             Some(id) => vec![self.path(id)],
             None => self.record_paths(),
@@ -448,7 +459,7 @@ impl Outbox {
                     continue;
                 }
             };
-            match &agent {
+            match agent.get_or_insert_with(|| crate::http::agent(&http_settings(settings))) {
                 Ok(agent) => attempt(&mut rec, agent, &self.backoff),
                 Err(e) => {
                     // a configuration problem (CA file): keep the signal, try again later
