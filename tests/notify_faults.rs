@@ -389,3 +389,61 @@ fn outbox_state_is_visible_to_the_library() {
     assert_eq!(rec.action.as_deref(), Some("CREATE"));
     assert!(ob.next_due().is_some());
 }
+
+#[test]
+fn stop_flag_defers_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(|_| Response::new(200, ""));
+    let ob = Outbox::open(dir.path()).unwrap();
+    ob.enqueue(
+        "d-1",
+        &entry(&[("deploy_signal_id", json!(srv.url("/sig")))]),
+        &json!({}),
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(true));
+    let settings = heat_agent::config::Settings::default();
+    let s = ob.deliver_due(&settings, Some(&stop));
+    assert_eq!((s.delivered, s.pending, s.failed), (0, 1, 0));
+    assert!(srv.requests().is_empty());
+    stop.store(false, Ordering::SeqCst);
+    let s = ob.deliver_due(&settings, Some(&stop));
+    assert_eq!((s.delivered, s.pending, s.failed), (1, 0, 0));
+    assert_eq!(srv.requests().len(), 1);
+    assert_eq!(ob.next_due(), None);
+}
+
+#[test]
+fn partial_success_is_not_repeated() {
+    // a signal URL and Heat-native inputs together: both are signalled, and a retry of the
+    // failing one does not resend the one already acknowledged
+    let dir = tempfile::tempdir().unwrap();
+    let cfn = Server::start(|_| Response::new(200, ""));
+    let keystone = Server::start(scripted(vec![503], 404));
+    let ob = Outbox::open(dir.path()).unwrap();
+    let e = entry(&[
+        ("deploy_signal_id", json!(cfn.url("/sig"))),
+        ("deploy_auth_url", json!(keystone.url("/v3"))),
+        ("deploy_user_id", json!("u")),
+        ("deploy_password", json!("pw-very-secret")),
+        ("deploy_project_id", json!("p")),
+        ("deploy_stack_id", json!("s/1")),
+        ("deploy_resource_name", json!("dep")),
+    ]);
+    ob.enqueue("d-1", &e, &json!({})).unwrap();
+    let rec = ob.record("d-1").unwrap().unwrap();
+    assert_eq!(rec.transport, "cfn+heat");
+    let settings = heat_agent::config::Settings::default();
+    let s = ob.deliver_due(&settings, None);
+    assert_eq!((s.delivered, s.pending, s.failed), (0, 1, 0));
+    let rec = ob.record("d-1").unwrap().unwrap();
+    assert_eq!(rec.delivered_targets, vec![0]);
+    assert_eq!(rec.last_status, Some(503));
+    // second pass (once due): Keystone now answers 404, which is final
+    drain(dir.path());
+    let rec = ob.record("d-1").unwrap().unwrap();
+    assert_eq!(rec.state, State::Failed);
+    assert_eq!(rec.last_status, Some(404));
+    assert_eq!(cfn.requests().len(), 1);
+    assert_eq!(keystone.requests().len(), 2);
+}

@@ -36,6 +36,10 @@ pub const RECORD_FORMAT: u32 = 1;
 /// Delivered records are removed this long after delivery (W10: no unbounded growth).
 pub const DELIVERED_RETENTION: f64 = 30.0 * 24.0 * 3600.0;
 
+/// A signal still undelivered this long after it was queued is given up (`failed`): Heat's
+/// stack timeout has long passed, so it can no longer change anything.
+pub const QUEUED_MAX_AGE: f64 = 7.0 * 24.0 * 3600.0;
+
 /// Retry schedule for signals: 2 s, 4 s, 8 s ... capped at 5 minutes, ±10 % jitter.
 pub const DEFAULT_BACKOFF: Backoff = Backoff {
     initial: Duration::from_secs(2),
@@ -459,6 +463,26 @@ impl Outbox {
                     continue;
                 }
             };
+            if t - rec.created_at > QUEUED_MAX_AGE {
+                rec.state = State::Failed;
+                rec.next_attempt_at = None;
+                rec.last_error = Some(format!(
+                    "gave up after {} attempts over {:.0} days; last error: {}",
+                    rec.attempts,
+                    QUEUED_MAX_AGE / 86400.0,
+                    rec.last_error.as_deref().unwrap_or("none")
+                ));
+                log::error!(
+                    "deployment {}: signal not delivered within 7 days; giving up",
+                    rec.id
+                );
+                forget_credentials(&mut rec);
+                summary.failed += 1;
+                if let Err(e) = self.write(&rec) {
+                    log::error!("outbox: {e}");
+                }
+                continue;
+            }
             match agent.get_or_insert_with(|| crate::http::agent(&http_settings(settings))) {
                 Ok(agent) => attempt(&mut rec, agent, &self.backoff),
                 Err(e) => {
@@ -621,6 +645,25 @@ mod tests {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert_eq!(v["state"], json!("queued"));
+    }
+
+    #[test]
+    fn signals_queued_too_long_are_given_up_without_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        // port 9 (discard) on loopback: nothing must be sent anyway
+        let e = entry(json!([{"name": "deploy_signal_id", "value": "http://127.0.0.1:9/x"}]));
+        let mut old = new_record("old", &e, &json!({}), now() - QUEUED_MAX_AGE - 10.0);
+        old.attempts = 40;
+        old.last_error = Some("503".into());
+        ob.write(&old).unwrap();
+        let s = ob.deliver_due(&crate::config::Settings::default(), None);
+        assert_eq!((s.delivered, s.pending, s.failed), (0, 0, 1));
+        let r = ob.record("old").unwrap().unwrap();
+        assert_eq!(r.state, State::Failed);
+        assert_eq!(r.attempts, 40);
+        assert!(r.last_error.unwrap().contains("gave up after 40 attempts"));
+        assert!(r.targets.is_empty());
     }
 
     #[test]
