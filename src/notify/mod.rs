@@ -58,7 +58,7 @@ fn foreground_wait() -> Duration {
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|v| Duration::from_secs_f64(v.min(86_400.0)))
         .unwrap_or(DEFAULT_FOREGROUND_WAIT)
 }
 
@@ -202,9 +202,7 @@ fn notify_durably(
             State::Failed => return 1,
             State::Queued => {}
         }
-        let due = rec
-            .next_attempt_at
-            .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0)));
+        let due = rec.next_attempt_at.map(outbox::to_system_time);
         if rec.attempts > 0 && !sleep_until(due, deadline) {
             log::warn!(
                 "deployment {id}: signal not delivered yet ({} attempts); left queued in {} for the heat-agent daemon",
@@ -240,9 +238,7 @@ fn notify_in_memory(
             State::Failed => return 1,
             State::Queued => {}
         }
-        let due = rec
-            .next_attempt_at
-            .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0)));
+        let due = rec.next_attempt_at.map(outbox::to_system_time);
         if rec.attempts > 0 && !sleep_until(due, deadline) {
             log::error!(
                 "deployment {id}: signal not delivered after {} attempts and no outbox to keep it",

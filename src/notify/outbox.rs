@@ -148,8 +148,14 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn to_system_time(t: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 0.0 })
+/// Unix seconds as a `SystemTime`; out-of-range values from a damaged file are clamped, never a panic.
+pub fn to_system_time(t: f64) -> SystemTime {
+    let secs = if t.is_finite() {
+        t.clamp(0.0, 1e11)
+    } else {
+        0.0
+    };
+    UNIX_EPOCH + Duration::from_secs_f64(secs)
 }
 
 /// A deployment id as a file name: ids are UUIDs in practice, anything else is escaped so it
@@ -547,7 +553,11 @@ fn backoff_from_env() -> Backoff {
 /// HTTP behaviour for signals, from the `[http]` settings.
 pub fn http_settings(settings: &crate::config::Settings) -> crate::http::HttpSettings {
     let secs = |v: f64, default: f64| {
-        Duration::from_secs_f64(if v.is_finite() && v > 0.0 { v } else { default })
+        Duration::from_secs_f64(if v.is_finite() && v > 0.0 {
+            v.min(86_400.0)
+        } else {
+            default
+        })
     };
     crate::http::HttpSettings {
         connect_timeout: secs(settings.http.connect_timeout, 10.0),
@@ -683,6 +693,8 @@ mod tests {
             ob.write(r).unwrap();
         }
         assert_eq!(ob.next_due(), Some(to_system_time(200.0)));
+        assert_eq!(to_system_time(f64::NAN), UNIX_EPOCH);
+        assert!(to_system_time(1e300) > to_system_time(200.0));
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(ob.path("a")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
