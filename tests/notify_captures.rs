@@ -93,7 +93,7 @@ fn heat_signal_matches_the_capture() {
             // the captured catalog's shape, endpoints moved to the loopback server
             let ep = |iface: &str, url: String| json!({"id": "x", "interface": iface, "region_id": "RegionOne", "url": url, "region": "RegionOne"});
             let catalog = json!([
-                {"endpoints": [ep("public", format!("{base}")), ep("internal", format!("{base}"))], "type": "identity", "name": "keystone"},
+                {"endpoints": [ep("public", base.clone()), ep("internal", base.clone())], "type": "identity", "name": "keystone"},
                 {"endpoints": [ep("public", format!("{base}/v1/{PROJECT}")), ep("internal", format!("{base}/v1/{PROJECT}")),
                                ep("admin", format!("{base}/v1/{PROJECT}"))], "id": "d7e5", "type": "orchestration", "name": "heat"},
                 {"endpoints": [ep("public", format!("{base}/v1"))], "type": "cloudformation", "name": "heat-cfn"},
