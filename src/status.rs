@@ -182,7 +182,9 @@ pub fn collect(state_dir: &Path) -> (Vec<Row>, Vec<String>) {
     }
     if state_dir.join(outbox::OUTBOX_DIR).is_dir() {
         if let Ok(ob) = Outbox::open(state_dir) {
-            for s in ob.summaries() {
+            let (summaries, unreadable) = ob.read_summaries();
+            problems.extend(unreadable);
+            for s in summaries {
                 let row = rows.entry(s.id.clone()).or_insert_with(|| Row {
                     id: s.id.clone(),
                     name: s.name.clone(),

@@ -259,4 +259,16 @@ fn interrupted_or_unreadable_journal_exits_one_and_empty_dir_exits_zero() {
     assert_eq!(out.status.code(), Some(1));
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert!(doc["problems"][0].as_str().unwrap().contains("x.json"));
+
+    // a damaged outbox record is a problem too
+    let d3 = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d3.path().join("outbox")).unwrap();
+    std::fs::write(d3.path().join("outbox/y.json"), "[]").unwrap();
+    let (out, text) = status(d3.path(), true);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        doc["problems"][0].as_str().unwrap().contains("y.json"),
+        "{doc}"
+    );
 }

@@ -382,17 +382,27 @@ impl Outbox {
 
     /// Every record's summary (unreadable files are reported and skipped, never deleted).
     pub fn summaries(&self) -> Vec<Summary> {
+        let (out, problems) = self.read_summaries();
+        for p in problems {
+            log::error!("outbox record {p}; skipped");
+        }
+        out
+    }
+
+    /// Every record's summary, and `<path>: <error>` for each file that cannot be read.
+    pub fn read_summaries(&self) -> (Vec<Summary>, Vec<String>) {
         let mut out = Vec::new();
+        let mut problems = Vec::new();
         for p in self.record_paths() {
             match fs::read(&p)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Summary>(&b).map_err(|e| e.to_string()))
             {
                 Ok(s) => out.push(s),
-                Err(e) => log::error!("outbox record {}: {e}; skipped", p.display()),
+                Err(e) => problems.push(format!("{}: {e}", p.display())),
             }
         }
-        out
+        (out, problems)
     }
 
     /// Attempt every queued signal whose next attempt is due (one attempt each); schedule retries.
