@@ -45,12 +45,20 @@ pub fn command() -> clap::Command {
         )
 }
 
-/// The state directory: `HEAT_AGENT_STATE_DIR`, else the configured default.
-pub fn state_dir() -> PathBuf {
-    match std::env::var_os("HEAT_AGENT_STATE_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => crate::config::Settings::default().deploy.state_dir,
+/// Settings for `notify` and `status`: the defaults (state dir `/var/lib/heat-agent`, `[http]`
+/// timeouts), with `HEAT_AGENT_STATE_DIR` overriding the state directory.
+/// Merge note: once `config::load_native` is available, start from it instead of the defaults.
+pub fn settings() -> crate::config::Settings {
+    let mut s = crate::config::Settings::default();
+    if let Some(d) = std::env::var_os("HEAT_AGENT_STATE_DIR").filter(|d| !d.is_empty()) {
+        s.deploy.state_dir = PathBuf::from(d);
     }
+    s
+}
+
+/// The state directory (see [`settings`]).
+pub fn state_dir() -> PathBuf {
+    settings().deploy.state_dir
 }
 
 fn foreground_wait() -> Duration {
@@ -145,10 +153,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return 1;
     }
     let id = deployment_id(&config, &config_path);
-    let settings = crate::config::Settings::default();
+    let settings = settings();
     let wait = foreground_wait();
 
-    match Outbox::open(&state_dir()) {
+    match Outbox::open(&settings.deploy.state_dir) {
         Ok(outbox) => notify_durably(&outbox, &settings, &id, &config, &signal, wait),
         Err(e) => {
             log::warn!("outbox unavailable ({e}); delivering without a durable copy");
