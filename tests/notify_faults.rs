@@ -447,3 +447,43 @@ fn partial_success_is_not_repeated() {
     assert_eq!(cfn.requests().len(), 1);
     assert_eq!(keystone.requests().len(), 2);
 }
+
+#[test]
+fn flush_delivers_what_a_previous_process_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let cfg = write_config(
+        dir.path(),
+        &entry(&[("deploy_signal_id", json!(format!("http://{addr}/sig")))]),
+    );
+    let out = notify(dir.path(), &cfg, "0", br#"{"deploy_status_code": 0}"#);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // still down: --flush reports the undelivered signal
+    let flush = |wait: &str| {
+        let mut c = Command::new(common::bin());
+        c.args(["notify", "--flush"])
+            .env("HEAT_AGENT_STATE_DIR", dir.path().join("state"))
+            .env("HEAT_AGENT_NOTIFY_BACKOFF", "0.05")
+            .env("HEAT_AGENT_NOTIFY_WAIT", wait)
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY");
+        c.output().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(100)); // let the 0.05 s retry come due
+    let out = flush("0");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(record(dir.path())["attempts"], json!(2));
+
+    let srv = Server::on(TcpListener::bind(addr).unwrap(), |_| Response::new(200, ""));
+    let out = flush("30");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(srv.requests().len(), 1);
+    assert_eq!(record(dir.path())["state"], json!("delivered"));
+    let out = flush("0");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(srv.requests().len(), 1);
+}

@@ -39,6 +39,16 @@ pub fn command() -> clap::Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("deployment entry (JSON) whose inputs say where to signal"),
         )
+        .arg(
+            clap::Arg::new("flush")
+                .long("flush")
+                .action(clap::ArgAction::SetTrue)
+                .conflicts_with("config")
+                .help(
+                    "deliver the signals already queued in the outbox now (retrying for up to \
+                     HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered",
+                ),
+        )
         .after_help(
             "Environment: HEAT_AGENT_STATE_DIR (default /var/lib/heat-agent), HEAT_AGENT_NOTIFY_WAIT \
              (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry delay, seconds).",
@@ -122,6 +132,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
+    if matches.get_flag("flush") {
+        return flush(&settings(), foreground_wait());
+    }
     let Some(config_path) = matches.get_one::<PathBuf>("config").cloned() else {
         log::error!("{USAGE}");
         return 1;
@@ -221,6 +234,35 @@ fn notify_durably(
         }
         outbox.deliver_one(settings, id);
     }
+}
+
+/// `--flush`: deliver what the outbox holds, as the daemon would, in the foreground.
+fn flush(settings: &crate::config::Settings, wait: Duration) -> i32 {
+    let outbox = match Outbox::open(&settings.deploy.state_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            log::error!("outbox: {e}");
+            return 1;
+        }
+    };
+    let deadline = Instant::now() + wait;
+    let mut total = DeliverySummary::default();
+    loop {
+        let s = outbox.deliver_due(settings, None);
+        total.delivered += s.delivered;
+        total.failed += s.failed;
+        total.pending = s.pending;
+        if s.pending == 0 || !sleep_until(outbox.next_due(), deadline) {
+            break;
+        }
+    }
+    log::info!(
+        "outbox: {} delivered, {} failed permanently, {} still queued",
+        total.delivered,
+        total.failed,
+        total.pending
+    );
+    i32::from(total.pending > 0 || total.failed > 0)
 }
 
 /// Delivery without an outbox (state dir not writable): same retries, nothing kept afterwards.
