@@ -40,6 +40,14 @@ pub fn command() -> clap::Command {
                 .help("deployment entry (JSON) whose inputs say where to signal"),
         )
         .arg(
+            // the reference reads argv[1] only and ignores anything after it
+            clap::Arg::new("ignored")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .hide(true),
+        )
+        .arg(
             clap::Arg::new("flush")
                 .long("flush")
                 .action(clap::ArgAction::SetTrue)
@@ -323,5 +331,13 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         command().debug_assert();
+        let m = command()
+            .try_get_matches_from(["n", "c.json", "extra", "--x"])
+            .unwrap();
+        assert_eq!(m.get_one::<PathBuf>("config").unwrap(), Path::new("c.json"));
+        assert!(command()
+            .try_get_matches_from(["n", "--flush"])
+            .unwrap()
+            .get_flag("flush"));
     }
 }
