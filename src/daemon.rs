@@ -485,7 +485,30 @@ fn reexec_or_fail(launch: &Launch) -> i32 {
 
 /// Deliver queued deployment signals; returns how long until the next retry is due.
 fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Duration> {
-    crate::shims::deliver_pending(settings, stop)
+    let settings = crate::notify::with_state_dir_override(settings.clone());
+    let outbox_dir = settings.deploy.state_dir.join("outbox");
+    if !outbox_dir.is_dir() {
+        return None; // nothing was ever queued: no files to create, no work
+    }
+    let outbox = match crate::notify::Outbox::open(&settings.deploy.state_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            log::warn!("signal outbox {}: {e}", outbox_dir.display());
+            return None;
+        }
+    };
+    let summary = outbox.deliver_due(&settings, Some(stop));
+    if summary.delivered + summary.failed > 0 || summary.pending > 0 {
+        log::info!(
+            "signals: {} delivered, {} pending, {} failed permanently",
+            summary.delivered,
+            summary.pending,
+            summary.failed
+        );
+    }
+    outbox
+        .next_due()
+        .map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// Register the credentials in the settings as secrets, so no log line shows them.

@@ -21,5 +21,4 @@ pub mod pyjson;
 pub mod refresh;
 pub mod render;
 pub mod retry;
-pub mod shims;
 pub mod status;

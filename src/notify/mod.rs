@@ -67,7 +67,16 @@ pub fn command() -> clap::Command {
 /// timeouts), with `HEAT_AGENT_STATE_DIR` overriding the state directory.
 /// Merge note: once `config::load_native` is available, start from it instead of the defaults.
 pub fn settings() -> crate::config::Settings {
-    let mut s = crate::config::Settings::default();
+    let env = |k: &str| std::env::var(k).ok();
+    let s = crate::config::load_native(&env).unwrap_or_else(|e| {
+        log::warn!("{}; using defaults", e.message);
+        crate::config::Settings::default()
+    });
+    with_state_dir_override(s)
+}
+
+/// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory.
+pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config::Settings {
     if let Some(d) = std::env::var_os("HEAT_AGENT_STATE_DIR").filter(|d| !d.is_empty()) {
         s.deploy.state_dir = PathBuf::from(d);
     }
