@@ -419,6 +419,15 @@ fn build(
             }
         }
     }
+    // oslo lets values refer to `$config_dir` (the last config dir given or found)
+    if let (Some(dir), Some(def)) = (
+        settings.config_dirs.last(),
+        options::find("DEFAULT", "config_dir"),
+    ) {
+        layers
+            .cli
+            .push_raw(def, dir.to_string_lossy().into_owned(), "");
+    }
     load::read_native(&paths.native_dir, &mut layers.toml)?;
     settings.native_config_dir = Some(paths.native_dir.clone());
     load::resolve_into(&layers, &mut settings)?;
