@@ -72,6 +72,8 @@ struct Case<'a> {
     files: &'a [&'a str],
     args: &'a [&'a str],
     env: &'a [(&'a str, &'a str)],
+    /// Files of a `--config-dir` (name, text), passed after the config files.
+    dir: &'a [(&'a str, &'a str)],
 }
 
 /// What the reference answered: values, or an exit code.
@@ -202,18 +204,21 @@ fn differential_against_oslo_config() {
             files: &[],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "grammar",
             files: &["# comment\n; other\n[DEFAULT]\ncommand: os-refresh-config # not a comment\ncachedir = \"/srv/occ\"\nbackup_cachedir='/srv/bak'\npolling_interval = 1_0\nmin_polling_interval =  2.5 \ncollectors = heat\ncollectors = local\n\n[CFN]\nmetadata_url = http://127.0.0.1:8000/v1/\nstack_name = multi\n  line\n\tvalue\naccess_key_id=AK\nsecret_access_key = SK\npath = server.Metadata\npath = other.Metadata\n\n[Zaqar]\nuse_websockets = On\nssl_certificate_validation = no\nqueue_id = q1\n[keystone]\ncache_ttl = 60\ncache_dir = /k\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "interpolation",
             files: &["[DEFAULT]\ncachedir = /srv/c\ncommand = echo $$HOME \\$X ${cachedir}/x $cfn.stack_name [$heat.user_id] $ $9\n[cfn]\nstack_name = s-$timeout-${cachedir}\n[heat]\npassword = p$$w\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "multi-files-then-cli",
@@ -223,90 +228,116 @@ fn differential_against_oslo_config() {
             ],
             args: &["--cfn-path", "x.y", "--deployment-key", "z", "--cfn-deployment-key", "c2", "heat", "local"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "flags-prefixes-no-forms",
             files: &["[DEFAULT]\none_time = true\n"],
             args: &["--polling", "3", "--noone-time", "-dc", "run me", "--min=2", "--zaqar-use-websockets", "--zaqar-nouse-websockets", "--print", "--heat_local-path", "/hl", "--keystone-cache_ttl", "5", "--request-metadata-url", "http://127.0.0.1/x?sig=1", "--cfn-ca_certificate", "/ca"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "short-attached",
             files: &[],
             args: &["-i5", "-c", "-x y", "--command=a b"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "env-over-file",
             files: &["[DEFAULT]\nsplay = 3\n[cfn]\nstack_name = file\n"],
             args: &[],
             env: &[("OS_DEFAULT__SPLAY", "7"), ("OS_CFN__STACK_NAME", "from-env")],
+            dir: &[],
+        },
+        Case {
+            name: "config-dir-after-files",
+            files: &["[DEFAULT]\nsplay = 1\ncommand = from-file\ncollectors = heat\n[cfn]\npath = f.Metadata\n"],
+            args: &["--cfn-path", "cli.Metadata"],
+            env: &[],
+            dir: &[
+                ("20-b.conf", "[DEFAULT]\nsplay = 3\ncollectors = local\n"),
+                ("10-a.conf", "[DEFAULT]\nsplay = 2\ncommand = from-dir\n[cfn]\npath = d.Metadata\n"),
+                ("30-c.txt", "[DEFAULT]\nsplay = 9\n"),
+            ],
         },
         Case {
             name: "ignored-keys-and-sections",
             files: &["[default]\ncommand = lower\n[cfn]\nmetadata-url = http://127.0.0.1/\n[nosuch]\na = b\n[DEFAULT]\nbogus = 1\ndebug = true\nuse_stderr = false\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "rendered-capture",
             files: &[rendered.as_str()],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-bad-float",
             files: &["[DEFAULT]\nsplay = abc\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-bad-uri",
             files: &[],
             args: &["--cfn-metadata-url", "foo"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-bad-bool",
             files: &["[zaqar]\nuse_websockets = maybe\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-unknown-reference",
             files: &["[heat]\npassword = abc$def\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-unrecognized",
             files: &[],
             args: &["--bogus"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-second-positional-run",
             files: &[],
             args: &["heat", "--one-time", "local"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-ambiguous",
             files: &[],
             args: &["--no"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-explicit-flag-value",
             files: &[],
             args: &["--one-time=1"],
             env: &[],
+            dir: &[],
         },
         Case {
             name: "error-parse",
             files: &["[DEFAULT]\nnovalue\n"],
             args: &[],
             env: &[],
+            dir: &[],
         },
     ];
     let mut failures = Vec::new();
@@ -324,6 +355,14 @@ fn differential_against_oslo_config() {
             let p = dir.path().join(format!("{i}.conf"));
             std::fs::write(&p, text).unwrap();
             args.extend(["--config-file".to_string(), p.display().to_string()]);
+        }
+        if !case.dir.is_empty() {
+            let d = dir.path().join("conf.d");
+            std::fs::create_dir_all(&d).unwrap();
+            for (name, text) in case.dir {
+                std::fs::write(d.join(name), text).unwrap();
+            }
+            args.extend(["--config-dir".to_string(), d.display().to_string()]);
         }
         args.extend(case.args.iter().map(|s| s.to_string()));
         let mut theirs = reference(&python, &home, &args, case.env);

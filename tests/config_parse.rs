@@ -993,3 +993,29 @@ fn config_dir_can_be_interpolated() {
     ]);
     assert_eq!(s.cfn.ca_certificate, Some(d.join("ca.pem")));
 }
+
+#[test]
+fn list_options_across_sources() {
+    let mut root = Root::new();
+    let native = root.path("native");
+    root.set("HEAT_AGENT_CONFIG_DIR", native.to_str().unwrap());
+    root.write(
+        "native/config.toml",
+        "deployment_key = [\"t1\", \"t2\"]\n[cfn]\npath = \"toml.Metadata\"\n",
+    );
+    let ini = root.write("l.conf", "[cfn]\npath = ini.Metadata\n");
+    let s = root.run(&[
+        "--config-file",
+        ini.to_str().unwrap(),
+        "--deployment-key",
+        "cli",
+    ]);
+    // the TOML list is the base the command line appends to
+    assert_eq!(s.deployment_key, ["t1", "t2", "cli"]);
+    // the INI list replaces the TOML one
+    assert_eq!(s.cfn.path, ["ini.Metadata"]);
+    // the environment replaces the INI list
+    root.set("OS_CFN__PATH", "env.Metadata other.Metadata");
+    let s = root.run(&["--config-file", ini.to_str().unwrap()]);
+    assert_eq!(s.cfn.path, ["env.Metadata", "other.Metadata"]);
+}
