@@ -314,9 +314,15 @@ impl<'a> Resolver<'a> {
                     // an error further down the chain already names its option
                     return Err(e);
                 }
+                // a secret's text must not leak through the name it seemed to reference
+                let why = if def.secret {
+                    "a $ reference to an unknown option".to_string()
+                } else {
+                    msg
+                };
                 Err(ConfigError::config(with_source(
                     format!(
-                        "option [{}] {}: {msg} (write $$ for a literal $)",
+                        "option [{}] {}: {why} (write $$ for a literal $)",
                         def.group, def.name
                     ),
                     source,
@@ -1111,7 +1117,18 @@ mod tests {
         assert_eq!(e.exit_code, 1);
         assert_eq!(
             e.message,
-            "option [heat] password: no such option def in group [heat] (write $$ for a literal $) (from /etc/x.conf)"
+            "option [heat] password: a $ reference to an unknown option (write $$ for a literal $) (from /etc/x.conf)"
+        );
+        let mut layers = empty_layers();
+        apply_ini_text(
+            "[heat]\nuser_id = abc$def\n",
+            "/etc/x.conf",
+            &mut layers.ini,
+        )
+        .unwrap();
+        assert_eq!(
+            resolved(&layers).unwrap_err().message,
+            "option [heat] user_id: no such option def in group [heat] (write $$ for a literal $) (from /etc/x.conf)"
         );
         let mut layers = empty_layers();
         apply_ini_text("[DEFAULT]\ncommand = ${nope.x}\n", "f", &mut layers.ini).unwrap();
