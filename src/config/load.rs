@@ -370,7 +370,11 @@ pub(crate) fn convert(def: &OptDef, text: &str) -> Result<Option<Val>, String> {
             } else if valid_uri(text) {
                 Ok(Some(Val::Str(text.to_string())))
             } else {
-                Err(format!("argument --{name}: Invalid URI value: {text}"))
+                // redacted: a malformed signed URL must not put its signature on stderr
+                Err(format!(
+                    "argument --{name}: Invalid URI value: {}",
+                    crate::logging::redact_url(text)
+                ))
             }
         }
         Kind::Float => {
