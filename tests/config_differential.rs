@@ -35,7 +35,10 @@ try:
     }
     print(json.dumps({'ok': out}))
 except SystemExit as e:
-    print(json.dumps({'exit': e.code if isinstance(e.code, int) else 1}))
+    if isinstance(e.code, str):
+        print(json.dumps({'exit': 1, 'message': e.code}))
+    else:
+        print(json.dumps({'exit': e.code}))
 except Exception as e:
     print(json.dumps({'exit': 1, 'error': type(e).__name__}))
 "#;
@@ -77,7 +80,7 @@ struct Case<'a> {
 }
 
 /// What the reference answered: values, or an exit code.
-fn reference(python: &Path, home: &Path, args: &[String], env: &[(&str, &str)]) -> Value {
+fn reference(python: &Path, home: &Path, args: &[String], env: &[(&str, &str)]) -> (Value, String) {
     let mut cmd = Command::new(python);
     cmd.arg("-c").arg(DUMP).args(args).env("HOME", home);
     for (k, _) in std::env::vars() {
@@ -96,10 +99,18 @@ fn reference(python: &Path, home: &Path, args: &[String], env: &[(&str, &str)]) 
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    serde_json::from_str(line).expect("reference JSON")
+    let stderr_last = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
+    (
+        serde_json::from_str(line).expect("reference JSON"),
+        stderr_last,
+    )
 }
 
-fn ours(home: &Path, etc: &Path, args: &[String], env: &[(&str, &str)]) -> Value {
+fn ours(home: &Path, etc: &Path, args: &[String], env: &[(&str, &str)]) -> (Value, String) {
     let mut argv: Vec<OsString> = vec!["os-collect-config".into()];
     argv.extend(args.iter().map(OsString::from));
     let home = home.display().to_string();
@@ -118,9 +129,12 @@ fn ours(home: &Path, etc: &Path, args: &[String], env: &[(&str, &str)]) -> Value
         }
     };
     match parse_collect_args(&argv, &lookup) {
-        Ok(Invocation::Run(s)) => json!({ "ok": settings_json(&s) }),
+        Ok(Invocation::Run(s)) => (json!({ "ok": settings_json(&s) }), String::new()),
         Ok(other) => panic!("unexpected {other:?}"),
-        Err(e) => json!({ "exit": e.exit_code }),
+        Err(e) => (
+            json!({ "exit": e.exit_code }),
+            e.message.lines().last().unwrap_or("").to_string(),
+        ),
     }
 }
 
@@ -365,16 +379,41 @@ fn differential_against_oslo_config() {
             args.extend(["--config-dir".to_string(), d.display().to_string()]);
         }
         args.extend(case.args.iter().map(|s| s.to_string()));
-        let mut theirs = reference(&python, &home, &args, case.env);
+        let (mut theirs, their_stderr) = reference(&python, &home, &args, case.env);
         // the reference's exception name is for diagnostics only; exit codes are compared
         let error_name = theirs
             .as_object_mut()
             .and_then(|o| o.remove("error"))
             .unwrap_or(Value::Null);
-        let mine = ours(&home, &etc, &args, case.env);
+        // a message oslo exits with (bad values) must start our message (we may add the file)
+        // (oslo prints it on stderr, then exits 1)
+        let their_message = theirs
+            .as_object_mut()
+            .and_then(|o| o.remove("message"))
+            .and_then(|m| m.as_str().map(str::to_string))
+            .or_else(|| {
+                (theirs.get("exit") == Some(&json!(1)) && their_stderr.starts_with("argument "))
+                    .then(|| their_stderr.clone())
+            });
+        let (mine, our_message) = ours(&home, &etc, &args, case.env);
         if !same(&theirs, &mine) {
             failures.push(format!(
                 "case {}:\n  reference: {theirs} ({error_name})\n  ours:      {mine}",
+                case.name
+            ));
+        }
+        if let Some(m) = their_message {
+            if !our_message.starts_with(&m) {
+                failures.push(format!(
+                    "case {}: reference message {m:?}, ours {our_message:?}",
+                    case.name
+                ));
+            }
+        }
+        // argparse errors (exit 2): the same `os-collect-config: error: ...` line
+        if theirs.get("exit") == Some(&json!(2)) && their_stderr != our_message {
+            failures.push(format!(
+                "case {}: reference stderr {their_stderr:?}, ours {our_message:?}",
                 case.name
             ));
         }
