@@ -937,3 +937,85 @@ fn load_native_reads_toml_and_env_only() {
     assert!(s.config_files.is_empty());
     assert_eq!(heat_agent::logging::mask("x zaqar-secret-1"), "x ***");
 }
+
+#[test]
+fn configuration_reference_documents_every_flag() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let cmd = heat_agent::config::command();
+    let mut missing = Vec::new();
+    for arg in cmd.get_arguments() {
+        let mut names: Vec<String> = arg
+            .get_long_and_visible_aliases()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| format!("`--{l}"))
+            .collect();
+        if let Some(c) = arg.get_short() {
+            names.push(format!("`-{c}"));
+        }
+        for n in names {
+            if !doc.contains(&n) {
+                missing.push(n);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md lacks {missing:?}"
+    );
+}
+
+#[test]
+fn help_text_renders_under_the_program_name() {
+    let root = Root::new();
+    let mut argv: Vec<OsString> = vec!["/usr/bin/os-collect-config".into(), "--help".into()];
+    argv.truncate(2);
+    let vars = root.vars.clone();
+    match parse_collect_args(&argv, &move |k| vars.get(k).cloned()) {
+        Ok(Invocation::Help(h)) => assert!(h.contains("os-collect-config"), "{h}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn config_dir_can_be_interpolated() {
+    let root = Root::new();
+    root.write("d/x.conf", "[cfn]\nca_certificate = $config_dir/ca.pem\n");
+    let d = root.path("d");
+    let s = root.run(&[
+        "--config-file",
+        "/dev/null",
+        "--config-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(s.cfn.ca_certificate, Some(d.join("ca.pem")));
+}
+
+#[test]
+fn list_options_across_sources() {
+    let mut root = Root::new();
+    let native = root.path("native");
+    root.set("HEAT_AGENT_CONFIG_DIR", native.to_str().unwrap());
+    root.write(
+        "native/config.toml",
+        "deployment_key = [\"t1\", \"t2\"]\n[cfn]\npath = \"toml.Metadata\"\n",
+    );
+    let ini = root.write("l.conf", "[cfn]\npath = ini.Metadata\n");
+    let s = root.run(&[
+        "--config-file",
+        ini.to_str().unwrap(),
+        "--deployment-key",
+        "cli",
+    ]);
+    // the TOML list is the base the command line appends to
+    assert_eq!(s.deployment_key, ["t1", "t2", "cli"]);
+    // the INI list replaces the TOML one
+    assert_eq!(s.cfn.path, ["ini.Metadata"]);
+    // the environment replaces the INI list
+    root.set("OS_CFN__PATH", "env.Metadata other.Metadata");
+    let s = root.run(&["--config-file", ini.to_str().unwrap()]);
+    assert_eq!(s.cfn.path, ["env.Metadata", "other.Metadata"]);
+}

@@ -7,6 +7,10 @@ use super::{interp, ConfigError, Settings};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+macro_rules! config_warn {
+    ($($arg:tt)*) => { emit_warning(format!($($arg)*)) };
+}
+
 /// A resolved value of one option.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Val {
@@ -53,6 +57,26 @@ pub(crate) fn py_list_repr(items: &[String]) -> String {
 }
 
 type Key = (&'static str, &'static str);
+
+thread_local! {
+    /// Warnings raised while no logger was listening (the front ends parse the configuration
+    /// before they can set up logging, since the log level is part of it).
+    static DEFERRED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Log a configuration warning now, or keep it for [`take_deferred`] when logging is not set up.
+fn emit_warning(message: String) {
+    if log::max_level() >= log::LevelFilter::Warn {
+        log::warn!("{message}");
+    } else {
+        DEFERRED.with(|d| d.borrow_mut().push(message));
+    }
+}
+
+/// The warnings kept since the last call (see [`emit_warning`]).
+pub(crate) fn take_deferred() -> Vec<String> {
+    DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()))
+}
 
 fn key(def: &OptDef) -> Key {
     (def.group, def.name)
@@ -290,9 +314,15 @@ impl<'a> Resolver<'a> {
                     // an error further down the chain already names its option
                     return Err(e);
                 }
+                // a secret's text must not leak through the name it seemed to reference
+                let why = if def.secret {
+                    "a $ reference to an unknown option".to_string()
+                } else {
+                    msg
+                };
                 Err(ConfigError::config(with_source(
                     format!(
-                        "option [{}] {}: {msg} (write $$ for a literal $)",
+                        "option [{}] {}: {why} (write $$ for a literal $)",
                         def.group, def.name
                     ),
                     source,
@@ -340,7 +370,11 @@ pub(crate) fn convert(def: &OptDef, text: &str) -> Result<Option<Val>, String> {
             } else if valid_uri(text) {
                 Ok(Some(Val::Str(text.to_string())))
             } else {
-                Err(format!("argument --{name}: Invalid URI value: {text}"))
+                // redacted: a malformed signed URL must not put its signature on stderr
+                Err(format!(
+                    "argument --{name}: Invalid URI value: {}",
+                    crate::logging::redact_url(text)
+                ))
             }
         }
         Kind::Float => {
@@ -742,30 +776,30 @@ pub(crate) fn apply_ini_text(
         if !known_group {
             if warned_sections.insert(a.section.clone()) {
                 if group == "default" {
-                    log::warn!(
+                    config_warn!(
                         "{source}: section [default] ignored: the DEFAULT section name is case-sensitive, write [DEFAULT]"
                     );
                 } else {
-                    log::warn!("{source}: unknown section [{group}] ignored");
+                    config_warn!("{source}: unknown section [{group}] ignored");
                 }
             }
             continue;
         }
         match options::find(group, &a.key) {
             Some(def) if !def.is_native() => layer.push_raw(def, a.value, source),
-            Some(_) => log::warn!(
+            Some(_) => config_warn!(
                 "{source}: option [{group}] {} is a heat-agent option: set it in /etc/heat-agent/config.toml; ignored",
                 a.key
             ),
             None => {
                 let underscored = a.key.replace('-', "_");
                 if underscored != a.key && options::find(group, &underscored).is_some() {
-                    log::warn!(
+                    config_warn!(
                         "{source}: unknown option [{group}] {} ignored: option names use underscores, write {underscored}",
                         a.key
                     );
                 } else {
-                    log::warn!("{source}: unknown option [{group}] {} ignored", a.key);
+                    config_warn!("{source}: unknown option [{group}] {} ignored", a.key);
                 }
             }
         }
@@ -826,7 +860,8 @@ pub(crate) fn apply_toml_text(
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            .and_then(|s| text.get(..s.start))
+            .map(|before| before.matches('\n').count() + 1);
         let msg = e.message().replace('\n', " ");
         match line {
             Some(l) => ConfigError::config(format!("{source}: line {l}: {msg}")),
@@ -839,7 +874,7 @@ pub(crate) fn apply_toml_text(
                 if !options::LEGACY_GROUPS.contains(&k.as_str())
                     && !options::NATIVE_GROUPS.contains(&k.as_str())
                 {
-                    log::warn!("{source}: unknown table [{k}] ignored");
+                    config_warn!("{source}: unknown table [{k}] ignored");
                     continue;
                 }
                 let group = options::LEGACY_GROUPS
@@ -871,7 +906,7 @@ fn toml_option(
         format!("{group}.{name}")
     };
     let Some(def) = options::find(group, name) else {
-        log::warn!("{source}: unknown key {dotted} ignored");
+        config_warn!("{source}: unknown key {dotted} ignored");
         return Ok(());
     };
     let wrong = |expected: &str| {
@@ -1086,7 +1121,18 @@ mod tests {
         assert_eq!(e.exit_code, 1);
         assert_eq!(
             e.message,
-            "option [heat] password: no such option def in group [heat] (write $$ for a literal $) (from /etc/x.conf)"
+            "option [heat] password: a $ reference to an unknown option (write $$ for a literal $) (from /etc/x.conf)"
+        );
+        let mut layers = empty_layers();
+        apply_ini_text(
+            "[heat]\nuser_id = abc$def\n",
+            "/etc/x.conf",
+            &mut layers.ini,
+        )
+        .unwrap();
+        assert_eq!(
+            resolved(&layers).unwrap_err().message,
+            "option [heat] user_id: no such option def in group [heat] (write $$ for a literal $) (from /etc/x.conf)"
         );
         let mut layers = empty_layers();
         apply_ini_text("[DEFAULT]\ncommand = ${nope.x}\n", "f", &mut layers.ini).unwrap();

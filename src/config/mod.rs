@@ -53,6 +53,9 @@ pub struct Settings {
     /// The native configuration directory read (`/etc/heat-agent`): its `config.toml` and
     /// `config.d/*.toml` are hashed by [`config_hash`] too.
     pub native_config_dir: Option<PathBuf>,
+    /// Configuration warnings (unknown keys, ...) raised before a logger was installed; the
+    /// front end logs them with [`log_deferred_warnings`] once logging is set up.
+    pub deferred_warnings: Vec<String>,
 }
 
 pub const DEFAULT_COLLECTORS: [&str; 7] = [
@@ -216,6 +219,7 @@ impl Default for Settings {
             log_level: None,
             log_file: None,
             native_config_dir: None,
+            deferred_warnings: Vec::new(),
         }
     }
 }
@@ -358,7 +362,9 @@ pub fn parse_collect_args(
         Ok(cli::Outcome::Parsed(p)) => p,
     };
     let paths = SearchPaths::from_env(env);
-    let settings = build(parsed, env, &paths)?;
+    load::take_deferred();
+    let mut settings = build(parsed, env, &paths)?;
+    settings.deferred_warnings = load::take_deferred();
     Ok(Invocation::Run(Box::new(settings)))
 }
 
@@ -418,6 +424,15 @@ fn build(
                 settings.config_dirs.push(dir.to_path_buf());
             }
         }
+    }
+    // oslo lets values refer to `$config_dir` (the last config dir given or found)
+    if let (Some(dir), Some(def)) = (
+        settings.config_dirs.last(),
+        options::find("DEFAULT", "config_dir"),
+    ) {
+        layers
+            .cli
+            .push_raw(def, dir.to_string_lossy().into_owned(), "");
     }
     load::read_native(&paths.native_dir, &mut layers.toml)?;
     settings.native_config_dir = Some(paths.native_dir.clone());
@@ -497,6 +512,7 @@ pub fn config_hash(s: &Settings) -> String {
 /// flags of their own here): `OS_<GROUP>__<OPT>` > `config.toml` + `config.d/*.toml` > defaults.
 pub fn load_native(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     let paths = SearchPaths::from_env(env);
+    load::take_deferred();
     let mut layers = load::Layers {
         cli: load::Layer::default(),
         env: load::env_layer(env),
@@ -513,5 +529,14 @@ pub fn load_native(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Con
         settings.one_time = true;
     }
     register_secrets(&settings);
+    settings.deferred_warnings = load::take_deferred();
     Ok(settings)
+}
+
+/// Log the warnings that were raised while the configuration was read before logging was set
+/// up (call right after `logging::init`). Warnings already logged are not repeated.
+pub fn log_deferred_warnings(s: &Settings) {
+    for w in &s.deferred_warnings {
+        log::warn!("{w}");
+    }
 }
