@@ -506,9 +506,10 @@ fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Durati
             summary.failed
         );
     }
-    outbox
-        .next_due()
-        .map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    outbox.next_due().map(|t| {
+        t.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+    })
 }
 
 /// Register the credentials in the settings as secrets, so no log line shows them.

@@ -68,6 +68,7 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
         Style::Agent
     };
     logging::init(level_for(&settings, mode), style);
+    config::log_deferred_warnings(&settings);
     daemon::register_secrets(&settings);
     if mode == Mode::Run && settings.command.is_none() {
         let exe = std::env::current_exe()
