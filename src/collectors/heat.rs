@@ -30,9 +30,9 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         }
     }
     if let Some(name) = missing {
-        let msg = format!("No {name} configured.");
-        log::info!("{msg}");
-        return Err(CollectError::NotConfigured(msg));
+        return Err(CollectError::NotConfigured(format!(
+            "No {name} configured."
+        )));
     }
     let unset = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
     let creds_owned = (
