@@ -9,8 +9,12 @@ use collectors_support::*;
 use common::{Request, Response, Server};
 use heat_agent::collectors::State;
 use heat_agent::config::Settings;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -249,8 +253,14 @@ struct WsServer {
 }
 
 fn ws_server(plan: WsPlan) -> WsServer {
+    ws_server_on(plan, None)
+}
+
+/// The websocket server; with `tls` (cert chain PEM, key PEM) it speaks wss://.
+fn ws_server_on(plan: WsPlan, tls: Option<(PathBuf, PathBuf)>) -> WsServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let url = format!("{scheme}://{}/", listener.local_addr().unwrap());
     let frames = Arc::new(Mutex::new(Vec::new()));
     let f = frames.clone();
     let done = thread::spawn(move || {
@@ -258,49 +268,77 @@ fn ws_server(plan: WsPlan) -> WsServer {
         stream
             .set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .unwrap();
-        let mut ws = tungstenite::accept(stream).unwrap();
-        let reply = |status: u64, body: Value| {
-            tungstenite::Message::text(
-                json!({"headers": {"status": status}, "body": body}).to_string(),
-            )
-        };
-        for i in 0..4 {
-            let msg = match ws.read() {
-                Ok(m) => m,
-                Err(_) => return,
-            };
-            f.lock().unwrap().push(msg.to_text().unwrap().to_string());
-            let answer = match (i, &plan) {
-                (1, WsPlan::FailCreate(st)) => {
-                    let _ = ws.send(reply(*st, json!({"error": "queue refused"})));
-                    return;
+        match tls {
+            None => {
+                if let Ok(ws) = tungstenite::accept(stream) {
+                    serve_ws(ws, plan, f);
                 }
-                (3, WsPlan::Popped(v)) => {
-                    reply(200, json!({"messages": [{"body": v, "id": "m1"}]}))
+            }
+            Some((cert, key)) => {
+                let certs: Vec<_> = CertificateDer::pem_file_iter(&cert)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let config = rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(certs, key)
+                    .unwrap();
+                let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+                let tls_stream = rustls::StreamOwned::new(conn, stream);
+                if let Ok(ws) = tungstenite::accept(tls_stream) {
+                    serve_ws(ws, plan, f);
                 }
-                (3, _) => reply(200, json!({"messages": []})),
-                (_, _) => reply(if i == 1 { 201 } else { 200 }, json!("")),
-            };
-            ws.send(answer).unwrap();
-        }
-        match &plan {
-            WsPlan::Notify(v) => {
-                ws.send(tungstenite::Message::text(
-                    json!({"body": v, "ttl": 3600}).to_string(),
-                ))
-                .unwrap();
             }
-            WsPlan::Silent => {
-                // hold the connection open until the client gives up
-                let _ = ws.read();
-                return;
-            }
-            _ => {}
         }
-        // the client closes the connection
-        let _ = ws.read();
     });
     WsServer { url, frames, done }
+}
+
+fn serve_ws<S: std::io::Read + std::io::Write>(
+    mut ws: tungstenite::WebSocket<S>,
+    plan: WsPlan,
+    f: Arc<Mutex<Vec<String>>>,
+) {
+    let reply = |status: u64, body: Value| {
+        tungstenite::Message::text(json!({"headers": {"status": status}, "body": body}).to_string())
+    };
+    for i in 0..4 {
+        let msg = match ws.read() {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        f.lock().unwrap().push(msg.to_text().unwrap().to_string());
+        let answer = match (i, &plan) {
+            (1, WsPlan::FailCreate(st)) => {
+                let _ = ws.send(reply(*st, json!({"error": "queue refused"})));
+                return;
+            }
+            (3, WsPlan::Popped(v)) => reply(200, json!({"messages": [{"body": v, "id": "m1"}]})),
+            (3, _) => reply(200, json!({"messages": []})),
+            (_, _) => reply(if i == 1 { 201 } else { 200 }, json!("")),
+        };
+        ws.send(answer).unwrap();
+    }
+    match &plan {
+        WsPlan::Notify(v) => {
+            ws.send(tungstenite::Message::text(
+                json!({"body": v, "ttl": 3600}).to_string(),
+            ))
+            .unwrap();
+        }
+        WsPlan::Silent => {
+            // hold the connection open until the client gives up
+            let _ = ws.read();
+            return;
+        }
+        _ => {}
+    }
+    // the client closes the connection
+    let _ = ws.read();
 }
 
 fn ws_settings(ws: &WsServer) -> (FakeKeystone, Settings) {
@@ -385,4 +423,129 @@ fn zaqar_websocket_error_status() {
         "{msg}"
     );
     ws.done.join().unwrap();
+}
+
+/// A test CA and a 127.0.0.1 server certificate it signed, made with the openssl CLI.
+/// Returns (ca.pem, leaf chain pem, leaf key pem), or None (with a note) without openssl.
+fn make_pki(dir: &Path, name: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let run = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let ca = format!("{name}-ca.pem");
+    let ca_key = format!("{name}-ca.key");
+    let key = format!("{name}-leaf.key");
+    let csr = format!("{name}-leaf.csr");
+    let leaf = format!("{name}-leaf.pem");
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ok = run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=heat-agent test CA",
+        ],
+    ]
+    .concat())
+        && run(&[
+            &["req"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"],
+        ]
+        .concat())
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &leaf,
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+    if !ok {
+        eprintln!("note: openssl CLI not usable; wss tests skipped");
+        return None;
+    }
+    Some((dir.join(ca), dir.join(leaf), dir.join(key)))
+}
+
+/// wss:// verified against the configured CA file.
+#[test]
+fn zaqar_websocket_over_tls_verified_with_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, leaf, key)) = make_pki(dir.path(), "good") else {
+        return;
+    };
+    let ws = ws_server_on(WsPlan::Popped(meta_data()), Some((leaf, key)));
+    assert!(ws.url.starts_with("wss://"));
+    let (_ks, mut s) = ws_settings(&ws);
+    s.zaqar.ssl_certificate_validation = true;
+    s.zaqar.ca_file = Some(ca);
+    let entries = collect("zaqar", &s).unwrap();
+    assert_eq!(entries, vec![("zaqar".to_string(), meta_data())]);
+    ws.done.join().unwrap();
+    assert_four_frames(&ws.frames.lock().unwrap());
+}
+
+/// The reference's default (validation off) accepts any certificate (W-C18, copied).
+#[test]
+fn zaqar_websocket_over_tls_unverified_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_ca, leaf, key)) = make_pki(dir.path(), "any") else {
+        return;
+    };
+    let ws = ws_server_on(WsPlan::Notify(meta_data()), Some((leaf, key)));
+    let (_ks, s) = ws_settings(&ws);
+    assert!(!s.zaqar.ssl_certificate_validation);
+    assert_eq!(collect("zaqar", &s).unwrap()[0].1, meta_data());
+    ws.done.join().unwrap();
+}
+
+/// With validation on, a server certificate from another CA is refused.
+#[test]
+fn zaqar_websocket_over_tls_wrong_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (Some((_, leaf, key)), Some((other_ca, _, _))) = (
+        make_pki(dir.path(), "server"),
+        make_pki(dir.path(), "other"),
+    ) else {
+        return;
+    };
+    let ws = ws_server_on(WsPlan::Popped(meta_data()), Some((leaf, key)));
+    let (_ks, mut s) = ws_settings(&ws);
+    s.zaqar.ssl_certificate_validation = true;
+    s.zaqar.ca_file = Some(other_ca);
+    let msg = not_available(collect("zaqar", &s));
+    assert!(msg.contains("handshake"), "{msg}");
+    ws.done.join().unwrap();
+    assert!(ws.frames.lock().unwrap().is_empty());
 }

@@ -3,6 +3,7 @@
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 
 use super::keystone::{self, Credentials};
+use super::ws_tls;
 use super::{setting, CollectError, Context, Entries};
 use crate::config::Zaqar;
 use serde_json::{json, Value};
@@ -104,7 +105,11 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                     )
                 })?;
             log::debug!("Fetching metadata from {endpoint}");
-            websocket_data(&endpoint, &token.token, &project_id, &queue, timeout)
+            let tls = WsTls {
+                verify: z.ssl_certificate_validation,
+                ca_file: z.ca_file.clone().filter(|_| z.ssl_certificate_validation),
+            };
+            websocket_data(&endpoint, &token.token, &project_id, &queue, timeout, &tls)
         } else {
             let endpoint =
                 keystone::endpoint_for(&token.catalog, "messaging", region).ok_or_else(|| {
@@ -221,41 +226,56 @@ pub fn websocket_frames(
     ]
 }
 
+/// TLS for a `wss://` endpoint: whether to verify, and against which CA file.
+#[derive(Clone, Debug, Default)]
+pub struct WsTls {
+    pub verify: bool,
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 fn ws_connect(
     endpoint: &str,
     timeout: Duration,
-) -> Result<tungstenite::WebSocket<TcpStream>, String> {
+    tls: &WsTls,
+) -> Result<tungstenite::WebSocket<ws_tls::Stream>, String> {
     let uri: ureq::http::Uri = endpoint
         .parse()
         .map_err(|e| format!("{endpoint}: invalid websocket URL ({e})"))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
-        Some("wss") => {
-            return Err(format!(
-                "{endpoint}: wss:// websocket endpoints are not supported yet; use the HTTP mode (use_websockets = false)"
-            ))
-        }
-        _ => return Err(format!("{endpoint}: not a ws:// URL")),
-    }
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(format!("{endpoint}: not a ws:// or wss:// URL")),
+    };
     let host = uri.host().ok_or_else(|| format!("{endpoint}: no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let config = if secure {
+        Some(ws_tls::client_config(tls.verify, tls.ca_file.as_deref())?)
+    } else {
+        None
+    };
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("{endpoint}: {e}"))?
         .collect();
     let mut last = format!("{endpoint}: no address");
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(timeout)).ok();
-                stream.set_write_timeout(Some(timeout)).ok();
-                let (ws, _) = tungstenite::client(endpoint, stream)
-                    .map_err(|e| format!("{endpoint}: websocket handshake failed: {e}"))?;
-                return Ok(ws);
+        let tcp = match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(t) => t,
+            Err(e) => {
+                last = format!("{endpoint}: {e}");
+                continue;
             }
-            Err(e) => last = format!("{endpoint}: {e}"),
-        }
+        };
+        tcp.set_read_timeout(Some(timeout)).ok();
+        tcp.set_write_timeout(Some(timeout)).ok();
+        let stream = match &config {
+            Some(c) => ws_tls::Stream::tls(tcp, host, c.clone())?,
+            None => ws_tls::Stream::Plain(tcp),
+        };
+        let (ws, _) = tungstenite::client(endpoint, stream)
+            .map_err(|e| format!("{endpoint}: websocket handshake failed: {e}"))?;
+        return Ok(ws);
     }
     Err(last)
 }
@@ -335,8 +355,9 @@ pub(crate) fn websocket_data(
     project_id: &str,
     queue: &str,
     timeout: Duration,
+    tls: &WsTls,
 ) -> Result<super::heat::Outcome<Value>, String> {
-    let mut ws = ws_connect(endpoint, timeout)?;
+    let mut ws = ws_connect(endpoint, timeout, tls)?;
     let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue);
     let _ = ws.close(None);
     let _ = ws.flush();
