@@ -397,3 +397,10 @@ fn cfn_hostile_responses_are_not_available() {
         "Sub-key deeper does not exist. (foo.Metadata.m.deeper)"
     );
 }
+
+#[test]
+fn cfn_secret_key_is_masked_in_logs() {
+    let srv = cfn_server(meta_data());
+    collect("cfn", &settings(&srv, &["foo.Metadata"])).unwrap();
+    assert_eq!(heat_agent::logging::mask(&format!("k={SECRET}")), "k=***");
+}

@@ -215,3 +215,11 @@ fn request_unexpected_304() {
     let msg = not_available(collect("request", &settings(&srv.url("/o"))));
     assert!(msg.contains("304"), "{msg}");
 }
+
+/// A body over the 64 MiB cap is refused with a clear message, not read into memory.
+#[test]
+fn request_huge_body_is_not_available() {
+    let srv = Server::start(|_| Response::new(200, vec![b' '; (64 << 20) + 1]));
+    let msg = not_available(collect("request", &settings(&srv.url("/huge"))));
+    assert!(msg.contains("larger than 64 MiB"), "{msg}");
+}
