@@ -359,6 +359,40 @@ mod tests {
         assert!(still_valid(&t, now));
     }
 
+    /// test_keystone.test_cache_auth_ref, for the in-memory cache: a cached token is used
+    /// without any request (the agent points at a closed port), and after `invalidate` the
+    /// next access must authenticate (and here fails).
+    #[test]
+    fn test_cache_auth_ref() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/v3");
+        let c = Credentials {
+            auth_url: &url,
+            ..creds()
+        };
+        let agent = crate::http::agent(&crate::http::HttpSettings::default()).unwrap();
+        let mut state = State::default();
+        state.tokens.insert(
+            token_key(&c),
+            CachedToken {
+                token: "cached".into(),
+                catalog: serde_json::json!([]),
+                expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+                identity_url: url.clone(),
+            },
+        );
+        let t = token(&mut state, &agent, &c, Duration::from_secs(1800)).unwrap();
+        assert_eq!(t.token, "cached");
+        invalidate(&mut state, &c);
+        assert!(state.tokens.is_empty());
+        let err = token(&mut state, &agent, &c, Duration::from_secs(1800)).unwrap_err();
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    }
+
     #[test]
     fn token_key_differs_per_identity() {
         let a = creds();
