@@ -360,3 +360,101 @@ fn differential_local_and_heat_local() {
     ours.extend(collect("local", &s).unwrap());
     assert_eq!(print_form(&ours), printed);
 }
+
+/// A one-connection websocket Zaqar: records the frames, answers 201/200, and returns
+/// `body` as a popped message in the reply to the fourth frame.
+fn ws_zaqar(body: Value) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut ws = tungstenite::accept(stream).unwrap();
+        let mut frames = Vec::new();
+        for i in 0..4 {
+            let Ok(msg) = ws.read() else { break };
+            frames.push(msg.to_text().unwrap().to_string());
+            let reply = if i == 3 {
+                json!({"headers": {"status": 200}, "body": {"messages": [{"body": body, "id": "m"}]}})
+            } else {
+                json!({"headers": {"status": if i == 1 { 201 } else { 200 }}, "body": ""})
+            };
+            ws.send(tungstenite::Message::text(reply.to_string()))
+                .unwrap();
+        }
+        let _ = ws.read();
+        frames
+    });
+    (url, handle)
+}
+
+/// The frames with the (random) Client-ID replaced by `CID`.
+fn normalise_client_id(frames: &[String]) -> Vec<String> {
+    let first: Value = serde_json::from_str(&frames[0]).unwrap();
+    let cid = first["headers"]["Client-ID"].as_str().unwrap().to_string();
+    frames.iter().map(|f| f.replace(&cid, "CID")).collect()
+}
+
+/// Needs the optional `websocket-client` package in the reference venv (as the reference
+/// does); skipped with a note without it.
+#[test]
+fn differential_zaqar_websocket() {
+    let Some(bin) = reference() else { return };
+    let python = bin.parent().unwrap().join("python");
+    let has_ws = Command::new(&python)
+        .args(["-c", "import websocket"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_ws {
+        eprintln!("note: websocket-client is not installed in the reference venv; skipped");
+        return;
+    }
+    let run = |use_reference: bool| -> (String, Vec<String>) {
+        let (ws_url, handle) = ws_zaqar(heat_software_config_data());
+        let keystone = FakeKeystone::start(json!([service(
+            "messaging-websocket",
+            &ws_url,
+            "RegionOne"
+        )]));
+        let auth_url = keystone.server.url("/v3/");
+        let printed = if use_reference {
+            run_reference(
+                &bin,
+                &[
+                    arg("--zaqar-auth-url"),
+                    auth_url,
+                    arg("--zaqar-user-id"),
+                    arg(USER_ID),
+                    arg("--zaqar-password"),
+                    arg(PASSWORD),
+                    arg("--zaqar-project-id"),
+                    arg(PROJECT_ID),
+                    arg("--zaqar-queue-id"),
+                    arg("q1"),
+                    arg("--zaqar-use-websockets"),
+                    arg("zaqar"),
+                ],
+            )
+        } else {
+            let mut s = Settings::default();
+            s.zaqar.auth_url = Some(auth_url);
+            s.zaqar.user_id = Some(USER_ID.into());
+            s.zaqar.password = Some(PASSWORD.into());
+            s.zaqar.project_id = Some(PROJECT_ID.into());
+            s.zaqar.queue_id = Some("q1".into());
+            s.zaqar.use_websockets = true;
+            print_form(&collect("zaqar", &s).unwrap())
+        };
+        (printed, handle.join().unwrap())
+    };
+    let (reference_out, reference_frames) = run(true);
+    let (our_out, our_frames) = run(false);
+    assert_eq!(our_out, reference_out);
+    assert_eq!(
+        normalise_client_id(&our_frames),
+        normalise_client_id(&reference_frames)
+    );
+}
