@@ -35,6 +35,11 @@ fn reference() -> Option<PathBuf> {
 
 /// `os-collect-config --print` with `args`; its stdout.
 fn run_reference(bin: &PathBuf, args: &[String]) -> String {
+    run_reference_full(bin, args).0
+}
+
+/// `os-collect-config --print` with `args`; (stdout, stderr).
+fn run_reference_full(bin: &PathBuf, args: &[String]) -> (String, String) {
     let cache = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
         .args(["--print", "--config-file", "/dev/null", "--cachedir"])
@@ -55,10 +60,11 @@ fn run_reference(bin: &PathBuf, args: &[String]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stdout == "{}\n" {
-        eprintln!("reference stderr: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("reference stderr: {stderr}");
     }
-    stdout
+    (stdout, stderr)
 }
 
 /// What `--print` prints for our entries: merged map, Python JSON indent=1, newline.
@@ -128,6 +134,17 @@ fn differential_cfn() {
 #[test]
 fn differential_heat() {
     let Some(bin) = reference() else { return };
+    heat_case(&bin, "/v3/");
+}
+
+/// A v2.0 auth_url: discovery at the root, then the v3 self link (as keystoneclient).
+#[test]
+fn differential_heat_v2_auth_url() {
+    let Some(bin) = reference() else { return };
+    heat_case(&bin, "/v2.0");
+}
+
+fn heat_case(bin: &PathBuf, auth_path: &str) {
     let heat = Server::start(|_| Response::new(503, ""));
     let keystone = FakeKeystone::start(json!([service(
         "orchestration",
@@ -141,10 +158,10 @@ fn differential_heat() {
         }
         Response::json(200, &json!({"metadata": software_config_data()}))
     });
-    let auth_url = keystone.server.url("/v3/");
+    let auth_url = keystone.server.url(auth_path);
     let stack = "heat-heat/a0fccd2e-2149-4439-bf57-f18ec642a38e";
     let printed = run_reference(
-        &bin,
+        bin,
         &[
             arg("--heat-auth-url"),
             auth_url.clone(),
@@ -457,4 +474,73 @@ fn differential_zaqar_websocket() {
         normalise_client_id(&our_frames),
         normalise_client_id(&reference_frames)
     );
+}
+
+/// Failure texts: the reference's warning lines are our NotAvailable message (URLs with
+/// credentials are redacted in both by the log masking).
+#[test]
+fn differential_http_error_messages() {
+    let Some(bin) = reference() else { return };
+    let srv = Server::start(|_| Response::new(403, "denied"));
+    let cases: Vec<(&str, Vec<String>, Settings)> = vec![
+        {
+            let url = srv.url("/v1/");
+            let mut s = Settings::default();
+            s.cfn.metadata_url = Some(url.clone());
+            s.cfn.access_key_id = Some("AKID".into());
+            s.cfn.secret_access_key = Some("SECRETKEY".into());
+            s.cfn.stack_name = Some("st".into());
+            s.cfn.path = vec!["r.Metadata".into()];
+            let args = vec![
+                arg("--cfn-metadata-url"),
+                url,
+                arg("--cfn-access-key-id"),
+                arg("AKID"),
+                arg("--cfn-secret-access-key"),
+                arg("SECRETKEY"),
+                arg("--cfn-stack-name"),
+                arg("st"),
+                arg("--cfn-path"),
+                arg("r.Metadata"),
+                arg("cfn"),
+            ];
+            ("cfn", args, s)
+        },
+        {
+            let url = srv.url("/obj?temp_url_sig=abcdef&temp_url_expires=1");
+            let mut s = Settings::default();
+            s.request.metadata_url = Some(url.clone());
+            (
+                "request",
+                vec![arg("--request-metadata-url"), url, arg("request")],
+                s,
+            )
+        },
+        {
+            let url = srv.url("/latest/meta-data");
+            let mut s = Settings::default();
+            s.ec2.metadata_url = url.clone();
+            ("ec2", vec![arg("--ec2-metadata-url"), url, arg("ec2")], s)
+        },
+    ];
+    let blkid = tempfile::tempdir().unwrap();
+    let fake = blkid.path().join("blkid");
+    std::fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::env::set_var("HEAT_AGENT_BLKID", &fake);
+    for (name, args, settings) in cases {
+        let (out, err) = run_reference_full(&bin, &args);
+        assert_eq!(out, "{}\n");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines.last().copied(),
+            Some(format!("Source [{name}] Unavailable.").as_str())
+        );
+        let msg = not_available(collect(name, &settings));
+        let mask = heat_agent::logging::mask;
+        assert!(
+            lines.iter().any(|l| mask(l) == mask(&msg)),
+            "{name}: ours {msg:?} not among the reference's {lines:?}"
+        );
+    }
 }
