@@ -244,6 +244,8 @@ enum WsPlan {
     Silent,
     /// queue_create answers this status.
     FailCreate(u64),
+    /// Empty reply, then nothing but pings.
+    PingFlood,
 }
 
 struct WsServer {
@@ -329,6 +331,18 @@ fn serve_ws<S: std::io::Read + std::io::Write>(
                 json!({"body": v, "ttl": 3600}).to_string(),
             ))
             .unwrap();
+        }
+        WsPlan::PingFlood => {
+            for _ in 0..2000 {
+                if ws
+                    .send(tungstenite::Message::Ping(vec![1u8].into()))
+                    .is_err()
+                {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            return;
         }
         WsPlan::Silent => {
             // hold the connection open until the client gives up
@@ -548,4 +562,15 @@ fn zaqar_websocket_over_tls_wrong_ca_is_refused() {
     assert!(msg.contains("handshake"), "{msg}");
     ws.done.join().unwrap();
     assert!(ws.frames.lock().unwrap().is_empty());
+}
+
+/// A server that only sends pings cannot hold the poll forever.
+#[test]
+fn zaqar_websocket_ping_flood_times_out() {
+    let ws = ws_server(WsPlan::PingFlood);
+    let (_ks, mut s) = ws_settings(&ws);
+    s.http.timeout = 1.0;
+    let msg = not_available(collect("zaqar", &s));
+    assert!(msg.contains("timed out waiting for a message"), "{msg}");
+    ws.done.join().unwrap();
 }

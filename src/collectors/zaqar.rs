@@ -285,8 +285,14 @@ fn ws_recv<S: Read + Write>(
     ws: &mut tungstenite::WebSocket<S>,
     endpoint: &str,
     what: &str,
+    timeout: Duration,
 ) -> Result<Value, String> {
+    // a server that only sends pings must not keep us here forever
+    let deadline = std::time::Instant::now() + timeout;
     loop {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{endpoint}: timed out waiting for {what}"));
+        }
         let msg = ws.read().map_err(|e| match e {
             tungstenite::Error::Io(io)
                 if matches!(
@@ -319,10 +325,11 @@ fn ws_call<S: Read + Write>(
     endpoint: &str,
     action: &str,
     frame: String,
+    timeout: Duration,
 ) -> Result<Value, String> {
     ws.send(Message::text(frame))
         .map_err(|e| format!("{endpoint}: sending {action}: {e}"))?;
-    let reply = ws_recv(ws, endpoint, action)?;
+    let reply = ws_recv(ws, endpoint, action, timeout)?;
     let status = reply.pointer("/headers/status").and_then(|s| match s {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -358,7 +365,7 @@ pub(crate) fn websocket_data(
     tls: &WsTls,
 ) -> Result<super::heat::Outcome<Value>, String> {
     let mut ws = ws_connect(endpoint, timeout, tls)?;
-    let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue);
+    let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue, timeout);
     let _ = ws.close(None);
     let _ = ws.flush();
     result
@@ -370,24 +377,25 @@ fn websocket_exchange<S: Read + Write>(
     token: &str,
     project_id: &str,
     queue: &str,
+    timeout: Duration,
 ) -> Result<super::heat::Outcome<Value>, String> {
     let [auth, create, subscribe, pop] =
         websocket_frames(token, &client_id_dashed(), project_id, queue);
-    if let Err(e) = ws_call(ws, endpoint, "authenticate", auth) {
+    if let Err(e) = ws_call(ws, endpoint, "authenticate", auth, timeout) {
         if e.contains(" answered 401") {
             return Ok(super::heat::Outcome::Unauthorized(e));
         }
         return Err(e);
     }
-    ws_call(ws, endpoint, "queue_create", create)?;
-    ws_call(ws, endpoint, "subscription_create", subscribe)?;
-    let reply = ws_call(ws, endpoint, "message_delete_many", pop)?;
+    ws_call(ws, endpoint, "queue_create", create, timeout)?;
+    ws_call(ws, endpoint, "subscription_create", subscribe, timeout)?;
+    let reply = ws_call(ws, endpoint, "message_delete_many", pop, timeout)?;
     if let Some(body) = reply.get("body").and_then(first_message_body) {
         log::debug!("Websocket message found...");
         return Ok(super::heat::Outcome::Done(body));
     }
     log::debug!("websocket recv()");
-    let frame = ws_recv(ws, endpoint, "a message on the subscribed queue")?;
+    let frame = ws_recv(ws, endpoint, "a message on the subscribed queue", timeout)?;
     match frame.get("body") {
         Some(body) => Ok(super::heat::Outcome::Done(body.clone())),
         None => Err(format!("{endpoint}: notification frame without a body")),
