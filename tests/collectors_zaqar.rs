@@ -574,3 +574,10 @@ fn zaqar_websocket_ping_flood_times_out() {
     assert!(msg.contains("timed out waiting for a message"), "{msg}");
     ws.done.join().unwrap();
 }
+
+#[test]
+fn zaqar_non_object_message_is_not_available() {
+    let c = cloud(vec![json!("just text")]);
+    let msg = not_available(collect("zaqar", &settings(&c.keystone.server.url("/v3/"))));
+    assert!(msg.contains("not a JSON object"), "{msg}");
+}

@@ -130,7 +130,12 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
             pop_message(&agent, &endpoint, &token.token, &project_id, &queue)
         };
         match outcome {
-            Ok(super::heat::Outcome::Done(v)) => break v,
+            Ok(super::heat::Outcome::Done(v @ Value::Object(_))) => break v,
+            Ok(super::heat::Outcome::Done(_)) => {
+                return Err(CollectError::NotAvailable(format!(
+                    "The message on queue {queue} is not a JSON object."
+                )))
+            }
             Ok(super::heat::Outcome::Unauthorized(msg)) => {
                 keystone::invalidate(ctx.state, &creds);
                 if attempt >= 2 {
