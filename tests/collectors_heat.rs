@@ -341,3 +341,15 @@ fn heat_garbage_answers_are_not_available() {
         .set_handler(|_| Response::json(200, &json!({"other": 1})));
     assert!(not_available(collect("heat", &settings(&c))).contains("no metadata"));
 }
+
+/// The password and the tokens are registered as secrets: masked in every log line.
+#[test]
+fn heat_secrets_are_masked_in_logs() {
+    let c = cloud(meta_data());
+    collect("heat", &settings(&c)).unwrap();
+    assert_eq!(
+        heat_agent::logging::mask(&format!("pw {PASSWORD}")),
+        "pw ***"
+    );
+    assert_eq!(heat_agent::logging::mask("t gAAAAAB-token-1"), "t ***");
+}

@@ -53,8 +53,8 @@ pub fn signed_url(url: &str, secret: &str, params: &[(&str, &str)]) -> String {
     format!("{url}{sep}{}", query.join("&"))
 }
 
+/// The caller logs the reason (the reference logs these at info level).
 fn not_configured(msg: &str) -> CollectError {
-    log::info!("{msg}");
     CollectError::NotConfigured(msg.to_string())
 }
 

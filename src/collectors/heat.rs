@@ -30,9 +30,9 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         }
     }
     if let Some(name) = missing {
-        let msg = format!("No {name} configured.");
-        log::info!("{msg}");
-        return Err(CollectError::NotConfigured(msg));
+        return Err(CollectError::NotConfigured(format!(
+            "No {name} configured."
+        )));
     }
     let unset = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
     let creds_owned = (
@@ -160,7 +160,9 @@ pub(crate) fn fetch_metadata(
     let doc = super::parse_json(&body).map_err(|e| format!("{url}: response is not JSON ({e})"))?;
     match doc {
         Value::Object(mut m) => match m.remove("metadata") {
-            Some(v) => Ok(Outcome::Done(v)),
+            Some(v @ Value::Object(_)) => Ok(Outcome::Done(v)),
+            // the reference fails in the explosion on these (TypeError → unavailable)
+            Some(_) => Err(format!("{url}: metadata is not a JSON object")),
             None => Err(format!("{url}: no metadata in the response")),
         },
         _ => Err(format!("{url}: response is not a JSON object")),

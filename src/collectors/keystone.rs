@@ -154,7 +154,8 @@ pub fn parse_expires_at(s: &str) -> Option<SystemTime> {
     let h: i64 = t.next()?.parse().ok()?;
     let mi: i64 = t.next()?.parse().ok()?;
     let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
-    if !(1..=12).contains(&mo)
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
         || !(1..=31).contains(&da)
         || h > 23
         || mi > 59
@@ -164,7 +165,9 @@ pub fn parse_expires_at(s: &str) -> Option<SystemTime> {
     }
     let epoch = days_from_civil(y, mo, da) * 86400 + h * 3600 + mi * 60 - offset_secs;
     let epoch = u64::try_from(epoch).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(epoch) + Duration::from_secs_f64(sec))
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(epoch))?
+        .checked_add(Duration::from_secs_f64(sec))
 }
 
 /// `POST <v3>/auth/tokens`; the token is the `X-Subject-Token` header.
@@ -318,6 +321,9 @@ mod tests {
         assert_eq!(parse_expires_at("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
         assert_eq!(parse_expires_at("garbage"), None);
         assert_eq!(parse_expires_at("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_expires_at("999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(parse_expires_at("2026-01-01T00:00:00+99999999999:00"), None);
+        assert_eq!(parse_expires_at("2026-01-01T25:00:00Z"), None);
     }
 
     #[test]
@@ -357,6 +363,40 @@ mod tests {
         assert!(!still_valid(&t, now));
         t.expires_at = Some(now + Duration::from_secs(3600));
         assert!(still_valid(&t, now));
+    }
+
+    /// test_keystone.test_cache_auth_ref, for the in-memory cache: a cached token is used
+    /// without any request (the agent points at a closed port), and after `invalidate` the
+    /// next access must authenticate (and here fails).
+    #[test]
+    fn test_cache_auth_ref() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/v3");
+        let c = Credentials {
+            auth_url: &url,
+            ..creds()
+        };
+        let agent = crate::http::agent(&crate::http::HttpSettings::default()).unwrap();
+        let mut state = State::default();
+        state.tokens.insert(
+            token_key(&c),
+            CachedToken {
+                token: "cached".into(),
+                catalog: serde_json::json!([]),
+                expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+                identity_url: url.clone(),
+            },
+        );
+        let t = token(&mut state, &agent, &c, Duration::from_secs(1800)).unwrap();
+        assert_eq!(t.token, "cached");
+        invalidate(&mut state, &c);
+        assert!(state.tokens.is_empty());
+        let err = token(&mut state, &agent, &c, Duration::from_secs(1800)).unwrap_err();
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod heat_local;
 pub mod keystone;
 pub mod local;
 pub mod request;
+pub mod ws_tls;
 pub mod zaqar;
 
 /// Why a collector produced nothing this cycle.

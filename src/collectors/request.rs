@@ -7,9 +7,9 @@ use super::{setting, CollectError, Context, Entries};
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let Some(url) = setting(&ctx.settings.request.metadata_url) else {
-        let msg = "No metadata_url configured.";
-        log::info!("{msg}");
-        return Err(CollectError::NotConfigured(msg.into()));
+        return Err(CollectError::NotConfigured(
+            "No metadata_url configured.".into(),
+        ));
     };
     let url = url.to_string();
     let state = &mut *ctx.state;

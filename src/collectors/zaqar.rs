@@ -3,6 +3,7 @@
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 
 use super::keystone::{self, Credentials};
+use super::ws_tls;
 use super::{setting, CollectError, Context, Entries};
 use crate::config::Zaqar;
 use serde_json::{json, Value};
@@ -104,7 +105,11 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                     )
                 })?;
             log::debug!("Fetching metadata from {endpoint}");
-            websocket_data(&endpoint, &token.token, &project_id, &queue, timeout)
+            let tls = WsTls {
+                verify: z.ssl_certificate_validation,
+                ca_file: z.ca_file.clone().filter(|_| z.ssl_certificate_validation),
+            };
+            websocket_data(&endpoint, &token.token, &project_id, &queue, timeout, &tls)
         } else {
             let endpoint =
                 keystone::endpoint_for(&token.catalog, "messaging", region).ok_or_else(|| {
@@ -125,7 +130,12 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
             pop_message(&agent, &endpoint, &token.token, &project_id, &queue)
         };
         match outcome {
-            Ok(super::heat::Outcome::Done(v)) => break v,
+            Ok(super::heat::Outcome::Done(v @ Value::Object(_))) => break v,
+            Ok(super::heat::Outcome::Done(_)) => {
+                return Err(CollectError::NotAvailable(format!(
+                    "The message on queue {queue} is not a JSON object."
+                )))
+            }
             Ok(super::heat::Outcome::Unauthorized(msg)) => {
                 keystone::invalidate(ctx.state, &creds);
                 if attempt >= 2 {
@@ -221,41 +231,56 @@ pub fn websocket_frames(
     ]
 }
 
+/// TLS for a `wss://` endpoint: whether to verify, and against which CA file.
+#[derive(Clone, Debug, Default)]
+pub struct WsTls {
+    pub verify: bool,
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 fn ws_connect(
     endpoint: &str,
     timeout: Duration,
-) -> Result<tungstenite::WebSocket<TcpStream>, String> {
+    tls: &WsTls,
+) -> Result<tungstenite::WebSocket<ws_tls::Stream>, String> {
     let uri: ureq::http::Uri = endpoint
         .parse()
         .map_err(|e| format!("{endpoint}: invalid websocket URL ({e})"))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
-        Some("wss") => {
-            return Err(format!(
-                "{endpoint}: wss:// websocket endpoints are not supported yet; use the HTTP mode (use_websockets = false)"
-            ))
-        }
-        _ => return Err(format!("{endpoint}: not a ws:// URL")),
-    }
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(format!("{endpoint}: not a ws:// or wss:// URL")),
+    };
     let host = uri.host().ok_or_else(|| format!("{endpoint}: no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let config = if secure {
+        Some(ws_tls::client_config(tls.verify, tls.ca_file.as_deref())?)
+    } else {
+        None
+    };
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("{endpoint}: {e}"))?
         .collect();
     let mut last = format!("{endpoint}: no address");
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(timeout)).ok();
-                stream.set_write_timeout(Some(timeout)).ok();
-                let (ws, _) = tungstenite::client(endpoint, stream)
-                    .map_err(|e| format!("{endpoint}: websocket handshake failed: {e}"))?;
-                return Ok(ws);
+        let tcp = match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(t) => t,
+            Err(e) => {
+                last = format!("{endpoint}: {e}");
+                continue;
             }
-            Err(e) => last = format!("{endpoint}: {e}"),
-        }
+        };
+        tcp.set_read_timeout(Some(timeout)).ok();
+        tcp.set_write_timeout(Some(timeout)).ok();
+        let stream = match &config {
+            Some(c) => ws_tls::Stream::tls(tcp, host, c.clone())?,
+            None => ws_tls::Stream::Plain(tcp),
+        };
+        let (ws, _) = tungstenite::client(endpoint, stream)
+            .map_err(|e| format!("{endpoint}: websocket handshake failed: {e}"))?;
+        return Ok(ws);
     }
     Err(last)
 }
@@ -265,8 +290,14 @@ fn ws_recv<S: Read + Write>(
     ws: &mut tungstenite::WebSocket<S>,
     endpoint: &str,
     what: &str,
+    timeout: Duration,
 ) -> Result<Value, String> {
+    // a server that only sends pings must not keep us here forever
+    let deadline = std::time::Instant::now() + timeout;
     loop {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{endpoint}: timed out waiting for {what}"));
+        }
         let msg = ws.read().map_err(|e| match e {
             tungstenite::Error::Io(io)
                 if matches!(
@@ -299,10 +330,11 @@ fn ws_call<S: Read + Write>(
     endpoint: &str,
     action: &str,
     frame: String,
+    timeout: Duration,
 ) -> Result<Value, String> {
     ws.send(Message::text(frame))
         .map_err(|e| format!("{endpoint}: sending {action}: {e}"))?;
-    let reply = ws_recv(ws, endpoint, action)?;
+    let reply = ws_recv(ws, endpoint, action, timeout)?;
     let status = reply.pointer("/headers/status").and_then(|s| match s {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -335,9 +367,10 @@ pub(crate) fn websocket_data(
     project_id: &str,
     queue: &str,
     timeout: Duration,
+    tls: &WsTls,
 ) -> Result<super::heat::Outcome<Value>, String> {
-    let mut ws = ws_connect(endpoint, timeout)?;
-    let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue);
+    let mut ws = ws_connect(endpoint, timeout, tls)?;
+    let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue, timeout);
     let _ = ws.close(None);
     let _ = ws.flush();
     result
@@ -349,24 +382,25 @@ fn websocket_exchange<S: Read + Write>(
     token: &str,
     project_id: &str,
     queue: &str,
+    timeout: Duration,
 ) -> Result<super::heat::Outcome<Value>, String> {
     let [auth, create, subscribe, pop] =
         websocket_frames(token, &client_id_dashed(), project_id, queue);
-    if let Err(e) = ws_call(ws, endpoint, "authenticate", auth) {
+    if let Err(e) = ws_call(ws, endpoint, "authenticate", auth, timeout) {
         if e.contains(" answered 401") {
             return Ok(super::heat::Outcome::Unauthorized(e));
         }
         return Err(e);
     }
-    ws_call(ws, endpoint, "queue_create", create)?;
-    ws_call(ws, endpoint, "subscription_create", subscribe)?;
-    let reply = ws_call(ws, endpoint, "message_delete_many", pop)?;
+    ws_call(ws, endpoint, "queue_create", create, timeout)?;
+    ws_call(ws, endpoint, "subscription_create", subscribe, timeout)?;
+    let reply = ws_call(ws, endpoint, "message_delete_many", pop, timeout)?;
     if let Some(body) = reply.get("body").and_then(first_message_body) {
         log::debug!("Websocket message found...");
         return Ok(super::heat::Outcome::Done(body));
     }
     log::debug!("websocket recv()");
-    let frame = ws_recv(ws, endpoint, "a message on the subscribed queue")?;
+    let frame = ws_recv(ws, endpoint, "a message on the subscribed queue", timeout)?;
     match frame.get("body") {
         Some(body) => Ok(super::heat::Outcome::Done(body.clone())),
         None => Err(format!("{endpoint}: notification frame without a body")),

@@ -80,13 +80,18 @@ impl FakeKeystone {
                 s.issued += 1;
                 let token = format!("gAAAAAB-token-{}", s.issued);
                 s.valid.push(token.clone());
+                // the shape real Keystone answered with (captures/heat-heat)
+                let domain = json!({"id": "11c2486d26c5494fbd7c6b6387f1aeb1", "name": "heat"});
                 let body = json!({"token": {
                     "methods": ["password"],
-                    "user": {"id": USER_ID, "name": "server-user"},
+                    "user": {"domain": domain, "id": USER_ID, "name": "heat-heat-server",
+                             "password_expires_at": null},
+                    "audit_ids": ["m5-zGQIsTWq-k_jSKigxiA"],
                     "expires_at": s.expires_at,
                     "issued_at": "2026-11-23T04:59:29.000000Z",
-                    "project": {"id": PROJECT_ID},
-                    "roles": [{"name": "heat_stack_user"}],
+                    "project": {"domain": domain, "id": PROJECT_ID, "name": "stack-project"},
+                    "is_domain": false,
+                    "roles": [{"id": "5bc97c657fac4b46a565dcee3fc9dadb", "name": "heat_stack_user"}],
                     "catalog": catalog,
                 }});
                 return Response::json(201, &body).header("X-Subject-Token", &token);
