@@ -2,7 +2,7 @@
 # Installs everything the test suite needs on a fresh Debian machine (idempotent):
 #   - Debian packages: puppet (real `puppet apply`), util-linux (blkid), iproute2
 #   - tests/.venv: the Python reference tools from PyPI (os-collect-config, os-apply-config,
-#     os-refresh-config, dib-utils) for the differential tests, and ansible-core (real
+#     os-refresh-config, dib-utils, websocket-client) for the differential tests, and ansible-core (real
 #     `ansible-playbook`)
 #   - tests/.venv/heat-agents: the heat-agents element scripts (55-heat-config,
 #     heat-config-notify, hooks) from the heat-agents sdist
@@ -15,6 +15,7 @@ need_apt=()
 command -v puppet >/dev/null 2>&1 || need_apt+=(puppet)
 command -v blkid >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         log "apt-get install ${need_apt[*]}"
@@ -42,5 +43,10 @@ if [ ! -f "$stamp" ]; then
     mv "$tmp"/heat*agents-*/ "$venv/heat-agents"
     rm -rf "$tmp"
     touch "$stamp"
+fi
+# v2: websocket-client, so the reference zaqar collector can run its websocket mode
+if [ ! -f "$venv/.complete-v2" ]; then
+    "$venv/bin/pip" install -q --disable-pip-version-check websocket-client
+    touch "$venv/.complete-v2"
 fi
 log "ready: venv $venv, puppet $(puppet --version 2>/dev/null || echo missing)"
