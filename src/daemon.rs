@@ -14,7 +14,7 @@ use crate::cache::Cache;
 use crate::collectors::{self, CollectError, Context, State};
 use crate::config::Settings;
 use crate::process::{self, Spec};
-use crate::{lifecycle, logging, pyjson, retry};
+use crate::{lifecycle, pyjson, retry};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -510,20 +510,6 @@ fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Durati
         t.duration_since(std::time::SystemTime::now())
             .unwrap_or_default()
     })
-}
-
-/// Register the credentials in the settings as secrets, so no log line shows them.
-pub fn register_secrets(s: &Settings) {
-    for secret in [
-        &s.heat.password,
-        &s.zaqar.password,
-        &s.cfn.secret_access_key,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        logging::register_secret(secret);
-    }
 }
 
 /// Settings with every path made absolute (OS_CONFIG_FILES must hold absolute paths).

@@ -69,7 +69,6 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     };
     logging::init(level_for(&settings, mode), style);
     config::log_deferred_warnings(&settings);
-    daemon::register_secrets(&settings);
     if mode == Mode::Run && settings.command.is_none() {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
