@@ -221,7 +221,7 @@ pub fn truthy(v: &Value) -> bool {
                 f != 0.0 // NaN != 0.0 is true: NaN is truthy, as in Python
             } else {
                 let t = n.to_string();
-                t.trim_start_matches('-').trim_start_matches('0') != ""
+                !t.trim_start_matches('-').trim_start_matches('0').is_empty()
             }
         }
         Value::String(s) => !s.is_empty(),

@@ -80,7 +80,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
         return entry(args);
     }
     if let Some(hook) = name.strip_prefix("hook-") {
-        let mut hargs = vec![OsString::from(format!("{name}")), OsString::from(hook)];
+        let mut hargs = vec![OsString::from(name.to_string()), OsString::from(hook)];
         hargs.extend(args.into_iter().skip(1));
         return crate::hooks::main(hargs);
     }
