@@ -499,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn reference_unit_vectors() {
+    fn test_json_renderer() {
         // test_render_moustache, _bad_key, _none, test_json_renderer
         assert_eq!(r("ab{{x.a}}cd", &json!({"x": {"a": "123"}})), "ab123cd");
         assert_eq!(r("{{badkey}}", &json!({})), "");
