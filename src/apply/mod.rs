@@ -501,18 +501,28 @@ pub fn install(
         return Ok(());
     }
     let out_dir = PathBuf::from(&opts.output);
-    for r in &rendered {
-        let path = tree::output_path(&out_dir, &r.output);
-        let action = tree::plan(&path, r);
-        if opts.diff {
-            let text = tree::describe_diff(&path, r, &action);
+    let plans: Vec<tree::Planned> = rendered
+        .iter()
+        .map(|r| {
+            let path = tree::output_path(&out_dir, &r.output);
+            let action = tree::plan(&path, r);
+            tree::Planned {
+                path,
+                rendered: r,
+                action,
+            }
+        })
+        .collect();
+    if opts.diff {
+        for p in &plans {
+            let text = tree::describe_diff(&p.path, p.rendered, &p.action);
             stdout
                 .write_all(text.as_bytes())
                 .map_err(|e| format!("cannot write to stdout: {e}"))?;
-        } else {
-            tree::apply_action(&path, r, &action, log)?;
         }
+        return Ok(());
     }
+    tree::write_all(&plans, log)?;
     Ok(())
 }
 

@@ -296,40 +296,138 @@ pub fn plan(path: &Path, r: &Rendered) -> Action {
     }
 }
 
-/// Carry out `action` for `r` at `path`, logging like the reference.
-pub fn apply_action(path: &Path, r: &Rendered, action: &Action, log: &Log) -> Result<bool, String> {
-    match action {
-        Action::Delete => {
-            log.info(&format!("deleting {}", path.display()));
-            fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
-            Ok(true)
-        }
-        Action::NotCreatingEmpty => {
-            log.info(&format!("not creating empty {}", path.display()));
-            Ok(false)
-        }
-        Action::Unchanged => {
-            log.info(&format!("unchanged {}", path.display()));
-            Ok(false)
-        }
-        Action::Write { mode, owner, .. } => {
-            log.info(&format!("writing {}", path.display()));
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+/// One output with its destination and what to do.
+pub struct Planned<'a> {
+    pub path: PathBuf,
+    pub rendered: &'a Rendered,
+    pub action: Action,
+}
+
+/// Most files written (and fsynced) at the same time: concurrent fsyncs share journal commits.
+const WRITERS: usize = 16;
+
+/// The outcome of staging one planned output.
+type StageResult = Result<Option<fsutil::Staged>, String>;
+
+fn stage_one(p: &Planned) -> StageResult {
+    let Action::Write { mode, owner, .. } = &p.action else {
+        return Ok(None);
+    };
+    // ownership that is already right need not be set (and a non-root run could not set it)
+    let owner = Owner {
+        uid: owner.uid.filter(|u| *u != nix::unistd::geteuid().as_raw()),
+        gid: owner.gid.filter(|g| Some(*g) != parent_gid(&p.path)),
+    };
+    fsutil::stage(&p.path, &p.rendered.body, *mode, owner)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Write everything planned: parent directories first, then every new file is written and
+/// fsynced under a temporary name (in parallel); only when all of them succeeded are they
+/// renamed into place (and deletions done) in tree order, logging like the reference. A
+/// failure before the renames leaves every destination untouched. Returns the number of files
+/// written or deleted.
+pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
+    for p in plans {
+        if matches!(p.action, Action::Write { .. }) {
+            if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !dir.exists() {
                     // like os.makedirs: 0777 & ~umask
                     fs::create_dir_all(dir)
                         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 }
             }
-            // ownership already right need not be set (and a non-root run cannot set it)
-            let owner = Owner {
-                uid: owner.uid.filter(|u| *u != nix::unistd::geteuid().as_raw()),
-                gid: owner.gid.filter(|g| Some(*g) != parent_gid(path)),
-            };
-            fsutil::atomic_write(path, &r.body, *mode, owner).map_err(|e| e.to_string())?;
-            Ok(true)
         }
     }
+    let writes: Vec<usize> = (0..plans.len())
+        .filter(|&i| matches!(plans[i].action, Action::Write { .. }))
+        .collect();
+    let mut staged: Vec<Option<fsutil::Staged>> = (0..plans.len()).map(|_| None).collect();
+    if !writes.is_empty() {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = WRITERS.min(writes.len());
+        let results: Vec<Vec<(usize, StageResult)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&i) = writes.get(n) else { break };
+                            let r = stage_one(&plans[i]);
+                            let failed = r.is_err();
+                            done.push((i, r));
+                            if failed {
+                                break;
+                            }
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let mut first_error: Option<(usize, String)> = None;
+        for (i, r) in results.into_iter().flatten() {
+            match r {
+                Ok(s) => staged[i] = s,
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
+                        first_error = Some((i, e));
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = first_error {
+            return Err(e); // staged files are dropped: temporary files removed
+        }
+    }
+    let mut changed = 0;
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (p, s) in plans.iter().zip(staged) {
+        let shown = p.path.display();
+        match &p.action {
+            Action::Delete => {
+                log.info(&format!("deleting {shown}"));
+                fs::remove_file(&p.path).map_err(|e| format!("cannot delete {shown}: {e}"))?;
+            }
+            Action::NotCreatingEmpty => {
+                log.info(&format!("not creating empty {shown}"));
+                continue;
+            }
+            Action::Unchanged => {
+                log.info(&format!("unchanged {shown}"));
+                continue;
+            }
+            Action::Write { .. } => {
+                log.info(&format!("writing {shown}"));
+                if let Some(s) = s {
+                    s.commit().map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        changed += 1;
+        if let Some(d) = p.path.parent() {
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    for d in dirs {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("cannot sync directory {}: {e}", d.display()))?;
+    }
+    Ok(changed)
 }
 
 /// The gid a new file in `path`'s directory gets (setgid directories pass theirs on).
