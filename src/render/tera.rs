@@ -1,6 +1,8 @@
 //! Tera templates (`<name>.tera` in the template tree; written without the suffix).
 //!
-//! The context is the (sub-hashed) metadata map: every top-level key is a variable. Undefined
+//! The context is the (sub-hashed) metadata map: every top-level key is a variable, and the
+//! whole map is also `metadata` (unless it has such a key), for keys that are not
+//! identifiers (`metadata["os-collect-config"]`). Undefined
 //! variables are errors (tera's default), unlike mustache. Autoescaping is off. Besides tera's
 //! built-in filters (without the optional `builtins` feature set: no date/slugify/urlencode/
 //! filesizeformat, no random functions) there are:
@@ -31,7 +33,11 @@ pub fn render(name: &str, text: &str, root: &Value) -> Result<String, String> {
     engine.register_filter("to_json", to_json);
     engine.register_filter("py_str", py_str);
     engine.add_raw_template(name, text).map_err(|e| chain(&e))?;
-    let context = tera::Context::from_value(root.clone()).map_err(|e| chain(&e))?;
+    let mut context = tera::Context::from_value(root.clone()).map_err(|e| chain(&e))?;
+    // top-level keys with dashes are not tera identifiers: `metadata["os-collect-config"]`
+    if root.get("metadata").is_none() {
+        context.insert("metadata", root);
+    }
     engine.render(name, &context).map_err(|e| chain(&e))
 }
 
@@ -76,6 +82,25 @@ mod tests {
         assert_eq!(
             render("t", "{{ flag | py_str }}", &json!({"flag": true})).unwrap(),
             "True"
+        );
+    }
+
+    #[test]
+    fn metadata_variable_and_default_filter() {
+        let v = json!({"os-collect-config": {"command": "c"}});
+        assert_eq!(
+            render(
+                "t",
+                r#"{{ metadata["os-collect-config"].command }}|{{ nope | default(value="d") }}"#,
+                &v
+            )
+            .unwrap(),
+            "c|d"
+        );
+        // a real `metadata` key is not shadowed
+        assert_eq!(
+            render("t", "{{ metadata }}", &json!({"metadata": "own"})).unwrap(),
+            "own"
         );
     }
 
