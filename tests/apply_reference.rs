@@ -528,3 +528,41 @@ fn test_control_chown() {
         assert_eq!(std::fs::metadata(out.join("group.name")).unwrap().gid(), 0);
     }
 }
+
+/// Spec §5.4: the heat-config `os-collect-config.conf` template rendered from the metadata of
+/// a real Heat-managed guest equals what the reference rendered there.
+#[test]
+fn os_collect_config_conf_matches_golden() {
+    let dir = fixtures().join("golden");
+    let template = std::fs::read_to_string(dir.join("os-collect-config.conf.mustache")).unwrap();
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("os-collect-config.metadata.json")).unwrap(),
+    )
+    .unwrap();
+    let want = std::fs::read_to_string(dir.join("os-collect-config.conf.expected")).unwrap();
+    assert_eq!(
+        mustache::render(&template, &meta, &mustache::NoPartials).unwrap(),
+        want
+    );
+    // and through the binary, as a template tree
+    let f = Fixture::new();
+    let m = f.write_config("m.json", &meta);
+    let tdir = f.path().join("t/etc");
+    std::fs::create_dir_all(&tdir).unwrap();
+    std::fs::write(tdir.join("os-collect-config.conf"), &template).unwrap();
+    std::fs::write(tdir.join("os-collect-config.conf.oac"), "mode: 0600\n").unwrap();
+    let out = f.path().join("out");
+    let t = f.path().join("t");
+    let o = f.run(&[
+        "-m",
+        &m,
+        "-t",
+        t.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let written = out.join("etc/os-collect-config.conf");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), want);
+    assert_eq!(std::fs::metadata(&written).unwrap().mode(), 0o100600);
+}
