@@ -82,6 +82,18 @@ struct Compared {
 /// Render `templates` with `metadata` through both tools and compare everything.
 fn compare(reference: &Path, templates: &Path, metadata: &Value, extra: &[&str]) -> Compared {
     let work = tempfile::tempdir().unwrap();
+    compare_in(reference, templates, metadata, extra, work.path())
+}
+
+/// [`compare`] with both tools running in `cwd` (where partials are looked up).
+fn compare_in(
+    reference: &Path,
+    templates: &Path,
+    metadata: &Value,
+    extra: &[&str],
+    cwd: &Path,
+) -> Compared {
+    let work = tempfile::tempdir().unwrap();
     let meta = work.path().join("metadata.json");
     std::fs::write(&meta, serde_json::to_string(metadata).unwrap()).unwrap();
     let ours = common::legacy(work.path(), "os-apply-config");
@@ -103,12 +115,12 @@ fn compare(reference: &Path, templates: &Path, metadata: &Value, extra: &[&str])
     let r = run(
         reference,
         &ra.iter().map(String::as_str).collect::<Vec<_>>(),
-        work.path(),
+        cwd,
     );
     let o = run(
         &ours,
         &oa.iter().map(String::as_str).collect::<Vec<_>>(),
-        work.path(),
+        cwd,
     );
     assert_eq!(
         r.status.code(),
@@ -581,4 +593,51 @@ fn differential_oac_yaml11_modes() {
     }
     let reference_fixture = reference_fixture_config();
     compare(&reference, tdir.path(), &reference_fixture, &[]);
+}
+
+/// Hand-written corner cases of the pystache grammar, all in one tree.
+#[test]
+fn differential_edge_templates() {
+    let Some(reference) = reference() else { return };
+    let cases: &[&str] = &[
+        "pre {{#x}}unclosed",
+        "a{{#x}}b{{#y}}c",
+        "{{}}",
+        "{{{x}}",
+        "{{{x}}}}",
+        "{{ x }}|{{x }}|{{ x}}|{{\tx\n}}",
+        "{{# x }}[{{.}}]{{/ x }}",
+        "a\r\n  {{#x}}  \r\nb\r{{/x}}\rc",
+        "line\n\t{{! multi\nline comment }}\nnext",
+        "{{=| |=}}|x| {{x}} |={{ }}=|{{x}}",
+        "{{=<% %>=}}<%{x}%> <%& x %>",
+        "{{.x}}|{{x.}}|{{..}}|{{a b}}",
+        "{{#l}}{{.}},{{/l}}{{^l}}none{{/l}}",
+        "{{#m}}{{k}}-{{x}}{{/m}}",
+        "{{#m}}{{#k}}{{.}}{{/k}}{{/m}}",
+        "{{^m.k}}no{{/m.k}}{{#m.k}}yes{{/m.k}}",
+        "  {{>part}}\n{{>part}}|{{>missing}}",
+        "{{#x}}\n{{>part}}\n{{/x}}",
+        "{{#f}}{{.}}{{/f}}|{{#z}}{{.}}{{/z}}|{{#e}}e{{/e}}|{{#n}}n{{/n}}",
+        "{{& l }}{{{ m }}}",
+        "{{#u}}{{.}}{{/u}}|{{u}}|{{#l2}}{{.}};{{/l2}}",
+        "{{x}}\n\n{{#x}}\n\n{{/x}}\n\n",
+        "{{ #x }}odd{{ /x }}",
+        "{{#x}}{{/x}}{{^x}}{{/x}}",
+        "\u{1c}{{\u{1c}x\u{1c}}}",
+        "{{=[[ ]]=}}\n[[#l]]\n  [[.]]\n[[/l]]\n",
+    ];
+    let meta = serde_json::json!({
+        "x": "X", "l": [1, "é", null, [2], {"k": "v"}], "m": {"k": [true, 0.5]},
+        "a b": "spaced", "f": 1e-7, "z": 0, "e": "", "n": null, "u": "ü☃",
+        "l2": [{"x": 1}, {"y": 2}], "": "empty-key"
+    });
+    let tdir = tempfile::tempdir().unwrap();
+    for (i, body) in cases.iter().enumerate() {
+        std::fs::write(tdir.path().join(format!("case{i:02}")), body).unwrap();
+    }
+    // partials are read from the working directory of both tools
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("part.mustache"), "p1 {{x}}\n\np2\r\n").unwrap();
+    compare_in(&reference, tdir.path(), &meta, &[], work.path());
 }
