@@ -475,3 +475,20 @@ fn native_subcommand_works_like_legacy() {
     assert_eq!(text(&o.stdout), "7\n");
     let _ = Path::new("");
 }
+
+#[test]
+fn directory_in_the_way_fails_before_anything_is_written() {
+    let t = T::new();
+    t.file("m.json", "{}");
+    t.template("a_first", "a\n");
+    t.template("z_dir", "z\n");
+    std::fs::create_dir_all(t.p("out/z_dir")).unwrap();
+    let o = t.install(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("it is a directory"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!t.p("out/a_first").exists());
+}

@@ -188,6 +188,7 @@ pub fn build_tree(
 ) -> Result<Vec<Rendered>, String> {
     let mut stdin_json = None;
     let mut res: Vec<Rendered> = Vec::with_capacity(templates.len());
+    let mut outputs = std::collections::HashSet::new();
     for t in templates {
         let with_path = |e: String| {
             let p = t.template.display().to_string();
@@ -208,10 +209,14 @@ pub fn build_tree(
         } else {
             Control::default()
         };
-        if let Some(prev) = res.iter().find(|r| r.output == t.output) {
+        if !outputs.insert(t.output.clone()) {
+            let prev = res
+                .iter()
+                .find(|r| r.output == t.output)
+                .map(|r| r.template.display().to_string());
             return Err(format!(
                 "{} and {} both render to {}",
-                prev.template.display(),
+                prev.unwrap_or_default(),
                 t.template.display(),
                 t.output
             ));
@@ -331,6 +336,12 @@ fn stage_one(p: &Planned) -> StageResult {
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     for p in plans {
         if matches!(p.action, Action::Write { .. }) {
+            if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+                return Err(format!(
+                    "cannot write {}: it is a directory",
+                    p.path.display()
+                ));
+            }
             if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !dir.exists() {
                     // like os.makedirs: 0777 & ~umask
