@@ -135,10 +135,9 @@ pub fn templates_dir(
 pub fn command() -> Command {
     Command::new("os-apply-config")
         .about(
-            "Reads and merges JSON configuration files specified by colon separated environment \
-             variable OS_CONFIG_FILES, unless overridden by command line option --metadata. If no \
-             files are specified this way, falls back to legacy behavior of searching the fallback \
-             metadata path for a single config file.",
+            "Render the configuration templates of a template tree into files, from the merged \
+             JSON metadata (-m, else $OS_CONFIG_FILES, else the os_config_files.json list), or \
+             print one metadata value (--key, --boolean-key).",
         )
         .infer_long_args(true)
         .args_override_self(true)
@@ -148,7 +147,7 @@ pub fn command() -> Command {
                 .short('t')
                 .long("templates")
                 .value_name("TEMPLATE_ROOT")
-                .help("path to template root directory (default: $OS_CONFIG_APPLIER_TEMPLATES or /usr/libexec/os-apply-config/templates)"),
+                .help("template tree to render [default: $OS_CONFIG_APPLIER_TEMPLATES, else /usr/libexec/os-apply-config/templates]"),
         )
         .arg(
             Arg::new("output")
@@ -156,7 +155,7 @@ pub fn command() -> Command {
                 .long("output")
                 .value_name("OUT_DIR")
                 .default_value("/")
-                .help("root directory for output"),
+                .help("where the rendered tree is written"),
         )
         .arg(
             Arg::new("metadata")
@@ -165,7 +164,7 @@ pub fn command() -> Command {
                 .value_name("METADATA_FILE")
                 .num_args(0..)
                 .action(ArgAction::Set)
-                .help("Overrides environment variable OS_CONFIG_FILES. A repeated -m replaces the earlier one; give several files after one -m."),
+                .help("metadata JSON files, later ones win (instead of $OS_CONFIG_FILES). List them all after one -m: a second -m replaces the first list"),
         )
         .arg(
             Arg::new("fallback-metadata")
@@ -174,14 +173,14 @@ pub fn command() -> Command {
                 .num_args(0..)
                 .action(ArgAction::Set)
                 .default_values(FALLBACK_METADATA)
-                .help("Files to search when OS_CONFIG_FILES is empty (lowest priority)"),
+                .help("metadata files read first, with the lowest priority"),
         )
         .arg(
             Arg::new("validate")
                 .short('v')
                 .long("validate")
                 .action(ArgAction::SetTrue)
-                .help("validate only. do not write files"),
+                .help("render everything (executable templates run) but write nothing"),
         )
         .arg(
             Arg::new("diff")
@@ -193,43 +192,43 @@ pub fn command() -> Command {
             Arg::new("print-templates")
                 .long("print-templates")
                 .action(ArgAction::SetTrue)
-                .help("Print templates root and exit."),
+                .help("print the template tree path and exit"),
         )
         .arg(
             Arg::new("subhash")
                 .short('s')
                 .long("subhash")
-                .help("use the sub-hash named by this key, instead of the full metadata hash"),
+                .help("render from the map at this dotted path instead of the whole metadata"),
         )
         .arg(
             Arg::new("key")
                 .long("key")
                 .value_name("KEY")
-                .help("print the specified key and exit. (may be used with --type and --key-default)"),
+                .help("print the value at this dotted path (list items by index) and exit"),
         )
         .arg(Arg::new("type").long("type").default_value("default").help(
-            "exit with error if the specified --key does not match type. Valid types are \
-             <int|default|netaddress|netdevice|dsn|swiftdevices|username|raw>",
+            "check the --key value against a type and fail when it does not match: \
+             int, default, netaddress, netdevice, dsn, swiftdevices, username, raw",
         ))
         .arg(
             Arg::new("key-default")
                 .long("key-default")
                 .allow_negative_numbers(true)
-                .help("Print this if --key is not found (not type checked)."),
+                .help("what --key prints when the path is missing (not type checked)"),
         )
         .arg(Arg::new("boolean-key").long("boolean-key").help(
-            "Exit 0 if the key is boolean true, 1 if false, 255 (-1) for anything else. Incompatible with --key.",
+            "exit 0 if the value at this path is true, 1 if false, 255 otherwise (ignored with --key)",
         ))
         .arg(
             Arg::new("version")
                 .long("version")
                 .action(ArgAction::SetTrue)
-                .help("Print version and exit"),
+                .help("print the version and exit"),
         )
         .arg(
             Arg::new("os-config-files")
                 .long("os-config-files")
-                .help("Set path to os_config_files.json (default: $OS_CONFIG_FILES_PATH or /var/lib/os-collect-config/os_config_files.json)"),
+                .help("JSON list of metadata files [default: $OS_CONFIG_FILES_PATH, else /var/lib/os-collect-config/os_config_files.json]"),
         )
 }
 
@@ -265,8 +264,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(w) = warning {
         eprintln!("{w}");
     }
-    let cmd = command().bin_name(if prog.is_empty() {
-        "os-apply-config".to_string()
+    let cmd = command().bin_name(if legacy || prog.is_empty() {
+        basename(args.first())
     } else {
         prog
     });
