@@ -456,6 +456,10 @@ impl Gen {
                     "{{{{! comment {} }}}}",
                     self.pick(&["x", "multi\nline", ""])
                 )),
+                10 => {
+                    let name = self.pick(&["p_one", "p_two", "p_missing"]);
+                    out.push_str(&format!("{{{{>{name}}}}}"));
+                }
                 _ => out.push_str(&self.text()),
             }
             if standalone {
@@ -496,14 +500,52 @@ fn differential_generated_templates() {
             (0..3).map(|_| Value::Object(gen.map(2))).collect(),
         );
         let tdir = tempfile::tempdir().unwrap();
+        let mut expected_files = 0;
         for i in 0..PER_BATCH {
-            let t = gen.template(&root);
+            let mut t = gen.template(&root);
+            // some templates with Windows or old-Mac line ends (read with universal newlines)
+            match gen.rng.u8(..10) {
+                0 => t = t.replace('\n', "\r\n"),
+                1 => t = t.replace('\n', "\r"),
+                _ => {}
+            }
             let sub = tdir.path().join(format!("d{}", i % 4));
             std::fs::create_dir_all(&sub).unwrap();
-            std::fs::write(sub.join(format!("t{batch:02}_{i:03}")), t).unwrap();
+            let path = sub.join(format!("t{batch:02}_{i:03}"));
+            std::fs::write(&path, &t).unwrap();
+            // control files: modes, and allow_empty false (empty results are not written)
+            let mut name = path.into_os_string();
+            name.push(".oac");
+            match gen.rng.u8(..8) {
+                0 => std::fs::write(&name, "mode: 0600\n").unwrap(),
+                1 => std::fs::write(&name, "allow_empty: false\n").unwrap(),
+                _ => {}
+            }
+            expected_files += 1;
         }
-        let c = compare(&reference, tdir.path(), &Value::Object(root), &[]);
-        assert_eq!(c.files, PER_BATCH);
+        // partials come from the working directory; one includes another
+        let cwd = tempfile::tempdir().unwrap();
+        // (no partial tags inside partials except the one below: no endless recursion)
+        let leaf = |t: String| t.replace("{{>", "{{!").replace("<%>", "<%!");
+        std::fs::write(cwd.path().join("p_one.mustache"), leaf(gen.template(&root))).unwrap();
+        std::fs::write(
+            cwd.path().join("p_two.mustache"),
+            format!("two\n  {{{{>p_one}}}}\n{}", leaf(gen.template(&root))),
+        )
+        .unwrap();
+        let root = Value::Object(root);
+        let c = compare_in(&reference, tdir.path(), &root, &[], cwd.path());
+        assert!(c.files <= expected_files && c.files > expected_files / 2);
+        // and once through --subhash
+        if batch % 4 == 0 {
+            compare_in(
+                &reference,
+                tdir.path(),
+                &root,
+                &["--subhash", "nested"],
+                cwd.path(),
+            );
+        }
         total += c.files;
         bytes += c.bytes;
     }
