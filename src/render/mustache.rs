@@ -140,6 +140,12 @@ pub fn parse(template: &str) -> Result<Vec<Node>, Error> {
         start = end_index;
         match tag_type {
             b'#' | b'^' => {
+                if states.len() >= MAX_SECTION_DEPTH {
+                    // pystache would hit Python's recursion limit while rendering
+                    return Err(Error(format!(
+                        "sections nested deeper than {MAX_SECTION_DEPTH} levels"
+                    )));
+                }
                 states.push((tag_type, section_key.take(), std::mem::take(&mut cur)));
                 section_key = Some(tag_key.to_string());
             }
@@ -219,6 +225,8 @@ pub fn value_text(out: &mut String, v: &Value) {
 }
 
 const MAX_PARTIAL_DEPTH: usize = 64;
+/// Deepest section nesting accepted (rendering recurses once per level).
+const MAX_SECTION_DEPTH: usize = 256;
 
 struct Renderer<'p> {
     partials: &'p dyn Partials,
@@ -481,6 +489,15 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn absurd_nesting_is_an_error_not_a_crash() {
+        let deep = "{{#a}}".repeat(10_000);
+        assert!(parse(&deep).unwrap_err().0.contains("nested deeper"));
+        let ok = "{{#a}}".repeat(100) + &"{{/a}}".repeat(100);
+        let v = serde_json::json!({"a": {"a": 1}});
+        assert_eq!(render(&ok, &v, &NoPartials).unwrap(), "");
     }
 
     #[test]
