@@ -62,6 +62,18 @@ pub struct Staged {
 
 /// Like [`atomic_write`] up to (not including) the rename; the directory is not synced.
 pub fn stage(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<Staged> {
+    stage_with(path, data, mode, owner, true)
+}
+
+/// [`stage`], optionally without the fsync: for a caller that stages many files and then
+/// makes them all durable at once with [`sync_filesystem`] before committing any.
+pub fn stage_with(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Owner,
+    fsync: bool,
+) -> io::Result<Staged> {
     let tmp = temp_path(path)?;
     let staged = Staged {
         tmp,
@@ -79,7 +91,10 @@ pub fn stage(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<St
         if owner.uid.is_some() || owner.gid.is_some() {
             std::os::unix::fs::fchown(&f, owner.uid, owner.gid)?;
         }
-        f.sync_all()
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok::<(), io::Error>(())
     })();
     result
         .map(|()| staged)
@@ -108,6 +123,13 @@ impl Drop for Staged {
             let _ = fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// `syncfs(2)` of the filesystem holding `dir`: one flush for many files written there.
+pub fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir)?;
+    nix::unistd::syncfs(d.as_raw_fd()).map_err(io::Error::from)
 }
 
 /// fsync the directory holding `path`, so a rename in it survives power loss.

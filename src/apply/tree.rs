@@ -308,13 +308,7 @@ pub struct Planned<'a> {
     pub action: Action,
 }
 
-/// Most files written (and fsynced) at the same time: concurrent fsyncs share journal commits.
-const WRITERS: usize = 16;
-
-/// The outcome of staging one planned output.
-type StageResult = Result<Option<fsutil::Staged>, String>;
-
-fn stage_one(p: &Planned) -> StageResult {
+fn stage_one(p: &Planned) -> Result<Option<fsutil::Staged>, String> {
     let Action::Write { mode, owner, .. } = &p.action else {
         return Ok(None);
     };
@@ -323,16 +317,17 @@ fn stage_one(p: &Planned) -> StageResult {
         uid: owner.uid.filter(|u| *u != nix::unistd::geteuid().as_raw()),
         gid: owner.gid.filter(|g| Some(*g) != parent_gid(&p.path)),
     };
-    fsutil::stage(&p.path, &p.rendered.body, *mode, owner)
+    fsutil::stage_with(&p.path, &p.rendered.body, *mode, owner, false)
         .map(Some)
         .map_err(|e| e.to_string())
 }
 
-/// Write everything planned: parent directories first, then every new file is written and
-/// fsynced under a temporary name (in parallel); only when all of them succeeded are they
-/// renamed into place (and deletions done) in tree order, logging like the reference. A
-/// failure before the renames leaves every destination untouched. Returns the number of files
-/// written or deleted.
+/// Write everything planned: parent directories first, then every new file is written under a
+/// temporary name next to its destination; one `syncfs` per filesystem makes them all durable
+/// (instead of one fsync per file); only then are they renamed into place (and deletions done)
+/// in tree order, logging like the reference, and the directories synced. A failure before
+/// the renames leaves every destination untouched. Returns the number of files written or
+/// deleted.
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     for p in plans {
         if matches!(p.action, Action::Write { .. }) {
@@ -351,50 +346,25 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
         }
     }
-    let writes: Vec<usize> = (0..plans.len())
-        .filter(|&i| matches!(plans[i].action, Action::Write { .. }))
-        .collect();
-    let mut staged: Vec<Option<fsutil::Staged>> = (0..plans.len()).map(|_| None).collect();
-    if !writes.is_empty() {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let workers = WRITERS.min(writes.len());
-        let results: Vec<Vec<(usize, StageResult)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&i) = writes.get(n) else { break };
-                            let r = stage_one(&plans[i]);
-                            let failed = r.is_err();
-                            done.push((i, r));
-                            if failed {
-                                break;
-                            }
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        let mut first_error: Option<(usize, String)> = None;
-        for (i, r) in results.into_iter().flatten() {
-            match r {
-                Ok(s) => staged[i] = s,
-                Err(e) => {
-                    if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
-                        first_error = Some((i, e));
-                    }
-                }
-            }
+    let mut staged: Vec<Option<fsutil::Staged>> = Vec::with_capacity(plans.len());
+    for p in plans {
+        staged.push(stage_one(p)?); // on error, the staged files are dropped (removed)
+    }
+    let mut devices: Vec<u64> = Vec::new();
+    for (p, s) in plans.iter().zip(&staged) {
+        if s.is_none() {
+            continue;
         }
-        if let Some((_, e)) = first_error {
-            return Err(e); // staged files are dropped: temporary files removed
+        let dir = p
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
+        if !devices.contains(&dev) {
+            devices.push(dev);
+            fsutil::sync_filesystem(dir)
+                .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
         }
     }
     let mut changed = 0;
