@@ -683,3 +683,123 @@ fn differential_edge_templates() {
     std::fs::write(work.path().join("part.mustache"), "p1 {{x}}\n\np2\r\n").unwrap();
     compare_in(&reference, tdir.path(), &meta, &[], work.path());
 }
+
+/// `--key`, `--type`, `--key-default` and `--boolean-key` print and exit like the reference.
+#[test]
+fn differential_key_queries() {
+    let Some(reference) = reference() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let meta = work.path().join("m.json");
+    std::fs::write(
+        &meta,
+        r#"{"database": {"url": "sqlite:///blah", "é": "ü"}, "l": [1, "two", null, {"k": [1.5, 1e20]}],
+            "y": false, "t": true, "z": null, "f": 0.1, "big": 123456789012345678901234567890,
+            "s": "abc\n", "u": "日本", "e": "", "zero": 0, "neg": -5, "ip": "192.0.2.1",
+            "dsn": "mysql://u:p@h/db?charset=utf8", "dev": "r1z1-127.0.0.1:%PORT%/d1"}"#,
+    )
+    .unwrap();
+    let ours = common::legacy(work.path(), "os-apply-config");
+    let m = meta.to_str().unwrap();
+    let mut queries: Vec<Vec<&str>> = Vec::new();
+    for key in [
+        "database",
+        "database.url",
+        "database.é",
+        "l",
+        "l.0",
+        "l.1",
+        "l.2",
+        "l.3",
+        "l.3.k",
+        "l.3.k.1",
+        "l.-1",
+        "l.-9",
+        "l.x",
+        "y",
+        "t",
+        "z",
+        "f",
+        "big",
+        "s",
+        "u",
+        "e",
+        "zero",
+        "neg",
+        "missing",
+        "database.url.x",
+        "ip",
+        "dsn",
+        "dev",
+    ] {
+        for ty in [
+            "raw",
+            "default",
+            "int",
+            "netaddress",
+            "dsn",
+            "swiftdevices",
+            "username",
+        ] {
+            queries.push(vec!["--key", key, "--type", ty]);
+        }
+        queries.push(vec!["--key", key, "--key-default", "-"]);
+        queries.push(vec!["--boolean-key", key]);
+    }
+    queries.push(vec!["--key", "", "--boolean-key", "t"]);
+    let argvs: Vec<Vec<&str>> = queries
+        .iter()
+        .map(|q| {
+            let mut a = vec!["os-apply-config", "-m", m];
+            a.extend(q.iter().copied());
+            a
+        })
+        .collect();
+    // one Python process runs every query through the reference's main() (hundreds of
+    // interpreter start-ups would take minutes)
+    let script = work.path().join("queries.py");
+    std::fs::write(
+        &script,
+        "import contextlib, io, json, sys\n\
+         from os_apply_config import apply_config\n\
+         out = []\n\
+         for argv in json.load(sys.stdin):\n\
+         \x20   buf = io.StringIO()\n\
+         \x20   try:\n\
+         \x20       with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):\n\
+         \x20           rc = apply_config.main(argv)\n\
+         \x20   except Exception:\n\
+         \x20       rc = 1\n\
+         \x20   out.append([rc % 256, buf.getvalue()])\n\
+         json.dump(out, sys.stdout)\n",
+    )
+    .unwrap();
+    let mut child = Command::new(venv().join("bin/python"))
+        .arg(&script)
+        .current_dir(work.path())
+        .env_remove("OS_CONFIG_FILES")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut sin = child.stdin.take().unwrap();
+        sin.write_all(serde_json::to_string(&argvs).unwrap().as_bytes())
+            .unwrap();
+    }
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success());
+    let results: Vec<(i32, String)> = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(results.len(), argvs.len());
+    let _ = &reference;
+    for (argv, (rc, stdout)) in argvs.iter().zip(results) {
+        let o = run(&ours, &argv[1..], work.path());
+        assert_eq!(
+            o.status.code(),
+            Some(rc),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), stdout, "{argv:?}");
+    }
+}
