@@ -241,6 +241,11 @@ fn basename(arg0: Option<&OsString>) -> String {
     .unwrap_or_else(|| "os-apply-config".into())
 }
 
+/// An environment variable that is set, even if not UTF-8 (then lossily converted).
+fn env_text(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
 fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
     m.get_many::<String>(id)
         .map(|v| v.cloned().collect())
@@ -258,7 +263,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "os-apply-config" | "os-config-applier"
     );
     let (default_templates, warning) =
-        templates_dir(std::env::var("OS_CONFIG_APPLIER_TEMPLATES").ok(), |p| {
+        templates_dir(env_text("OS_CONFIG_APPLIER_TEMPLATES"), |p| {
             Path::new(p).is_dir()
         });
     if let Some(w) = warning {
@@ -347,8 +352,8 @@ pub struct Environment {
 impl Environment {
     pub fn from_process() -> Environment {
         Environment {
-            os_config_files: std::env::var("OS_CONFIG_FILES").ok(),
-            os_config_files_path: std::env::var("OS_CONFIG_FILES_PATH").ok(),
+            os_config_files: env_text("OS_CONFIG_FILES"),
+            os_config_files_path: env_text("OS_CONFIG_FILES_PATH"),
             old_os_config_files_path: OLD_OS_CONFIG_FILES_PATH.into(),
         }
     }
