@@ -9,7 +9,7 @@ use crate::pyjson;
 use crate::render::mustache;
 use serde_json::Value;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const CONTROL_SUFFIX: &str = ".oac";
@@ -281,7 +281,6 @@ pub fn plan(path: &Path, r: &Rendered) -> Action {
     let lmeta = fs::symlink_metadata(path).ok();
     let old = match &lmeta {
         Some(m) if m.file_type().is_file() => fs::read(path).ok(),
-        Some(m) if m.file_type().is_symlink() || m.file_type().is_fifo() => None,
         _ => None,
     };
     if let (Some(m), Some(old)) = (&lmeta, &old) {
