@@ -56,6 +56,88 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Re
     result.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
+/// A file written and fsynced under a temporary name next to its destination, not yet renamed
+/// into place. Dropping it without [`Staged::commit`] removes the temporary file. Lets a caller
+/// prepare many files (in parallel) and switch them in together.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+/// Like [`atomic_write`] up to (not including) the rename; the directory is not synced.
+pub fn stage(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<Staged> {
+    stage_with(path, data, mode, owner, true)
+}
+
+/// [`stage`], optionally without the fsync: for a caller that stages many files and then
+/// makes them all durable at once with [`sync_filesystem`] before committing any.
+pub fn stage_with(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Owner,
+    fsync: bool,
+) -> io::Result<Staged> {
+    let tmp = temp_path(path)?;
+    let staged = Staged {
+        tmp,
+        path: path.to_path_buf(),
+        committed: false,
+    };
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staged.tmp)?;
+        f.write_all(data)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        if owner.uid.is_some() || owner.gid.is_some() {
+            std::os::unix::fs::fchown(&f, owner.uid, owner.gid)?;
+        }
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok::<(), io::Error>(())
+    })();
+    result
+        .map(|()| staged)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+}
+
+impl Staged {
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rename into place (the caller syncs the directory, e.g. with [`sync_parent`]).
+    pub fn commit(mut self) -> io::Result<()> {
+        fs::rename(&self.tmp, &self.path).map_err(|e| {
+            io::Error::new(e.kind(), format!("writing {}: {e}", self.path.display()))
+        })?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// `syncfs(2)` of the filesystem holding `dir`: one flush for many files written there.
+pub fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir)?;
+    nix::unistd::syncfs(d.as_raw_fd()).map_err(io::Error::from)
+}
+
 /// fsync the directory holding `path`, so a rename in it survives power loss.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     let dir = path

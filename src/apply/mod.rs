@@ -1,7 +1,653 @@
 //! os-apply-config: render templates into files, look up keys (spec os-config-tools §3).
+//!
+//! `heat-agent apply` and the legacy names `os-apply-config` / `os-config-applier` share this
+//! front end and its flags. Beyond the reference: unchanged files are not rewritten, writes are
+//! atomic and durable, `--diff` previews changes, `.tera` templates render with tera.
+
+pub mod diff;
+pub mod metadata;
+pub mod oac;
+pub mod tree;
+pub mod value_types;
+
+use crate::pyjson;
+use crate::render::mustache;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_TEMPLATES_DIR: &str = "/usr/libexec/os-apply-config/templates";
+const DEPRECATED_TEMPLATES_DIRS: [&str; 2] = [
+    "/opt/stack/os-apply-config/templates",
+    "/opt/stack/os-config-applier/templates",
+];
+pub const DEFAULT_OS_CONFIG_FILES_PATH: &str = "/var/lib/os-collect-config/os_config_files.json";
+pub const OLD_OS_CONFIG_FILES_PATH: &str = "/var/run/os-collect-config/os_config_files.json";
+const FALLBACK_METADATA: [&str; 3] = [
+    "/var/cache/heat-cfntools/last_metadata",
+    "/var/lib/heat-cfntools/cfn-init-data",
+    "/var/lib/cloud/data/cfn-init-data",
+];
+/// What `--version` prints under the legacy names (the reference release we match).
+pub const REFERENCE_VERSION: &str = "14.1.0";
+
+/// Log lines in the reference's format (`[2026/11/23 03:46:24 AM] [INFO] msg`) on stderr, or
+/// collected (tests).
+#[derive(Default)]
+pub struct Log {
+    captured: Option<RefCell<Vec<String>>>,
+}
+
+impl Log {
+    pub fn stderr() -> Log {
+        Log { captured: None }
+    }
+
+    pub fn capture() -> Log {
+        Log {
+            captured: Some(RefCell::new(Vec::new())),
+        }
+    }
+
+    /// Captured lines (`LEVEL message`).
+    pub fn lines(&self) -> Vec<String> {
+        self.captured
+            .as_ref()
+            .map(|c| c.borrow().clone())
+            .unwrap_or_default()
+    }
+
+    fn emit(&self, level: &str, msg: &str) {
+        let msg = crate::logging::mask(msg);
+        match &self.captured {
+            Some(c) => c.borrow_mut().push(format!("{level} {msg}")),
+            None => {
+                let line = format!("[{}] [{level}] {msg}\n", timestamp());
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+        }
+    }
+
+    pub fn info(&self, msg: &str) {
+        self.emit("INFO", msg)
+    }
+
+    pub fn warn(&self, msg: &str) {
+        self.emit("WARNING", msg)
+    }
+
+    pub fn error(&self, msg: &str) {
+        self.emit("ERROR", msg)
+    }
+}
+
+/// `%Y/%m/%d %I:%M:%S %p` in UTC (the reference uses local time; guests run in UTC).
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, min, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+    format!(
+        "{y:04}/{m:02}/{d:02} {h12:02}:{min:02}:{s:02} {}",
+        if h < 12 { "AM" } else { "PM" }
+    )
+}
+
+/// The default template root (§3.2) and the deprecation warning to print, if any.
+pub fn templates_dir(
+    env_value: Option<String>,
+    is_dir: impl Fn(&str) -> bool,
+) -> (String, Option<String>) {
+    if let Some(v) = env_value {
+        return (v, None);
+    }
+    let candidate = if is_dir(DEPRECATED_TEMPLATES_DIRS[0]) {
+        DEPRECATED_TEMPLATES_DIRS[0]
+    } else {
+        DEPRECATED_TEMPLATES_DIRS[1]
+    };
+    if is_dir(candidate) && !is_dir(DEFAULT_TEMPLATES_DIR) {
+        let warning = format!(
+            "WARNING:root:Template directory {candidate} is deprecated.  The recommended location for template files is {DEFAULT_TEMPLATES_DIR}"
+        );
+        return (candidate.to_string(), Some(warning));
+    }
+    (DEFAULT_TEMPLATES_DIR.to_string(), None)
+}
+
+/// The flags (spec §3.1) plus `--diff`.
+pub fn command() -> Command {
+    Command::new("os-apply-config")
+        .about(
+            "Render the configuration templates of a template tree into files, from the merged \
+             JSON metadata (-m, else $OS_CONFIG_FILES, else the os_config_files.json list), or \
+             print one metadata value (--key, --boolean-key).",
+        )
+        .infer_long_args(true)
+        .args_override_self(true)
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("templates")
+                .short('t')
+                .long("templates")
+                .value_name("TEMPLATE_ROOT")
+                .help("template tree to render [default: $OS_CONFIG_APPLIER_TEMPLATES, else /usr/libexec/os-apply-config/templates]"),
+        )
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("OUT_DIR")
+                .default_value("/")
+                .help("where the rendered tree is written"),
+        )
+        .arg(
+            Arg::new("metadata")
+                .short('m')
+                .long("metadata")
+                .value_name("METADATA_FILE")
+                .num_args(0..)
+                .action(ArgAction::Set)
+                .help("metadata JSON files, later ones win (instead of $OS_CONFIG_FILES). List them all after one -m: a second -m replaces the first list"),
+        )
+        .arg(
+            Arg::new("fallback-metadata")
+                .long("fallback-metadata")
+                .value_name("FALLBACK_METADATA")
+                .num_args(0..)
+                .action(ArgAction::Set)
+                .default_values(FALLBACK_METADATA)
+                .help("metadata files read first, with the lowest priority"),
+        )
+        .arg(
+            Arg::new("validate")
+                .short('v')
+                .long("validate")
+                .action(ArgAction::SetTrue)
+                .help("render everything (executable templates run) but write nothing"),
+        )
+        .arg(
+            Arg::new("diff")
+                .long("diff")
+                .action(ArgAction::SetTrue)
+                .help("dry run: print a unified diff of every file that would change, write nothing"),
+        )
+        .arg(
+            Arg::new("print-templates")
+                .long("print-templates")
+                .action(ArgAction::SetTrue)
+                .help("print the template tree path and exit"),
+        )
+        .arg(
+            Arg::new("subhash")
+                .short('s')
+                .long("subhash")
+                .help("render from the map at this dotted path instead of the whole metadata"),
+        )
+        .arg(
+            Arg::new("key")
+                .long("key")
+                .value_name("KEY")
+                .help("print the value at this dotted path (list items by index) and exit"),
+        )
+        .arg(Arg::new("type").long("type").default_value("default").help(
+            "check the --key value against a type and fail when it does not match: \
+             int, default, netaddress, netdevice, dsn, swiftdevices, username, raw",
+        ))
+        .arg(
+            Arg::new("key-default")
+                .long("key-default")
+                .allow_negative_numbers(true)
+                .help("what --key prints when the path is missing (not type checked)"),
+        )
+        .arg(Arg::new("boolean-key").long("boolean-key").help(
+            "exit 0 if the value at this path is true, 1 if false, 255 otherwise (ignored with --key)",
+        ))
+        .arg(
+            Arg::new("version")
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("print the version and exit"),
+        )
+        .arg(
+            Arg::new("os-config-files")
+                .long("os-config-files")
+                .help("JSON list of metadata files [default: $OS_CONFIG_FILES_PATH, else /var/lib/os-collect-config/os_config_files.json]"),
+        )
+}
+
+fn basename(arg0: Option<&OsString>) -> String {
+    arg0.and_then(|a| {
+        Path::new(a)
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+    })
+    .unwrap_or_else(|| "os-apply-config".into())
+}
+
+/// An environment variable that is set, even if not UTF-8 (then lossily converted).
+fn env_text(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
+    m.get_many::<String>(id)
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default()
+}
 
 /// `os-apply-config` / `heat-agent apply`.
-pub fn main(_args: Vec<std::ffi::OsString>) -> i32 {
-    eprintln!("os-apply-config: not built in yet");
-    1
+pub fn main(args: Vec<OsString>) -> i32 {
+    let prog = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let legacy = matches!(
+        basename(args.first()).as_str(),
+        "os-apply-config" | "os-config-applier"
+    );
+    let (default_templates, warning) =
+        templates_dir(env_text("OS_CONFIG_APPLIER_TEMPLATES"), |p| {
+            Path::new(p).is_dir()
+        });
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    let cmd = command().bin_name(if legacy || prog.is_empty() {
+        basename(args.first())
+    } else {
+        prog
+    });
+    let m = match cmd.try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    if m.get_flag("version") {
+        if legacy {
+            println!("{REFERENCE_VERSION}");
+        } else {
+            println!("{}", crate::cli::version_text());
+        }
+        return 0;
+    }
+    let templates = m
+        .get_one::<String>("templates")
+        .cloned()
+        .unwrap_or(default_templates);
+    if m.get_flag("print-templates") {
+        println!("{templates}");
+        return 0;
+    }
+    let log = Log::stderr();
+    let opts = Options {
+        templates,
+        output: m
+            .get_one::<String>("output")
+            .cloned()
+            .unwrap_or_else(|| "/".into()),
+        metadata: strings(&m, "metadata"),
+        fallback: strings(&m, "fallback-metadata"),
+        validate: m.get_flag("validate"),
+        diff: m.get_flag("diff"),
+        subhash: m.get_one::<String>("subhash").cloned(),
+        key: m.get_one::<String>("key").cloned(),
+        value_type: m
+            .get_one::<String>("type")
+            .cloned()
+            .unwrap_or_else(|| "default".into()),
+        key_default: m.get_one::<String>("key-default").cloned(),
+        boolean_key: m.get_one::<String>("boolean-key").cloned(),
+        os_config_files: m.get_one::<String>("os-config-files").cloned(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    run(opts, &Environment::from_process(), &log, &mut stdout)
+}
+
+/// Parsed options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub templates: String,
+    pub output: String,
+    pub metadata: Vec<String>,
+    pub fallback: Vec<String>,
+    pub validate: bool,
+    pub diff: bool,
+    pub subhash: Option<String>,
+    pub key: Option<String>,
+    pub value_type: String,
+    pub key_default: Option<String>,
+    pub boolean_key: Option<String>,
+    /// `--os-config-files`; `None` means the default.
+    pub os_config_files: Option<String>,
+}
+
+/// The process environment the tool reads (injectable for tests).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub os_config_files: Option<String>,
+    pub os_config_files_path: Option<String>,
+    /// The deprecated fallback list (normally [`OLD_OS_CONFIG_FILES_PATH`]).
+    pub old_os_config_files_path: String,
+}
+
+impl Environment {
+    pub fn from_process() -> Environment {
+        Environment {
+            os_config_files: env_text("OS_CONFIG_FILES"),
+            os_config_files_path: env_text("OS_CONFIG_FILES_PATH"),
+            old_os_config_files_path: OLD_OS_CONFIG_FILES_PATH.into(),
+        }
+    }
+}
+
+/// Which metadata files to read (§3.4 steps 1-3).
+pub fn choose_metadata(
+    opts: &Options,
+    env: &Environment,
+    log: &Log,
+) -> Result<Vec<String>, String> {
+    if !opts.metadata.is_empty() {
+        return Ok(opts.metadata.clone());
+    }
+    if let Some(v) = &env.os_config_files {
+        return Ok(v.split(':').map(str::to_string).collect());
+    }
+    let default_path = env
+        .os_config_files_path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_OS_CONFIG_FILES_PATH.to_string());
+    let path = opts
+        .os_config_files
+        .clone()
+        .unwrap_or_else(|| default_path.clone());
+    let list = metadata::load_list_from_json(&path)?;
+    if list.is_empty() && path == default_path {
+        log.warn(&format!(
+            "DEPRECATED: falling back to {}",
+            env.old_os_config_files_path
+        ));
+        return metadata::load_list_from_json(&env.old_os_config_files_path);
+    }
+    Ok(list)
+}
+
+/// Run a parsed invocation; returns the exit code (-1 is returned as 255).
+pub fn run(opts: Options, env: &Environment, log: &Log, stdout: &mut dyn std::io::Write) -> i32 {
+    let files = match choose_metadata(&opts, env, log) {
+        Ok(f) => f,
+        Err(e) => {
+            log.error(&e);
+            return 1;
+        }
+    };
+    // an empty --key / --boolean-key counts as absent, as in the reference (`if opts.key:`)
+    let key = opts.key.clone().filter(|k| !k.is_empty());
+    let boolean_key = opts.boolean_key.clone().filter(|k| !k.is_empty());
+    if key.is_some() && boolean_key.is_some() {
+        log.warn("--key is not compatible with --boolean-key. --boolean-key ignored.");
+    }
+    let result = if let Some(k) = key {
+        print_key(
+            &files,
+            &opts.fallback,
+            &k,
+            &opts.value_type,
+            opts.key_default.as_deref(),
+            stdout,
+        )
+    } else if let Some(k) = boolean_key {
+        return match boolean_key_code(&files, &opts.fallback, &k) {
+            Ok(code) => code,
+            Err(e) => {
+                log.error(&e);
+                1
+            }
+        };
+    } else {
+        install(&opts, &files, log, stdout).map(|()| log.info("success"))
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            log.error(&e);
+            1
+        }
+    }
+}
+
+fn load(files: &[String], fallback: &[String]) -> Result<Value, String> {
+    metadata::collect_config(files, fallback).map(Value::Object)
+}
+
+/// `--key`: print the value (§3.5).
+pub fn print_key(
+    files: &[String],
+    fallback: &[String],
+    key: &str,
+    value_type: &str,
+    default: Option<&str>,
+    stdout: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let config = load(files, fallback)?;
+    let text = match metadata::extract_key(&config, key) {
+        None => match default {
+            Some(d) => d.to_string(),
+            None => {
+                let list = Value::Array(files.iter().cloned().map(Value::String).collect());
+                return Err(format!(
+                    "key {key} does not exist in {}",
+                    pyjson::py_repr(&list)
+                ));
+            }
+        },
+        Some(v) => {
+            value_types::ensure_type(&pyjson::py_str(v), value_type)?;
+            match v {
+                Value::Object(_) | Value::Array(_) | Value::Bool(_) => pyjson::dumps(v),
+                other => pyjson::py_str(other),
+            }
+        }
+    };
+    writeln!(stdout, "{text}").map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+/// `--boolean-key`: 0 for true, 1 for false, 255 for anything else.
+pub fn boolean_key_code(files: &[String], fallback: &[String], key: &str) -> Result<i32, String> {
+    let config = load(files, fallback)?;
+    Ok(match metadata::extract_key(&config, key) {
+        Some(Value::Bool(true)) => 0,
+        Some(Value::Bool(false)) => 1,
+        _ => 255,
+    })
+}
+
+/// Render everything, then (unless validating) write or diff (§3.5 install).
+pub fn install(
+    opts: &Options,
+    files: &[String],
+    log: &Log,
+    stdout: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let config = metadata::collect_config(files, &opts.fallback)?;
+    let config = match &opts.subhash {
+        Some(s) => metadata::strip_hash(config, s)?,
+        None => config,
+    };
+    let config = Value::Object(config);
+    let templates = tree::template_paths(Path::new(&opts.templates));
+    let users = oac::UserDb::default();
+    let env = tree::RenderEnv {
+        users: &users,
+        partials: &mustache::CwdPartials,
+        log,
+    };
+    let rendered = tree::build_tree(&templates, &config, &env)?;
+    if opts.validate {
+        return Ok(());
+    }
+    let out_dir = PathBuf::from(&opts.output);
+    let plans: Vec<tree::Planned> = rendered
+        .iter()
+        .map(|r| {
+            let path = tree::output_path(&out_dir, &r.output);
+            let action = tree::plan(&path, r);
+            tree::Planned {
+                path,
+                rendered: r,
+                action,
+            }
+        })
+        .collect();
+    if opts.diff {
+        for p in &plans {
+            let text = tree::describe_diff(&p.path, p.rendered, &p.action);
+            stdout
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("cannot write to stdout: {e}"))?;
+        }
+        return Ok(());
+    }
+    tree::write_all(&plans, log)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(list: &'static [&'static str]) -> impl Fn(&str) -> bool {
+        move |p| list.contains(&p)
+    }
+
+    #[test]
+    fn test_default_templates_dir_current() {
+        let (d, w) = templates_dir(None, dirs(&["/usr/libexec/os-apply-config/templates"]));
+        assert_eq!(d, "/usr/libexec/os-apply-config/templates");
+        assert!(w.is_none());
+    }
+
+    #[test]
+    fn test_default_templates_dir_deprecated() {
+        let (d, w) = templates_dir(None, dirs(&["/opt/stack/os-apply-config/templates"]));
+        assert_eq!(d, "/opt/stack/os-apply-config/templates");
+        assert_eq!(
+            w.unwrap(),
+            "WARNING:root:Template directory /opt/stack/os-apply-config/templates is deprecated.  \
+             The recommended location for template files is /usr/libexec/os-apply-config/templates"
+        );
+    }
+
+    #[test]
+    fn test_default_templates_dir_old_deprecated() {
+        let (d, _) = templates_dir(None, dirs(&["/opt/stack/os-config-applier/templates"]));
+        assert_eq!(d, "/opt/stack/os-config-applier/templates");
+    }
+
+    #[test]
+    fn test_default_templates_dir_both() {
+        let (d, w) = templates_dir(
+            None,
+            dirs(&[
+                "/usr/libexec/os-apply-config/templates",
+                "/opt/stack/os-apply-config/templates",
+            ]),
+        );
+        assert_eq!(d, "/usr/libexec/os-apply-config/templates");
+        assert!(w.is_none());
+    }
+
+    #[test]
+    fn env_templates_dir_wins_even_empty() {
+        assert_eq!(templates_dir(Some(String::new()), |_| true).0, "");
+    }
+
+    #[test]
+    fn metadata_flag_replaces_when_repeated_and_prefixes_work() {
+        let m = command()
+            .try_get_matches_from(["x", "-m", "a", "b", "-m", "c", "--key-d", "-1", "--val"])
+            .unwrap();
+        assert_eq!(strings(&m, "metadata"), vec!["c"]);
+        assert_eq!(m.get_one::<String>("key-default").unwrap(), "-1");
+        assert!(m.get_flag("validate"));
+        let m = command()
+            .try_get_matches_from(["x", "--key", "k", "--key-default", "d"])
+            .unwrap();
+        assert_eq!(m.get_one::<String>("key").unwrap(), "k");
+        assert!(command().try_get_matches_from(["x", "--v"]).is_err());
+        assert_eq!(
+            command()
+                .try_get_matches_from(["x", "--bogus"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        let m = command().try_get_matches_from(["x", "-m"]).unwrap();
+        assert!(strings(&m, "metadata").is_empty());
+    }
+
+    #[test]
+    fn timestamp_shape() {
+        let t = timestamp();
+        assert_eq!(t.len(), "2026/11/23 03:46:24 AM".len(), "{t}");
+        assert!(t.ends_with("AM") || t.ends_with("PM"));
+    }
+
+    #[test]
+    fn metadata_choice_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let log = Log::capture();
+        let mut env = Environment {
+            old_os_config_files_path: d.path().join("old.json").to_string_lossy().into_owned(),
+            os_config_files_path: Some(d.path().join("new.json").to_string_lossy().into_owned()),
+            ..Default::default()
+        };
+        let opts = Options::default();
+        // nothing anywhere: deprecated fallback warning, empty list
+        assert!(choose_metadata(&opts, &env, &log).unwrap().is_empty());
+        assert!(
+            log.lines()[0].contains("DEPRECATED: falling back to"),
+            "{:?}",
+            log.lines()
+        );
+        std::fs::write(d.path().join("old.json"), r#"["/x.json"]"#).unwrap();
+        assert_eq!(choose_metadata(&opts, &env, &log).unwrap(), vec!["/x.json"]);
+        // an explicit non-default path does not fall back
+        let explicit = Options {
+            os_config_files: Some(d.path().join("other.json").to_string_lossy().into_owned()),
+            ..Default::default()
+        };
+        assert!(choose_metadata(&explicit, &env, &log).unwrap().is_empty());
+        // OS_CONFIG_FILES="" means [""]: no files, no fallback
+        env.os_config_files = Some(String::new());
+        assert_eq!(
+            choose_metadata(&opts, &env, &log).unwrap(),
+            vec![String::new()]
+        );
+        env.os_config_files = Some("a:b".into());
+        assert_eq!(choose_metadata(&opts, &env, &log).unwrap(), vec!["a", "b"]);
+        let with_m = Options {
+            metadata: vec!["m".into()],
+            ..Default::default()
+        };
+        assert_eq!(choose_metadata(&with_m, &env, &log).unwrap(), vec!["m"]);
+    }
 }

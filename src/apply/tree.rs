@@ -1,0 +1,483 @@
+//! The template tree: discovery (§3.7), rendering everything in memory (§3.8) and writing the
+//! outputs (§3.9).
+
+use super::oac::{self, Control, UserDb};
+use super::Log;
+use crate::fsutil::{self, Owner};
+use crate::process;
+use crate::pyjson;
+use crate::render::mustache;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub const CONTROL_SUFFIX: &str = ".oac";
+pub const TERA_SUFFIX: &str = ".tera";
+
+/// One template found in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplatePath {
+    /// The template file (root joined with its relative path).
+    pub template: PathBuf,
+    /// Output path relative to the output root, with a leading `/` (e.g. `/etc/foo.conf`);
+    /// a `.tera` suffix is removed.
+    pub output: String,
+}
+
+/// `os.walk(root)` order: the files of a directory (readdir order), then its subdirectories
+/// one by one. Symlinked directories are not entered, unreadable directories are skipped,
+/// `.oac` files are never templates.
+pub fn template_paths(root: &Path) -> Vec<TemplatePath> {
+    let mut out = Vec::new();
+    walk(root, "", &mut out);
+    out
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut subdirs = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().map(str::to_string) else {
+            // not UTF-8: cannot be named in an output path we log; skip like an unreadable entry
+            continue;
+        };
+        let path = entry.path();
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_dir() => true,
+            Ok(t) if t.is_symlink() => path.is_dir(),
+            _ => false,
+        };
+        let is_symlink = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
+        if is_dir {
+            if !is_symlink {
+                subdirs.push((path, name));
+            }
+            continue;
+        }
+        if name.ends_with(CONTROL_SUFFIX) {
+            continue;
+        }
+        let out_name = name
+            .strip_suffix(TERA_SUFFIX)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&name);
+        out.push(TemplatePath {
+            template: path,
+            output: format!("{rel}/{out_name}"),
+        });
+    }
+    for (path, name) in subdirs {
+        walk(&path, &format!("{rel}/{name}"), out);
+    }
+}
+
+/// A rendered output, not yet written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub output: String,
+    pub template: PathBuf,
+    pub body: Vec<u8>,
+    pub control: Control,
+}
+
+/// What rendering needs besides the metadata.
+pub struct RenderEnv<'a> {
+    pub users: &'a UserDb,
+    pub partials: &'a dyn mustache::Partials,
+    pub log: &'a Log,
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.is_file() && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+/// Largest stdout an executable template may produce (the reference has no limit).
+const MAX_SCRIPT_OUTPUT: usize = 256 << 20;
+
+/// Run an executable template: metadata as Python JSON on stdin, stdout is the file.
+pub fn render_executable(path: &Path, stdin_json: &str) -> Result<Vec<u8>, String> {
+    let mut spec = process::Spec::new(path);
+    spec.stdin = Some(stdin_json.as_bytes().to_vec());
+    spec.stdout = process::Output::Capture(MAX_SCRIPT_OUTPUT);
+    spec.stderr = process::Output::Capture(process::DEFAULT_CAPTURE);
+    // the reference runs it in our process group and inherits everything; keep the group so
+    // ^C reaches it like before
+    spec.own_group = false;
+    let done = process::run(&spec, None).map_err(|e| {
+        format!(
+            "config script failed: {}\n\nwith output:\n\n{e}",
+            path.display()
+        )
+    })?;
+    if !done.success() {
+        let mut output = String::from_utf8_lossy(&done.stdout).into_owned();
+        output.push_str(&String::from_utf8_lossy(&done.stderr));
+        return Err(format!(
+            "config script failed: {}\n\nwith output:\n\n{output}",
+            path.display()
+        ));
+    }
+    if done.stdout_dropped > 0 {
+        return Err(format!(
+            "config script {} wrote more than {MAX_SCRIPT_OUTPUT} bytes",
+            path.display()
+        ));
+    }
+    // the reference decodes strictly as UTF-8 before writing
+    std::str::from_utf8(&done.stdout)
+        .map_err(|e| format!("config script {} wrote invalid UTF-8: {e}", path.display()))?;
+    Ok(done.stdout)
+}
+
+/// Render one template (executable, tera or mustache). `stdin_json` is computed on demand.
+pub fn render_template(
+    path: &Path,
+    config: &Value,
+    stdin_json: &mut Option<String>,
+    env: &RenderEnv,
+) -> Result<Vec<u8>, String> {
+    if is_executable(path) {
+        let json = stdin_json.get_or_insert_with(|| pyjson::dumps(config));
+        return render_executable(path, json);
+    }
+    let fail = || format!("could not render moustache template {}", path.display());
+    let text = match fs::read(path).map(String::from_utf8) {
+        Ok(Ok(t)) => mustache::universal_newlines(t),
+        Ok(Err(e)) => {
+            env.log
+                .error(&format!("{}: not UTF-8: {e}", path.display()));
+            return Err(fail());
+        }
+        Err(e) => {
+            env.log.error(&format!("{}: {e}", path.display()));
+            return Err(fail());
+        }
+    };
+    if path.to_string_lossy().ends_with(TERA_SUFFIX) {
+        return crate::render::tera::render(&path.to_string_lossy(), &text, config)
+            .map(String::into_bytes)
+            .map_err(|e| format!("could not render tera template {}: {e}", path.display()));
+    }
+    match mustache::render(&text, config, env.partials) {
+        Ok(s) => Ok(s.into_bytes()),
+        Err(e) => {
+            env.log.error(&e.0);
+            Err(fail())
+        }
+    }
+}
+
+/// Python's universal-newline text read of a control file.
+fn read_control(path: &Path) -> Result<String, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| format!("{} is not UTF-8: {e}", path.display()))?;
+    Ok(mustache::universal_newlines(text))
+}
+
+/// `build_tree`: render every template and parse every control file, in walk order. The first
+/// error aborts (nothing has been written yet).
+pub fn build_tree(
+    templates: &[TemplatePath],
+    config: &Value,
+    env: &RenderEnv,
+) -> Result<Vec<Rendered>, String> {
+    let mut stdin_json = None;
+    let mut res: Vec<Rendered> = Vec::with_capacity(templates.len());
+    let mut outputs = std::collections::HashSet::new();
+    for t in templates {
+        let with_path = |e: String| {
+            let p = t.template.display().to_string();
+            if e.contains(&p) {
+                e
+            } else {
+                format!("{e} (template {p})")
+            }
+        };
+        let body = render_template(&t.template, config, &mut stdin_json, env).map_err(with_path)?;
+        let mut ctrl_path = t.template.clone().into_os_string();
+        ctrl_path.push(CONTROL_SUFFIX);
+        let ctrl_path = PathBuf::from(ctrl_path);
+        let control = if ctrl_path.is_file() {
+            let text = read_control(&ctrl_path).map_err(with_path)?;
+            oac::parse_control(&text, &t.template.display().to_string(), env.users)
+                .map_err(|e| with_path(format!("{}: {e}", ctrl_path.display())))?
+        } else {
+            Control::default()
+        };
+        if !outputs.insert(t.output.clone()) {
+            let prev = res
+                .iter()
+                .find(|r| r.output == t.output)
+                .map(|r| r.template.display().to_string());
+            return Err(format!(
+                "{} and {} both render to {}",
+                prev.unwrap_or_default(),
+                t.template.display(),
+                t.output
+            ));
+        }
+        res.push(Rendered {
+            output: t.output.clone(),
+            template: t.template.clone(),
+            body,
+            control,
+        });
+    }
+    Ok(res)
+}
+
+/// Python `os.path.join(out_dir, output.lstrip-one('/'))`.
+pub fn output_path(out_dir: &Path, output: &str) -> PathBuf {
+    out_dir.join(output.strip_prefix('/').unwrap_or(output))
+}
+
+/// What writing one file would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Delete,
+    NotCreatingEmpty,
+    Unchanged,
+    Write {
+        mode: u32,
+        owner: Owner,
+        old: Option<Vec<u8>>,
+        old_mode: Option<u32>,
+    },
+}
+
+/// Decide what to do for `r` at `path` (no side effects).
+pub fn plan(path: &Path, r: &Rendered) -> Action {
+    if !r.control.allow_empty && r.body.is_empty() {
+        return if path.exists() {
+            Action::Delete
+        } else {
+            Action::NotCreatingEmpty
+        };
+    }
+    let (mut mode, mut uid, mut gid) = (0o644, None, None);
+    let existing = fs::metadata(path).ok();
+    if let Some(m) = &existing {
+        mode = m.mode() & 0o7777;
+        uid = Some(m.uid());
+        gid = Some(m.gid());
+    }
+    if let Some(m) = r.control.mode.filter(|m| *m != 0) {
+        mode = m;
+    }
+    if r.control.owner.is_some() {
+        uid = r.control.owner;
+    }
+    if r.control.group.is_some() {
+        gid = r.control.group;
+    }
+    let owner = Owner { uid, gid };
+    // unchanged: a regular file (not a symlink the reference would replace) with the same
+    // bytes, mode and ownership
+    let lmeta = fs::symlink_metadata(path).ok();
+    let old = match &lmeta {
+        Some(m) if m.file_type().is_file() => fs::read(path).ok(),
+        _ => None,
+    };
+    if let (Some(m), Some(old)) = (&lmeta, &old) {
+        if *old == r.body
+            && m.mode() & 0o7777 == mode
+            && Some(m.uid()) == uid
+            && Some(m.gid()) == gid
+        {
+            return Action::Unchanged;
+        }
+    }
+    Action::Write {
+        mode,
+        owner,
+        old,
+        old_mode: existing.map(|m| m.mode() & 0o7777),
+    }
+}
+
+/// One output with its destination and what to do.
+pub struct Planned<'a> {
+    pub path: PathBuf,
+    pub rendered: &'a Rendered,
+    pub action: Action,
+}
+
+fn stage_one(p: &Planned) -> Result<Option<fsutil::Staged>, String> {
+    let Action::Write { mode, owner, .. } = &p.action else {
+        return Ok(None);
+    };
+    // ownership that is already right need not be set (and a non-root run could not set it)
+    let owner = Owner {
+        uid: owner.uid.filter(|u| *u != nix::unistd::geteuid().as_raw()),
+        gid: owner.gid.filter(|g| Some(*g) != parent_gid(&p.path)),
+    };
+    fsutil::stage_with(&p.path, &p.rendered.body, *mode, owner, false)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Write everything planned: parent directories first, then every new file is written under a
+/// temporary name next to its destination; one `syncfs` per filesystem makes them all durable
+/// (instead of one fsync per file); only then are they renamed into place (and deletions done)
+/// in tree order, logging like the reference, and the directories synced. A failure before
+/// the renames leaves every destination untouched. Returns the number of files written or
+/// deleted.
+pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
+    for p in plans {
+        if matches!(p.action, Action::Write { .. }) {
+            if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+                return Err(format!(
+                    "cannot write {}: it is a directory",
+                    p.path.display()
+                ));
+            }
+            if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.exists() {
+                    // like os.makedirs: 0777 & ~umask
+                    fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+            }
+        }
+    }
+    let mut staged: Vec<Option<fsutil::Staged>> = Vec::with_capacity(plans.len());
+    for p in plans {
+        staged.push(stage_one(p)?); // on error, the staged files are dropped (removed)
+    }
+    let mut devices: Vec<u64> = Vec::new();
+    for (p, s) in plans.iter().zip(&staged) {
+        if s.is_none() {
+            continue;
+        }
+        let dir = p
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
+        if !devices.contains(&dev) {
+            devices.push(dev);
+            fsutil::sync_filesystem(dir)
+                .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+        }
+    }
+    let mut changed = 0;
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (p, s) in plans.iter().zip(staged) {
+        let shown = p.path.display();
+        match &p.action {
+            Action::Delete => {
+                log.info(&format!("deleting {shown}"));
+                fs::remove_file(&p.path).map_err(|e| format!("cannot delete {shown}: {e}"))?;
+            }
+            Action::NotCreatingEmpty => {
+                log.info(&format!("not creating empty {shown}"));
+                continue;
+            }
+            Action::Unchanged => {
+                log.info(&format!("unchanged {shown}"));
+                continue;
+            }
+            Action::Write { .. } => {
+                log.info(&format!("writing {shown}"));
+                if let Some(s) = s {
+                    s.commit().map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        changed += 1;
+        if let Some(d) = p.path.parent() {
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    for d in dirs {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("cannot sync directory {}: {e}", d.display()))?;
+    }
+    Ok(changed)
+}
+
+/// The gid a new file in `path`'s directory gets (setgid directories pass theirs on).
+fn parent_gid(path: &Path) -> Option<u32> {
+    let dir = path.parent()?;
+    let m = fs::metadata(dir).ok()?;
+    if m.mode() & 0o2000 != 0 {
+        Some(m.gid())
+    } else {
+        Some(nix::unistd::getegid().as_raw())
+    }
+}
+
+/// The `--diff` text for one planned action.
+pub fn describe_diff(path: &Path, r: &Rendered, action: &Action) -> String {
+    let shown = path.display().to_string();
+    match action {
+        Action::Delete => {
+            let old = fs::read(path).unwrap_or_default();
+            let old = String::from_utf8_lossy(&old);
+            let d = super::diff::unified(&old, "", &shown, "/dev/null");
+            if d.is_empty() {
+                format!("deleted {shown} (empty)\n")
+            } else {
+                d
+            }
+        }
+        Action::NotCreatingEmpty | Action::Unchanged => String::new(),
+        Action::Write {
+            mode,
+            owner,
+            old,
+            old_mode,
+        } => {
+            let new = String::from_utf8_lossy(&r.body);
+            let mut out = String::new();
+            match old {
+                Some(o) => {
+                    out.push_str(&super::diff::unified(
+                        &String::from_utf8_lossy(o),
+                        &new,
+                        &shown,
+                        &shown,
+                    ));
+                }
+                None => out.push_str(&super::diff::unified("", &new, "/dev/null", &shown)),
+            }
+            if old_mode.is_some_and(|m| m != *mode) {
+                out.push_str(&format!(
+                    "mode {shown}: {:04o} -> {:04o}\n",
+                    old_mode.unwrap_or(0),
+                    mode
+                ));
+            } else if old.is_none() {
+                out.push_str(&format!("new file {shown} mode {mode:04o}\n"));
+            }
+            if let Ok(m) = fs::metadata(path) {
+                if owner.uid.is_some_and(|u| u != m.uid())
+                    || owner.gid.is_some_and(|g| g != m.gid())
+                {
+                    out.push_str(&format!(
+                        "owner {shown}: {}:{} -> {}:{}\n",
+                        m.uid(),
+                        m.gid(),
+                        owner.uid.unwrap_or(m.uid()),
+                        owner.gid.unwrap_or(m.gid())
+                    ));
+                }
+            }
+            out
+        }
+    }
+}
