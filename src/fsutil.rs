@@ -14,10 +14,16 @@ pub struct Owner {
 }
 
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: no file name", path.display())))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: no file name", path.display()),
+        )
+    })?;
     let mut tmp = std::ffi::OsString::from(".");
     tmp.push(name);
     tmp.push(format!(".tmp{:08x}", fastrand::u32(..)));
@@ -52,7 +58,10 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Re
 
 /// fsync the directory holding `path`, so a rename in it survives power loss.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     File::open(dir)?.sync_all()
 }
 
@@ -69,13 +78,17 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     match fs::create_dir(dir) {
         Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(e) => Err(io::Error::new(e.kind(), format!("creating {}: {e}", dir.display()))),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("creating {}: {e}", dir.display()),
+        )),
     }
 }
 
 /// Read a file to a string with an error naming the path.
 pub fn read_to_string(path: &Path) -> io::Result<String> {
-    fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -98,7 +111,8 @@ mod tests {
     #[test]
     fn atomic_write_into_missing_dir_fails_cleanly() {
         let dir = tempfile::tempdir().unwrap();
-        let err = atomic_write(&dir.path().join("nope/f"), b"x", 0o600, Owner::default()).unwrap_err();
+        let err =
+            atomic_write(&dir.path().join("nope/f"), b"x", 0o600, Owner::default()).unwrap_err();
         assert!(err.to_string().contains("nope/f"), "{err}");
     }
 

@@ -51,7 +51,10 @@ pub fn agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
             })
             .collect();
         if certs.is_empty() {
-            return Err(format!("CA file {}: no PEM certificate found", ca.display()));
+            return Err(format!(
+                "CA file {}: no PEM certificate found",
+                ca.display()
+            ));
         }
         tls = tls.root_certs(RootCerts::new_with_certs(&certs));
     }

@@ -7,8 +7,8 @@ use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -221,7 +221,10 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
 
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot run {}: {e}", spec.program.display()))
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot run {}: {e}", spec.program.display()),
+        )
     })?;
     let pid = child.id() as i32;
 
@@ -374,7 +377,11 @@ mod tests {
 
     #[test]
     fn captures_and_exit_code() {
-        let f = run(&Spec::shell("echo out; echo err >&2; exit 3").capture(1024), None).unwrap();
+        let f = run(
+            &Spec::shell("echo out; echo err >&2; exit 3").capture(1024),
+            None,
+        )
+        .unwrap();
         assert_eq!(f.code, Some(3));
         assert_eq!(f.stdout, b"out\n");
         assert_eq!(f.stderr, b"err\n");
@@ -393,7 +400,8 @@ mod tests {
     #[test]
     fn capture_keeps_the_tail() {
         let f = run(
-            &Spec::shell("i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done").capture(100),
+            &Spec::shell("i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done")
+                .capture(100),
             None,
         )
         .unwrap();
@@ -416,7 +424,11 @@ mod tests {
         let f = run(&spec, None).unwrap();
         assert!(f.timed_out);
         assert!(f.duration < Duration::from_secs(5));
-        let child: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+        let child: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         thread::sleep(Duration::from_millis(200));
         assert!(!alive(child), "grandchild {child} survived");
     }

@@ -221,7 +221,7 @@ pub fn truthy(v: &Value) -> bool {
                 f != 0.0 // NaN != 0.0 is true: NaN is truthy, as in Python
             } else {
                 let t = n.to_string();
-                t.trim_start_matches('-').trim_start_matches('0') != ""
+                !t.trim_start_matches('-').trim_start_matches('0').is_empty()
             }
         }
         Value::String(s) => !s.is_empty(),
@@ -386,7 +386,10 @@ mod tests {
 
     #[test]
     fn compact_matches_python() {
-        assert_eq!(dumps(&p(r#"{"a":[1,2],"b":null}"#)), r#"{"a": [1, 2], "b": null}"#);
+        assert_eq!(
+            dumps(&p(r#"{"a":[1,2],"b":null}"#)),
+            r#"{"a": [1, 2], "b": null}"#
+        );
         assert_eq!(
             dumps(&p(r#"[1,"é",{"b":2,"a":null}]"#)),
             r#"[1, "\u00e9", {"b": 2, "a": null}]"#
@@ -412,18 +415,36 @@ mod tests {
             ("1e400", "Infinity"),
             ("-2.5e-7", "-2.5e-07"),
         ] {
-            assert_eq!(number_repr(&p(src).as_number().unwrap().clone()), want, "{src}");
+            assert_eq!(
+                number_repr(&p(src).as_number().unwrap().clone()),
+                want,
+                "{src}"
+            );
         }
-        assert_eq!(number_repr(p("12345678901234567890").as_number().unwrap()), "12345678901234567890");
+        assert_eq!(
+            number_repr(p("12345678901234567890").as_number().unwrap()),
+            "12345678901234567890"
+        );
         assert_eq!(number_repr(p("-0").as_number().unwrap()), "0");
     }
 
     #[test]
     fn truthiness() {
-        for falsy in ["null", "false", "0", "0.0", "-0.0", "\"\"", "[]", "{}", "-0"] {
+        for falsy in [
+            "null", "false", "0", "0.0", "-0.0", "\"\"", "[]", "{}", "-0",
+        ] {
             assert!(!truthy(&p(falsy)), "{falsy}");
         }
-        for t in ["\"0\"", "\"false\"", "1", "0.5", "[0]", "{\"a\":null}", "true", "10"] {
+        for t in [
+            "\"0\"",
+            "\"false\"",
+            "1",
+            "0.5",
+            "[0]",
+            "{\"a\":null}",
+            "true",
+            "10",
+        ] {
             assert!(truthy(&p(t)), "{t}");
         }
     }
@@ -437,7 +458,10 @@ mod tests {
         assert_eq!(py_str(&Value::Null), "None");
         assert_eq!(py_str(&p(r#"{"a": 1}"#)), "{'a': 1}");
         assert_eq!(py_str(&p(r#"["a", 1]"#)), "['a', 1]");
-        assert_eq!(py_str(&p(r#"{"url": "sqlite:///blah"}"#)), "{'url': 'sqlite:///blah'}");
+        assert_eq!(
+            py_str(&p(r#"{"url": "sqlite:///blah"}"#)),
+            "{'url': 'sqlite:///blah'}"
+        );
         assert_eq!(py_repr(&json!("it's")), "\"it's\"");
         assert_eq!(py_repr(&json!("a'b\"c")), "'a\\'b\"c'");
         assert_eq!(py_repr(&json!("é\u{a0}\n")), "'é\\xa0\\n'");
@@ -469,6 +493,9 @@ mod tests {
                 ensure_ascii: true,
             },
         );
-        assert_eq!(s, "{\n    \"a\": {\n        \"c\": 2,\n        \"d\": []\n    },\n    \"b\": 1\n}");
+        assert_eq!(
+            s,
+            "{\n    \"a\": {\n        \"c\": 2,\n        \"d\": []\n    },\n    \"b\": 1\n}"
+        );
     }
 }

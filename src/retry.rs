@@ -106,20 +106,30 @@ mod tests {
     #[test]
     fn retry_stops_on_fatal_and_counts_attempts() {
         let mut slept = Vec::new();
-        let r: Result<(), String> = retry(&Backoff::default(), 5, |d| slept.push(d), |a| {
-            if a < 2 {
-                Err(Verdict::Retry(format!("try {a}")))
-            } else {
-                Err(Verdict::Fatal("403".into()))
-            }
-        });
+        let r: Result<(), String> = retry(
+            &Backoff::default(),
+            5,
+            |d| slept.push(d),
+            |a| {
+                if a < 2 {
+                    Err(Verdict::Retry(format!("try {a}")))
+                } else {
+                    Err(Verdict::Fatal("403".into()))
+                }
+            },
+        );
         assert_eq!(r.unwrap_err(), "403");
         assert_eq!(slept.len(), 2);
         let mut n = 0;
-        let r: Result<u32, String> = retry(&Backoff::default(), 3, |_| {}, |_| {
-            n += 1;
-            Err(Verdict::Retry("down".into()))
-        });
+        let r: Result<u32, String> = retry(
+            &Backoff::default(),
+            3,
+            |_| {},
+            |_| {
+                n += 1;
+                Err(Verdict::Retry("down".into()))
+            },
+        );
         assert_eq!(r.unwrap_err(), "down");
         assert_eq!(n, 3);
     }

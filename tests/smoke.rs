@@ -4,7 +4,10 @@ use std::process::Command;
 
 #[test]
 fn version_names_revision_and_features() {
-    let out = Command::new(common::bin()).arg("--version").output().unwrap();
+    let out = Command::new(common::bin())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.starts_with("heat-agent 0."), "{s}");
@@ -20,8 +23,14 @@ fn unknown_subcommand_is_usage_error() {
 
 #[test]
 fn loopback_server_records_requests() {
-    let srv = common::Server::start(|r| common::Response::new(200, format!("you said {}", r.method)));
-    let body = ureq::get(&srv.url("/x?y=1")).call().unwrap().into_body().read_to_string().unwrap();
+    let srv =
+        common::Server::start(|r| common::Response::new(200, format!("you said {}", r.method)));
+    let body = ureq::get(&srv.url("/x?y=1"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
     assert_eq!(body, "you said GET");
     assert_eq!(srv.requests()[0].query(), "y=1");
 }

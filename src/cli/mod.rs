@@ -25,15 +25,51 @@ pub fn tool_for_name(name: &str) -> Option<Entry> {
 
 /// Native subcommands: name, entry, one-line help.
 pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
-    ("run", collect::run_main, "the daemon: poll, cache, diff, refresh, deploy, signal, forever"),
-    ("collect", collect::collect_main, "poll once, print merged metadata or the cache dir (os-collect-config)"),
-    ("apply", crate::apply::main, "render config templates, look up keys (os-apply-config)"),
-    ("refresh", crate::refresh::main, "run the phase directories (os-refresh-config)"),
-    ("run-parts", crate::refresh::run_parts_main, "run the executables of one directory in order (dib-run-parts)"),
-    ("deploy", crate::deploy::main, "run pending deployments through hooks and signal Heat (55-heat-config)"),
-    ("notify", crate::notify::main, "send one deployment signal to Heat (heat-config-notify)"),
-    ("hook", crate::hooks::main, "run a built-in hook (script, ansible, puppet, ...) on stdin JSON"),
-    ("status", crate::status::main, "list deployments, their results and signal delivery"),
+    (
+        "run",
+        collect::run_main,
+        "the daemon: poll, cache, diff, refresh, deploy, signal, forever",
+    ),
+    (
+        "collect",
+        collect::collect_main,
+        "poll once, print merged metadata or the cache dir (os-collect-config)",
+    ),
+    (
+        "apply",
+        crate::apply::main,
+        "render config templates, look up keys (os-apply-config)",
+    ),
+    (
+        "refresh",
+        crate::refresh::main,
+        "run the phase directories (os-refresh-config)",
+    ),
+    (
+        "run-parts",
+        crate::refresh::run_parts_main,
+        "run the executables of one directory in order (dib-run-parts)",
+    ),
+    (
+        "deploy",
+        crate::deploy::main,
+        "run pending deployments through hooks and signal Heat (55-heat-config)",
+    ),
+    (
+        "notify",
+        crate::notify::main,
+        "send one deployment signal to Heat (heat-config-notify)",
+    ),
+    (
+        "hook",
+        crate::hooks::main,
+        "run a built-in hook (script, ansible, puppet, ...) on stdin JSON",
+    ),
+    (
+        "status",
+        crate::status::main,
+        "list deployments, their results and signal delivery",
+    ),
 ];
 
 fn basename(arg0: &OsString) -> String {
@@ -80,7 +116,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
         return entry(args);
     }
     if let Some(hook) = name.strip_prefix("hook-") {
-        let mut hargs = vec![OsString::from(format!("{name}")), OsString::from(hook)];
+        let mut hargs = vec![OsString::from(name.to_string()), OsString::from(hook)];
         hargs.extend(args.into_iter().skip(1));
         return crate::hooks::main(hargs);
     }
@@ -139,7 +175,10 @@ mod tests {
 
     #[test]
     fn basename_of_paths() {
-        assert_eq!(basename(&"/usr/local/bin/os-collect-config".into()), "os-collect-config");
+        assert_eq!(
+            basename(&"/usr/local/bin/os-collect-config".into()),
+            "os-collect-config"
+        );
         assert_eq!(basename(&"os-apply-config".into()), "os-apply-config");
     }
 }

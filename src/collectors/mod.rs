@@ -46,5 +46,7 @@ pub const NAMES: [&str; 7] = crate::config::DEFAULT_COLLECTORS;
 
 /// Run collector `name`. Unknown names are rejected earlier, at option validation.
 pub fn collect(name: &str, _ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
-    Err(CollectError::NotConfigured(format!("collector {name} not built in yet")))
+    Err(CollectError::NotConfigured(format!(
+        "collector {name} not built in yet"
+    )))
 }

@@ -41,8 +41,15 @@ pub struct Settings {
     pub log_level: Option<String>,
 }
 
-pub const DEFAULT_COLLECTORS: [&str; 7] =
-    ["heat_local", "ec2", "cfn", "heat", "request", "local", "zaqar"];
+pub const DEFAULT_COLLECTORS: [&str; 7] = [
+    "heat_local",
+    "ec2",
+    "cfn",
+    "heat",
+    "request",
+    "local",
+    "zaqar",
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ec2 {

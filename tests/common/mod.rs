@@ -28,7 +28,9 @@ impl Request {
         self.target.split_once('?').map(|x| x.1).unwrap_or("")
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(|s| s.as_str())
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(|s| s.as_str())
     }
     pub fn body_json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
@@ -45,7 +47,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Response {
-        Response { status, headers: Vec::new(), body: body.into() }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
     }
     pub fn json(status: u16, v: &serde_json::Value) -> Response {
         Response::new(status, v.to_string()).header("Content-Type", "application/json")
@@ -73,7 +79,10 @@ impl Server {
     }
 
     /// Serve on an existing listener (e.g. to restart on the same port).
-    pub fn on(listener: TcpListener, handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
+    pub fn on(
+        listener: TcpListener,
+        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> Server {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Mutex<Arc<Handler>>> = Arc::new(Mutex::new(Arc::new(handler)));
@@ -92,7 +101,12 @@ impl Server {
                 Err(_) => thread::sleep(std::time::Duration::from_millis(5)),
             }
         });
-        Server { addr, requests, handler, stop }
+        Server {
+            addr,
+            requests,
+            handler,
+            stop,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -118,9 +132,15 @@ impl Drop for Server {
     }
 }
 
-fn serve_conn(stream: TcpStream, requests: Arc<Mutex<Vec<Request>>>, handler: Arc<Mutex<Arc<Handler>>>) {
+fn serve_conn(
+    stream: TcpStream,
+    requests: Arc<Mutex<Vec<Request>>>,
+    handler: Arc<Mutex<Arc<Handler>>>,
+) {
     stream.set_nonblocking(false).ok();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut stream = stream;
     loop {
@@ -145,16 +165,33 @@ fn serve_conn(stream: TcpStream, requests: Arc<Mutex<Vec<Request>>>, handler: Ar
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
-        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut body = vec![0u8; len];
         if len > 0 && reader.read_exact(&mut body).is_err() {
             return;
         }
-        let req = Request { method: method.clone(), target, headers, body };
+        let req = Request {
+            method: method.clone(),
+            target,
+            headers,
+            body,
+        };
         let h = handler.lock().unwrap().clone();
         let resp = h(&req);
         requests.lock().unwrap().push(req);
-        let reason = match resp.status { 200 => "OK", 201 => "Created", 204 => "No Content", 304 => "Not Modified", 404 => "Not Found", 403 => "Forbidden", 500 => "Internal Server Error", _ => "Status" };
+        let reason = match resp.status {
+            200 => "OK",
+            201 => "Created",
+            204 => "No Content",
+            304 => "Not Modified",
+            404 => "Not Found",
+            403 => "Forbidden",
+            500 => "Internal Server Error",
+            _ => "Status",
+        };
         let mut out = format!("HTTP/1.1 {} {}\r\n", resp.status, reason);
         for (k, v) in &resp.headers {
             out.push_str(&format!("{k}: {v}\r\n"));
