@@ -634,8 +634,13 @@ impl Runner<'_> {
                     }
                     Ok(f) if f.cancelled => None,
                     Ok(f) => {
+                        let tail = |b: &[u8]| {
+                            String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..])
+                                .trim_end()
+                                .to_string()
+                        };
                         if !f.stderr.is_empty() {
-                            log::debug!("{}", String::from_utf8_lossy(&f.stderr).trim_end());
+                            log::debug!("hook stderr: {}", tail(&f.stderr));
                         }
                         if f.timed_out {
                             let mut err = entry::decode_tail(&f.stderr, f.stderr_dropped);

@@ -339,7 +339,11 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
     loop {
         match process::run(&spec, ctx.stop.as_ref()) {
             Ok(f) if f.cancelled => return ToolRun::Cancelled,
-            Ok(f) => return ToolRun::Done(f),
+            Ok(f) => {
+                log_tail("stdout", &f.stdout, log::Level::Info);
+                log_tail("stderr", &f.stderr, log::Level::Debug);
+                return ToolRun::Done(f);
+            }
             Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 20 => {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(10));
@@ -359,6 +363,19 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
             }
         }
     }
+}
+
+/// Log the end of a tool's output (the whole of it goes to Heat in the signal; the log keeps
+/// the last 4 KiB). Registered secrets are masked by the logger.
+fn log_tail(what: &str, bytes: &[u8], level: log::Level) {
+    const KEEP: usize = 4096;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    let tail = &bytes[bytes.len().saturating_sub(KEEP)..];
+    let text = String::from_utf8_lossy(tail);
+    let cut = if bytes.len() > KEEP { "[...] " } else { "" };
+    log::log!(level, "{what}: {cut}{}", text.trim_end());
 }
 
 /// `deploy_stdout`/`deploy_stderr` of a finished tool (lossy UTF-8; a note if the front was
