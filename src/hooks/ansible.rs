@@ -84,14 +84,7 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
     }
     spec.cwd = Some(working.clone());
     log::debug!("Running {}", std::path::Path::new(&cmd).display());
-    let f = match super::run_tool(
-        spec,
-        ctx,
-        &format!(
-            "{} (is ansible installed?)",
-            std::path::Path::new(&cmd).display()
-        ),
-    ) {
+    let f = match super::run_tool(spec, ctx, "ansible hook (is ansible installed?)") {
         ToolRun::Done(f) => f,
         // W11: a missing tool is a failure (127), not a silent success.
         ToolRun::NotStarted(e) => return Err(e),

@@ -146,7 +146,7 @@ pub(super) fn apply_config(ctx: &Context) -> HookResult {
         .unwrap_or_else(|| "os-apply-config".into());
     let spec = Spec::new(&cmd);
     log::debug!("Running {}", Path::new(&cmd).display());
-    let f = match super::run_tool(spec, ctx, &format!("{}", Path::new(&cmd).display())) {
+    let f = match super::run_tool(spec, ctx, "apply-config hook") {
         ToolRun::Done(f) => f,
         ToolRun::NotStarted(e) => return Err(e),
         ToolRun::Cancelled => return Ok(Outcome::Cancelled),

@@ -354,7 +354,11 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
                 } else {
                     126
                 };
-                let hint = if e.raw_os_error() == Some(nix::libc::ENOEXEC) {
+                // process::run wraps the error (naming the program), so the errno is in the text
+                let enoexec = e.raw_os_error() == Some(nix::libc::ENOEXEC)
+                    || e.to_string()
+                        .contains(&format!("os error {}", nix::libc::ENOEXEC));
+                let hint = if enoexec {
                     " (a script needs a #! line)"
                 } else {
                     ""

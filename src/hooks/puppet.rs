@@ -139,14 +139,7 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
         std::path::Path::new(&cmd).display(),
         manifest.display()
     );
-    let f = match super::run_tool(
-        spec,
-        ctx,
-        &format!(
-            "{} (is puppet installed?)",
-            std::path::Path::new(&cmd).display()
-        ),
-    ) {
+    let f = match super::run_tool(spec, ctx, "puppet hook (is puppet installed?)") {
         ToolRun::Done(f) => f,
         ToolRun::NotStarted(e) => return Err(e),
         ToolRun::Cancelled => return Ok(Outcome::Cancelled),

@@ -39,7 +39,7 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
 
     super::write_file(&script, config.as_bytes(), 0o700)?;
     log::debug!("Running {}", script.display());
-    let f = match super::run_tool(spec, ctx, &format!("cannot run {}", script.display())) {
+    let f = match super::run_tool(spec, ctx, "script hook") {
         ToolRun::Done(f) => f,
         ToolRun::NotStarted(e) => return Err(e),
         ToolRun::Cancelled => return Ok(Outcome::Cancelled),
