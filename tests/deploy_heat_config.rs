@@ -560,3 +560,28 @@ fn default_notifier_is_the_outbox() {
         "kept result dropped once queued"
     );
 }
+
+/// HEAT_CONFIG_NOTIFY naming this very binary (the packaged `heat-config-notify` symlink, as the
+/// benchmark sets it) is not exec'd: the in-process outbox takes the signal.
+#[test]
+fn notify_symlink_to_this_binary_uses_the_outbox_in_process() {
+    let mut site = Site::new();
+    let link = common::legacy(&site.root, "heat-config-notify");
+    site.notify = Some(link.clone());
+    site.write_list(&json!([support::script_entry(
+        "ob2",
+        "#!/bin/sh\ntrue\n",
+        json!([]),
+        json!([])
+    )]));
+    let out = site.deploy();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains(&format!("Running {}", link.display())),
+        "{err}"
+    );
+    assert!(!err.contains("Error running"), "{err}");
+    assert!(site.notify_file("ob2").exists());
+    assert!(!site.state.join("journal/ob2.result").exists());
+}
