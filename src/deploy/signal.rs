@@ -170,8 +170,9 @@ pub fn resolve_program(cmd: &Path) -> Option<PathBuf> {
 
 /// Whether `path` is (a link to) the running binary.
 pub fn is_this_binary(path: &Path) -> bool {
-    let Ok(me) = std::fs::canonicalize("/proc/self/exe") else {
+    static ME: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let Some(me) = ME.get_or_init(|| std::fs::canonicalize("/proc/self/exe").ok()) else {
         return false;
     };
-    std::fs::canonicalize(path).is_ok_and(|p| p == me)
+    std::fs::canonicalize(path).is_ok_and(|p| &p == me)
 }

@@ -344,7 +344,7 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
                 log_tail("stderr", &f.stderr, log::Level::Debug);
                 return ToolRun::Done(f);
             }
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 20 => {
+            Err(e) if errno(&e) == Some(nix::libc::ETXTBSY) && attempts < 20 => {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -367,6 +367,16 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
             }
         }
     }
+}
+
+/// The errno behind an error from `process::run`, which wraps the OS error in a message naming
+/// the program (so `raw_os_error` is gone, but the text ends with `(os error N)`).
+fn errno(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        let text = e.to_string();
+        let start = text.rfind("(os error ")? + "(os error ".len();
+        text[start..].split(')').next()?.parse().ok()
+    })
 }
 
 /// Log the end of a tool's output (the whole of it goes to Heat in the signal; the log keeps
@@ -423,6 +433,14 @@ mod tests {
         assert_eq!(env_value(&json!(null)), "None");
         assert_eq!(env_value(&json!({"key": "value"})), "{\"key\": \"value\"}");
         assert_eq!(env_value(&json!(["v1", 12])), "[\"v1\", 12]");
+    }
+
+    #[test]
+    fn errno_survives_wrapping() {
+        let e = io::Error::other("cannot run /x: Text file busy (os error 26)");
+        assert_eq!(errno(&e), Some(26));
+        assert_eq!(errno(&io::Error::from_raw_os_error(8)), Some(8));
+        assert_eq!(errno(&io::Error::other("plain")), None);
     }
 
     #[test]
