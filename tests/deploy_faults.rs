@@ -270,3 +270,55 @@ fn result_kept_but_not_queued_is_queued_on_restart() {
     assert!(site.deploy().status.success());
     assert_eq!(site.signal_for("kept1").len(), 1);
 }
+
+/// Power-loss shapes: the `running` record survived but the finished record did not.
+/// With the kept result present the deployment counts as finished (its real result is sent);
+/// without it and without its marker, it is reported interrupted and not run again.
+#[test]
+fn running_record_after_power_loss_is_resolved_without_rerun() {
+    let site = Site::new();
+    let a = support::script_entry(
+        "pl-done",
+        "#!/bin/sh\necho ran >> ran\n",
+        json!([]),
+        json!([]),
+    );
+    let b = support::script_entry(
+        "pl-lost",
+        "#!/bin/sh\necho ran >> ran\n",
+        json!([]),
+        json!([]),
+    );
+    site.write_list(&json!([a, b]));
+    let journal = site.state.join("journal");
+    std::fs::create_dir_all(&journal).unwrap();
+    std::fs::create_dir_all(&site.deployed).unwrap();
+    for id in ["pl-done", "pl-lost"] {
+        std::fs::write(
+            journal.join(format!("{id}.json")),
+            json!({"id": id, "name": null, "group": "script", "action": null, "state": "running",
+                   "started_at": 1.0, "finished_at": null, "exit_code": null, "duration": null, "error": null})
+            .to_string(),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        journal.join("pl-done.result"),
+        r#"{"deploy_status_code": 0, "deploy_stdout": "ok"}"#,
+    )
+    .unwrap();
+    assert!(site.deploy().status.success());
+    assert_eq!(
+        site.signal_for("pl-done"),
+        vec![json!({"deploy_status_code": 0, "deploy_stdout": "ok"})]
+    );
+    assert_eq!(site.journal("pl-done").unwrap()["state"], "succeeded");
+    assert_eq!(site.signal_for("pl-lost")[0]["deploy_status_code"], 125);
+    assert_eq!(site.journal("pl-lost").unwrap()["state"], "interrupted");
+    assert!(site.marker("pl-lost").exists() && site.marker("pl-done").exists());
+    assert!(
+        !site.root.join("script-working/ran").exists(),
+        "nothing ran again"
+    );
+    assert_eq!(site.notifications().len(), 2);
+}

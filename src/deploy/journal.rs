@@ -4,8 +4,14 @@
 //!
 //! Also the kept results: `<state_dir>/journal/<id>.result` holds the signal data from the
 //! moment the result is known until the signal has been handed to the outbox, so a crash between
-//! the two re-enqueues it on the next start. It sits in the journal dir so the directory fsync of
-//! the journal's "finished" write makes both durable (one fsync fewer per deployment).
+//! the two re-enqueues it on the next start.
+//!
+//! Durability (fsyncs are the cost of a deployment, so each one is placed on purpose): every
+//! write is temp + rename, so a killed process leaves old or new, never a mix. Only the
+//! `running` record is fully durable (file + directory fsync) before the hook starts: after a
+//! power loss a started deployment is never skipped silently. The result is written before the
+//! finished record (file fsync, no directory fsync); should a power loss revert the record to
+//! `running`, a surviving result still counts as finished, otherwise it is reported interrupted.
 
 use crate::fsutil::{self, Owner};
 use serde::{Deserialize, Serialize};
@@ -64,15 +70,21 @@ impl Journal {
         self.dir.join(format!("{id}.json"))
     }
 
+    /// Write a record; `running` ones durably (file and directory fsync), later states with a
+    /// file fsync only.
     pub fn write(&self, rec: &Record) -> io::Result<()> {
         let mut text = serde_json::to_string_pretty(rec).map_err(io::Error::other)?;
         text.push('\n');
-        fsutil::atomic_write(
-            &self.path(&rec.id),
-            text.as_bytes(),
-            0o600,
-            Owner::default(),
-        )
+        if rec.state == State::Running {
+            fsutil::atomic_write(
+                &self.path(&rec.id),
+                text.as_bytes(),
+                0o600,
+                Owner::default(),
+            )
+        } else {
+            replace_file(&self.path(&rec.id), text.as_bytes(), true)
+        }
     }
 
     pub fn read(&self, id: &str) -> io::Result<Option<Record>> {
@@ -116,12 +128,10 @@ impl Journal {
 
     /// Keep the signal data until it has been handed over.
     pub fn keep_result(&self, id: &str, signal: &Value) -> io::Result<()> {
-        let text = crate::pyjson::dumps(signal);
-        fsutil::atomic_write(
+        replace_file(
             &self.result_path(id),
-            text.as_bytes(),
-            0o600,
-            Owner::default(),
+            crate::pyjson::dumps(signal).as_bytes(),
+            false,
         )
     }
 
@@ -141,6 +151,34 @@ impl Journal {
     pub fn handed_over(&self, id: &str) -> io::Result<()> {
         remove_if_exists(&self.result_path(id))
     }
+}
+
+/// Temp file (0600) + optional file fsync + rename; no directory fsync.
+pub fn replace_file(path: &Path, data: &[u8], fsync: bool) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{:08x}", fastrand::u32(..)));
+    let r = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
 fn read_record(path: &Path) -> io::Result<Option<Record>> {

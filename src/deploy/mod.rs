@@ -433,26 +433,6 @@ fn is_executable_file(p: &Path) -> Result<(), String> {
     }
 }
 
-/// A temp-file-and-rename write without fsync, for files that only help debugging.
-fn write_quick(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{:08x}", fastrand::u32(..)));
-    let r = (|| {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
-}
-
 fn read_marker(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str::<Value>(&text)
@@ -559,10 +539,10 @@ impl Runner<'_> {
             log::error!("{e}; deployment {} not run (retried next time)", dep.id);
             return;
         }
+        // No fsync: the `running` record above is the durable point; a marker lost to a power
+        // loss is rewritten by the recovery (see recover()).
         let marker_text = pyjson::dumps_indent(&dep.entry, 2);
-        if let Err(e) =
-            fsutil::atomic_write(&marker, marker_text.as_bytes(), 0o600, Owner::default())
-        {
+        if let Err(e) = journal::replace_file(&marker, marker_text.as_bytes(), false) {
             log::error!("{e}; deployment {} not run (retried next time)", dep.id);
             let _ = self.journal.remove(&dep.id);
             return;
@@ -706,11 +686,23 @@ impl Runner<'_> {
                 }
                 // "for debugging", as the reference: the signal data as handed over.
                 let text = pyjson::dumps_indent(signal, 2);
-                if let Err(e) = write_quick(&self.paths.notify_file(id), text.as_bytes()) {
+                if let Err(e) =
+                    journal::replace_file(&self.paths.notify_file(id), text.as_bytes(), false)
+                {
                     log::warn!("{e}");
                 }
             }
             Err(e) => log::error!("cannot queue the signal of {id}: {e}; retried on the next run"),
+        }
+    }
+
+    fn ensure_marker(&self, id: &str, entry_value: &Value) {
+        let marker = self.paths.marker(id);
+        if std::fs::symlink_metadata(&marker).is_err() {
+            let text = pyjson::dumps_indent(entry_value, 2);
+            if let Err(e) = journal::replace_file(&marker, text.as_bytes(), true) {
+                log::error!("{e}");
+            }
         }
     }
 
@@ -732,6 +724,19 @@ impl Runner<'_> {
         for mut rec in self.journal.all() {
             match rec.state {
                 State::Running => {
+                    // The result was kept, so the hook had finished: a power loss reverted the
+                    // record (its finished write is not directory-synced). Finish it now.
+                    if let Ok(Some(signal)) = self.journal.kept_result(&rec.id) {
+                        if let Some(e) = self.entry_for(&rec.id, list) {
+                            log::warn!(
+                                "deployment {}: finished before a crash; signalling its result",
+                                rec.id
+                            );
+                            self.ensure_marker(&rec.id, &e);
+                            self.finish(&mut rec, &e, &signal);
+                            continue;
+                        }
+                    }
                     let listed = list
                         .iter()
                         .any(|raw| raw.get("id").and_then(Value::as_str) == Some(&rec.id));
@@ -754,7 +759,11 @@ impl Runner<'_> {
                     rec.error = Some(msg.clone());
                     let signal = entry::failure_signal(String::new(), msg, STATUS_INTERRUPTED);
                     match self.entry_for(&rec.id, list) {
-                        Some(e) => self.finish(&mut rec, &e, &signal),
+                        Some(e) => {
+                            // never run it again by accident (its marker may have been lost)
+                            self.ensure_marker(&rec.id, &e);
+                            self.finish(&mut rec, &e, &signal)
+                        }
                         None => {
                             log::error!(
                                 "deployment {}: entry unknown, the failure cannot be signalled",
