@@ -440,7 +440,13 @@ fn non_executable_hook_is_signalled_as_failure() {
         .as_str()
         .unwrap()
         .contains("not executable"));
-    assert_eq!(site.journal("ne1").unwrap()["state"], "failed");
+    let j = site.journal("ne1").unwrap();
+    assert_eq!(j["state"], "failed");
+    assert_eq!(j["exit_code"], 126);
+    assert!(
+        j["error"].as_str().unwrap().contains("is not executable"),
+        "{j}"
+    );
 }
 
 #[test]

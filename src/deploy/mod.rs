@@ -551,6 +551,7 @@ impl Runner<'_> {
         let signal = match (&hook, problem) {
             (_, Some((msg, code))) => {
                 log::error!("{msg}; deployment {} signalled as failed", dep.id);
+                rec.error = Some(msg.clone());
                 entry::failure_signal(String::new(), msg, code)
             }
             (Some(hook), None) => {
@@ -566,7 +567,9 @@ impl Runner<'_> {
                     }
                 }
             }
-            (None, None) => unreachable!("a missing hook is always a problem"),
+            (None, None) => {
+                entry::failure_signal(String::new(), "no hook".into(), STATUS_NOT_FOUND)
+            }
         };
         if let Some(h) = &hook {
             let code = signal.get("deploy_status_code").map(pyjson::py_str);
@@ -662,7 +665,10 @@ impl Runner<'_> {
             } else {
                 State::Succeeded
             };
-            rec.error = v.error.clone();
+            // a reason the runner already gave (no hook, not executable) is more useful
+            if rec.error.is_none() || !v.failed {
+                rec.error = v.error.clone();
+            }
         }
         rec.finished_at = Some(now);
         rec.duration = Some((now - rec.started_at).max(0.0));
