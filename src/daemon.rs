@@ -1,1 +1,573 @@
-//! The poll loop.
+//! The poll loop (spec os-config-tools §1.3–§1.6, §1.9): collect → cache/diff → run the command
+//! → commit → maybe re-exec on a config change → sleep with doubling backoff and jitter.
+//!
+//! Differences from the reference, all recorded in docs/compatibility.md:
+//! - a collector that is configured but unavailable this cycle keeps its last good entries in
+//!   `OS_CONFIG_FILES` (W-C7);
+//! - SIGHUP re-reads the configuration at a safe point (between steps, never inside a cache
+//!   write) and is never left ignored for the command (W-C10, W-C11);
+//! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write;
+//! - queued deployment signals (the outbox) are delivered from the loop, and the loop never
+//!   sleeps past the next retry.
+
+use crate::cache::Cache;
+use crate::collectors::{self, CollectError, Context, State};
+use crate::config::Settings;
+use crate::process::{self, Spec};
+use crate::{lifecycle, logging, pyjson, retry};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Name of our own bookkeeping file in the cache dir (the reference never lists the dir).
+const SOURCES_FILE: &str = ".heat-agent-sources.json";
+
+/// Result of one store-mode collection.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Keys whose value differs from the committed one (in first-seen order).
+    pub changed: Vec<String>,
+    /// Every key stored this cycle, in order (duplicates kept, like the reference).
+    pub keys: Vec<String>,
+    /// Cache paths of `keys`: what `OS_CONFIG_FILES` lists.
+    pub paths: Vec<PathBuf>,
+    /// Collectors that produced entries, were kept from last time, or were skipped.
+    pub report: Vec<(String, SourceOutcome)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceOutcome {
+    Collected(usize),
+    /// Unavailable this cycle; its last good entries were kept.
+    Kept(usize),
+    Unavailable,
+    NotConfigured,
+}
+
+/// Run one collector and log the outcome the way the reference does (§1.4).
+fn run_collector(name: &str, ctx: &mut Context<'_>) -> Result<collectors::Entries, CollectError> {
+    let result = collectors::collect(name, ctx);
+    match &result {
+        Err(CollectError::NotAvailable(msg)) => {
+            if !msg.is_empty() {
+                log::warn!("{msg}");
+            }
+            log::warn!("Source [{name}] Unavailable.");
+        }
+        Err(CollectError::NotConfigured(msg)) => {
+            if !msg.is_empty() {
+                log::debug!("{msg}");
+            }
+            log::debug!("Source [{name}] Not configured.");
+        }
+        Ok(_) => {}
+    }
+    result
+}
+
+/// Print mode: every collector's entries merged into one map (later duplicates replace).
+pub fn collect_print(settings: &Settings, state: &mut State) -> Value {
+    let mut merged = Map::new();
+    for name in &settings.collectors {
+        let mut ctx = Context {
+            settings,
+            cachedir: &settings.cachedir,
+            state,
+        };
+        if let Ok(entries) = run_collector(name, &mut ctx) {
+            for (k, v) in entries {
+                merged.insert(k, v);
+            }
+        }
+    }
+    Value::Object(merged)
+}
+
+fn load_sources(cache: &Cache) -> BTreeMap<String, Vec<String>> {
+    std::fs::read_to_string(cache.dir().join(SOURCES_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Store mode: collect, store each entry, work out what changed (§1.4, §1.5).
+/// `write_lock` is held while files are written, so a stop never cuts a write in half.
+pub fn collect_store(
+    settings: &Settings,
+    state: &mut State,
+    cache: &Cache,
+    write_lock: &Mutex<()>,
+) -> std::io::Result<Collected> {
+    let mut out = Collected::default();
+    let mut sources = load_sources(cache);
+    let mut sources_changed = false;
+    for name in &settings.collectors {
+        let mut ctx = Context {
+            settings,
+            cachedir: &settings.cachedir,
+            state,
+        };
+        let result = run_collector(name, &mut ctx);
+        let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(entries) => {
+                let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+                for (key, value) in &entries {
+                    let (path, changed) = cache.store(key, value)?;
+                    if changed && !out.changed.contains(key) {
+                        out.changed.push(key.clone());
+                    }
+                    out.keys.push(key.clone());
+                    out.paths.push(path);
+                }
+                out.report
+                    .push((name.clone(), SourceOutcome::Collected(keys.len())));
+                if sources.get(name) != Some(&keys) {
+                    sources.insert(name.clone(), keys);
+                    sources_changed = true;
+                }
+            }
+            Err(CollectError::NotAvailable(_)) => {
+                // Keep the last good data of a source that is only temporarily away (W-C7).
+                let kept: Vec<String> = sources
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| cache.path(k).exists())
+                    .cloned()
+                    .collect();
+                if kept.is_empty() {
+                    out.report.push((name.clone(), SourceOutcome::Unavailable));
+                } else {
+                    log::info!("keeping the last data of [{name}] ({} entries)", kept.len());
+                    for key in &kept {
+                        out.keys.push(key.clone());
+                        out.paths.push(cache.path(key));
+                    }
+                    out.report
+                        .push((name.clone(), SourceOutcome::Kept(kept.len())));
+                }
+            }
+            Err(CollectError::NotConfigured(_)) => {
+                if sources.remove(name).is_some() {
+                    sources_changed = true;
+                }
+                out.report
+                    .push((name.clone(), SourceOutcome::NotConfigured));
+            }
+        }
+    }
+    let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
+    if sources_changed {
+        let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
+        crate::fsutil::atomic_write(
+            &cache.dir().join(SOURCES_FILE),
+            text.as_bytes(),
+            0o600,
+            Default::default(),
+        )?;
+    }
+    // os_config_files.json: written when something changed (like the reference) and also when
+    // the list itself differs from the one on disk (W-C9: never leave a stale list behind).
+    let list_path = cache.path("os_config_files");
+    let on_disk: Option<Vec<String>> = std::fs::read_to_string(&list_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let wanted: Vec<String> = out
+        .paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if !out.changed.is_empty() || on_disk.as_ref() != Some(&wanted) {
+        cache.store_meta_list("os_config_files", &out.paths)?;
+    }
+    if !out.changed.is_empty() && !settings.backup_cachedir.as_os_str().is_empty() {
+        cache.backup_to(&settings.backup_cachedir)?;
+    }
+    Ok(out)
+}
+
+/// `OS_CONFIG_FILES`: the paths joined by `:`.
+pub fn os_config_files(paths: &[PathBuf]) -> OsString {
+    let mut s = OsString::new();
+    for (i, p) in paths.iter().enumerate() {
+        if i > 0 {
+            s.push(":");
+        }
+        s.push(p);
+    }
+    s
+}
+
+/// Run the command through `/bin/sh -c` with `OS_CONFIG_FILES` (§1.6). Returns the exit status
+/// (128+N when killed by signal N; the reference reports 256-N, see compatibility.md).
+pub fn run_command(command: &str, paths: &[PathBuf], stop: &Arc<AtomicBool>) -> i32 {
+    let files = os_config_files(paths);
+    log::info!(
+        "Executing {command} with OS_CONFIG_FILES={}",
+        files.to_string_lossy()
+    );
+    let mut spec = Spec::shell(command).env("OS_CONFIG_FILES", files);
+    // stdio inherited, like the reference; same process group so a terminal ^C reaches it,
+    // but we still kill the whole tree when asked to stop.
+    spec.own_group = true;
+    match process::run(&spec, Some(stop)) {
+        Ok(f) if f.success() => 0,
+        Ok(f) => {
+            let code = f.shell_status();
+            log::error!(
+                "Command failed, will not cache new data. Command '{command}' returned non-zero exit status {}.",
+                f.python_returncode()
+            );
+            if f.cancelled {
+                log::warn!("command stopped because the agent is stopping");
+            }
+            code
+        }
+        Err(e) => {
+            log::error!("Command failed, will not cache new data. {e}");
+            127
+        }
+    }
+}
+
+/// Events the loop reacts to, fed by the OS-signal thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Reload,
+    Stop,
+}
+
+/// The sleep schedule: starts at min, doubles up to max (§1.3); jitter ±10 % on each sleep.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    next: f64,
+    max: f64,
+}
+
+impl Schedule {
+    pub fn new(min: f64, max: f64) -> Schedule {
+        Schedule {
+            next: min.max(0.0),
+            max: max.max(0.0),
+        }
+    }
+    /// The next un-jittered sleep, advancing the schedule.
+    pub fn advance(&mut self) -> f64 {
+        let now = self.next;
+        self.next = (self.next * 2.0).min(self.max);
+        now
+    }
+}
+
+/// How the daemon was started, so a reload can re-exec exactly the same way.
+pub struct Launch {
+    pub argv: Vec<OsString>,
+}
+
+/// Re-exec ourselves with the original argv (§1.9). Only returns on failure.
+pub fn reexec(launch: &Launch) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let exe =
+        std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| PathBuf::from(&launch.argv[0]));
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = launch.argv.first() {
+        cmd.arg0(arg0);
+    }
+    cmd.args(launch.argv.iter().skip(1));
+    // A SIGHUP between exec and the new handlers would kill us (default action): keep it
+    // blocked across exec; the new process unblocks it once its handlers are in place, and a
+    // pending one is then delivered as a reload.
+    let _ = reload_signals().thread_block();
+    let err = cmd.exec();
+    let _ = reload_signals().thread_unblock();
+    err
+}
+
+fn reload_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGHUP);
+    set
+}
+
+/// Spawn the OS-signal thread: SIGHUP → Reload; SIGTERM/SIGINT → Stop. After a stop request the
+/// process exits on its own within ~1 s even if the loop is busy, but never while a cache write
+/// holds `write_lock`.
+pub fn install_signals(
+    write_lock: Arc<Mutex<()>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<mpsc::Receiver<Event>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGTERM, SIGINT])?;
+    // blocked by a previous incarnation around its re-exec (see `reexec`)
+    let _ = reload_signals().thread_unblock();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if sig == SIGHUP {
+                let _ = tx.send(Event::Reload);
+                continue;
+            }
+            stop.store(true, Ordering::SeqCst);
+            let _ = tx.send(Event::Stop);
+            let lock = write_lock.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(800));
+                let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                lifecycle::stopping();
+                log::info!("stopped");
+                std::process::exit(0);
+            });
+        }
+    });
+    Ok(rx)
+}
+
+/// Sleep up to `d`, waking early for an event; pings the systemd watchdog meanwhile.
+fn sleep_or_event(d: Duration, events: &mpsc::Receiver<Event>) -> Option<Event> {
+    let deadline = Instant::now() + d;
+    let tick = lifecycle::watchdog_interval()
+        .map(|w| w / 2)
+        .unwrap_or(Duration::from_secs(3600));
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        match events.recv_timeout((deadline - now).min(tick)) {
+            Ok(e) => return Some(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => lifecycle::watchdog(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                return None;
+            }
+        }
+    }
+}
+
+fn summarize(c: &Collected) -> String {
+    let parts: Vec<String> = c
+        .report
+        .iter()
+        .map(|(n, o)| match o {
+            SourceOutcome::Collected(k) => format!("{n}: {k}"),
+            SourceOutcome::Kept(k) => format!("{n}: kept {k}"),
+            SourceOutcome::Unavailable => format!("{n}: unavailable"),
+            SourceOutcome::NotConfigured => format!("{n}: off"),
+        })
+        .collect();
+    format!("{} changed; {}", c.changed.len(), parts.join(", "))
+}
+
+/// The whole os-collect-config main flow (§1.3) from parsed settings. Returns the exit code.
+pub fn run(settings: Settings, launch: Launch) -> i32 {
+    if settings.print_cachedir {
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{}", settings.cachedir.display());
+        return 0;
+    }
+    let store_and_run = settings.command.is_some() && !settings.print_only;
+    let write_lock = Arc::new(Mutex::new(()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = match install_signals(write_lock.clone(), stop.clone()) {
+        Ok(rx) => rx,
+        Err(e) => {
+            log::error!("cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    if settings.splay > 0.0 && !settings.one_time {
+        let d = Duration::from_secs_f64(fastrand::f64() * settings.splay);
+        log::info!("Sleeping {:.2} seconds (splay).", d.as_secs_f64());
+        match sleep_or_event(d, &events) {
+            Some(Event::Stop) => return 0,
+            Some(Event::Reload) => return reexec_or_fail(&launch),
+            None => {}
+        }
+    }
+    let mut state = State::default();
+    if !store_and_run {
+        let merged = collect_print(&settings, &mut state);
+        // a closed stdout is not a crash (Rust's println! would panic on EPIPE)
+        use std::io::Write;
+        let text = format!("{}\n", pyjson::dumps_indent(&merged, 1));
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return 0;
+    }
+    let command = settings.command.clone().unwrap_or_default();
+    let cache = match Cache::open(&settings.cachedir) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("cache directory {}: {e}", settings.cachedir.display());
+            return 1;
+        }
+    };
+    let config_hash = crate::config::config_hash(&settings);
+    let mut schedule = Schedule::new(settings.min_polling_interval, settings.polling_interval);
+    let mut exitval = 0;
+    let mut announced = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return 0;
+        }
+        let collected = match collect_store(&settings, &mut state, &cache, &write_lock) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("cache directory {}: {e}", cache.dir().display());
+                if settings.one_time {
+                    return 1;
+                }
+                Collected::default()
+            }
+        };
+        if !announced {
+            lifecycle::ready();
+            announced = true;
+        }
+        let mut status = summarize(&collected);
+        if !collected.changed.is_empty() || settings.force {
+            let rc = run_command(&command, &collected.paths, &stop);
+            if stop.load(Ordering::SeqCst) {
+                return 0;
+            }
+            if rc == 0 {
+                let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
+                for key in &collected.changed {
+                    if let Err(e) = cache.commit(key) {
+                        log::error!("committing {key}: {e}");
+                    }
+                }
+                status.push_str("; command succeeded");
+            } else {
+                exitval = rc;
+                status.push_str(&format!("; command failed ({rc})"));
+            }
+            if !settings.one_time && crate::config::config_hash(&settings) != config_hash {
+                log::info!("configuration changed; re-executing");
+                return reexec_or_fail(&launch);
+            }
+        } else {
+            log::debug!("No changes detected.");
+        }
+        let outbox_wait = deliver_signals(&settings, &stop);
+        lifecycle::status(&status);
+        lifecycle::watchdog();
+        if settings.one_time {
+            return exitval;
+        }
+        let base = schedule.advance();
+        let mut d = retry::jitter(Duration::from_secs_f64(base), 0.1, fastrand::f64());
+        if let Some(w) = outbox_wait {
+            d = d.min(w);
+        }
+        log::info!("Sleeping {:.2} seconds.", d.as_secs_f64());
+        match sleep_or_event(d, &events) {
+            Some(Event::Stop) => return 0,
+            Some(Event::Reload) => {
+                log::info!("Signal received. Re-executing {:?}", launch.argv);
+                lifecycle::reloading();
+                return reexec_or_fail(&launch);
+            }
+            None => {}
+        }
+    }
+}
+
+fn reexec_or_fail(launch: &Launch) -> i32 {
+    let e = reexec(launch);
+    log::error!("re-exec failed: {e}");
+    1
+}
+
+/// Deliver queued deployment signals; returns how long until the next retry is due.
+fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Duration> {
+    let settings = crate::notify::with_state_dir_override(settings.clone());
+    let outbox_dir = settings.deploy.state_dir.join("outbox");
+    if !outbox_dir.is_dir() {
+        return None; // nothing was ever queued: no files to create, no work
+    }
+    let outbox = match crate::notify::Outbox::open(&settings.deploy.state_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            log::warn!("signal outbox {}: {e}", outbox_dir.display());
+            return None;
+        }
+    };
+    let summary = outbox.deliver_due(&settings, Some(stop));
+    if summary.delivered + summary.failed > 0 || summary.pending > 0 {
+        log::info!(
+            "signals: {} delivered, {} pending, {} failed permanently",
+            summary.delivered,
+            summary.pending,
+            summary.failed
+        );
+    }
+    outbox.next_due().map(|t| {
+        t.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+    })
+}
+
+/// Register the credentials in the settings as secrets, so no log line shows them.
+pub fn register_secrets(s: &Settings) {
+    for secret in [
+        &s.heat.password,
+        &s.zaqar.password,
+        &s.cfn.secret_access_key,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        logging::register_secret(secret);
+    }
+}
+
+/// Settings with every path made absolute (OS_CONFIG_FILES must hold absolute paths).
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// Distinct keys, for tests and status lines.
+pub fn distinct(keys: &[String]) -> BTreeSet<&str> {
+    keys.iter().map(|s| s.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_doubles_to_max_and_never_resets() {
+        let mut s = Schedule::new(1.0, 30.0);
+        let seq: Vec<f64> = (0..8).map(|_| s.advance()).collect();
+        assert_eq!(seq, vec![1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
+    }
+
+    // test_main_min_polling_interval: -i 10 --min-polling-interval 20 → first sleep 20, then 10
+    #[test]
+    fn schedule_min_above_max() {
+        let mut s = Schedule::new(20.0, 10.0);
+        assert_eq!(s.advance(), 20.0);
+        assert_eq!(s.advance(), 10.0);
+    }
+
+    #[test]
+    fn os_config_files_joins_with_colons() {
+        let p = vec![
+            PathBuf::from("/a/heat_local.json"),
+            PathBuf::from("/a/ec2.json"),
+        ];
+        assert_eq!(os_config_files(&p), "/a/heat_local.json:/a/ec2.json");
+        assert_eq!(os_config_files(&[]), "");
+    }
+}

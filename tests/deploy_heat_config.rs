@@ -591,3 +591,38 @@ fn notify_symlink_to_this_binary_uses_the_outbox_in_process() {
     assert!(site.notify_file("ob2").exists());
     assert!(!site.state.join("journal/ob2.result").exists());
 }
+
+/// End to end with the built-in outbox: a CFN_SIGNAL deployment's result is POSTed to the
+/// pre-signed URL (loopback), and the signal secret never reaches the log.
+#[test]
+fn cfn_signal_is_delivered_by_the_outbox() {
+    let srv = common::Server::start(|_| common::Response::new(200, ""));
+    let url =
+        srv.url("/v1/signal/arn%3Aopenstack%3Aheat%3A%3Ax?Timestamp=1&Signature=c2VjcmV0c2ln");
+    let mut site = Site::new();
+    site.notify = None;
+    let entry = support::script_entry(
+        "cfn1",
+        "#!/bin/sh\necho hi\nprintf out > \"$heat_outputs_path.result\"\n",
+        json!([
+            {"name": "deploy_signal_transport", "type": "String", "value": "CFN_SIGNAL"},
+            {"name": "deploy_signal_id", "type": "String", "value": url},
+            {"name": "deploy_signal_verb", "type": "String", "value": "POST"}
+        ]),
+        json!([{"name": "result"}]),
+    );
+    site.write_list(&json!([entry]));
+    let out = site.deploy();
+    assert!(out.status.success());
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(
+        reqs[0].body_json(),
+        json!({"result": "out", "deploy_stdout": "hi\n", "deploy_stderr": "", "deploy_status_code": 0})
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("c2VjcmV0c2ln"));
+    // delivered once: a second run sends nothing
+    assert!(site.deploy().status.success());
+    assert_eq!(srv.requests().len(), 1);
+}

@@ -1,13 +1,82 @@
-//! os-collect-config front end.
+//! os-collect-config front end: `os-collect-config` (legacy name), `heat-agent collect` (the same
+//! tool) and `heat-agent run` (the daemon; runs `heat-agent refresh` when no command is set).
+
+use crate::config::{self, Invocation, Settings};
+use crate::daemon::{self, Launch};
+use crate::logging::{self, Style};
+use log::LevelFilter;
 use std::ffi::OsString;
 
-pub fn legacy_main(_args: Vec<OsString>) -> i32 {
-    eprintln!("os-collect-config: not built in yet");
-    1
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `os-collect-config`: the reference's behaviour and log format.
+    Legacy,
+    /// `heat-agent collect`: same tool, native log format.
+    Collect,
+    /// `heat-agent run`: the daemon; default command is the built-in refresh.
+    Run,
 }
-pub fn run_main(args: Vec<OsString>) -> i32 {
-    legacy_main(args)
+
+pub fn legacy_main(args: Vec<OsString>) -> i32 {
+    main_with(args, Mode::Legacy)
 }
+
 pub fn collect_main(args: Vec<OsString>) -> i32 {
-    legacy_main(args)
+    main_with(args, Mode::Collect)
+}
+
+pub fn run_main(args: Vec<OsString>) -> i32 {
+    main_with(args, Mode::Run)
+}
+
+/// The clap description of the flags (help, man pages, completions).
+pub fn command() -> clap::Command {
+    config::command()
+}
+
+fn level_for(s: &Settings, mode: Mode) -> LevelFilter {
+    if let Some(l) = s.log_level.as_deref().and_then(logging::parse_level) {
+        return l;
+    }
+    match mode {
+        // the reference effectively shows warnings and errors only (§1.10)
+        Mode::Legacy | Mode::Collect => LevelFilter::Warn,
+        Mode::Run => LevelFilter::Info,
+    }
+}
+
+fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut settings = match config::parse_collect_args(&args, &env) {
+        Ok(Invocation::Help(text)) => {
+            print!("{text}");
+            return 0;
+        }
+        Ok(Invocation::Version(text)) => {
+            println!("{text}");
+            return 0;
+        }
+        Ok(Invocation::Run(s)) => *s,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            return e.exit_code;
+        }
+    };
+    let style = if mode == Mode::Legacy {
+        Style::Bare
+    } else {
+        Style::Agent
+    };
+    logging::init(level_for(&settings, mode), style);
+    config::log_deferred_warnings(&settings);
+    daemon::register_secrets(&settings);
+    if mode == Mode::Run && settings.command.is_none() {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "heat-agent".into());
+        settings.command = Some(format!("{exe} refresh"));
+    }
+    // OS_CONFIG_FILES carries absolute paths even when the cache dir was given relative.
+    settings.cachedir = daemon::absolute(&settings.cachedir);
+    daemon::run(settings, Launch { argv: args })
 }

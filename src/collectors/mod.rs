@@ -1,9 +1,26 @@
 //! Metadata sources. Each collector returns an ordered list of `(output key, JSON value)`
 //! pairs (spec os-config-tools §1.4), or says it is not configured / not available.
+//!
+//! Logging contract with the caller: collectors log their own non-fatal warnings (and the
+//! warnings the reference prints before giving up, e.g. zaqar's missing settings); the
+//! message carried by [`CollectError`] is the reason the caller logs (`NotAvailable` as a
+//! warning followed by `Source [<name>] Unavailable.`, `NotConfigured` at info/debug).
 
 use crate::config::Settings;
+use crate::http::HttpSettings;
 use serde_json::Value;
 use std::path::Path;
+use std::time::Duration;
+
+pub mod cfn;
+pub mod config_drive;
+pub mod ec2;
+pub mod heat;
+pub mod heat_local;
+pub mod keystone;
+pub mod local;
+pub mod request;
+pub mod zaqar;
 
 /// Why a collector produced nothing this cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +29,14 @@ pub enum CollectError {
     NotConfigured(String),
     /// Logged as a warning: the message, then `Source [<name>] Unavailable.`
     NotAvailable(String),
+}
+
+impl CollectError {
+    pub fn message(&self) -> &str {
+        match self {
+            CollectError::NotConfigured(m) | CollectError::NotAvailable(m) => m,
+        }
+    }
 }
 
 pub type Entries = Vec<(String, Value)>;
@@ -24,7 +49,13 @@ pub struct State {
     pub request_last_modified: Option<String>,
     /// The last document the `request` collector parsed (served again on 304 Not Modified).
     pub request_body: Option<Value>,
+    /// The URL the three `request_*` fields above belong to (a new URL starts afresh).
+    pub request_url: Option<String>,
+    /// Keystone tokens by [`keystone::token_key`] (auth_url, user_id, project_id, password digest).
     pub tokens: std::collections::HashMap<String, CachedToken>,
+    /// cfn: the metadata URL read from the `heat_metadata_hint` file, kept for the process
+    /// lifetime as the reference does.
+    pub cfn_metadata_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +63,8 @@ pub struct CachedToken {
     pub token: String,
     pub catalog: Value,
     pub expires_at: Option<std::time::SystemTime>,
+    /// The Keystone v3 URL found by discovery (reused with the token: no discovery either).
+    pub identity_url: String,
 }
 
 pub struct Context<'a> {
@@ -44,9 +77,168 @@ pub struct Context<'a> {
 /// Names the reference accepts, in its default order.
 pub const NAMES: [&str; 7] = crate::config::DEFAULT_COLLECTORS;
 
+/// Cap on any response body we read: a hostile or broken server cannot exhaust memory.
+pub const MAX_BODY: u64 = 64 << 20;
+
 /// Run collector `name`. Unknown names are rejected earlier, at option validation.
-pub fn collect(name: &str, _ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
-    Err(CollectError::NotConfigured(format!(
-        "collector {name} not built in yet"
-    )))
+pub fn collect(name: &str, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+    match name {
+        "heat_local" => heat_local::collect(ctx.settings),
+        "ec2" => ec2::collect(ctx),
+        "cfn" => cfn::collect(ctx),
+        "heat" => heat::collect(ctx),
+        "request" => request::collect(ctx),
+        "local" => local::collect(ctx.settings),
+        "zaqar" => zaqar::collect(ctx),
+        other => Err(CollectError::NotConfigured(format!(
+            "Unknown collector {other}"
+        ))),
+    }
+}
+
+/// A string option that counts as set: `None`, empty and blank values are "not configured"
+/// (Heat nulls stale sections; rendered templates turn those into empty values).
+pub(crate) fn setting(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+/// Seconds from a float option; nonsense (negative, NaN, infinite, zero) falls back.
+pub(crate) fn secs(value: f64, fallback: f64) -> Duration {
+    if value.is_finite() && value > 0.0 {
+        Duration::try_from_secs_f64(value).unwrap_or(Duration::from_secs_f64(fallback))
+    } else {
+        Duration::from_secs_f64(fallback)
+    }
+}
+
+/// HTTP settings for one collector call: `timeout` is the whole-call limit.
+pub(crate) fn http_settings(
+    settings: &Settings,
+    timeout: Duration,
+    ca_file: Option<&Path>,
+    verify_tls: bool,
+) -> HttpSettings {
+    HttpSettings {
+        connect_timeout: secs(settings.http.connect_timeout, 10.0),
+        timeout,
+        ca_file: ca_file
+            .map(Path::to_path_buf)
+            .or_else(|| settings.http.ca_file.clone()),
+        verify_tls,
+    }
+    .with_timeout(timeout)
+}
+
+pub(crate) fn agent(s: &HttpSettings) -> Result<ureq::Agent, CollectError> {
+    crate::http::agent(s).map_err(CollectError::NotAvailable)
+}
+
+/// `403 Client Error: Forbidden for url: <url>`, like Python requests' `raise_for_status`.
+pub(crate) fn status_error(status: u16, url: &str) -> String {
+    let reason = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown");
+    let kind = if status >= 500 {
+        "Server Error"
+    } else {
+        "Client Error"
+    };
+    format!(
+        "{status} {kind}: {reason} for url: {}",
+        crate::logging::redact_url(url)
+    )
+}
+
+/// A transport failure (connection refused, timeout, TLS, ...) naming the URL.
+pub(crate) fn transport_error(e: &ureq::Error, url: &str) -> String {
+    format!("{}: {e}", crate::logging::redact_url(url))
+}
+
+/// Read a response body, at most [`MAX_BODY`] bytes.
+pub(crate) fn read_body(
+    resp: &mut ureq::http::Response<ureq::Body>,
+    url: &str,
+) -> Result<Vec<u8>, String> {
+    resp.body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => format!(
+                "{}: response body larger than {} MiB",
+                crate::logging::redact_url(url),
+                MAX_BODY >> 20
+            ),
+            e => transport_error(&e, url),
+        })
+}
+
+/// A header value as text (None when missing or not visible ASCII).
+pub(crate) fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Parse JSON text with serde_json's message (the caller words the error).
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8: {e}"))?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Python's `urllib.parse.quote(s, safe)`: unreserved characters and those in `safe` stay,
+/// every other byte of the UTF-8 form becomes `%XX` (upper-case hex).
+pub(crate) fn quote(s: &str, safe: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.as_bytes().contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` value (Python `quote_plus(s, safe='')`).
+pub(crate) fn quote_plus(s: &str) -> String {
+    quote(s, " ").replace(' ', "+")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_matches_python() {
+        assert_eq!(quote("a b/c~_.-é", "/"), "a%20b/c~_.-%C3%A9");
+        assert_eq!(quote("my.stack/x", ""), "my.stack%2Fx");
+        assert_eq!(quote_plus("a b+c=d"), "a+b%2Bc%3Dd");
+    }
+
+    #[test]
+    fn status_error_reads_like_requests() {
+        let m = status_error(403, "http://h/x?Signature=abc");
+        assert_eq!(
+            m,
+            "403 Client Error: Forbidden for url: http://h/x?Signature=***"
+        );
+        assert!(status_error(503, "http://h/").starts_with("503 Server Error: Service Unavailable"));
+    }
+
+    #[test]
+    fn blank_settings_are_unset() {
+        assert_eq!(setting(&None), None);
+        assert_eq!(setting(&Some("  ".into())), None);
+        assert_eq!(setting(&Some("x".into())), Some("x"));
+    }
+
+    #[test]
+    fn secs_rejects_nonsense() {
+        assert_eq!(secs(-1.0, 10.0), Duration::from_secs(10));
+        assert_eq!(secs(f64::NAN, 2.0), Duration::from_secs(2));
+        assert_eq!(secs(1.5, 10.0), Duration::from_millis(1500));
+    }
 }

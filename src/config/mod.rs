@@ -6,7 +6,16 @@
 //! Field names follow the reference's option dest names (spec os-config-tools §1.2) so that
 //! INI keys, TOML keys and `OS_GROUP__OPT` variables map onto them one to one.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+mod cli;
+mod ini;
+mod interp;
+mod load;
+mod options;
+
+pub use cli::command;
 
 /// `[DEFAULT]` and every group of os-collect-config, plus the native-only sections.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +48,14 @@ pub struct Settings {
     pub deploy: Deploy,
     /// Log level name given with `--log-level`/`-v`/`--debug` (None: the front end's default).
     pub log_level: Option<String>,
+    /// oslo.log `--log-file` (the reference ignores it; the front end may append logs there).
+    pub log_file: Option<PathBuf>,
+    /// The native configuration directory read (`/etc/heat-agent`): its `config.toml` and
+    /// `config.d/*.toml` are hashed by [`config_hash`] too.
+    pub native_config_dir: Option<PathBuf>,
+    /// Configuration warnings (unknown keys, ...) raised before a logger was installed; the
+    /// front end logs them with [`log_deferred_warnings`] once logging is set up.
+    pub deferred_warnings: Vec<String>,
 }
 
 pub const DEFAULT_COLLECTORS: [&str; 7] = [
@@ -200,6 +217,326 @@ impl Default for Settings {
                 state_dir: "/var/lib/heat-agent".into(),
             },
             log_level: None,
+            log_file: None,
+            native_config_dir: None,
+            deferred_warnings: Vec::new(),
         }
+    }
+}
+
+/// What the os-collect-config command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run with these settings (already validated; `force` has set `one_time`).
+    Run(Box<Settings>),
+    /// `-h/--help`: print this on stdout, exit 0.
+    Help(String),
+    /// `--version`: print this on stdout, exit 0.
+    Version(String),
+}
+
+/// A configuration or usage error. `message` is the complete text for stderr (for usage errors:
+/// the usage, then `<prog>: error: <why>`); print it as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub message: String,
+    /// 2: usage error (argparse), 1: configuration error.
+    pub exit_code: i32,
+}
+
+impl ConfigError {
+    pub(crate) fn config(message: String) -> Self {
+        ConfigError {
+            message,
+            exit_code: 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The version `--version` prints: the reference's for the legacy name.
+const LEGACY_VERSION: &str = "14.1.0";
+
+/// The valid collector names, in the order the reference's message lists them.
+pub const VALID_COLLECTORS: [&str; 7] = DEFAULT_COLLECTORS;
+
+/// Where configuration files are searched. From the environment: `HOME` (for
+/// `~/os-collect-config.conf`), `HEAT_AGENT_SYSCONFDIR` (instead of `/etc`, for tests and
+/// relocated installs) and `HEAT_AGENT_CONFIG_DIR` (instead of `/etc/heat-agent`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchPaths {
+    pub home: Option<PathBuf>,
+    pub sysconfdir: PathBuf,
+    pub native_dir: PathBuf,
+}
+
+impl SearchPaths {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let sysconfdir: PathBuf = env("HEAT_AGENT_SYSCONFDIR")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/etc".into())
+            .into();
+        let native_dir = env("HEAT_AGENT_CONFIG_DIR")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sysconfdir.join("heat-agent"));
+        SearchPaths {
+            home: env("HOME").filter(|s| !s.is_empty()).map(PathBuf::from),
+            sysconfdir,
+            native_dir,
+        }
+    }
+
+    /// First existing of `~/<name>` and `<sysconfdir>/<name>` (oslo's search without a project).
+    fn find(&self, name: &str, want_dir: bool) -> Option<PathBuf> {
+        let candidates = self
+            .home
+            .iter()
+            .map(|h| h.join(name))
+            .chain(std::iter::once(self.sysconfdir.join(name)));
+        for c in candidates {
+            let ok = if want_dir { c.is_dir() } else { c.exists() };
+            if ok {
+                return Some(c);
+            }
+        }
+        None
+    }
+}
+
+fn prog_name(args: &[OsString]) -> String {
+    args.first()
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| a.to_string_lossy().into_owned())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "os-collect-config".to_string())
+}
+
+/// Parse os-collect-config's command line (`args[0]` = program name) + environment + files.
+pub fn parse_collect_args(
+    args: &[OsString],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Invocation, ConfigError> {
+    let prog = prog_name(args);
+    let usage_error = |why: String| ConfigError {
+        message: format!("{}\n{prog}: error: {why}", cli::usage(&prog)),
+        exit_code: 2,
+    };
+    let mut strings = Vec::with_capacity(args.len().saturating_sub(1));
+    for a in args.iter().skip(1) {
+        match a.to_str() {
+            Some(s) => strings.push(s.to_string()),
+            None => {
+                return Err(usage_error(format!(
+                    "argument is not valid UTF-8: {}",
+                    a.to_string_lossy()
+                )))
+            }
+        }
+    }
+    let parsed = match cli::parse(&strings) {
+        Err(why) => return Err(usage_error(why)),
+        Ok(cli::Outcome::Help) => {
+            let mut cmd = command().bin_name(prog.clone());
+            return Ok(Invocation::Help(cmd.render_help().to_string()));
+        }
+        Ok(cli::Outcome::Version) => {
+            let v = if prog == "os-collect-config" {
+                LEGACY_VERSION
+            } else {
+                env!("CARGO_PKG_VERSION")
+            };
+            return Ok(Invocation::Version(v.to_string()));
+        }
+        Ok(cli::Outcome::Parsed(p)) => p,
+    };
+    let paths = SearchPaths::from_env(env);
+    load::take_deferred();
+    let mut settings = build(parsed, env, &paths)?;
+    settings.deferred_warnings = load::take_deferred();
+    Ok(Invocation::Run(Box::new(settings)))
+}
+
+fn build(
+    parsed: cli::Parsed,
+    env: &dyn Fn(&str) -> Option<String>,
+    paths: &SearchPaths,
+) -> Result<Settings, ConfigError> {
+    use cli::ConfigSource;
+    let mut sources = parsed.sources.clone();
+    if !sources.iter().any(|s| matches!(s, ConfigSource::File(_))) {
+        if let Some(f) = paths.find("os-collect-config.conf", false) {
+            sources.insert(0, ConfigSource::File(f.to_string_lossy().into_owned()));
+        }
+    }
+    if !sources.iter().any(|s| matches!(s, ConfigSource::Dir(_))) {
+        if let Some(d) = paths.find("os-collect-config.conf.d", true) {
+            sources.push(ConfigSource::Dir(d.to_string_lossy().into_owned()));
+        }
+    }
+    let missing: Vec<&str> = sources
+        .iter()
+        .filter_map(|s| match s {
+            ConfigSource::File(f) if !Path::new(f).exists() => Some(f.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ConfigError::config(format!(
+            "Failed to find some config files: {}",
+            missing.join(",")
+        )));
+    }
+    let mut layers = load::Layers {
+        cli: parsed.layer,
+        env: load::env_layer(env),
+        ini: load::Layer::default(),
+        toml: load::Layer::default(),
+    };
+    let mut settings = Settings::default();
+    for s in &sources {
+        match s {
+            ConfigSource::File(f) => {
+                load::read_ini(Path::new(f), &mut layers.ini)?;
+                settings.config_files.push(PathBuf::from(f));
+            }
+            ConfigSource::Dir(d) => {
+                let dir = Path::new(d);
+                if !dir.is_dir() {
+                    return Err(ConfigError::config(format!(
+                        "Failed to read config file directory: {d}"
+                    )));
+                }
+                for f in load::sorted_with_ext(dir, "conf") {
+                    load::read_ini(&f, &mut layers.ini)?;
+                }
+                settings.config_dirs.push(dir.to_path_buf());
+            }
+        }
+    }
+    // oslo lets values refer to `$config_dir` (the last config dir given or found)
+    if let (Some(dir), Some(def)) = (
+        settings.config_dirs.last(),
+        options::find("DEFAULT", "config_dir"),
+    ) {
+        layers
+            .cli
+            .push_raw(def, dir.to_string_lossy().into_owned(), "");
+    }
+    load::read_native(&paths.native_dir, &mut layers.toml)?;
+    settings.native_config_dir = Some(paths.native_dir.clone());
+    load::resolve_into(&layers, &mut settings)?;
+    finish(&mut settings)?;
+    Ok(settings)
+}
+
+/// §1.3 steps 4–5 and secret registration.
+fn finish(s: &mut Settings) -> Result<(), ConfigError> {
+    if !s.print_cachedir {
+        let mut unknown: Vec<String> = Vec::new();
+        for c in &s.collectors {
+            if !VALID_COLLECTORS.contains(&c.as_str()) && !unknown.contains(c) {
+                unknown.push(c.clone());
+            }
+        }
+        if !unknown.is_empty() {
+            let valid: Vec<String> = VALID_COLLECTORS.iter().map(|c| c.to_string()).collect();
+            return Err(ConfigError::config(format!(
+                "Unknown collectors {}. Valid collectors are: {}",
+                load::py_list_repr(&unknown),
+                load::py_list_repr(&valid)
+            )));
+        }
+    }
+    if s.force {
+        s.one_time = true;
+    }
+    register_secrets(s);
+    Ok(())
+}
+
+fn register_secrets(s: &Settings) {
+    for secret in [
+        &s.heat.password,
+        &s.zaqar.password,
+        &s.cfn.secret_access_key,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        crate::logging::register_secret(secret);
+    }
+}
+
+/// MD5 (hex) of the concatenated contents of the config files actually used (§1.3 step 7;
+/// missing or unreadable files are skipped), then — a heat-agent extension (W-C24) — the
+/// `*.conf` files of the config dirs in name order, then the native `config.toml` and
+/// `config.d/*.toml`. With no config dir and no native files this equals the reference's hash.
+pub fn config_hash(s: &Settings) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    let mut feed = |p: &Path| {
+        if let Ok(bytes) = std::fs::read(p) {
+            h.update(&bytes);
+        }
+    };
+    for f in &s.config_files {
+        feed(f);
+    }
+    for d in &s.config_dirs {
+        for f in load::sorted_with_ext(d, "conf") {
+            feed(&f);
+        }
+    }
+    if let Some(dir) = &s.native_config_dir {
+        for f in load::native_files(dir) {
+            feed(&f);
+        }
+    }
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Native configuration only (for `heat-agent deploy` and `status`, which have no INI and no
+/// flags of their own here): `OS_<GROUP>__<OPT>` > `config.toml` + `config.d/*.toml` > defaults.
+pub fn load_native(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    let paths = SearchPaths::from_env(env);
+    load::take_deferred();
+    let mut layers = load::Layers {
+        cli: load::Layer::default(),
+        env: load::env_layer(env),
+        ini: load::Layer::default(),
+        toml: load::Layer::default(),
+    };
+    load::read_native(&paths.native_dir, &mut layers.toml)?;
+    let mut settings = Settings {
+        native_config_dir: Some(paths.native_dir.clone()),
+        ..Settings::default()
+    };
+    load::resolve_into(&layers, &mut settings)?;
+    if settings.force {
+        settings.one_time = true;
+    }
+    register_secrets(&settings);
+    settings.deferred_warnings = load::take_deferred();
+    Ok(settings)
+}
+
+/// Log the warnings that were raised while the configuration was read before logging was set
+/// up (call right after `logging::init`). Warnings already logged are not repeated.
+pub fn log_deferred_warnings(s: &Settings) {
+    for w in &s.deferred_warnings {
+        log::warn!("{w}");
     }
 }

@@ -164,7 +164,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
         log::LevelFilter::Info
     };
     crate::logging::init(level, crate::logging::Style::Tagged("heat-config"));
-    let mut settings = Settings::default();
+    // native config (TOML + OS_DEPLOY__* env) with HEAT_AGENT_STATE_DIR on top
+    let mut settings = crate::notify::settings();
     if let Some(t) = matches.get_one::<f64>("hook-timeout") {
         settings.deploy.hook_timeout = *t;
     }
@@ -680,7 +681,7 @@ impl Runner<'_> {
             log::error!("{e}");
         }
         self.hand_over(&rec.id, entry_value, signal);
-        self.notifier.deliver(self.settings, self.stop);
+        self.notifier.deliver_one(self.settings, &rec.id);
     }
 
     fn hand_over(&self, id: &str, entry_value: &Value, signal: &Value) {

@@ -12,66 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-// LEAD: once the notify branch is merged, delete `outbox_standin` and replace the next line by
-// `use crate::notify::Outbox;` — the stand-in has exactly the agreed API.
-use outbox_standin::Outbox;
-
-/// Minimal private stand-in of `crate::notify::Outbox` (agreed interface) so this branch
-/// compiles before the notify branch is merged. It persists the signal and delivers nothing.
-mod outbox_standin {
-    use crate::config::Settings;
-    use crate::fsutil::{self, Owner};
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
-
-    pub struct Outbox {
-        dir: PathBuf,
-    }
-
-    #[allow(dead_code)]
-    pub struct DeliverySummary {
-        pub delivered: usize,
-        pub pending: usize,
-        pub failed: usize,
-    }
-
-    impl Outbox {
-        pub fn open(state_dir: &Path) -> std::io::Result<Outbox> {
-            let dir = state_dir.join("outbox");
-            fsutil::ensure_dir(&dir, 0o700)?;
-            Ok(Outbox { dir })
-        }
-
-        pub fn enqueue(
-            &self,
-            id: &str,
-            entry: &serde_json::Value,
-            signal: &serde_json::Value,
-        ) -> std::io::Result<()> {
-            let doc = serde_json::json!({"id": id, "entry": entry, "signal": signal});
-            fsutil::atomic_write(
-                &self.dir.join(format!("{id}.json")),
-                doc.to_string().as_bytes(),
-                0o600,
-                Owner::default(),
-            )
-        }
-
-        pub fn deliver_due(
-            &self,
-            _settings: &Settings,
-            _stop: Option<&Arc<AtomicBool>>,
-        ) -> DeliverySummary {
-            log::debug!("signal delivery is not built into this build (outbox stand-in)");
-            DeliverySummary {
-                delivered: 0,
-                pending: 0,
-                failed: 0,
-            }
-        }
-    }
-}
+use crate::notify::Outbox;
 
 /// Where signals go.
 pub enum Notifier {
@@ -144,16 +85,27 @@ impl Notifier {
     /// Attempt the queued signals that are due (no-op for an external program).
     pub fn deliver(&self, settings: &Settings, stop: Option<&Arc<AtomicBool>>) {
         if let Notifier::Outbox(o) = self {
-            let s = o.deliver_due(settings, stop);
-            if s.pending > 0 || s.failed > 0 {
-                log::info!(
-                    "signals: {} delivered, {} pending, {} failed",
-                    s.delivered,
-                    s.pending,
-                    s.failed
-                );
-            }
+            report(o.deliver_due(settings, stop));
         }
+    }
+
+    /// Attempt the signal of deployment `id` now (right after it was queued), without waiting
+    /// on older signals that are backing off.
+    pub fn deliver_one(&self, settings: &Settings, id: &str) {
+        if let Notifier::Outbox(o) = self {
+            report(o.deliver_one(settings, id));
+        }
+    }
+}
+
+fn report(s: crate::notify::DeliverySummary) {
+    if s.pending > 0 || s.failed > 0 {
+        log::info!(
+            "signals: {} delivered, {} pending, {} failed",
+            s.delivered,
+            s.pending,
+            s.failed
+        );
     }
 }
 

@@ -1,7 +1,352 @@
 //! Deployment signals to Heat (heat-config-notify replacement; spec heat-deployments §3).
+//!
+//! `transport` chooses where a signal goes and speaks each protocol, `trim` fits the payload
+//! into Heat's body limit, `outbox` keeps every signal on disk until it is acknowledged, and
+//! `keystone` is the small token helper the Heat-native and Zaqar transports need.
+
+pub mod keystone;
+pub mod outbox;
+pub mod transport;
+pub mod trim;
+
+pub use outbox::{DeliverySummary, Outbox, Record, State};
+
+use serde_json::Value;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+const USAGE: &str = "Usage:\n  heat-config-notify /path/to/config.json < /path/to/signal_data.json";
+
+/// How long `notify` keeps retrying in the foreground before leaving the signal to the daemon.
+pub const DEFAULT_FOREGROUND_WAIT: Duration = Duration::from_secs(60);
+
+pub fn command() -> clap::Command {
+    clap::Command::new("heat-config-notify")
+        .about("Send one deployment signal to Heat (heat-config-notify)")
+        .long_about(
+            "Reads the signal data (JSON) from stdin and signals the deployment described by CONFIG \
+             (the deployment entry: its deploy_* inputs choose the transport). The signal is first \
+             stored in the outbox (<state_dir>/outbox), then delivered with retries for up to 60 s \
+             (HEAT_AGENT_NOTIFY_WAIT). Exit status: 0 delivered, or still queued for the heat-agent \
+             daemon to deliver; 1 usage error, unreadable CONFIG, or permanent failure (an HTTP 4xx \
+             other than 408/429).",
+        )
+        .arg(
+            clap::Arg::new("config")
+                .value_name("CONFIG")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("deployment entry (JSON) whose inputs say where to signal"),
+        )
+        .arg(
+            // the reference reads argv[1] only and ignores anything after it
+            clap::Arg::new("ignored")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .hide(true),
+        )
+        .arg(
+            clap::Arg::new("flush")
+                .long("flush")
+                .action(clap::ArgAction::SetTrue)
+                .conflicts_with("config")
+                .help(
+                    "deliver the signals already queued in the outbox now (retrying for up to \
+                     HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered",
+                ),
+        )
+        .after_help(
+            "Environment: HEAT_AGENT_STATE_DIR (default /var/lib/heat-agent), HEAT_AGENT_NOTIFY_WAIT \
+             (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry delay, seconds).",
+        )
+}
+
+/// Settings for `notify` and `status`: the defaults (state dir `/var/lib/heat-agent`, `[http]`
+/// timeouts), with `HEAT_AGENT_STATE_DIR` overriding the state directory.
+/// Merge note: once `config::load_native` is available, start from it instead of the defaults.
+pub fn settings() -> crate::config::Settings {
+    let env = |k: &str| std::env::var(k).ok();
+    let s = crate::config::load_native(&env).unwrap_or_else(|e| {
+        log::warn!("{}; using defaults", e.message);
+        crate::config::Settings::default()
+    });
+    with_state_dir_override(s)
+}
+
+/// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory.
+pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config::Settings {
+    if let Some(d) = std::env::var_os("HEAT_AGENT_STATE_DIR").filter(|d| !d.is_empty()) {
+        s.deploy.state_dir = PathBuf::from(d);
+    }
+    s
+}
+
+/// The state directory (see [`settings`]).
+pub fn state_dir() -> PathBuf {
+    settings().deploy.state_dir
+}
+
+fn foreground_wait() -> Duration {
+    std::env::var("HEAT_AGENT_NOTIFY_WAIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| Duration::from_secs_f64(v.min(86_400.0)))
+        .unwrap_or(DEFAULT_FOREGROUND_WAIT)
+}
+
+/// Stdin as the signal: anything that is not one JSON document becomes `{}` (like the reference).
+pub fn parse_signal(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => v,
+        Err(_) => {
+            log::warn!("No valid json found on stdin");
+            crate::pyjson::empty_object()
+        }
+    }
+}
+
+/// The deployment id for a config file: its `id`, else the file name without `.json`.
+fn deployment_id(config: &Value, path: &Path) -> String {
+    match config.get("id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(v) if !v.is_null() => crate::pyjson::py_str(v),
+        _ => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "unknown".into()),
+    }
+}
 
 /// `heat-config-notify` / `heat-agent notify`.
-pub fn main(_args: Vec<std::ffi::OsString>) -> i32 {
-    eprintln!("heat-config-notify: not built in yet");
-    1
+pub fn main(args: Vec<OsString>) -> i32 {
+    let level = std::env::var("HEAT_AGENT_LOG_LEVEL")
+        .ok()
+        .and_then(|l| crate::logging::parse_level(&l))
+        .unwrap_or(log::LevelFilter::Info);
+    crate::logging::init(level, crate::logging::Style::Tagged("heat-config-notify"));
+
+    let mut cmd = command();
+    if let Some(name) = args.first() {
+        cmd = cmd.bin_name(name.to_string_lossy().into_owned());
+    }
+    let matches = match cmd.try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            return 0;
+        }
+        Err(e) => {
+            log::error!("{}", e.to_string().lines().next().unwrap_or_default());
+            log::error!("{USAGE}");
+            return 1;
+        }
+    };
+    if matches.get_flag("flush") {
+        return flush(&settings(), foreground_wait());
+    }
+    let Some(config_path) = matches.get_one::<PathBuf>("config").cloned() else {
+        log::error!("{USAGE}");
+        return 1;
+    };
+
+    let mut stdin = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut stdin) {
+        log::warn!("reading stdin: {e}");
+    }
+    let signal = parse_signal(&stdin);
+
+    if !config_path.exists() {
+        log::error!("No config file {}", config_path.display());
+        log::error!("{USAGE}");
+        return 1;
+    }
+    let config: Value = match crate::fsutil::read_to_string(&config_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| crate::pyjson::loads(&t, &config_path.display().to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            log::error!("{e}");
+            return 1;
+        }
+    };
+    if let Err(e) = transport::input_map(&config) {
+        log::error!("{}: {e}", config_path.display());
+        return 1;
+    }
+    let id = deployment_id(&config, &config_path);
+    let settings = settings();
+    let wait = foreground_wait();
+
+    match Outbox::open(&settings.deploy.state_dir) {
+        Ok(outbox) => notify_durably(&outbox, &settings, &id, &config, &signal, wait),
+        Err(e) => {
+            log::warn!("outbox unavailable ({e}); delivering without a durable copy");
+            notify_in_memory(&settings, &id, &config, &signal, wait)
+        }
+    }
+}
+
+/// Sleep until `due` (or at most until `deadline`); false when the deadline comes first.
+fn sleep_until(due: Option<SystemTime>, deadline: Instant) -> bool {
+    let wait = due
+        .and_then(|d| d.duration_since(SystemTime::now()).ok())
+        .unwrap_or(Duration::ZERO);
+    let left = deadline.saturating_duration_since(Instant::now());
+    if wait > left {
+        return false;
+    }
+    std::thread::sleep(wait);
+    true
+}
+
+fn notify_durably(
+    outbox: &Outbox,
+    settings: &crate::config::Settings,
+    id: &str,
+    config: &Value,
+    signal: &Value,
+    wait: Duration,
+) -> i32 {
+    if let Err(e) = outbox.enqueue(id, config, signal) {
+        log::warn!(
+            "cannot store the signal in the outbox ({e}); delivering without a durable copy"
+        );
+        return notify_in_memory(settings, id, config, signal, wait);
+    }
+    let deadline = Instant::now() + wait;
+    loop {
+        let rec = match outbox.record(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                log::error!("deployment {id}: outbox record vanished");
+                return 1;
+            }
+            Err(e) => {
+                log::error!("{e}");
+                return 1;
+            }
+        };
+        match rec.state {
+            State::Delivered => return 0,
+            State::Failed => return 1,
+            State::Queued => {}
+        }
+        let due = rec.next_attempt_at.map(outbox::to_system_time);
+        if rec.attempts > 0 && !sleep_until(due, deadline) {
+            log::warn!(
+                "deployment {id}: signal not delivered yet ({} attempts); left queued in {} for the heat-agent daemon",
+                rec.attempts,
+                outbox.dir().display()
+            );
+            return 0;
+        }
+        outbox.deliver_one(settings, id);
+    }
+}
+
+/// `--flush`: deliver what the outbox holds, as the daemon would, in the foreground.
+fn flush(settings: &crate::config::Settings, wait: Duration) -> i32 {
+    let outbox = match Outbox::open(&settings.deploy.state_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            log::error!("outbox: {e}");
+            return 1;
+        }
+    };
+    let deadline = Instant::now() + wait;
+    let mut total = DeliverySummary::default();
+    loop {
+        let s = outbox.deliver_due(settings, None);
+        total.delivered += s.delivered;
+        total.failed += s.failed;
+        total.pending = s.pending;
+        if s.pending == 0 || !sleep_until(outbox.next_due(), deadline) {
+            break;
+        }
+    }
+    log::info!(
+        "outbox: {} delivered, {} failed permanently, {} still queued",
+        total.delivered,
+        total.failed,
+        total.pending
+    );
+    i32::from(total.pending > 0 || total.failed > 0)
+}
+
+/// Delivery without an outbox (state dir not writable): same retries, nothing kept afterwards.
+fn notify_in_memory(
+    settings: &crate::config::Settings,
+    id: &str,
+    config: &Value,
+    signal: &Value,
+    wait: Duration,
+) -> i32 {
+    let mut rec = outbox::new_record(id, config, signal, outbox::now());
+    let agent = match crate::http::agent(&outbox::http_settings(settings)) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("{e}");
+            return 1;
+        }
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        match rec.state {
+            State::Delivered => return 0,
+            State::Failed => return 1,
+            State::Queued => {}
+        }
+        let due = rec.next_attempt_at.map(outbox::to_system_time);
+        if rec.attempts > 0 && !sleep_until(due, deadline) {
+            log::error!(
+                "deployment {id}: signal not delivered after {} attempts and no outbox to keep it",
+                rec.attempts
+            );
+            return 1;
+        }
+        outbox::attempt(&mut rec, &agent, &outbox::DEFAULT_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn invalid_or_empty_stdin_is_an_empty_object() {
+        assert_eq!(parse_signal(""), json!({}));
+        assert_eq!(parse_signal("{\"foo\": \"bar\"}{\"foo\": \"b"), json!({}));
+        assert_eq!(parse_signal(" {\"foo\": \"bar\"}\n"), json!({"foo": "bar"}));
+    }
+
+    #[test]
+    fn id_comes_from_the_config_or_the_file_name() {
+        let p = Path::new("/x/deployed/abcd.json");
+        assert_eq!(deployment_id(&json!({"id": "5555"}), p), "5555");
+        assert_eq!(deployment_id(&json!({"id": 7}), p), "7");
+        assert_eq!(deployment_id(&json!({}), p), "abcd");
+    }
+
+    #[test]
+    fn command_is_well_formed() {
+        command().debug_assert();
+        let m = command()
+            .try_get_matches_from(["n", "c.json", "extra", "--x"])
+            .unwrap();
+        assert_eq!(m.get_one::<PathBuf>("config").unwrap(), Path::new("c.json"));
+        assert!(command()
+            .try_get_matches_from(["n", "--flush"])
+            .unwrap()
+            .get_flag("flush"));
+    }
 }

@@ -1,0 +1,168 @@
+//! `heat` (spec os-config-tools §1.12.4): Keystone v3 token, orchestration endpoint from the
+//! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
+
+use super::keystone::{self, Credentials};
+use super::{setting, CollectError, Context, Entries};
+use serde_json::Value;
+use std::time::Duration;
+
+/// What a call against a service gave.
+pub(crate) enum Outcome<T> {
+    Done(T),
+    /// 401: the token was refused (drop it and try once more with a fresh one).
+    Unauthorized(String),
+}
+
+pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+    let h = &ctx.settings.heat;
+    let mut missing = None;
+    for (name, v) in [
+        ("auth_url", &h.auth_url),
+        ("password", &h.password),
+        ("project_id", &h.project_id),
+        ("user_id", &h.user_id),
+        ("stack_id", &h.stack_id),
+        ("resource_name", &h.resource_name),
+    ] {
+        if setting(v).is_none() {
+            missing = Some(name);
+            break;
+        }
+    }
+    if let Some(name) = missing {
+        let msg = format!("No {name} configured.");
+        log::info!("{msg}");
+        return Err(CollectError::NotConfigured(msg));
+    }
+    let unset = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
+    let creds_owned = (
+        unset(&h.auth_url),
+        unset(&h.user_id),
+        unset(&h.password),
+        unset(&h.project_id),
+    );
+    let creds = Credentials {
+        auth_url: &creds_owned.0,
+        user_id: &creds_owned.1,
+        password: &creds_owned.2,
+        project_id: &creds_owned.3,
+    };
+    let stack_id = unset(&h.stack_id);
+    let resource_name = unset(&h.resource_name);
+    let region = setting(&h.region_name);
+    let timeout = super::secs(ctx.settings.http.timeout, 60.0);
+    let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
+    let ttl = Duration::from_secs(ctx.settings.keystone.cache_ttl.max(0) as u64);
+
+    let mut attempt = 0;
+    let metadata = loop {
+        attempt += 1;
+        let token =
+            keystone::token(ctx.state, &agent, &creds, ttl).map_err(CollectError::NotAvailable)?;
+        let endpoint =
+            keystone::endpoint_for(&token.catalog, "orchestration", region).ok_or_else(|| {
+                CollectError::NotAvailable(
+                    "publicURL endpoint for orchestration service not found".into(),
+                )
+            })?;
+        log::debug!("Fetching metadata from {endpoint}");
+        match fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name)
+            .map_err(CollectError::NotAvailable)?
+        {
+            Outcome::Done(v) => break v,
+            Outcome::Unauthorized(msg) => {
+                keystone::invalidate(ctx.state, &creds);
+                if attempt >= 2 {
+                    return Err(CollectError::NotAvailable(msg));
+                }
+                log::info!("{msg}; authenticating again");
+            }
+        }
+    };
+    Ok(crate::merge::merged_list_from_content(
+        metadata,
+        &ctx.settings.deployment_key,
+        "heat",
+    ))
+}
+
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    follow: bool,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let mut req = agent
+        .get(url)
+        .header("X-Auth-Token", token)
+        .header("Accept", "application/json")
+        .header("Content-Type", "application/json");
+    if !follow {
+        req = req.config().max_redirects(0).build();
+    }
+    req.call().map_err(|e| super::transport_error(&e, url))
+}
+
+/// The stack's `name/id` from heat's redirect for a bare stack name or id.
+fn resolve_stack(
+    agent: &ureq::Agent,
+    base: &str,
+    token: &str,
+    stack_id: &str,
+) -> Result<Outcome<String>, String> {
+    let url = format!("{base}/stacks/{}", super::quote(stack_id, "/"));
+    let resp = get(agent, &url, token, false)?;
+    let status = resp.status().as_u16();
+    if status == 401 {
+        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
+    }
+    if status >= 400 {
+        return Err(super::status_error(status, &url));
+    }
+    let location = super::header(&resp, "Location")
+        .ok_or_else(|| format!("{url}: no Location header in the answer ({status})"))?;
+    match location.split_once("/stacks/") {
+        Some((_, rest)) => Ok(Outcome::Done(rest.to_string())),
+        None => Err(format!("{url}: unexpected Location {location}")),
+    }
+}
+
+pub(crate) fn fetch_metadata(
+    agent: &ureq::Agent,
+    endpoint: &str,
+    token: &str,
+    stack_id: &str,
+    resource_name: &str,
+) -> Result<Outcome<Value>, String> {
+    let base = endpoint.trim_end_matches('/');
+    // heatclient looks a bare name/id up first; the redirect names the stack fully
+    let stack_path = if stack_id.contains('/') {
+        super::quote(stack_id, "/")
+    } else {
+        match resolve_stack(agent, base, token, stack_id)? {
+            Outcome::Done(p) => p,
+            Outcome::Unauthorized(m) => return Ok(Outcome::Unauthorized(m)),
+        }
+    };
+    let url = format!(
+        "{base}/stacks/{stack_path}/resources/{}/metadata",
+        super::quote(resource_name, "/")
+    );
+    let mut resp = get(agent, &url, token, true)?;
+    let status = resp.status().as_u16();
+    if status == 401 {
+        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
+    }
+    if status >= 400 {
+        return Err(super::status_error(status, &url));
+    }
+    let body = super::read_body(&mut resp, &url)?;
+    let doc = super::parse_json(&body).map_err(|e| format!("{url}: response is not JSON ({e})"))?;
+    match doc {
+        Value::Object(mut m) => match m.remove("metadata") {
+            Some(v) => Ok(Outcome::Done(v)),
+            None => Err(format!("{url}: no metadata in the response")),
+        },
+        _ => Err(format!("{url}: response is not a JSON object")),
+    }
+}

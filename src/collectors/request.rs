@@ -1,0 +1,127 @@
+//! `request` (spec os-config-tools §1.12.5): the whole metadata as one JSON document at a URL
+//! (Heat's Swift temp URL). Deviation on purpose: one conditional `GET` (`If-None-Match` /
+//! `If-Modified-Since` from the previous answer) instead of the reference's `HEAD` + `GET`;
+//! a `304 Not Modified` serves the document parsed last time.
+
+use super::{setting, CollectError, Context, Entries};
+
+pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+    let Some(url) = setting(&ctx.settings.request.metadata_url) else {
+        let msg = "No metadata_url configured.";
+        log::info!("{msg}");
+        return Err(CollectError::NotConfigured(msg.into()));
+    };
+    let url = url.to_string();
+    let state = &mut *ctx.state;
+    if state.request_url.as_deref() != Some(url.as_str()) {
+        state.request_url = Some(url.clone());
+        state.request_etag = None;
+        state.request_last_modified = None;
+        state.request_body = None;
+    }
+    let timeout = super::secs(ctx.settings.request.timeout, 10.0);
+    let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
+    let mut req = agent.get(&url);
+    if state.request_body.is_some() {
+        if let Some(etag) = &state.request_etag {
+            req = req.header("If-None-Match", etag);
+        }
+        if let Some(lm) = &state.request_last_modified {
+            req = req.header("If-Modified-Since", lm);
+        }
+    }
+    let mut resp = req
+        .call()
+        .map_err(|e| CollectError::NotAvailable(super::transport_error(&e, &url)))?;
+    let status = resp.status().as_u16();
+    let value = if status == 304 {
+        match &state.request_body {
+            Some(v) => {
+                log::debug!("{}: not modified", crate::logging::redact_url(&url));
+                v.clone()
+            }
+            None => {
+                return Err(CollectError::NotAvailable(format!(
+                    "{}: 304 Not Modified without a previous document",
+                    crate::logging::redact_url(&url)
+                )))
+            }
+        }
+    } else if status >= 400 {
+        return Err(CollectError::NotAvailable(super::status_error(
+            status, &url,
+        )));
+    } else {
+        let body = super::read_body(&mut resp, &url).map_err(CollectError::NotAvailable)?;
+        let value = super::parse_json(&body)
+            .map_err(|e| CollectError::NotAvailable(format!("Failed to parse as json. ({e})")))?;
+        if !value.is_object() {
+            // W-C5: the reference crashes in dict.update
+            return Err(CollectError::NotAvailable(format!(
+                "{}: the document is not a JSON object",
+                crate::logging::redact_url(&url)
+            )));
+        }
+        state.request_etag = super::header(&resp, "ETag");
+        state.request_last_modified = super::header(&resp, "Last-Modified");
+        state.request_body = Some(value.clone());
+        value
+    };
+    Ok(crate::merge::merged_list_from_content(
+        value,
+        &ctx.settings.deployment_key,
+        "request",
+    ))
+}
+
+/// The reference's `check_fetch_content` decision, kept as a pure function (its tests are
+/// ported): parse `Last-Modified` (`%a, %d %b %Y %H:%M:%S %Z`) and decide whether a document
+/// newer than `previous` is there. `Ok(None)`: no header, fetch. `Err`: not newer.
+pub fn check_fetch_content(
+    last_modified: Option<&str>,
+    previous: Option<u64>,
+) -> Result<Option<u64>, String> {
+    let Some(lm) = last_modified.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    // W-C5: any other format crashed the reference; we treat it as "fetch"
+    let Ok(t) = httpdate::parse_http_date(lm) else {
+        return Ok(None);
+    };
+    let epoch = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let Some(prev) = previous.filter(|p| *p != 0) else {
+        return Ok(Some(epoch));
+    };
+    if epoch < prev {
+        log::warn!("Last-Modified is older than previous collection");
+    }
+    if epoch <= prev {
+        return Err("not modified".into());
+    }
+    Ok(Some(epoch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_check_fetch_content() {
+        let t = "Mon, 23 Nov 2026 03:00:00 GMT";
+        let first = check_fetch_content(Some(t), None).unwrap().unwrap();
+        assert_eq!(first, 1795402800);
+        assert!(check_fetch_content(Some(t), Some(first)).is_err());
+        let later =
+            check_fetch_content(Some("Mon, 23 Nov 2026 03:00:01 GMT"), Some(first)).unwrap();
+        assert_eq!(later, Some(first + 1));
+        assert!(check_fetch_content(Some("Mon, 23 Nov 2026 02:59:59 GMT"), Some(first)).is_err());
+        assert_eq!(check_fetch_content(None, Some(first)).unwrap(), None);
+        assert_eq!(
+            check_fetch_content(Some("Mon, 23 Nov 2026 03:00:00 +0000"), None).unwrap(),
+            None
+        );
+    }
+}

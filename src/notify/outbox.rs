@@ -1,0 +1,712 @@
+//! The durable outbox: every signal is written to `<state_dir>/outbox/<id>.json` (atomic, fsync,
+//! 0600) before the first delivery attempt, and stays `queued` until a transport answers 2xx
+//! (weak spots W2, W4, W5). Connection errors, timeouts, 408, 429 and 5xx are retried with capped
+//! exponential backoff and jitter; any other status is final (`failed`). Because the outbox is
+//! plain files, a restart simply continues: a signal is lost only if the disk is.
+//!
+//! Delivery is at-least-once: a process killed after the server answered but before the record
+//! was rewritten sends the signal again later. Heat ignores a signal for a deployment that is no
+//! longer IN_PROGRESS, so the duplicate is harmless.
+//!
+//! Record format (JSON object, one file per deployment id; see docs/compat-notify.md):
+//! `format` (1), `id`, `name`, `group`, `action`, `transport` (`cfn`, `temp_url`, `heat`,
+//! `zaqar`, `none`, or several joined by `+`), `state` (`queued` | `delivered` | `failed`),
+//! `attempts`, `created_at`, `next_attempt_at`, `last_attempt_at`, `delivered_at` (unix seconds,
+//! float, or null), `last_status` (HTTP status or null), `last_error` (text or null), `payload`
+//! (the signal as sent: trimmed, `unset_hook` removed), `targets` (what is needed to deliver:
+//! URLs, Keystone credentials, queue; emptied once the record is final, so secrets do not stay
+//! on disk), `delivered_targets` (indexes into `targets` already acknowledged, so a partial
+//! success is not repeated).
+
+use super::transport::{self, Target};
+use super::trim;
+use crate::fsutil;
+use crate::retry::Backoff;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const OUTBOX_DIR: &str = "outbox";
+pub const RECORD_FORMAT: u32 = 1;
+/// Delivered records are removed this long after delivery (W10: no unbounded growth).
+pub const DELIVERED_RETENTION: f64 = 30.0 * 24.0 * 3600.0;
+
+/// A signal still undelivered this long after it was queued is given up (`failed`): Heat's
+/// stack timeout has long passed, so it can no longer change anything.
+pub const QUEUED_MAX_AGE: f64 = 7.0 * 24.0 * 3600.0;
+
+/// Retry schedule for signals: 2 s, 4 s, 8 s ... capped at 5 minutes, ±10 % jitter.
+pub const DEFAULT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(2),
+    max: Duration::from_secs(300),
+    jitter: 0.1,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Queued,
+    Delivered,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Delivered => "delivered",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// One outbox file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(default = "format_version")]
+    pub format: u32,
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    pub transport: String,
+    pub state: State,
+    #[serde(default)]
+    pub attempts: u32,
+    pub created_at: f64,
+    #[serde(default)]
+    pub next_attempt_at: Option<f64>,
+    #[serde(default)]
+    pub last_attempt_at: Option<f64>,
+    #[serde(default)]
+    pub delivered_at: Option<f64>,
+    #[serde(default)]
+    pub last_status: Option<u16>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    pub payload: Value,
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    #[serde(default)]
+    pub delivered_targets: Vec<usize>,
+}
+
+fn format_version() -> u32 {
+    RECORD_FORMAT
+}
+
+/// A record without its payload and targets: what `status` and scheduling need (cheap to read).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Summary {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    pub transport: String,
+    pub state: State,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub created_at: f64,
+    #[serde(default)]
+    pub next_attempt_at: Option<f64>,
+    #[serde(default)]
+    pub last_attempt_at: Option<f64>,
+    #[serde(default)]
+    pub delivered_at: Option<f64>,
+    #[serde(default)]
+    pub last_status: Option<u16>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliverySummary {
+    /// Records delivered by this call.
+    pub delivered: usize,
+    /// Records still queued after this call (due later or retried later).
+    pub pending: usize,
+    /// Records that failed permanently during this call.
+    pub failed: usize,
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Unix seconds as a `SystemTime`; out-of-range values from a damaged file are clamped, never a panic.
+pub fn to_system_time(t: f64) -> SystemTime {
+    let secs = if t.is_finite() {
+        t.clamp(0.0, 1e11)
+    } else {
+        0.0
+    };
+    UNIX_EPOCH + Duration::from_secs_f64(secs)
+}
+
+/// A deployment id as a file name: ids are UUIDs in practice, anything else is escaped so it
+/// can never leave the directory.
+pub fn file_stem(id: &str) -> String {
+    let mut out = String::new();
+    for (i, b) in id.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(crate::pyjson::py_str(other)),
+    }
+}
+
+/// Build the record for a new signal (pure; no I/O).
+pub fn new_record(id: &str, entry: &Value, signal: &Value, at: f64) -> Record {
+    let action = transport::input_map(entry)
+        .ok()
+        .and_then(|iv| text_of(iv.get("deploy_action")));
+    let mut rec = Record {
+        format: RECORD_FORMAT,
+        id: id.to_string(),
+        name: text_of(entry.get("name")),
+        group: text_of(entry.get("group")),
+        action,
+        transport: "none".into(),
+        state: State::Queued,
+        attempts: 0,
+        created_at: at,
+        next_attempt_at: Some(at),
+        last_attempt_at: None,
+        delivered_at: None,
+        last_status: None,
+        last_error: None,
+        payload: trim::fit(signal, trim::MAX_SIGNAL_BODY),
+        targets: Vec::new(),
+        delivered_targets: Vec::new(),
+    };
+    match transport::targets(entry) {
+        Ok(targets) if targets.is_empty() => {
+            // NO_SIGNAL: nothing to send, nothing to wait for.
+            rec.state = State::Delivered;
+            rec.delivered_at = Some(at);
+            rec.next_attempt_at = None;
+        }
+        Ok(targets) => {
+            rec.transport = transport::transport_label(&targets);
+            rec.targets = targets;
+        }
+        Err(e) => {
+            log::error!("deployment {id}: cannot signal Heat: {e}");
+            rec.state = State::Failed;
+            rec.next_attempt_at = None;
+            rec.last_error = Some(e);
+        }
+    }
+    rec
+}
+
+/// One attempt on every target not yet acknowledged; updates `rec` (state, times, errors).
+pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
+    let at = now();
+    rec.attempts += 1;
+    rec.last_attempt_at = Some(at);
+    for (i, target) in rec.targets.iter().enumerate() {
+        if rec.delivered_targets.contains(&i) {
+            continue;
+        }
+        match transport::send(agent, target, &rec.payload) {
+            Ok(status) => {
+                rec.last_status = Some(status);
+                rec.delivered_targets.push(i);
+                log::info!(
+                    "deployment {}: signal delivered via {} ({status})",
+                    rec.id,
+                    target.name()
+                );
+            }
+            Err(f) => {
+                rec.last_status = f.status;
+                rec.last_error = Some(f.message.clone());
+                if f.retryable {
+                    let delay = backoff.delay(rec.attempts.saturating_sub(1));
+                    rec.next_attempt_at = Some(at + delay.as_secs_f64());
+                    log::warn!(
+                        "deployment {}: signal via {} not delivered (attempt {}): {}; retrying in {:.0} s",
+                        rec.id,
+                        target.name(),
+                        rec.attempts,
+                        f.message,
+                        delay.as_secs_f64()
+                    );
+                } else {
+                    rec.state = State::Failed;
+                    rec.next_attempt_at = None;
+                    let name = target.name();
+                    let hint = if matches!(target, Target::Http { .. })
+                        && matches!(f.status, Some(401 | 403))
+                    {
+                        " (a CFN pre-signed URL expires after Keystone's [credential] auth_ttl, 15 minutes by \
+                         default; HEAT_SIGNAL or TEMP_URL_SIGNAL avoid this)"
+                    } else {
+                        ""
+                    };
+                    log::error!(
+                        "deployment {}: signal via {} FAILED permanently, Heat will not learn the result: {}{hint}",
+                        rec.id,
+                        name,
+                        f.message
+                    );
+                    forget_credentials(rec);
+                }
+                return;
+            }
+        }
+    }
+    rec.state = State::Delivered;
+    rec.delivered_at = Some(at);
+    rec.next_attempt_at = None;
+    forget_credentials(rec);
+}
+
+/// Once a record is final its targets (signed URLs, passwords) are no longer needed on disk.
+fn forget_credentials(rec: &mut Record) {
+    rec.targets.clear();
+    rec.delivered_targets.clear();
+}
+
+/// Files in `<state_dir>/outbox/`.
+pub struct Outbox {
+    dir: PathBuf,
+    backoff: Backoff,
+}
+
+impl Outbox {
+    pub fn open(state_dir: &Path) -> io::Result<Outbox> {
+        let dir = state_dir.join(OUTBOX_DIR);
+        fsutil::ensure_dir(&dir, 0o700)?;
+        Ok(Outbox {
+            dir,
+            backoff: backoff_from_env(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", file_stem(id)))
+    }
+
+    /// Exclusive lock on the outbox, so the daemon and a `notify` process never deliver or
+    /// rewrite the same record at once. Released on drop.
+    fn lock(&self) -> io::Result<nix::fcntl::Flock<File>> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_0600()
+            .open(self.dir.join(".lock"))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
+    }
+
+    fn write(&self, rec: &Record) -> io::Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(io::Error::other)?;
+        fsutil::atomic_write(&self.path(&rec.id), &bytes, 0o600, fsutil::Owner::default())
+    }
+
+    /// Persist the signal for deployment `id` BEFORE any delivery attempt (atomic, fsync, 0600).
+    /// `entry` = the sanitised deployment entry (its inputs choose the transport, §3.2),
+    /// `signal` = signal data. A record already there for `id` is replaced.
+    pub fn enqueue(&self, id: &str, entry: &Value, signal: &Value) -> io::Result<()> {
+        let rec = new_record(id, entry, signal, now());
+        let _lock = self.lock()?;
+        self.write(&rec)
+    }
+
+    /// The full record for `id`, if any.
+    pub fn record(&self, id: &str) -> io::Result<Option<Record>> {
+        match fs::read(self.path(id)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", self.path(id).display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn record_paths(&self) -> Vec<PathBuf> {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    /// Every record's summary (unreadable files are reported and skipped, never deleted).
+    pub fn summaries(&self) -> Vec<Summary> {
+        let (out, problems) = self.read_summaries();
+        for p in problems {
+            log::error!("outbox record {p}; skipped");
+        }
+        out
+    }
+
+    /// Every record's summary, and `<path>: <error>` for each file that cannot be read.
+    pub fn read_summaries(&self) -> (Vec<Summary>, Vec<String>) {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for p in self.record_paths() {
+            match fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Summary>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(s) => out.push(s),
+                Err(e) => problems.push(format!("{}: {e}", p.display())),
+            }
+        }
+        (out, problems)
+    }
+
+    /// Attempt every queued signal whose next attempt is due (one attempt each); schedule retries.
+    pub fn deliver_due(
+        &self,
+        settings: &crate::config::Settings,
+        stop: Option<&Arc<AtomicBool>>,
+    ) -> DeliverySummary {
+        self.deliver(settings, stop, None)
+    }
+
+    /// Like [`Outbox::deliver_due`] for the one record `id` (what `notify` does).
+    pub fn deliver_one(&self, settings: &crate::config::Settings, id: &str) -> DeliverySummary {
+        self.deliver(settings, None, Some(id))
+    }
+
+    fn deliver(
+        &self,
+        settings: &crate::config::Settings,
+        stop: Option<&Arc<AtomicBool>>,
+        only: Option<&str>,
+    ) -> DeliverySummary {
+        let mut summary = DeliverySummary::default();
+        let _lock = match self.lock() {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("outbox: {e}");
+                summary.pending = self
+                    .summaries()
+                    .iter()
+                    .filter(|s| s.state == State::Queued)
+                    .count();
+                return summary;
+            }
+        };
+        // built on first use: most passes find nothing due
+        let mut agent: Option<Result<ureq::Agent, String>> = None;
+        let paths = match only {
+            Some(id) => vec![self.path(id)],
+            None => self.record_paths(),
+        };
+        for path in paths {
+            let Ok(bytes) = fs::read(&path) else { continue };
+            let head: Summary = match serde_json::from_slice(&bytes) {
+                Ok(h) => h,
+                Err(e) => {
+                    log::error!("outbox record {}: {e}; skipped", path.display());
+                    continue;
+                }
+            };
+            let t = now();
+            if head.state == State::Delivered {
+                if only.is_none()
+                    && head
+                        .delivered_at
+                        .is_some_and(|d| d + DELIVERED_RETENTION < t)
+                {
+                    let _ = fs::remove_file(&path);
+                }
+                continue;
+            }
+            if head.state != State::Queued {
+                continue;
+            }
+            let stopping = stop.is_some_and(|s| s.load(Ordering::SeqCst));
+            if stopping || head.next_attempt_at.is_some_and(|n| n > t) {
+                summary.pending += 1;
+                continue;
+            }
+            let mut rec: Record = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("outbox record {}: {e}; skipped", path.display());
+                    continue;
+                }
+            };
+            if t - rec.created_at > QUEUED_MAX_AGE {
+                rec.state = State::Failed;
+                rec.next_attempt_at = None;
+                rec.last_error = Some(format!(
+                    "gave up after {} attempts over {:.0} days; last error: {}",
+                    rec.attempts,
+                    QUEUED_MAX_AGE / 86400.0,
+                    rec.last_error.as_deref().unwrap_or("none")
+                ));
+                log::error!(
+                    "deployment {}: signal not delivered within 7 days; giving up",
+                    rec.id
+                );
+                forget_credentials(&mut rec);
+                summary.failed += 1;
+                if let Err(e) = self.write(&rec) {
+                    log::error!("outbox: {e}");
+                }
+                continue;
+            }
+            match agent.get_or_insert_with(|| crate::http::agent(&http_settings(settings))) {
+                Ok(agent) => attempt(&mut rec, agent, &self.backoff),
+                Err(e) => {
+                    // a configuration problem (CA file): keep the signal, try again later
+                    rec.attempts += 1;
+                    rec.last_attempt_at = Some(t);
+                    rec.last_error = Some(e.clone());
+                    rec.next_attempt_at =
+                        Some(t + self.backoff.delay(rec.attempts - 1).as_secs_f64());
+                    log::error!("deployment {}: cannot build an HTTP client: {e}", rec.id);
+                }
+            }
+            match rec.state {
+                State::Delivered => summary.delivered += 1,
+                State::Failed => summary.failed += 1,
+                State::Queued => summary.pending += 1,
+            }
+            if let Err(e) = self.write(&rec) {
+                log::error!("outbox: {e}");
+            }
+        }
+        summary
+    }
+
+    /// Earliest next attempt among queued signals (the daemon sleeps no longer than this).
+    pub fn next_due(&self) -> Option<SystemTime> {
+        self.summaries()
+            .iter()
+            .filter(|s| s.state == State::Queued)
+            .map(|s| s.next_attempt_at.unwrap_or(0.0))
+            .min_by(|a, b| a.total_cmp(b))
+            .map(to_system_time)
+    }
+}
+
+/// Open with mode 0600 (helper trait keeps the call chain readable).
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+/// `HEAT_AGENT_NOTIFY_BACKOFF` (seconds, the first retry delay) overrides the 2 s default;
+/// the cap stays 5 minutes.
+fn backoff_from_env() -> Backoff {
+    let mut b = DEFAULT_BACKOFF;
+    if let Some(secs) = std::env::var("HEAT_AGENT_NOTIFY_BACKOFF")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 300.0)
+    {
+        b.initial = Duration::from_secs_f64(secs);
+    }
+    b
+}
+
+/// HTTP behaviour for signals, from the `[http]` settings.
+pub fn http_settings(settings: &crate::config::Settings) -> crate::http::HttpSettings {
+    let secs = |v: f64, default: f64| {
+        Duration::from_secs_f64(if v.is_finite() && v > 0.0 {
+            v.min(86_400.0)
+        } else {
+            default
+        })
+    };
+    crate::http::HttpSettings {
+        connect_timeout: secs(settings.http.connect_timeout, 10.0),
+        timeout: secs(settings.http.timeout, 60.0),
+        ca_file: settings.http.ca_file.clone(),
+        verify_tls: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(inputs: Value) -> Value {
+        json!({"id": "d1", "name": "cfg", "group": "script", "inputs": inputs})
+    }
+
+    #[test]
+    fn file_stems_cannot_escape_the_directory() {
+        assert_eq!(
+            file_stem("9adc0b4a-d28d-426a-a77b-a4596bed4bca"),
+            "9adc0b4a-d28d-426a-a77b-a4596bed4bca"
+        );
+        assert_eq!(file_stem("../x"), "%2E.%2Fx");
+        assert_eq!(file_stem(""), "%00");
+        assert!(!file_stem("a/b").contains('/'));
+    }
+
+    #[test]
+    fn no_signal_is_delivered_at_once() {
+        let r = new_record(
+            "d1",
+            &entry(json!([{"name": "deploy_action", "value": "CREATE"}])),
+            &json!({}),
+            5.0,
+        );
+        assert_eq!(r.state, State::Delivered);
+        assert_eq!(r.transport, "none");
+        assert_eq!(r.delivered_at, Some(5.0));
+        assert_eq!(r.action.as_deref(), Some("CREATE"));
+        assert_eq!(
+            (r.name.as_deref(), r.group.as_deref()),
+            (Some("cfg"), Some("script"))
+        );
+    }
+
+    #[test]
+    fn unusable_inputs_fail_at_once() {
+        let r = new_record(
+            "d1",
+            &entry(json!([{"name": "deploy_auth_url", "value": "http://k"}])),
+            &json!({}),
+            5.0,
+        );
+        assert_eq!(r.state, State::Failed);
+        assert!(r.last_error.unwrap().contains("deploy_user_id"));
+    }
+
+    #[test]
+    fn queued_record_round_trips_and_summarises() {
+        let e = entry(json!([{"name": "deploy_signal_id", "value": "http://127.0.0.1:1/x"}]));
+        let r = new_record(
+            "d1",
+            &e,
+            &json!({"deploy_stdout": "o", "unset_hook": "h"}),
+            5.0,
+        );
+        assert_eq!(r.state, State::Queued);
+        assert_eq!(r.transport, "cfn");
+        assert_eq!(r.next_attempt_at, Some(5.0));
+        assert_eq!(r.payload, json!({"deploy_stdout": "o"}));
+        let text = serde_json::to_string(&r).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        let s: Summary = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (s.state, s.attempts, s.transport.as_str()),
+            (State::Queued, 0, "cfn")
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        for key in [
+            "id",
+            "transport",
+            "state",
+            "attempts",
+            "created_at",
+            "next_attempt_at",
+            "last_attempt_at",
+            "last_status",
+            "last_error",
+            "payload",
+            "targets",
+        ] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert_eq!(v["state"], json!("queued"));
+    }
+
+    #[test]
+    fn signals_queued_too_long_are_given_up_without_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        // port 9 (discard) on loopback: nothing must be sent anyway
+        let e = entry(json!([{"name": "deploy_signal_id", "value": "http://127.0.0.1:9/x"}]));
+        let mut old = new_record("old", &e, &json!({}), now() - QUEUED_MAX_AGE - 10.0);
+        old.attempts = 40;
+        old.last_error = Some("503".into());
+        ob.write(&old).unwrap();
+        let s = ob.deliver_due(&crate::config::Settings::default(), None);
+        assert_eq!((s.delivered, s.pending, s.failed), (0, 0, 1));
+        let r = ob.record("old").unwrap().unwrap();
+        assert_eq!(r.state, State::Failed);
+        assert_eq!(r.attempts, 40);
+        assert!(r.last_error.unwrap().contains("gave up after 40 attempts"));
+        assert!(r.targets.is_empty());
+    }
+
+    #[test]
+    fn next_due_is_the_earliest_queued_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        assert_eq!(ob.next_due(), None);
+        let e = entry(json!([{"name": "deploy_signal_id", "value": "http://127.0.0.1:1/x"}]));
+        let mut a = new_record("a", &e, &json!({}), 100.0);
+        a.next_attempt_at = Some(300.0);
+        let mut b = new_record("b", &e, &json!({}), 100.0);
+        b.next_attempt_at = Some(200.0);
+        let mut c = new_record("c", &e, &json!({}), 100.0);
+        c.state = State::Failed;
+        c.next_attempt_at = Some(50.0);
+        for r in [&a, &b, &c] {
+            ob.write(r).unwrap();
+        }
+        assert_eq!(ob.next_due(), Some(to_system_time(200.0)));
+        assert_eq!(to_system_time(f64::NAN), UNIX_EPOCH);
+        assert!(to_system_time(1e300) > to_system_time(200.0));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(ob.path("a")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,0 +1,525 @@
+//! Which transports a deployment signals through (spec heat-deployments §3.2) and the exact
+//! requests for each (§3.3).
+//!
+//! The choice follows the inputs present, never `deploy_signal_transport`:
+//! `deploy_signal_id` → HTTP (PUT when `deploy_signal_verb` is exactly `PUT`, else POST);
+//! independently `deploy_queue_id` → Zaqar, else `deploy_auth_url` → Heat native; none → nothing.
+
+use super::keystone::{self, Credentials};
+use super::trim;
+use crate::pyjson;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Zaqar's default `max_messages_post_size` is 262144 bytes for the whole POST body; the
+/// payload is trimmed to leave room for the envelope.
+pub const ZAQAR_MAX_PAYLOAD: usize = 262_144 - 1024;
+
+/// Message TTL for Zaqar signals. The reference uses 600 s, which expires a signal when Heat
+/// does not poll for 10 minutes (W20); one hour matches Heat's own metadata messages.
+pub const ZAQAR_TTL: u64 = 3600;
+
+/// One place a signal goes. Stored in outbox records, so the field names are a file format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// CFN pre-signed URL (POST) or Swift temp URL (PUT), used verbatim.
+    Http { url: String, verb: Verb },
+    /// Heat native: `POST <orchestration>/stacks/<stack_id>/resources/<resource_name>/signal`.
+    Heat {
+        #[serde(flatten)]
+        credentials: Credentials,
+        stack_id: String,
+        resource_name: String,
+    },
+    /// Zaqar v1.1: `PUT <messaging>/v1.1/queues/<queue_id>`, then `POST .../messages`.
+    Zaqar {
+        #[serde(flatten)]
+        credentials: Credentials,
+        queue_id: String,
+        /// Client-ID header; one per signal so retries look like the same client.
+        client_id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verb {
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+}
+
+impl Target {
+    /// Short name for logs, `status` and the outbox `transport` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Http {
+                verb: Verb::Post, ..
+            } => "cfn",
+            Target::Http {
+                verb: Verb::Put, ..
+            } => "temp_url",
+            Target::Heat { .. } => "heat",
+            Target::Zaqar { .. } => "zaqar",
+        }
+    }
+}
+
+/// `cfn`, `temp_url`, `heat`, `zaqar`, joined by `+` in the rare case of several; `none`.
+pub fn transport_label(targets: &[Target]) -> String {
+    if targets.is_empty() {
+        return "none".into();
+    }
+    targets
+        .iter()
+        .map(Target::name)
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// The input name → value map of a deployment entry (later duplicates win, like a Python dict).
+pub fn input_map(entry: &Value) -> Result<Map<String, Value>, String> {
+    let inputs = match entry.get("inputs") {
+        Some(Value::Array(a)) => a,
+        Some(Value::Null) | None => return Err("deployment has no 'inputs' list".into()),
+        Some(_) => return Err("deployment 'inputs' is not a list".into()),
+    };
+    let mut map = Map::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let name = input
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("deployment input #{i} has no name"))?;
+        map.insert(
+            name.to_string(),
+            input.get("value").cloned().unwrap_or(Value::Null),
+        );
+    }
+    Ok(map)
+}
+
+/// A present, non-null input as text (non-strings rendered like Python `str()`).
+fn text(iv: &Map<String, Value>, key: &str) -> Option<String> {
+    match iv.get(key)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(pyjson::py_str(other)),
+    }
+}
+
+fn required(iv: &Map<String, Value>, key: &str, transport: &str) -> Result<String, String> {
+    text(iv, key)
+        .ok_or_else(|| format!("{transport} signal needs input '{key}', which is missing or null"))
+}
+
+fn credentials(iv: &Map<String, Value>, transport: &str) -> Result<Credentials, String> {
+    Ok(Credentials {
+        auth_url: required(iv, "deploy_auth_url", transport)?,
+        user_id: required(iv, "deploy_user_id", transport)?,
+        password: required(iv, "deploy_password", transport)?,
+        project_id: required(iv, "deploy_project_id", transport)?,
+        region: text(iv, "deploy_region_name"),
+    })
+}
+
+/// A random v4 UUID for Zaqar's Client-ID.
+pub fn uuid4() -> String {
+    let mut b = [0u8; 16];
+    for x in b.iter_mut() {
+        *x = fastrand::u8(..);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The transports for a deployment entry (§3.2). An error means the inputs select a transport
+/// but cannot be used (the reference would crash with a KeyError): a permanent failure.
+pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
+    let iv = input_map(entry)?;
+    let mut out = Vec::new();
+    if iv.contains_key("deploy_signal_id") {
+        let url = required(&iv, "deploy_signal_id", "HTTP")?;
+        crate::logging::register_secret(&url);
+        let verb = match iv.get("deploy_signal_verb") {
+            Some(Value::String(v)) if v == "PUT" => Verb::Put,
+            _ => Verb::Post,
+        };
+        out.push(Target::Http { url, verb });
+    }
+    if iv.contains_key("deploy_queue_id") {
+        out.push(Target::Zaqar {
+            credentials: credentials(&iv, "Zaqar")?,
+            queue_id: required(&iv, "deploy_queue_id", "Zaqar")?,
+            client_id: uuid4(),
+        });
+    } else if iv.contains_key("deploy_auth_url") {
+        out.push(Target::Heat {
+            credentials: credentials(&iv, "Heat")?,
+            stack_id: required(&iv, "deploy_stack_id", "Heat")?,
+            resource_name: required(&iv, "deploy_resource_name", "Heat")?,
+        });
+    }
+    for t in &out {
+        if let Target::Heat { credentials, .. } | Target::Zaqar { credentials, .. } = t {
+            crate::logging::register_secret(&credentials.password);
+        }
+    }
+    Ok(out)
+}
+
+/// Why an attempt did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Worth another attempt later (connection error, timeout, 408, 429, 5xx).
+    pub retryable: bool,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn transient(status: Option<u16>, message: String) -> Failure {
+        Failure {
+            retryable: true,
+            status,
+            message: crate::logging::mask(&message),
+        }
+    }
+    pub fn permanent(status: Option<u16>, message: String) -> Failure {
+        Failure {
+            retryable: false,
+            status,
+            message: crate::logging::mask(&message),
+        }
+    }
+    pub fn from_status(status: u16, message: String) -> Failure {
+        if crate::http::retryable_status(status) {
+            Failure::transient(Some(status), message)
+        } else {
+            Failure::permanent(Some(status), message)
+        }
+    }
+}
+
+/// Python's `urllib.parse.quote(s)` (safe `/`): what heatclient does to the stack id and
+/// resource name in the signal path.
+pub fn quote_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What the agent got back; 2xx is success, the rest is classified.
+fn check(
+    resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    what: &str,
+) -> Result<u16, Failure> {
+    match resp {
+        Err(e) => Err(Failure::transient(None, format!("{what}: {e}"))),
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            if (200..300).contains(&status) {
+                Ok(status)
+            } else {
+                let body = r
+                    .body_mut()
+                    .with_config()
+                    .limit(4096)
+                    .read_to_string()
+                    .unwrap_or_default();
+                let body = body.trim();
+                let detail = if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", first_line(body))
+                };
+                Err(Failure::from_status(
+                    status,
+                    format!("{what} answered {status}{detail}"),
+                ))
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    line.chars().take(200).collect()
+}
+
+/// Send the signal once to one target. `payload` is already trimmed to [`trim::MAX_SIGNAL_BODY`].
+pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16, Failure> {
+    match target {
+        Target::Http { url, verb } => {
+            let body = pyjson::dumps(payload);
+            let shown = crate::logging::redact_url(url);
+            log::debug!(
+                "signalling {} via {}",
+                shown,
+                if *verb == Verb::Put { "PUT" } else { "POST" }
+            );
+            let req = match verb {
+                Verb::Post => agent.post(url),
+                Verb::Put => agent.put(url),
+            };
+            let what = format!(
+                "{} {shown}",
+                if *verb == Verb::Put { "PUT" } else { "POST" }
+            );
+            check(
+                req.header("content-type", "application/json")
+                    .send(body.as_bytes()),
+                &what,
+            )
+        }
+        Target::Heat {
+            credentials,
+            stack_id,
+            resource_name,
+        } => {
+            let token = keystone::authenticate(agent, credentials)?;
+            let endpoint = keystone::endpoint(
+                &token.catalog,
+                "orchestration",
+                credentials.region.as_deref(),
+            )
+            .ok_or_else(|| no_endpoint("orchestration", credentials))?;
+            let url = format!(
+                "{endpoint}/stacks/{}/resources/{}/signal",
+                quote_path(stack_id),
+                quote_path(resource_name)
+            );
+            log::debug!("signalling {url}");
+            let body = pyjson::dumps(payload);
+            let resp = agent
+                .post(&url)
+                .header("X-Auth-Token", &token.id)
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json")
+                .send(body.as_bytes());
+            check(resp, &format!("POST {url}"))
+        }
+        Target::Zaqar {
+            credentials,
+            queue_id,
+            client_id,
+        } => {
+            let token = keystone::authenticate(agent, credentials)?;
+            let endpoint =
+                keystone::endpoint(&token.catalog, "messaging", credentials.region.as_deref())
+                    .ok_or_else(|| no_endpoint("messaging", credentials))?;
+            let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
+            log::debug!("signalling queue {queue_url}");
+            let resp = agent
+                .put(&queue_url)
+                .header("X-Auth-Token", &token.id)
+                .header("X-Project-Id", &credentials.project_id)
+                .header("Client-ID", client_id)
+                .header("Accept", "application/json")
+                .send_empty();
+            check(resp, &format!("PUT {queue_url}"))?;
+            let fitted = trim::fit(payload, ZAQAR_MAX_PAYLOAD);
+            let envelope = json!({"messages": [{"body": fitted, "ttl": ZAQAR_TTL}]});
+            let url = format!("{queue_url}/messages");
+            let resp = agent
+                .post(&url)
+                .header("X-Auth-Token", &token.id)
+                .header("X-Project-Id", &credentials.project_id)
+                .header("Client-ID", client_id)
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json")
+                .send(pyjson::dumps(&envelope).as_bytes());
+            check(resp, &format!("POST {url}"))
+        }
+    }
+}
+
+fn no_endpoint(service: &str, c: &Credentials) -> Failure {
+    let region = match &c.region {
+        Some(r) => format!("region {r}"),
+        None => "any region".into(),
+    };
+    Failure::permanent(
+        None,
+        format!(
+            "no public '{service}' endpoint for {region} in the Keystone catalog from {}",
+            c.auth_url
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(inputs: &[(&str, Value)]) -> Value {
+        let list: Vec<Value> = inputs
+            .iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect();
+        json!({"id": "x", "inputs": list})
+    }
+
+    fn heat_inputs() -> Vec<(&'static str, Value)> {
+        vec![
+            ("deploy_auth_url", json!("http://k/v3")),
+            ("deploy_user_id", json!("aaaa")),
+            ("deploy_password", json!("password")),
+            ("deploy_project_id", json!("bbbb")),
+            ("deploy_stack_id", json!("cccc")),
+            ("deploy_resource_name", json!("the_resource")),
+        ]
+    }
+
+    #[test]
+    fn signal_id_selects_post_unless_verb_is_exactly_put() {
+        let t = targets(&entry(&[("deploy_signal_id", json!("http://h/x"))])).unwrap();
+        assert_eq!(
+            t,
+            vec![Target::Http {
+                url: "http://h/x".into(),
+                verb: Verb::Post
+            }]
+        );
+        for (verb, want) in [
+            ("PUT", Verb::Put),
+            ("put", Verb::Post),
+            ("POST", Verb::Post),
+            ("GET", Verb::Post),
+        ] {
+            let t = targets(&entry(&[
+                ("deploy_signal_id", json!("u")),
+                ("deploy_signal_verb", json!(verb)),
+            ]))
+            .unwrap();
+            assert_eq!(
+                t,
+                vec![Target::Http {
+                    url: "u".into(),
+                    verb: want
+                }],
+                "{verb}"
+            );
+        }
+        assert_eq!(transport_label(&t), "cfn");
+    }
+
+    #[test]
+    fn auth_url_selects_heat_with_optional_region() {
+        let mut inputs = heat_inputs();
+        let t = targets(&entry(&inputs)).unwrap();
+        match &t[..] {
+            [Target::Heat {
+                credentials,
+                stack_id,
+                resource_name,
+            }] => {
+                assert_eq!(credentials.region, None);
+                assert_eq!(
+                    (stack_id.as_str(), resource_name.as_str()),
+                    ("cccc", "the_resource")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        inputs.push(("deploy_region_name", json!("RegionOne")));
+        let t = targets(&entry(&inputs)).unwrap();
+        assert!(
+            matches!(&t[0], Target::Heat { credentials, .. } if credentials.region.as_deref() == Some("RegionOne"))
+        );
+        inputs.pop();
+        inputs.push(("deploy_region_name", Value::Null));
+        let t = targets(&entry(&inputs)).unwrap();
+        assert!(matches!(&t[0], Target::Heat { credentials, .. } if credentials.region.is_none()));
+    }
+
+    #[test]
+    fn queue_id_selects_zaqar_instead_of_heat() {
+        let mut inputs = heat_inputs();
+        inputs.push(("deploy_queue_id", json!("q1")));
+        let t = targets(&entry(&inputs)).unwrap();
+        assert_eq!(transport_label(&t), "zaqar");
+        assert!(
+            matches!(&t[0], Target::Zaqar { queue_id, client_id, .. } if queue_id == "q1" && client_id.len() == 36)
+        );
+    }
+
+    #[test]
+    fn signal_id_and_queue_are_independent() {
+        let mut inputs = heat_inputs();
+        inputs.push(("deploy_signal_id", json!("http://h/x")));
+        assert_eq!(
+            transport_label(&targets(&entry(&inputs)).unwrap()),
+            "cfn+heat"
+        );
+    }
+
+    #[test]
+    fn nothing_present_is_no_signal() {
+        let t = targets(&entry(&[
+            ("deploy_signal_transport", json!("NO_SIGNAL")),
+            ("foo", json!(1)),
+        ]))
+        .unwrap();
+        assert!(t.is_empty());
+        assert_eq!(transport_label(&t), "none");
+        // the transport input alone never selects anything
+        let t = targets(&entry(&[("deploy_signal_transport", json!("HEAT_SIGNAL"))])).unwrap();
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn unusable_inputs_are_errors_not_panics() {
+        assert!(targets(&json!({"id": "x"})).is_err());
+        assert!(targets(&entry(&[("deploy_signal_id", Value::Null)])).is_err());
+        let err = targets(&entry(&[("deploy_auth_url", json!("http://k"))])).unwrap_err();
+        assert!(err.contains("deploy_user_id"), "{err}");
+    }
+
+    #[test]
+    fn targets_round_trip_through_the_record_format() {
+        let mut inputs = heat_inputs();
+        inputs.push(("deploy_signal_id", json!("http://h/x")));
+        inputs.push(("deploy_signal_verb", json!("PUT")));
+        let t = targets(&entry(&inputs)).unwrap();
+        let text = serde_json::to_string(&t).unwrap();
+        assert!(
+            text.contains(r#""kind":"http""#)
+                && text.contains(r#""verb":"PUT""#)
+                && text.contains(r#""auth_url""#)
+        );
+        let back: Vec<Target> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn quote_path_matches_python_quote() {
+        assert_eq!(quote_path("stack/1234-ab_c.d~"), "stack/1234-ab_c.d~");
+        assert_eq!(quote_path("my res:1 é"), "my%20res%3A1%20%C3%A9");
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(Failure::from_status(s, String::new()).retryable, "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 413] {
+            assert!(!Failure::from_status(s, String::new()).retryable, "{s}");
+        }
+    }
+}

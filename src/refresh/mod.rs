@@ -1,0 +1,749 @@
+//! os-refresh-config (spec os-config-tools §2): run the phase directories
+//! `pre-configure.d`, `configure.d`, `post-configure.d`, `migration.d` of the base directory in
+//! order with the built-in run-parts, under a non-blocking lock, with an optional overall timeout
+//! that kills the running script's whole process tree, `error.d` on failure, and SIGTERM/SIGINT
+//! stopping the running scripts instead of orphaning them.
+//!
+//! `dib-run-parts` (the legacy command scripts still call) is [`run_parts_main`], see
+//! [`runparts`]. Quirk decisions: docs/compat-refresh.md.
+
+pub mod runparts;
+
+use clap::{Arg, ArgAction, Command};
+use nix::fcntl::{Flock, FlockArg};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The phases, in run order.
+pub const PHASES: [&str; 4] = ["pre-configure", "configure", "post-configure", "migration"];
+/// The deprecated base directory, still used when it is the only one present.
+pub const OLD_BASE_DIR: &str = "/opt/stack/os-config-refresh";
+/// The base directory when `OS_REFRESH_CONFIG_BASE_DIR` is unset.
+pub const DEFAULT_BASE_DIR: &str = "/usr/libexec/os-refresh-config";
+/// Where the lock lives by default.
+pub const DEFAULT_LOCKFILE: &str = "/var/run/os-refresh-config.lock";
+/// Time a timed-out script gets between SIGTERM and SIGKILL.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// The base directory (spec §2.2), with the deprecation warning to print, if any. `env_value`
+/// is `OS_REFRESH_CONFIG_BASE_DIR` (used as it is when set, even empty); `old` and `new` are
+/// [`OLD_BASE_DIR`] and [`DEFAULT_BASE_DIR`] outside tests.
+pub fn default_base_dir(
+    env_value: Option<OsString>,
+    old: &Path,
+    new: &Path,
+) -> (PathBuf, Option<String>) {
+    if let Some(v) = env_value {
+        return (PathBuf::from(v), None);
+    }
+    if old.is_dir() && !new.is_dir() {
+        let warning = format!(
+            "Base directory {} is deprecated. The recommended base directory is {}",
+            old.display(),
+            new.display()
+        );
+        return (old.to_path_buf(), Some(warning));
+    }
+    (new.to_path_buf(), None)
+}
+
+/// [`default_base_dir`] for this machine; prints the deprecation warning like the reference
+/// (`WARNING:root:...` on stderr).
+pub fn base_dir_from_environment() -> PathBuf {
+    let (base_dir, warning) = default_base_dir(
+        std::env::var_os("OS_REFRESH_CONFIG_BASE_DIR"),
+        Path::new(OLD_BASE_DIR),
+        Path::new(DEFAULT_BASE_DIR),
+    );
+    if let Some(w) = warning {
+        eprintln!("WARNING:root:{w}");
+    }
+    base_dir
+}
+
+/// Python logging levels (`--log-level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug = 10,
+    Info = 20,
+    Warning = 30,
+    Error = 40,
+    Critical = 50,
+}
+
+impl Level {
+    /// `--log-level` value (`WARN` is Python's alias of `WARNING`).
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "DEBUG" => Level::Debug,
+            "INFO" => Level::Info,
+            "WARN" | "WARNING" => Level::Warning,
+            "ERROR" => Level::Error,
+            "CRITICAL" => Level::Critical,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// Log lines in the reference's format on stderr:
+/// `[2026-11-23 03:46:57,507] (os-refresh-config) [INFO] Starting phase configure`.
+#[derive(Clone, Copy, Debug)]
+pub struct Log {
+    pub level: Level,
+}
+
+impl Log {
+    fn emit(&self, level: Level, msg: &str) {
+        if level < self.level {
+            return;
+        }
+        let now = runparts::local_now();
+        let line = format!(
+            "[{},{:03}] (os-refresh-config) [{}] {}\n",
+            now.strftime("%Y-%m-%d %H:%M:%S"),
+            now.millisecond(),
+            level.name(),
+            crate::logging::mask(msg)
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+    pub fn debug(&self, msg: &str) {
+        self.emit(Level::Debug, msg)
+    }
+    pub fn info(&self, msg: &str) {
+        self.emit(Level::Info, msg)
+    }
+    pub fn error(&self, msg: &str) {
+        self.emit(Level::Error, msg)
+    }
+}
+
+/// What one refresh run needs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub base_dir: PathBuf,
+    pub lockfile: PathBuf,
+    /// Overall limit for the phases (`--timeout`); `error.d` gets the same budget again.
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub log: Log,
+    /// Set for every script on top of the inherited environment (e.g. `OS_CONFIG_FILES`).
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl Options {
+    /// Defaults with the base directory resolved the way the command does (spec §2.2),
+    /// printing the deprecation warning when the old directory is used.
+    pub fn from_environment() -> Options {
+        Options::new(base_dir_from_environment())
+    }
+
+    pub fn new(base_dir: impl Into<PathBuf>) -> Options {
+        Options {
+            base_dir: base_dir.into(),
+            lockfile: PathBuf::from(DEFAULT_LOCKFILE),
+            timeout: None,
+            kill_grace: DEFAULT_KILL_GRACE,
+            log: Log { level: Level::Info },
+            env: Vec::new(),
+        }
+    }
+}
+
+/// How a refresh run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Success,
+    /// A phase failed (error.d has run); the later phases did not run.
+    PhaseFailed {
+        phase: &'static str,
+        failure: runparts::Failure,
+    },
+    /// `flock` failed: another run holds the lock (`errno` is EAGAIN, 11), or another error.
+    Locked {
+        errno: i32,
+    },
+    /// The lock file cannot be opened.
+    LockError(String),
+    /// The stop flag was raised: the running scripts were killed.
+    Stopped,
+}
+
+impl Outcome {
+    /// The reference's exit codes: 0, 1 for a failed phase, the errno when locked.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::PhaseFailed { .. } | Outcome::LockError(_) => 1,
+            Outcome::Locked { errno } => *errno,
+            Outcome::Stopped => 128 + nix::libc::SIGTERM,
+        }
+    }
+}
+
+/// Python's `str(list)` of the command the reference runs for a phase.
+fn python_command_repr(dir: &Path) -> String {
+    let mut s = String::from("['dib-run-parts', ");
+    crate::pyjson::write_str_repr(&mut s, &dir.to_string_lossy());
+    s.push(']');
+    s
+}
+
+/// `<Signals.SIGKILL: 9>`
+fn python_signal_repr(sig: i32) -> String {
+    let name = nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("SIG{sig}"));
+    format!("<Signals.{name}: {sig}>")
+}
+
+/// The text of Python's CalledProcessError for a failed phase (the script's status is in it).
+fn called_process_error(dir: &Path, failure: &runparts::Failure) -> String {
+    let cmd = python_command_repr(dir);
+    match failure.kill_signal() {
+        Some(sig) => format!("Command '{cmd}' died with {}.", python_signal_repr(sig)),
+        None => format!(
+            "Command '{cmd}' returned non-zero exit status {}.",
+            failure.exit_status()
+        ),
+    }
+}
+
+/// The lock, held for the run; the file is emptied (never deleted) when it is released.
+struct HeldLock(Flock<File>);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+    }
+}
+
+fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| {
+            let msg = format!("Could not open lock file {}: {e}", path.display());
+            log.error(&msg);
+            Outcome::LockError(msg)
+        })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            // Unlike the reference (whose note was never flushed), the holder is visible.
+            let _ = lock.set_len(0);
+            let _ = writeln!(
+                lock,
+                "Locked by pid=={} at {}",
+                std::process::id(),
+                runparts::local_now().strftime("%Y-%m-%d %H:%M:%S %Z")
+            );
+            Ok(HeldLock(lock))
+        }
+        Err((_file, errno)) => {
+            let errno = errno as i32;
+            log.error(&format!(
+                "Could not lock {}. [Errno {errno}] {}",
+                path.display(),
+                strerror(errno)
+            ));
+            if let Ok(holder) = std::fs::read_to_string(path) {
+                let holder = holder.trim();
+                if !holder.is_empty() {
+                    log.error(&format!("The lock is held: {holder}"));
+                }
+            }
+            // like the reference, the errno is the exit code (EAGAIN, 11, when held)
+            Err(Outcome::Locked { errno })
+        }
+    }
+}
+
+/// Run the phases (spec §2.3). `stop` is raised by signal handlers (or a daemon shutting down).
+pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
+    let log = opts.log;
+    let _lock = match take_lock(&opts.lockfile, &log) {
+        Ok(l) => l,
+        Err(outcome) => return outcome,
+    };
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let mut runner = match runparts::Runner::from_env("dib-run-parts") {
+        Ok(r) => r,
+        Err(f) => {
+            log.error(&f.describe());
+            return Outcome::PhaseFailed {
+                phase: PHASES[0],
+                failure: f,
+            };
+        }
+    };
+    runner.stop = stop;
+    runner.kill_grace = opts.kill_grace;
+    runner.extra_env = opts.env.clone();
+    for phase in PHASES {
+        let phase_dir = opts.base_dir.join(format!("{phase}.d"));
+        log.debug(&format!("Checking {}", phase_dir.display()));
+        // os.path.exists: follows symlinks, so a dangling link means "no phase"
+        if !phase_dir.exists() {
+            log.debug(&format!("No dir for phase {phase}"));
+            continue;
+        }
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return stopped(&log);
+        }
+        log.info(&format!("Starting phase {phase}"));
+        log.debug(&format!("Running {}", python_command_repr(&phase_dir)));
+        runner.deadline = deadline;
+        let result = runner.run(phase_dir.as_os_str());
+        let failure = match result {
+            Ok(()) => {
+                log.info(&format!("Completed phase {phase}"));
+                continue;
+            }
+            Err(f) => f,
+        };
+        if let runparts::Failure::Stopped { .. } = failure {
+            return stopped(&log);
+        }
+        if let runparts::Failure::NotADirectory(_) | runparts::Failure::Unreadable(..) = failure {
+            runner.say(&failure.describe());
+        }
+        if let (runparts::Failure::TimedOut { .. }, Some(t)) = (&failure, opts.timeout) {
+            log.error(&format!(
+                "Timeout reached: {}s. Sent SIGTERM, then SIGKILL after {}s, to all children",
+                t.as_secs(),
+                opts.kill_grace.as_secs()
+            ));
+        }
+        log.error(&format!(
+            "during {phase} phase. [{}]\n",
+            called_process_error(&phase_dir, &failure)
+        ));
+        let error_dir = opts.base_dir.join("error.d");
+        if error_dir.exists() {
+            log.info("Calling error handlers.");
+            // error.d gets its own budget (the reference gave it none).
+            runner.deadline = opts.timeout.map(|t| Instant::now() + t);
+            match runner.run(error_dir.as_os_str()) {
+                Err(runparts::Failure::Stopped { .. }) => return stopped(&log),
+                Err(runparts::Failure::NotADirectory(_)) => {
+                    runner.say(&format!(
+                        "Scripts directory [{}] must exist and be a directory",
+                        error_dir.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        log.error("Aborting...");
+        return Outcome::PhaseFailed { phase, failure };
+    }
+    Outcome::Success
+}
+
+fn stopped(log: &Log) -> Outcome {
+    log.error("Stopped by a signal: the running scripts and their children were killed");
+    log.error("Aborting...");
+    Outcome::Stopped
+}
+
+/// The `os-refresh-config` command line (argparse-compatible: unique prefixes are accepted).
+pub fn command() -> Command {
+    Command::new("os-refresh-config")
+        .about(
+            "Run the phase directories (pre-configure.d, configure.d, post-configure.d, \
+             migration.d) of the base directory in order; stop at the first failing phase, run \
+             error.d and exit 1. The base directory is $OS_REFRESH_CONFIG_BASE_DIR, else \
+             /usr/libexec/os-refresh-config.",
+        )
+        .infer_long_args(true)
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("print_base")
+                .long("print-base")
+                .action(ArgAction::SetTrue)
+                .help("Print the base directory, then exit"),
+        )
+        .arg(
+            Arg::new("print_phases")
+                .long("print-phases")
+                .action(ArgAction::SetTrue)
+                .help("Print the phase names, tab separated, then exit"),
+        )
+        .arg(
+            Arg::new("log_level")
+                .long("log-level")
+                .value_name("LEVEL")
+                .value_parser(["ERROR", "WARN", "CRITICAL", "INFO", "DEBUG"])
+                .default_value("INFO"),
+        )
+        .arg(
+            Arg::new("lockfile")
+                .long("lockfile")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .default_value(DEFAULT_LOCKFILE)
+                .help("Lock held during the run; a second run exits 11 at once"),
+        )
+        .arg(
+            Arg::new("timeout")
+                .long("timeout")
+                .value_name("SECONDS")
+                .value_parser(clap::value_parser!(u64))
+                .help(
+                    "Limit for the whole run: the running script and its children get SIGTERM, \
+                     then SIGKILL; 0 means none",
+                ),
+        )
+}
+
+/// The `dib-run-parts` command line, for help, man pages and completions. (Parsing is done by
+/// hand: the reference's rules — `--list` only first, extra arguments ignored, exit 1 on usage
+/// errors — are not clap's.)
+pub fn run_parts_command() -> Command {
+    Command::new("dib-run-parts")
+        .about(
+            "Run the executables of one directory in `sort -n` order, after sourcing \
+             ../environment.d; stop at the first failure with its exit status",
+        )
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("list")
+                .long("list")
+                .action(ArgAction::SetTrue)
+                .help("print names of all valid files"),
+        )
+        .arg(
+            Arg::new("scripts_directory")
+                .required(true)
+                .value_parser(clap::value_parser!(PathBuf)),
+        )
+}
+
+fn program_name(args: &[OsString], default: &str) -> String {
+    args.first()
+        .map(|a| {
+            let b = a.as_bytes();
+            let base = match b.iter().rposition(|&c| c == b'/') {
+                Some(i) => &b[i + 1..],
+                None => b,
+            };
+            String::from_utf8_lossy(base).into_owned()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Mark every inherited descriptor above 2 close-on-exec, so the scripts get only 0-2 like the
+/// reference's `close_fds=True` (descriptors Rust opens are close-on-exec already).
+fn close_inherited_fds() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+}
+
+/// SIGTERM and SIGINT raise `stop` (the runner then kills the running script's tree) and
+/// record which signal came; a second one of them exits at once.
+fn install_stop_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone());
+        let _ = signal_hook::flag::register_usize(sig, which.clone(), sig as usize);
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    (stop, which)
+}
+
+fn signal_exit_code(which: &AtomicUsize) -> i32 {
+    match which.load(Ordering::SeqCst) {
+        0 => 128 + nix::libc::SIGTERM,
+        s => 128 + s as i32,
+    }
+}
+
+/// `os-refresh-config` / `heat-agent refresh`.
+pub fn main(args: Vec<OsString>) -> i32 {
+    // Evaluated before argument parsing, like the reference's module-level BASE_DIR.
+    let base_dir = base_dir_from_environment();
+    let name = program_name(&args, "os-refresh-config");
+    let matches = match command().bin_name(name).try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    if matches.get_flag("print_base") {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(base_dir.as_os_str().as_bytes());
+        let _ = out.write_all(b"\n");
+        return 0;
+    }
+    if matches.get_flag("print_phases") {
+        println!("{}", PHASES.join("\t"));
+        return 0;
+    }
+    let level = matches
+        .get_one::<String>("log_level")
+        .and_then(|s| Level::parse(s))
+        .unwrap_or(Level::Info);
+    let mut opts = Options::new(base_dir);
+    opts.log = Log { level };
+    if let Some(p) = matches.get_one::<PathBuf>("lockfile") {
+        opts.lockfile = p.clone();
+    }
+    opts.timeout = matches
+        .get_one::<u64>("timeout")
+        .copied()
+        .filter(|&t| t > 0)
+        .map(Duration::from_secs);
+    close_inherited_fds();
+    let (stop, which) = install_stop_signals();
+    match refresh(&opts, Some(&stop)) {
+        Outcome::Stopped => signal_exit_code(&which),
+        outcome => outcome.exit_code(),
+    }
+}
+
+/// `dib-run-parts [--list] <dir>` / `heat-agent run-parts`.
+pub fn run_parts_main(args: Vec<OsString>) -> i32 {
+    let name = program_name(&args, "dib-run-parts");
+    let rest = &args[1.min(args.len())..];
+    let Some(first) = rest.first() else {
+        eprint!("{}", runparts::usage(&name));
+        return 1;
+    };
+    if first == "-h" || first == "--help" {
+        print!("{}", runparts::usage(&name));
+        return 0;
+    }
+    let (list, dir): (bool, &OsStr) = if first == "--list" {
+        (true, rest.get(1).map(|s| s.as_os_str()).unwrap_or_default())
+    } else {
+        (false, first.as_os_str())
+    };
+    let mut runner = match runparts::Runner::from_env(&name) {
+        Ok(r) => r,
+        Err(f) => {
+            eprintln!("{name}: {}", f.describe());
+            return 1;
+        }
+    };
+    if list {
+        return match runner.targets(dir) {
+            Ok(names) => {
+                let mut out = std::io::stdout().lock();
+                for n in names {
+                    let mut line = dir.as_bytes().to_vec();
+                    line.push(b'/');
+                    line.extend_from_slice(n.as_bytes());
+                    line.push(b'\n');
+                    let _ = out.write_all(&line);
+                }
+                0
+            }
+            Err(f) => usage_failure(&runner, &name, &f),
+        };
+    }
+    let (stop, which) = install_stop_signals();
+    runner.stop = Some(&stop);
+    match runner.run(dir) {
+        Ok(()) => 0,
+        Err(runparts::Failure::Stopped { path }) => {
+            let what = path
+                .map(|p| format!(" {}", p.display()))
+                .unwrap_or_default();
+            runner.say(&format!(
+                "Stopped by a signal: killed{what} and its children"
+            ));
+            signal_exit_code(&which)
+        }
+        Err(f @ runparts::Failure::NotADirectory(_)) => usage_failure(&runner, &name, &f),
+        Err(f @ runparts::Failure::Unreadable(..)) => {
+            runner.say(&f.describe());
+            f.exit_status()
+        }
+        Err(f) => f.exit_status(),
+    }
+}
+
+fn usage_failure(runner: &runparts::Runner, name: &str, f: &runparts::Failure) -> i32 {
+    runner.say(&f.describe());
+    if let runparts::Failure::NotADirectory(_) = f {
+        eprint!("{}", runparts::usage(name));
+    }
+    f.exit_status()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Ports of tests/unit/test_os_refresh_config.py: the base-dir rules, with injected paths.
+    #[test]
+    fn test_default_base_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("old");
+        let new = tmp.path().join("new");
+        assert_eq!(default_base_dir(None, &old, &new), (new.clone(), None));
+        // The variable wins, even when empty.
+        assert_eq!(
+            default_base_dir(Some("/set/by/env".into()), &old, &new),
+            (PathBuf::from("/set/by/env"), None)
+        );
+        assert_eq!(
+            default_base_dir(Some("".into()), &old, &new),
+            (PathBuf::from(""), None)
+        );
+    }
+
+    #[test]
+    fn test_default_base_dir_deprecated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("old");
+        let new = tmp.path().join("new");
+        std::fs::create_dir(&old).unwrap();
+        let (dir, warning) = default_base_dir(None, &old, &new);
+        assert_eq!(dir, old);
+        assert_eq!(
+            warning.unwrap(),
+            format!(
+                "Base directory {} is deprecated. The recommended base directory is {}",
+                old.display(),
+                new.display()
+            )
+        );
+    }
+
+    #[test]
+    fn test_default_base_dir_both() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("old");
+        let new = tmp.path().join("new");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::create_dir(&new).unwrap();
+        assert_eq!(default_base_dir(None, &old, &new), (new.clone(), None));
+    }
+
+    #[test]
+    fn python_style_error_texts() {
+        let dir = Path::new("/b/configure.d");
+        let finished = crate::process::Finished {
+            code: Some(99),
+            ..Default::default()
+        };
+        let f = runparts::Failure::Script {
+            path: dir.join("20-x"),
+            finished: Box::new(finished),
+        };
+        assert_eq!(
+            called_process_error(dir, &f),
+            "Command '['dib-run-parts', '/b/configure.d']' returned non-zero exit status 99."
+        );
+        let f = runparts::Failure::TimedOut {
+            path: None,
+            finished: None,
+        };
+        assert_eq!(
+            called_process_error(dir, &f),
+            "Command '['dib-run-parts', '/b/configure.d']' died with <Signals.SIGKILL: 9>."
+        );
+    }
+
+    #[test]
+    fn levels_follow_python() {
+        assert_eq!(Level::parse("WARN"), Some(Level::Warning));
+        assert!(Level::Debug < Level::Info && Level::Error < Level::Critical);
+        assert_eq!(Level::parse("bogus"), None);
+    }
+
+    #[test]
+    fn lock_error_text() {
+        assert_eq!(strerror(11), "Resource temporarily unavailable");
+    }
+
+    #[test]
+    fn in_process_refresh_passes_env_and_reports_the_failed_phase() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        let out = tmp.path().join("seen");
+        let script = |dir: &str, name: &str, body: String| {
+            let d = base.join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(name), body).unwrap();
+            std::fs::set_permissions(d.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        script(
+            "configure.d",
+            "10-env",
+            format!(
+                "#!/bin/sh\necho \"$OS_CONFIG_FILES\" >> '{}'\n",
+                out.display()
+            ),
+        );
+        script("post-configure.d", "10-fail", "#!/bin/sh\nexit 6\n".into());
+        script(
+            "migration.d",
+            "10-never",
+            format!("#!/bin/sh\necho never >> '{}'\n", out.display()),
+        );
+        let mut opts = Options::new(&base);
+        opts.lockfile = tmp.path().join("lock");
+        opts.log.level = Level::Critical;
+        opts.env = vec![("OS_CONFIG_FILES".into(), "/x.json:/y.json".into())];
+        let outcome = refresh(&opts, None);
+        match &outcome {
+            Outcome::PhaseFailed { phase, failure } => {
+                assert_eq!(*phase, "post-configure");
+                assert_eq!(failure.exit_status(), 6);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(outcome.exit_code(), 1);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "/x.json:/y.json\n");
+        assert_eq!(std::fs::metadata(&opts.lockfile).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn command_is_valid() {
+        command().debug_assert();
+        run_parts_command().debug_assert();
+    }
+}

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Benchmarks: heat-agent against the Python reference with the shared harness
+# (../shared/bench), scenario by scenario back to back (ab.sh), then the ratio table.
+#   tests/bench/run.sh                 # s1 s2 s4 s6 s5 s3
+#   tests/bench/run.sh s1 s4           # a subset
+# Knobs of the harness apply (RUNS_FAST, RUNS_SLOW, DURATION, ...). Results go to
+# target/bench-results/{rust,python-ref}/; the table is printed and saved to
+# target/bench-results/table.md.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+bench=${BENCH_DIR:-$repo/../shared/bench}
+[ -x "$bench/ab.sh" ] || { echo "benchmark harness not found at $bench (set BENCH_DIR)" >&2; exit 1; }
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+bindir="$repo/target/bench-bin"
+rm -rf "$bindir"; mkdir -p "$bindir"
+cp "$repo/target/release/heat-agent" "$bindir/heat-agent"
+for n in os-collect-config os-apply-config os-refresh-config dib-run-parts heat-config-notify hook-script; do
+    ln -s heat-agent "$bindir/$n"
+done
+"$bench/setup_pyref.sh" >/dev/null
+cat > "$repo/target/rust.env" <<ENV
+AGENT_LABEL=rust
+AGENT_BIN=$bindir/heat-agent
+. "$bench/impl/example-rust.env"
+ENV
+export RESULTS_ROOT="$repo/target/bench-results"
+"$bench/ab.sh" "$repo/target/rust.env" "$bench/impl/python.env" "${@:-s1 s2 s4 s6 s5 s3}" \
+    | tee "$RESULTS_ROOT/table.md"
