@@ -191,7 +191,17 @@ fn hung_hook_times_out_and_its_process_tree_is_killed() {
         s["deploy_stderr"].as_str().unwrap().contains("timed out"),
         "{s}"
     );
-    assert_eq!(site.journal("hang2").unwrap()["state"], "failed");
+    let j = site.journal("hang2").unwrap();
+    assert_eq!(j["state"], "failed");
+    assert!(
+        j["error"].as_str().unwrap().contains("timed out after 1s"),
+        "{j}"
+    );
+    let j = site.journal("hang1").unwrap();
+    assert!(
+        j["error"].as_str().unwrap().contains("timed out after 1s"),
+        "{j}"
+    );
     // the deployments after the hung ones still ran
     assert_eq!(site.signal_for("after")[0]["deploy_stdout"], "later\n");
 }

@@ -666,9 +666,18 @@ impl Runner<'_> {
             } else {
                 State::Succeeded
             };
-            // a reason the runner already gave (no hook, not executable) is more useful
-            if rec.error.is_none() || !v.failed {
-                rec.error = v.error.clone();
+            // a reason the runner already gave (no hook, not executable), or its own last
+            // stderr line (a timeout), says more than the status code
+            let own_line = signal
+                .get("deploy_stderr")
+                .and_then(Value::as_str)
+                .and_then(|e| e.lines().last())
+                .filter(|l| l.starts_with("heat-agent: "))
+                .map(str::to_string);
+            if !v.failed {
+                rec.error = None;
+            } else if rec.error.is_none() {
+                rec.error = own_line.or_else(|| v.error.clone());
             }
         }
         rec.finished_at = Some(now);
