@@ -1,7 +1,454 @@
-//! Built-in hooks (spec heat-deployments §4).
+//! Built-in hooks (spec heat-deployments §4): script, ansible, puppet, json-file, hiera,
+//! apply-config. Same working/outputs dirs, environment overrides, file names and argv as the
+//! reference hooks; the runner calls them in-process, `heat-agent hook NAME` runs the same code
+//! for external use (deployment JSON on stdin, result JSON on stdout).
 
-/// `heat-agent hook NAME` (args[1] is NAME).
-pub fn main(_args: Vec<std::ffi::OsString>) -> i32 {
-    eprintln!("heat-agent hook: not built in yet");
-    1
+mod ansible;
+mod files;
+mod puppet;
+mod script;
+
+use crate::process::{self, Finished, Spec};
+use crate::pyjson;
+use serde_json::{Map, Value};
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const BUILTIN: [&str; 6] = [
+    "script",
+    "ansible",
+    "puppet",
+    "json-file",
+    "hiera",
+    "apply-config",
+];
+
+pub fn is_builtin(name: &str) -> bool {
+    BUILTIN.contains(&name)
+}
+
+/// How the runner wants the hook's tools run.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub timeout: Option<Duration>,
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Bound on captured stdout/stderr of the tool (the tail is kept).
+    pub capture: usize,
+}
+
+/// What the hook produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The JSON object a reference hook prints.
+    Printed(Value),
+    /// Nothing printed (e.g. ansible with an empty playbook): the runner signals `{}`.
+    Nothing,
+    /// The caller's stop flag killed the tool.
+    Cancelled,
+}
+
+/// Run built-in hook `name` on a deployment entry.
+pub fn run_builtin(name: &str, entry: &Value, ctx: &Context) -> Outcome {
+    let result = match name {
+        "script" => script::run(entry, ctx),
+        "ansible" => ansible::run(entry, ctx),
+        "puppet" => puppet::run(entry, ctx),
+        "json-file" => files::json_file(entry),
+        "hiera" => files::hiera(entry, ctx),
+        "apply-config" => files::apply_config(ctx),
+        other => Err(HookError::new(
+            format!("no built-in hook named {other}"),
+            127,
+        )),
+    };
+    match result {
+        Ok(o) => o,
+        Err(e) => Outcome::Printed(failure(&e.message, e.status)),
+    }
+}
+
+/// A hook that could not do its job: reported as `deploy_status_code` = `status`.
+#[derive(Debug)]
+pub struct HookError {
+    pub message: String,
+    pub status: i64,
+}
+
+impl HookError {
+    pub fn new(message: impl Into<String>, status: i64) -> HookError {
+        HookError {
+            message: message.into(),
+            status,
+        }
+    }
+}
+
+impl From<io::Error> for HookError {
+    fn from(e: io::Error) -> HookError {
+        HookError::new(e.to_string(), 1)
+    }
+}
+
+pub type HookResult = Result<Outcome, HookError>;
+
+pub fn failure(message: &str, status: i64) -> Value {
+    log::error!("{message}");
+    serde_json::json!({"deploy_stdout": "", "deploy_stderr": message, "deploy_status_code": status})
+}
+
+/// The clap description of `heat-agent hook`.
+pub fn command() -> clap::Command {
+    use clap::Arg;
+    clap::Command::new("hook")
+        .about("Run a built-in hook: deployment JSON on stdin, result JSON on stdout")
+        .long_about(
+            "Runs one of the built-in hooks (script, ansible, puppet, json-file, hiera, apply-config) \
+             with the reference hooks' contract: the deployment entry as JSON on stdin, \
+             {deploy_stdout, deploy_stderr, deploy_status_code, <outputs>} as JSON on stdout, exit 0. \
+             Honours HEAT_SCRIPT_*, HEAT_ANSIBLE_*, HEAT_PUPPET_*, HEAT_HIERA_*, HEAT_APPLY_CONFIG_CMD.",
+        )
+        .arg(
+            Arg::new("name")
+                .required(true)
+                .value_parser(clap::builder::PossibleValuesParser::new(BUILTIN))
+                .help("hook name"),
+        )
+}
+
+/// `heat-agent hook NAME` (args[1] is NAME) and `hook-NAME`.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let matches = match command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    crate::logging::init(
+        log::LevelFilter::Info,
+        crate::logging::Style::Tagged("heat-config"),
+    );
+    let name = matches
+        .get_one::<String>("name")
+        .cloned()
+        .unwrap_or_default();
+    let mut input = String::new();
+    if let Err(e) = io::stdin().read_to_string(&mut input) {
+        log::error!("reading stdin: {e}");
+        return 1;
+    }
+    let entry = match pyjson::loads(&input, "stdin") {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            log::error!("stdin: expected a JSON object (a deployment entry)");
+            return 1;
+        }
+        Err(e) => {
+            log::error!("{e}");
+            return 1;
+        }
+    };
+    for (k, v) in inputs(&entry) {
+        if crate::deploy::entry::is_secret_input(&k) {
+            if let Some(s) = v.as_str() {
+                crate::logging::register_secret(s);
+            }
+        }
+    }
+    match run_builtin(
+        &name,
+        &entry,
+        &Context {
+            capture: 4 << 20,
+            ..Context::default()
+        },
+    ) {
+        Outcome::Printed(v) => {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(pyjson::dumps(&v).as_bytes());
+            let _ = out.flush();
+            0
+        }
+        Outcome::Nothing => 0,
+        Outcome::Cancelled => 1,
+    }
+}
+
+// ----- helpers shared by the hooks -----
+
+pub(crate) fn env_path(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default.into())
+}
+
+/// Create a hook dir 0700 if absent.
+pub(crate) fn prepare_dir(path: &Path) -> Result<(), HookError> {
+    crate::fsutil::ensure_dir(path, 0o700).map_err(HookError::from)
+}
+
+/// Input name → value (`value` missing → `""`, as the reference hooks).
+pub(crate) fn inputs(entry: &Value) -> Vec<(String, Value)> {
+    entry
+        .get("inputs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| {
+                    let name = i.get("name")?.as_str()?.to_string();
+                    Some((
+                        name,
+                        i.get("value")
+                            .cloned()
+                            .unwrap_or_else(|| Value::String(String::new())),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `options`, with null/absent/non-object as `{}` (W12).
+pub(crate) fn options(entry: &Value) -> Map<String, Value> {
+    entry
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// An option's text when Python-truthy (the reference's `if value:`), else None.
+pub(crate) fn option_text(opts: &Map<String, Value>, key: &str) -> Option<String> {
+    opts.get(key)
+        .filter(|v| pyjson::truthy(v))
+        .map(pyjson::py_str)
+}
+
+/// The entry id, usable as a file name.
+pub(crate) fn entry_id(entry: &Value) -> Result<String, HookError> {
+    match entry.get("id").and_then(Value::as_str) {
+        Some(id) if crate::deploy::entry::valid_id(id) => Ok(id.to_string()),
+        _ => Err(HookError::new("deployment has no usable id", 1)),
+    }
+}
+
+/// One rendering of input values for environment variables and facts (W12): strings as is,
+/// lists and maps as JSON (`json.dumps`), other scalars Python-`str()` style (`5`, `True`,
+/// `None`), matching what String-typed inputs already look like after sanitising.
+pub(crate) fn env_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(_) | Value::Object(_) => pyjson::dumps(v),
+        other => pyjson::py_str(other),
+    }
+}
+
+/// Whether `name=value` can be put in an environment.
+pub(crate) fn env_ok(name: &str, value: &str) -> bool {
+    !name.is_empty() && !name.contains('=') && !name.contains('\0') && !value.contains('\0')
+}
+
+/// The config text (`config` string; null/absent → "").
+pub(crate) fn config_text(entry: &Value) -> Result<String, HookError> {
+    match entry.get("config") {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(HookError::new("config must be a string for this hook", 1)),
+    }
+}
+
+/// Write a working file (temp + rename; no fsync: regenerated on every run).
+pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), HookError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp{:08x}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        fastrand::u32(..)
+    ));
+    let r = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r.map_err(|e| HookError::new(format!("writing {}: {e}", path.display()), 1))
+}
+
+/// Declared outputs read from `<heat_outputs_path>.<name>` (missing files skipped).
+pub(crate) fn collect_outputs(
+    entry: &Value,
+    heat_outputs_path: &Path,
+    response: &mut Map<String, Value>,
+) {
+    let Some(outputs) = entry.get("outputs").and_then(Value::as_array) else {
+        return;
+    };
+    for o in outputs {
+        let Some(name) = o.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if name.contains('/') {
+            continue;
+        }
+        let mut p = heat_outputs_path.as_os_str().to_owned();
+        p.push(".");
+        p.push(name);
+        if let Ok(bytes) = std::fs::read(PathBuf::from(p)) {
+            response.insert(
+                name.to_string(),
+                Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+            );
+        }
+    }
+}
+
+/// How a tool run ended, from the hook's point of view.
+pub(crate) enum ToolRun {
+    Done(Finished),
+    /// The tool could not be started (not installed, not executable).
+    NotStarted(HookError),
+    Cancelled,
+}
+
+/// Run a tool under the runner's timeout/stop, with bounded capture and empty stdin.
+/// A busy text file (just written script, forked elsewhere) is retried briefly.
+pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
+    spec = spec.capture(if ctx.capture == 0 {
+        process::DEFAULT_CAPTURE
+    } else {
+        ctx.capture
+    });
+    spec.stdin = Some(Vec::new());
+    spec.timeout = ctx.timeout;
+    let mut attempts = 0;
+    loop {
+        match process::run(&spec, ctx.stop.as_ref()) {
+            Ok(f) if f.cancelled => return ToolRun::Cancelled,
+            Ok(f) => {
+                log_tail("stdout", &f.stdout, log::Level::Info);
+                log_tail("stderr", &f.stderr, log::Level::Debug);
+                return ToolRun::Done(f);
+            }
+            Err(e) if errno(&e) == Some(nix::libc::ETXTBSY) && attempts < 20 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                let status = if e.kind() == io::ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                };
+                // process::run wraps the error (naming the program), so the errno is in the text
+                let enoexec = e.raw_os_error() == Some(nix::libc::ENOEXEC)
+                    || e.to_string()
+                        .contains(&format!("os error {}", nix::libc::ENOEXEC));
+                let hint = if enoexec {
+                    " (a script needs a #! line)"
+                } else {
+                    ""
+                };
+                return ToolRun::NotStarted(HookError::new(format!("{what}: {e}{hint}"), status));
+            }
+        }
+    }
+}
+
+/// The errno behind an error from `process::run`, which wraps the OS error in a message naming
+/// the program (so `raw_os_error` is gone, but the text ends with `(os error N)`).
+fn errno(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        let text = e.to_string();
+        let start = text.rfind("(os error ")? + "(os error ".len();
+        text[start..].split(')').next()?.parse().ok()
+    })
+}
+
+/// Log the end of a tool's output (the whole of it goes to Heat in the signal; the log keeps
+/// the last 4 KiB). Registered secrets are masked by the logger.
+fn log_tail(what: &str, bytes: &[u8], level: log::Level) {
+    const KEEP: usize = 4096;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    let tail = &bytes[bytes.len().saturating_sub(KEEP)..];
+    let text = String::from_utf8_lossy(tail);
+    let cut = if bytes.len() > KEEP { "[...] " } else { "" };
+    log::log!(level, "{what}: {cut}{}", text.trim_end());
+}
+
+/// `deploy_stdout`/`deploy_stderr` of a finished tool (lossy UTF-8; a note if the front was
+/// dropped; a timeout line appended to stderr).
+pub(crate) fn tool_texts(f: &Finished, ctx: &Context) -> (String, String) {
+    let out = crate::deploy::entry::decode_tail(&f.stdout, f.stdout_dropped);
+    let mut err = crate::deploy::entry::decode_tail(&f.stderr, f.stderr_dropped);
+    if f.timed_out {
+        if !err.is_empty() && !err.ends_with('\n') {
+            err.push('\n');
+        }
+        err.push_str(&format!(
+            "heat-agent: timed out after {}s; the processes were killed",
+            ctx.timeout.map(|t| t.as_secs_f64()).unwrap_or_default()
+        ));
+    }
+    (out, err)
+}
+
+/// The status code of a finished tool: its exit code, 124 on timeout, -N when killed by
+/// signal N (as Python reports it).
+pub(crate) fn tool_status(f: &Finished) -> i64 {
+    if f.timed_out {
+        crate::deploy::STATUS_TIMED_OUT
+    } else {
+        f.python_returncode() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn env_rendering_never_fails_on_typed_values() {
+        assert_eq!(env_value(&json!("s")), "s");
+        assert_eq!(env_value(&json!(5)), "5");
+        assert_eq!(env_value(&json!(1.5)), "1.5");
+        assert_eq!(env_value(&json!(true)), "True");
+        assert_eq!(env_value(&json!(null)), "None");
+        assert_eq!(env_value(&json!({"key": "value"})), "{\"key\": \"value\"}");
+        assert_eq!(env_value(&json!(["v1", 12])), "[\"v1\", 12]");
+    }
+
+    #[test]
+    fn errno_survives_wrapping() {
+        let e = io::Error::other("cannot run /x: Text file busy (os error 26)");
+        assert_eq!(errno(&e), Some(26));
+        assert_eq!(errno(&io::Error::from_raw_os_error(8)), Some(8));
+        assert_eq!(errno(&io::Error::other("plain")), None);
+    }
+
+    #[test]
+    fn options_null_is_empty_and_truthiness_decides() {
+        assert!(options(&json!({"options": null})).is_empty());
+        let o = options(&json!({"options": {"tags": "", "skip": "a", "n": 0}}));
+        assert_eq!(option_text(&o, "tags"), None);
+        assert_eq!(option_text(&o, "skip").as_deref(), Some("a"));
+        assert_eq!(option_text(&o, "n"), None);
+    }
 }
