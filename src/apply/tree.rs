@@ -322,8 +322,8 @@ fn stage_one(p: &Planned) -> Result<Option<fsutil::Staged>, String> {
 }
 
 /// Write everything planned: parent directories first, then every new file is written under a
-/// temporary name next to its destination; one `syncfs` per filesystem makes them all durable
-/// (instead of one fsync per file); only then are they renamed into place (and deletions done)
+/// temporary name next to its destination; they are fsynced together (in parallel, so the
+/// filesystem batches them); only then are they renamed into place (and deletions done)
 /// in tree order, logging like the reference, and the directories synced. A failure before
 /// the renames leaves every destination untouched. Returns the number of files written or
 /// deleted.
@@ -349,23 +349,8 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     for p in plans {
         staged.push(stage_one(p)?); // on error, the staged files are dropped (removed)
     }
-    let mut devices: Vec<u64> = Vec::new();
-    for (p, s) in plans.iter().zip(&staged) {
-        if s.is_none() {
-            continue;
-        }
-        let dir = p
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
-        if !devices.contains(&dev) {
-            devices.push(dev);
-            fsutil::sync_filesystem(dir)
-                .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
-        }
-    }
+    let to_sync: Vec<&fsutil::Staged> = staged.iter().flatten().collect();
+    fsutil::sync_staged(&to_sync).map_err(|e| e.to_string())?;
     let mut changed = 0;
     let mut dirs: Vec<&Path> = Vec::new();
     for (p, s) in plans.iter().zip(staged) {
