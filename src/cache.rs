@@ -89,7 +89,11 @@ impl Cache {
             fsutil::atomic_write(&orig, text.as_bytes(), 0o600, Owner::default())?;
             changed = true;
         }
-        fsutil::atomic_write(&path, text.as_bytes(), 0o600, Owner::default())?;
+        // The reference rewrites `<key>.json` on every poll; identical bytes need no write
+        // (and no fsync): an idle poll then costs reads only.
+        if fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
+            fsutil::atomic_write(&path, text.as_bytes(), 0o600, Owner::default())?;
+        }
         if !changed {
             changed = match self.last(key) {
                 Some(Ok(last)) => !pyjson::semantic_eq(&last, value),

@@ -25,6 +25,54 @@ use std::time::{Duration, Instant};
 
 /// Name of our own bookkeeping file in the cache dir (the reference never lists the dir).
 const SOURCES_FILE: &str = ".heat-agent-sources.json";
+/// The `request` collector's HTTP validators, kept so that even a `--one-time` run asks with
+/// `If-None-Match`/`If-Modified-Since` and reuses the cached document on `304`.
+const VALIDATORS_FILE: &str = ".heat-agent-request.json";
+
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Default)]
+struct Validators {
+    url: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+fn validators_of(state: &State) -> Validators {
+    Validators {
+        url: state.request_url.clone(),
+        etag: state.request_etag.clone(),
+        last_modified: state.request_last_modified.clone(),
+    }
+}
+
+/// Restore the request validators, with the document they validate (`request.json`).
+pub fn load_validators(state: &mut State, cache: &Cache) {
+    let Some(v) = std::fs::read_to_string(cache.dir().join(VALIDATORS_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Validators>(&t).ok())
+    else {
+        return;
+    };
+    let Some(doc) = cache.current("request").filter(|d| d.is_object()) else {
+        return;
+    };
+    state.request_url = v.url;
+    state.request_etag = v.etag;
+    state.request_last_modified = v.last_modified;
+    state.request_body = Some(doc);
+}
+
+fn save_validators(state: &State, cache: &Cache) -> std::io::Result<()> {
+    let path = cache.dir().join(VALIDATORS_FILE);
+    let now = validators_of(state);
+    let on_disk = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Validators>(&t).ok());
+    if on_disk.as_ref() == Some(&now) || (on_disk.is_none() && now == Validators::default()) {
+        return Ok(());
+    }
+    let text = serde_json::to_string(&now).unwrap_or_else(|_| "{}".into());
+    crate::fsutil::atomic_write(&path, text.as_bytes(), 0o600, Default::default())
+}
 
 /// Result of one store-mode collection.
 #[derive(Debug, Default)]
@@ -162,6 +210,7 @@ pub fn collect_store(
         }
     }
     let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
+    save_validators(state, cache)?;
     if sources_changed {
         let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
         crate::fsutil::atomic_write(
@@ -406,6 +455,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
             return 1;
         }
     };
+    load_validators(&mut state, &cache);
     let config_hash = crate::config::config_hash(&settings);
     let mut schedule = Schedule::new(settings.min_polling_interval, settings.polling_interval);
     let mut exitval = 0;

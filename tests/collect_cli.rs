@@ -704,3 +704,39 @@ fn python_cache_is_continued_and_ours_is_readable_by_python() {
         "the Python tool must continue our cache without re-running"
     );
 }
+
+#[test]
+fn one_time_runs_reuse_validators_and_leave_unchanged_files_alone() {
+    let g = Guest::new();
+    let cmd = g.recording_command();
+    let run = || {
+        let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run();
+    let request_json = g.cache().join("request.json");
+    let before = fs::metadata(&request_json).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    run();
+    let reqs = g.server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(
+        reqs[1].header("if-none-match").is_some(),
+        "second run is conditional: {:?}",
+        reqs[1]
+    );
+    assert_eq!(g.runs(), 1, "a 304 is no change");
+    assert_eq!(
+        fs::metadata(&request_json).unwrap().modified().unwrap(),
+        before,
+        "not rewritten"
+    );
+    // a change on the server is still seen
+    g.doc.lock().unwrap()["old-style"] = json!("v3");
+    run();
+    assert_eq!(g.runs(), 2);
+}
