@@ -1,8 +1,8 @@
 //! `heat` (spec os-config-tools §1.12.4): Keystone v3 token, orchestration endpoint from the
 //! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
 
-use super::keystone::{self, Credentials};
 use super::{setting, CollectError, Context, Entries};
+use crate::keystone::{self, Credentials};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -57,8 +57,8 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let mut attempt = 0;
     let metadata = loop {
         attempt += 1;
-        let token =
-            keystone::token(ctx.state, &agent, &creds, ttl).map_err(CollectError::NotAvailable)?;
+        let token = keystone::token(&mut ctx.state.tokens, &agent, &creds, ttl)
+            .map_err(CollectError::NotAvailable)?;
         let endpoint =
             keystone::endpoint_for(&token.catalog, "orchestration", region).ok_or_else(|| {
                 CollectError::NotAvailable(
@@ -71,7 +71,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         {
             Outcome::Done(v) => break v,
             Outcome::Unauthorized(msg) => {
-                keystone::invalidate(ctx.state, &creds);
+                keystone::invalidate(&mut ctx.state.tokens, &creds);
                 if attempt >= 2 {
                     return Err(CollectError::NotAvailable(msg));
                 }

@@ -17,7 +17,6 @@ pub mod config_drive;
 pub mod ec2;
 pub mod heat;
 pub mod heat_local;
-pub mod keystone;
 pub mod local;
 pub mod request;
 pub mod ws_tls;
@@ -52,20 +51,12 @@ pub struct State {
     pub request_body: Option<Value>,
     /// The URL the three `request_*` fields above belong to (a new URL starts afresh).
     pub request_url: Option<String>,
-    /// Keystone tokens by [`keystone::token_key`] (auth_url, user_id, project_id, password digest).
-    pub tokens: std::collections::HashMap<String, CachedToken>,
+    /// Keystone tokens by [`crate::keystone::token_key`] (auth_url, user_id, project_id,
+    /// password digest).
+    pub tokens: crate::keystone::TokenCache,
     /// cfn: the metadata URL read from the `heat_metadata_hint` file, kept for the process
     /// lifetime as the reference does.
     pub cfn_metadata_url: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CachedToken {
-    pub token: String,
-    pub catalog: Value,
-    pub expires_at: Option<std::time::SystemTime>,
-    /// The Keystone v3 URL found by discovery (reused with the token: no discovery either).
-    pub identity_url: String,
 }
 
 pub struct Context<'a> {

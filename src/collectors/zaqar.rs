@@ -2,10 +2,10 @@
 //! Zaqar queue; we pop one message per poll (`DELETE .../messages?pop=1`), or, with
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 
-use super::keystone::{self, Credentials};
 use super::ws_tls;
 use super::{setting, CollectError, Context, Entries};
 use crate::config::Zaqar;
+use crate::keystone::{self, Credentials};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -95,7 +95,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let mut attempt = 0;
     let data = loop {
         attempt += 1;
-        let token = keystone::token(ctx.state, &ks_agent, &creds, ttl)
+        let token = keystone::token(&mut ctx.state.tokens, &ks_agent, &creds, ttl)
             .map_err(CollectError::NotAvailable)?;
         let outcome = if z.use_websockets {
             let endpoint = keystone::endpoint_for(&token.catalog, "messaging-websocket", region)
@@ -137,7 +137,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 )))
             }
             Ok(super::heat::Outcome::Unauthorized(msg)) => {
-                keystone::invalidate(ctx.state, &creds);
+                keystone::invalidate(&mut ctx.state.tokens, &creds);
                 if attempt >= 2 {
                     return Err(CollectError::NotAvailable(msg));
                 }

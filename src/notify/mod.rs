@@ -1,10 +1,9 @@
 //! Deployment signals to Heat (heat-config-notify replacement; spec heat-deployments §3).
 //!
 //! `transport` chooses where a signal goes and speaks each protocol, `trim` fits the payload
-//! into Heat's body limit, `outbox` keeps every signal on disk until it is acknowledged, and
-//! `keystone` is the small token helper the Heat-native and Zaqar transports need.
+//! into Heat's body limit, and `outbox` keeps every signal on disk until it is acknowledged.
+//! The Heat-native and Zaqar transports authenticate with [`crate::keystone`].
 
-pub mod keystone;
 pub mod outbox;
 pub mod transport;
 pub mod trim;

@@ -5,8 +5,8 @@
 //! `deploy_signal_id` → HTTP (PUT when `deploy_signal_verb` is exactly `PUT`, else POST);
 //! independently `deploy_queue_id` → Zaqar, else `deploy_auth_url` → Heat native; none → nothing.
 
-use super::keystone::{self, Credentials};
 use super::trim;
+use crate::keystone::{self, CachedToken};
 use crate::pyjson;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -18,6 +18,29 @@ pub const ZAQAR_MAX_PAYLOAD: usize = 262_144 - 1024;
 /// Message TTL for Zaqar signals. The reference uses 600 s, which expires a signal when Heat
 /// does not poll for 10 minutes (W20); one hour matches Heat's own metadata messages.
 pub const ZAQAR_TTL: u64 = 3600;
+
+/// Keystone credentials from the deployment's `deploy_*` inputs. Stored (flattened) in outbox
+/// records, so the field names are a file format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub auth_url: String,
+    pub user_id: String,
+    pub password: String,
+    pub project_id: String,
+    /// `deploy_region_name`; `None` (absent or null) matches any region.
+    pub region: Option<String>,
+}
+
+impl Credentials {
+    pub fn keystone(&self) -> keystone::Credentials<'_> {
+        keystone::Credentials {
+            auth_url: &self.auth_url,
+            user_id: &self.user_id,
+            password: &self.password,
+            project_id: &self.project_id,
+        }
+    }
+}
 
 /// One place a signal goes. Stored in outbox records, so the field names are a file format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,13 +315,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             stack_id,
             resource_name,
         } => {
-            let token = keystone::authenticate(agent, credentials)?;
-            let endpoint = keystone::endpoint(
-                &token.catalog,
-                "orchestration",
-                credentials.region.as_deref(),
-            )
-            .ok_or_else(|| no_endpoint("orchestration", credentials))?;
+            let (token, endpoint) = authenticate(agent, credentials, "orchestration")?;
             let url = format!(
                 "{endpoint}/stacks/{}/resources/{}/signal",
                 quote_path(stack_id),
@@ -308,7 +325,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             let body = pyjson::dumps(payload);
             let resp = agent
                 .post(&url)
-                .header("X-Auth-Token", &token.id)
+                .header("X-Auth-Token", &token.token)
                 .header("Content-Type", "application/json")
                 .header("Accept", "application/json")
                 .send(body.as_bytes());
@@ -319,15 +336,12 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             queue_id,
             client_id,
         } => {
-            let token = keystone::authenticate(agent, credentials)?;
-            let endpoint =
-                keystone::endpoint(&token.catalog, "messaging", credentials.region.as_deref())
-                    .ok_or_else(|| no_endpoint("messaging", credentials))?;
+            let (token, endpoint) = authenticate(agent, credentials, "messaging")?;
             let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
             log::debug!("signalling queue {queue_url}");
             let resp = agent
                 .put(&queue_url)
-                .header("X-Auth-Token", &token.id)
+                .header("X-Auth-Token", &token.token)
                 .header("X-Project-Id", &credentials.project_id)
                 .header("Client-ID", client_id)
                 .header("Accept", "application/json")
@@ -338,7 +352,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             let url = format!("{queue_url}/messages");
             let resp = agent
                 .post(&url)
-                .header("X-Auth-Token", &token.id)
+                .header("X-Auth-Token", &token.token)
                 .header("X-Project-Id", &credentials.project_id)
                 .header("Client-ID", client_id)
                 .header("Content-Type", "application/json")
@@ -347,6 +361,24 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             check(resp, &format!("POST {url}"))
         }
     }
+}
+
+/// A fresh token (every attempt authenticates, as the reference does) and the public
+/// `service` endpoint from its catalog, without a trailing `/`. Keystone answering with a
+/// status is classified like any answer; no usable answer is worth another attempt.
+fn authenticate(
+    agent: &ureq::Agent,
+    c: &Credentials,
+    service: &str,
+) -> Result<(CachedToken, String), Failure> {
+    let token = keystone::authenticate(agent, &c.auth_url, &c.keystone()).map_err(|e| match e {
+        keystone::AuthError::Refused { status, message } => Failure::from_status(status, message),
+        keystone::AuthError::Unusable { status, message } => Failure::transient(status, message),
+    })?;
+    let endpoint = keystone::endpoint_for(&token.catalog, service, c.region.as_deref())
+        .map(|url| url.trim_end_matches('/').to_string())
+        .ok_or_else(|| no_endpoint(service, c))?;
+    Ok((token, endpoint))
 }
 
 fn no_endpoint(service: &str, c: &Credentials) -> Failure {
