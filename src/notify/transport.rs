@@ -339,22 +339,14 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             let (token, endpoint) = authenticate(agent, credentials, "messaging")?;
             let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
             log::debug!("signalling queue {queue_url}");
-            let resp = agent
-                .put(&queue_url)
-                .header("X-Auth-Token", &token.token)
-                .header("X-Project-Id", &credentials.project_id)
-                .header("Client-ID", client_id)
+            let resp = zaqar_client(agent.put(&queue_url), &token, credentials, client_id)
                 .header("Accept", "application/json")
                 .send_empty();
             check(resp, &format!("PUT {queue_url}"))?;
             let fitted = trim::fit(payload, ZAQAR_MAX_PAYLOAD);
             let envelope = json!({"messages": [{"body": fitted, "ttl": ZAQAR_TTL}]});
             let url = format!("{queue_url}/messages");
-            let resp = agent
-                .post(&url)
-                .header("X-Auth-Token", &token.token)
-                .header("X-Project-Id", &credentials.project_id)
-                .header("Client-ID", client_id)
+            let resp = zaqar_client(agent.post(&url), &token, credentials, client_id)
                 .header("Content-Type", "application/json")
                 .header("Accept", "application/json")
                 .send(pyjson::dumps(&envelope).as_bytes());
@@ -379,6 +371,18 @@ fn authenticate(
         .map(|url| url.trim_end_matches('/').to_string())
         .ok_or_else(|| no_endpoint(service, c))?;
     Ok((token, endpoint))
+}
+
+/// The headers that name the Zaqar client on every request of a signal.
+fn zaqar_client<B>(
+    req: ureq::RequestBuilder<B>,
+    token: &CachedToken,
+    c: &Credentials,
+    client_id: &str,
+) -> ureq::RequestBuilder<B> {
+    req.header("X-Auth-Token", &token.token)
+        .header("X-Project-Id", &c.project_id)
+        .header("Client-ID", client_id)
 }
 
 fn no_endpoint(service: &str, c: &Credentials) -> Failure {
