@@ -22,6 +22,7 @@ use super::transport::{self, Target};
 use super::trim;
 use crate::fsutil;
 use crate::retry::Backoff;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
@@ -65,9 +66,10 @@ impl State {
     }
 }
 
-/// One outbox file.
+/// One outbox file. `P` and `T` are the payload and targets: kept in a [`Record`], parsed
+/// over and dropped in a [`Summary`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub struct Record<P = Value, T = Vec<Target>> {
     #[serde(default = "format_version")]
     pub format: u32,
     pub id: String,
@@ -92,9 +94,9 @@ pub struct Record {
     pub last_status: Option<u16>,
     #[serde(default)]
     pub last_error: Option<String>,
-    pub payload: Value,
+    pub payload: P,
     #[serde(default)]
-    pub targets: Vec<Target>,
+    pub targets: T,
     #[serde(default)]
     pub delivered_targets: Vec<usize>,
 }
@@ -104,32 +106,7 @@ fn format_version() -> u32 {
 }
 
 /// A record without its payload and targets: what `status` and scheduling need (cheap to read).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Summary {
-    pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub group: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    pub transport: String,
-    pub state: State,
-    #[serde(default)]
-    pub attempts: u32,
-    #[serde(default)]
-    pub created_at: f64,
-    #[serde(default)]
-    pub next_attempt_at: Option<f64>,
-    #[serde(default)]
-    pub last_attempt_at: Option<f64>,
-    #[serde(default)]
-    pub delivered_at: Option<f64>,
-    #[serde(default)]
-    pub last_status: Option<u16>,
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
+pub type Summary = Record<IgnoredAny, IgnoredAny>;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliverySummary {
