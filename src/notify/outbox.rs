@@ -340,21 +340,7 @@ impl Outbox {
     }
 
     fn record_paths(&self) -> Vec<PathBuf> {
-        let Ok(rd) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut paths: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        paths.sort();
-        paths
+        fsutil::json_files(&self.dir)
     }
 
     /// Every record's summary (unreadable files are reported and skipped, never deleted).
