@@ -2,7 +2,7 @@
 //! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
 
 use super::{setting, CollectError, Context, Entries};
-use crate::keystone::{self, Credentials};
+use crate::keystone;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -15,38 +15,20 @@ pub(crate) enum Outcome<T> {
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let h = &ctx.settings.heat;
-    let mut missing = None;
-    for (name, v) in [
+    if let Some(name) = super::first_unset(&[
         ("auth_url", &h.auth_url),
         ("password", &h.password),
         ("project_id", &h.project_id),
         ("user_id", &h.user_id),
         ("stack_id", &h.stack_id),
         ("resource_name", &h.resource_name),
-    ] {
-        if setting(v).is_none() {
-            missing = Some(name);
-            break;
-        }
-    }
-    if let Some(name) = missing {
+    ]) {
         return Err(CollectError::NotConfigured(format!(
             "No {name} configured."
         )));
     }
+    let creds = super::keystone_credentials(&h.auth_url, &h.user_id, &h.password, &h.project_id);
     let unset = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
-    let creds_owned = (
-        unset(&h.auth_url),
-        unset(&h.user_id),
-        unset(&h.password),
-        unset(&h.project_id),
-    );
-    let creds = Credentials {
-        auth_url: &creds_owned.0,
-        user_id: &creds_owned.1,
-        password: &creds_owned.2,
-        project_id: &creds_owned.3,
-    };
     let stack_id = unset(&h.stack_id);
     let resource_name = unset(&h.resource_name);
     let region = setting(&h.region_name);

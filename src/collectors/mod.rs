@@ -94,6 +94,30 @@ pub(crate) fn setting(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
 }
 
+/// The name of the first option in `options` that is not set (callers list them in the
+/// order the reference checks them, so the message names the same one).
+pub(crate) fn first_unset<'n>(options: &[(&'n str, &Option<String>)]) -> Option<&'n str> {
+    options
+        .iter()
+        .find(|(_, v)| setting(v).is_none())
+        .map(|(name, _)| *name)
+}
+
+/// Keystone credentials from a collector section (its options already checked set).
+pub(crate) fn keystone_credentials<'a>(
+    auth_url: &'a Option<String>,
+    user_id: &'a Option<String>,
+    password: &'a Option<String>,
+    project_id: &'a Option<String>,
+) -> crate::keystone::Credentials<'a> {
+    crate::keystone::Credentials {
+        auth_url: setting(auth_url).unwrap_or_default(),
+        user_id: setting(user_id).unwrap_or_default(),
+        password: setting(password).unwrap_or_default(),
+        project_id: setting(project_id).unwrap_or_default(),
+    }
+}
+
 /// Seconds from a float option; nonsense (negative, NaN, infinite, zero) falls back.
 pub(crate) fn secs(value: f64, fallback: f64) -> Duration {
     if value.is_finite() && value > 0.0 {
@@ -225,6 +249,16 @@ mod tests {
         assert_eq!(setting(&None), None);
         assert_eq!(setting(&Some("  ".into())), None);
         assert_eq!(setting(&Some("x".into())), Some("x"));
+    }
+
+    #[test]
+    fn first_unset_names_the_first_missing_option() {
+        let (set, blank) = (Some("x".to_string()), Some(" ".to_string()));
+        assert_eq!(
+            first_unset(&[("a", &set), ("b", &blank), ("c", &None)]),
+            Some("b")
+        );
+        assert_eq!(first_unset(&[("a", &set)]), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::ws_tls;
 use super::{setting, CollectError, Context, Entries};
 use crate::config::Zaqar;
-use crate::keystone::{self, Credentials};
+use crate::keystone;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -51,16 +51,14 @@ fn not_configured(msg: &str) -> CollectError {
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let z: &Zaqar = &ctx.settings.zaqar;
-    for (name, v) in [
+    if let Some(name) = super::first_unset(&[
         ("auth_url", &z.auth_url),
         ("password", &z.password),
         ("project_id", &z.project_id),
         ("user_id", &z.user_id),
         ("queue_id", &z.queue_id),
-    ] {
-        if setting(v).is_none() {
-            return Err(not_configured(&format!("No {name} configured.")));
-        }
+    ]) {
+        return Err(not_configured(&format!("No {name} configured.")));
     }
     if z.ssl_certificate_validation && z.ca_file.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
         return Err(not_configured(
@@ -68,18 +66,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         ));
     }
     let val = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
-    let (auth_url, user_id, password, project_id) = (
-        val(&z.auth_url),
-        val(&z.user_id),
-        val(&z.password),
-        val(&z.project_id),
-    );
-    let creds = Credentials {
-        auth_url: &auth_url,
-        user_id: &user_id,
-        password: &password,
-        project_id: &project_id,
-    };
+    let creds = super::keystone_credentials(&z.auth_url, &z.user_id, &z.password, &z.project_id);
     let queue = val(&z.queue_id);
     let region = setting(&z.region_name);
     let timeout = super::secs(ctx.settings.http.timeout, 60.0);
@@ -109,7 +96,14 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 verify: z.ssl_certificate_validation,
                 ca_file: z.ca_file.clone().filter(|_| z.ssl_certificate_validation),
             };
-            websocket_data(&endpoint, &token.token, &project_id, &queue, timeout, &tls)
+            websocket_data(
+                &endpoint,
+                &token.token,
+                creds.project_id,
+                &queue,
+                timeout,
+                &tls,
+            )
         } else {
             let endpoint =
                 keystone::endpoint_for(&token.catalog, "messaging", region).ok_or_else(|| {
@@ -127,7 +121,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 z.ssl_certificate_validation,
             );
             let agent = super::agent(&http)?;
-            pop_message(&agent, &endpoint, &token.token, &project_id, &queue)
+            pop_message(&agent, &endpoint, &token.token, creds.project_id, &queue)
         };
         match outcome {
             Ok(super::heat::Outcome::Done(v @ Value::Object(_))) => break v,
