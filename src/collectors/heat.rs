@@ -1,17 +1,10 @@
 //! `heat` (spec os-config-tools §1.12.4): Keystone v3 token, orchestration endpoint from the
 //! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
 
-use super::{setting, CollectError, Context, Entries};
+use super::{setting, CollectError, Context, Entries, Outcome};
 use crate::keystone;
 use serde_json::Value;
 use std::time::Duration;
-
-/// What a call against a service gave.
-pub(crate) enum Outcome<T> {
-    Done(T),
-    /// 401: the token was refused (drop it and try once more with a fresh one).
-    Unauthorized(String),
-}
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let h = &ctx.settings.heat;
@@ -36,11 +29,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
     let ttl = Duration::from_secs(ctx.settings.keystone.cache_ttl.max(0) as u64);
 
-    let mut attempt = 0;
-    let metadata = loop {
-        attempt += 1;
-        let token = keystone::token(&mut ctx.state.tokens, &agent, &creds, ttl)
-            .map_err(CollectError::NotAvailable)?;
+    let metadata = super::with_token(&mut ctx.state.tokens, &agent, &creds, ttl, |token| {
         let endpoint =
             keystone::endpoint_for(&token.catalog, "orchestration", region).ok_or_else(|| {
                 CollectError::NotAvailable(
@@ -48,19 +37,9 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 )
             })?;
         log::debug!("Fetching metadata from {endpoint}");
-        match fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name)
-            .map_err(CollectError::NotAvailable)?
-        {
-            Outcome::Done(v) => break v,
-            Outcome::Unauthorized(msg) => {
-                keystone::invalidate(&mut ctx.state.tokens, &creds);
-                if attempt >= 2 {
-                    return Err(CollectError::NotAvailable(msg));
-                }
-                log::info!("{msg}; authenticating again");
-            }
-        }
-    };
+        fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name)
+            .map_err(CollectError::NotAvailable)
+    })?;
     Ok(crate::merge::merged_list_from_content(
         metadata,
         &ctx.settings.deployment_key,

@@ -118,6 +118,40 @@ pub(crate) fn keystone_credentials<'a>(
     }
 }
 
+/// What a service call made with a Keystone token gave.
+pub(crate) enum Outcome<T> {
+    Done(T),
+    /// 401: the token was refused (drop it and try once more with a fresh one).
+    Unauthorized(String),
+}
+
+/// Call a service with a Keystone token for `creds` (cached in `tokens`); when the service
+/// refuses the token, it is dropped and the call made once more with a fresh one.
+pub(crate) fn with_token<T>(
+    tokens: &mut crate::keystone::TokenCache,
+    agent: &ureq::Agent,
+    creds: &crate::keystone::Credentials<'_>,
+    ttl: Duration,
+    mut call: impl FnMut(&crate::keystone::CachedToken) -> Result<Outcome<T>, CollectError>,
+) -> Result<T, CollectError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = crate::keystone::token(tokens, agent, creds, ttl)
+            .map_err(CollectError::NotAvailable)?;
+        match call(&token)? {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Unauthorized(msg) => {
+                crate::keystone::invalidate(tokens, creds);
+                if attempt >= 2 {
+                    return Err(CollectError::NotAvailable(msg));
+                }
+                log::info!("{msg}; authenticating again");
+            }
+        }
+    }
+}
+
 /// Seconds from a float option; nonsense (negative, NaN, infinite, zero) falls back.
 pub(crate) fn secs(value: f64, fallback: f64) -> Duration {
     if value.is_finite() && value > 0.0 {

@@ -3,7 +3,7 @@
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 
 use super::ws_tls;
-use super::{setting, CollectError, Context, Entries};
+use super::{setting, CollectError, Context, Entries, Outcome};
 use crate::config::Zaqar;
 use crate::keystone;
 use serde_json::{json, Value};
@@ -79,12 +79,8 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         )));
     }
 
-    let mut attempt = 0;
-    let data = loop {
-        attempt += 1;
-        let token = keystone::token(&mut ctx.state.tokens, &ks_agent, &creds, ttl)
-            .map_err(CollectError::NotAvailable)?;
-        let outcome = if z.use_websockets {
+    let data = super::with_token(&mut ctx.state.tokens, &ks_agent, &creds, ttl, |token| {
+        if z.use_websockets {
             let endpoint = keystone::endpoint_for(&token.catalog, "messaging-websocket", region)
                 .ok_or_else(|| {
                     CollectError::NotAvailable(
@@ -122,24 +118,14 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
             );
             let agent = super::agent(&http)?;
             pop_message(&agent, &endpoint, &token.token, creds.project_id, &queue)
-        };
-        match outcome {
-            Ok(super::heat::Outcome::Done(v @ Value::Object(_))) => break v,
-            Ok(super::heat::Outcome::Done(_)) => {
-                return Err(CollectError::NotAvailable(format!(
-                    "The message on queue {queue} is not a JSON object."
-                )))
-            }
-            Ok(super::heat::Outcome::Unauthorized(msg)) => {
-                keystone::invalidate(&mut ctx.state.tokens, &creds);
-                if attempt >= 2 {
-                    return Err(CollectError::NotAvailable(msg));
-                }
-                log::info!("{msg}; authenticating again");
-            }
-            Err(msg) => return Err(CollectError::NotAvailable(msg)),
         }
-    };
+        .map_err(CollectError::NotAvailable)
+    })?;
+    if !data.is_object() {
+        return Err(CollectError::NotAvailable(format!(
+            "The message on queue {queue} is not a JSON object."
+        )));
+    }
     Ok(crate::merge::merged_list_from_content(
         data,
         &ctx.settings.deployment_key,
@@ -154,7 +140,7 @@ pub(crate) fn pop_message(
     token: &str,
     project_id: &str,
     queue: &str,
-) -> Result<super::heat::Outcome<Value>, String> {
+) -> Result<Outcome<Value>, String> {
     let url = format!(
         "{}/v2/queues/{queue}/messages?pop=1",
         endpoint.trim_end_matches('/')
@@ -169,9 +155,7 @@ pub(crate) fn pop_message(
         .map_err(|e| super::transport_error(&e, &url))?;
     let status = resp.status().as_u16();
     if status == 401 {
-        return Ok(super::heat::Outcome::Unauthorized(super::status_error(
-            status, &url,
-        )));
+        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
     }
     if status >= 400 {
         return Err(super::status_error(status, &url));
@@ -186,7 +170,7 @@ pub(crate) fn pop_message(
     }
     let doc = super::parse_json(&body).map_err(|e| format!("{url}: response is not JSON ({e})"))?;
     first_message_body(&doc)
-        .map(super::heat::Outcome::Done)
+        .map(Outcome::Done)
         .ok_or_else(empty)
 }
 
@@ -362,7 +346,7 @@ pub(crate) fn websocket_data(
     queue: &str,
     timeout: Duration,
     tls: &WsTls,
-) -> Result<super::heat::Outcome<Value>, String> {
+) -> Result<Outcome<Value>, String> {
     let mut ws = ws_connect(endpoint, timeout, tls)?;
     let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue, timeout);
     let _ = ws.close(None);
@@ -377,12 +361,12 @@ fn websocket_exchange<S: Read + Write>(
     project_id: &str,
     queue: &str,
     timeout: Duration,
-) -> Result<super::heat::Outcome<Value>, String> {
+) -> Result<Outcome<Value>, String> {
     let [auth, create, subscribe, pop] =
         websocket_frames(token, &client_id_dashed(), project_id, queue);
     if let Err(e) = ws_call(ws, endpoint, "authenticate", auth, timeout) {
         if e.contains(" answered 401") {
-            return Ok(super::heat::Outcome::Unauthorized(e));
+            return Ok(Outcome::Unauthorized(e));
         }
         return Err(e);
     }
@@ -391,12 +375,12 @@ fn websocket_exchange<S: Read + Write>(
     let reply = ws_call(ws, endpoint, "message_delete_many", pop, timeout)?;
     if let Some(body) = reply.get("body").and_then(first_message_body) {
         log::debug!("Websocket message found...");
-        return Ok(super::heat::Outcome::Done(body));
+        return Ok(Outcome::Done(body));
     }
     log::debug!("websocket recv()");
     let frame = ws_recv(ws, endpoint, "a message on the subscribed queue", timeout)?;
     match frame.get("body") {
-        Some(body) => Ok(super::heat::Outcome::Done(body.clone())),
+        Some(body) => Ok(Outcome::Done(body.clone())),
         None => Err(format!("{endpoint}: notification frame without a body")),
     }
 }
