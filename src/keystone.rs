@@ -395,9 +395,11 @@ mod tests {
         assert_eq!(parse_expires_at("2026-01-01T25:00:00Z"), None);
     }
 
+    /// The collectors' catalog and the notify tests' one (an endpoint without a URL is passed
+    /// over; the URL comes back as the catalog spells it).
     #[test]
     fn catalog_lookup() {
-        let catalog = serde_json::json!([
+        let collectors = json!([
             {"type": "identity", "endpoints": [{"interface": "public", "url": "http://k"}]},
             {"type": "orchestration", "endpoints": [
                 {"interface": "internal", "region_id": "R1", "url": "http://internal"},
@@ -405,24 +407,7 @@ mod tests {
                 {"interface": "public", "region": "R1", "url": "http://r1"}
             ]}
         ]);
-        assert_eq!(
-            endpoint_for(&catalog, "orchestration", None).as_deref(),
-            Some("http://r2")
-        );
-        assert_eq!(
-            endpoint_for(&catalog, "orchestration", Some("R1")).as_deref(),
-            Some("http://r1")
-        );
-        assert_eq!(endpoint_for(&catalog, "orchestration", Some("R9")), None);
-        assert_eq!(endpoint_for(&catalog, "messaging", None), None);
-        assert_eq!(endpoint_for(&Value::Null, "messaging", None), None);
-    }
-
-    /// The catalog of the notify tests (was `notify::keystone`'s test): the URL comes back as
-    /// the catalog spells it; an endpoint without a URL is passed over.
-    #[test]
-    fn endpoint_by_type_interface_and_region() {
-        let c = json!([
+        let notify = json!([
             {"type": "identity", "endpoints": [{"interface": "public", "region_id": "RegionOne", "url": "http://k/v3"}]},
             {"type": "orchestration", "endpoints": [
                 {"interface": "public", "region_id": "RegionOne"},
@@ -431,16 +416,29 @@ mod tests {
                 {"interface": "public", "region_id": "RegionTwo", "url": "http://two/v1/p"}
             ]}
         ]);
-        assert_eq!(
-            endpoint_for(&c, "orchestration", None).as_deref(),
-            Some("http://one/v1/p/")
-        );
-        assert_eq!(
-            endpoint_for(&c, "orchestration", Some("RegionTwo")).as_deref(),
-            Some("http://two/v1/p")
-        );
-        assert_eq!(endpoint_for(&c, "orchestration", Some("RegionThree")), None);
-        assert_eq!(endpoint_for(&c, "messaging", None), None);
+        let cases = [
+            (&collectors, "orchestration", None, Some("http://r2")),
+            (&collectors, "orchestration", Some("R1"), Some("http://r1")),
+            (&collectors, "orchestration", Some("R9"), None),
+            (&collectors, "messaging", None, None),
+            (&Value::Null, "messaging", None, None),
+            (&notify, "orchestration", None, Some("http://one/v1/p/")),
+            (
+                &notify,
+                "orchestration",
+                Some("RegionTwo"),
+                Some("http://two/v1/p"),
+            ),
+            (&notify, "orchestration", Some("RegionThree"), None),
+            (&notify, "messaging", None, None),
+        ];
+        for (catalog, service, region, want) in cases {
+            assert_eq!(
+                endpoint_for(catalog, service, region).as_deref(),
+                want,
+                "{service} {region:?} in {catalog}"
+            );
+        }
     }
 
     #[test]
