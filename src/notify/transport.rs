@@ -236,15 +236,7 @@ impl Failure {
 /// Python's `urllib.parse.quote(s)` (safe `/`): what heatclient does to the stack id and
 /// resource name in the signal path.
 pub fn quote_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::collectors::quote(s, "/")
 }
 
 /// What the agent got back; 2xx is success, the rest is classified.
