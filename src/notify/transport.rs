@@ -146,23 +146,9 @@ fn credentials(iv: &Map<String, Value>, transport: &str) -> Result<Credentials, 
     })
 }
 
-/// A random v4 UUID for Zaqar's Client-ID.
+/// A random v4 UUID for Zaqar's Client-ID (the form the zaqar collector sends too).
 pub fn uuid4() -> String {
-    let mut b = [0u8; 16];
-    for x in b.iter_mut() {
-        *x = fastrand::u8(..);
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::collectors::zaqar::client_id_dashed()
 }
 
 /// The transports for a deployment entry (§3.2). An error means the inputs select a transport
