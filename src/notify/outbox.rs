@@ -523,27 +523,36 @@ fn backoff_from_env() -> Backoff {
     b
 }
 
-/// HTTP behaviour for signals, from the `[http]` settings.
+/// HTTP behaviour for signals, from the `[http]` settings, read as the collectors read them
+/// (TLS always verified).
 pub fn http_settings(settings: &crate::config::Settings) -> crate::http::HttpSettings {
-    let secs = |v: f64, default: f64| {
-        Duration::from_secs_f64(if v.is_finite() && v > 0.0 {
-            v.min(86_400.0)
-        } else {
-            default
-        })
-    };
-    crate::http::HttpSettings {
-        connect_timeout: secs(settings.http.connect_timeout, 10.0),
-        timeout: secs(settings.http.timeout, 60.0),
-        ca_file: settings.http.ca_file.clone(),
-        verify_tls: true,
-    }
+    let timeout = crate::collectors::secs(settings.http.timeout, 60.0);
+    crate::collectors::http_settings(settings, timeout, None, true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn http_settings_follow_the_http_section() {
+        let mut s = crate::config::Settings::default();
+        s.http.timeout = 5.0;
+        s.http.connect_timeout = f64::NAN;
+        let h = http_settings(&s);
+        assert_eq!(
+            (h.timeout, h.connect_timeout, h.verify_tls),
+            (Duration::from_secs(5), Duration::from_secs(5), true)
+        );
+        s.http.timeout = -1.0;
+        s.http.connect_timeout = 2.0;
+        let h = http_settings(&s);
+        assert_eq!(
+            (h.timeout, h.connect_timeout),
+            (Duration::from_secs(60), Duration::from_secs(2))
+        );
+    }
 
     fn entry(inputs: Value) -> Value {
         json!({"id": "d1", "name": "cfg", "group": "script", "inputs": inputs})
