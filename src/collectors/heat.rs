@@ -74,11 +74,8 @@ fn resolve_stack(
     let url = format!("{base}/stacks/{}", super::quote(stack_id, "/"));
     let resp = get(agent, &url, token, false)?;
     let status = resp.status().as_u16();
-    if status == 401 {
-        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
-    }
-    if status >= 400 {
-        return Err(super::status_error(status, &url));
+    if let Some(refusal) = super::refusal(status, &url)? {
+        return Ok(refusal);
     }
     let location = super::header(&resp, "Location")
         .ok_or_else(|| format!("{url}: no Location header in the answer ({status})"))?;
@@ -111,11 +108,8 @@ pub(crate) fn fetch_metadata(
     );
     let mut resp = get(agent, &url, token, true)?;
     let status = resp.status().as_u16();
-    if status == 401 {
-        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
-    }
-    if status >= 400 {
-        return Err(super::status_error(status, &url));
+    if let Some(refusal) = super::refusal(status, &url)? {
+        return Ok(refusal);
     }
     let body = super::read_body(&mut resp, &url)?;
     let doc = super::parse_json(&body).map_err(|e| format!("{url}: response is not JSON ({e})"))?;

@@ -125,6 +125,16 @@ pub(crate) enum Outcome<T> {
     Unauthorized(String),
 }
 
+/// What a service's status means for a call made with a token: 401 is `Unauthorized` (the
+/// token was refused), any other status >= 400 an error, the rest `None` (go on).
+pub(crate) fn refusal<T>(status: u16, url: &str) -> Result<Option<Outcome<T>>, String> {
+    match status {
+        401 => Ok(Some(Outcome::Unauthorized(status_error(status, url)))),
+        s if s >= 400 => Err(status_error(s, url)),
+        _ => Ok(None),
+    }
+}
+
 /// Call a service with a Keystone token for `creds` (cached in `tokens`); when the service
 /// refuses the token, it is dropped and the call made once more with a fresh one.
 pub(crate) fn with_token<T>(

@@ -154,11 +154,8 @@ pub(crate) fn pop_message(
         .call()
         .map_err(|e| super::transport_error(&e, &url))?;
     let status = resp.status().as_u16();
-    if status == 401 {
-        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
-    }
-    if status >= 400 {
-        return Err(super::status_error(status, &url));
+    if let Some(refusal) = super::refusal(status, &url)? {
+        return Ok(refusal);
     }
     let empty = || format!("Queue {queue} has no message.");
     if status == 204 {
