@@ -193,6 +193,25 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
+/// The `*.json` files directly in `dir`, sorted by path; hidden ones (`.name.json`) are left
+/// out. An unreadable or missing directory has none.
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +245,26 @@ mod tests {
         assert!(d.is_dir());
         assert_eq!(fs::metadata(&d).unwrap().mode() & 0o777, 0o700);
         ensure_dir(&d, 0o700).unwrap();
+    }
+
+    #[test]
+    fn json_files_are_sorted_and_skip_hidden_and_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.json",
+            "a.json",
+            ".c.json",
+            ".a.json.tmp0000abcd",
+            "d.txt",
+        ] {
+            fs::write(dir.path().join(name), b"{}").unwrap();
+        }
+        fs::create_dir(dir.path().join("e")).unwrap();
+        let names: Vec<String> = json_files(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.json", "b.json"]);
+        assert!(json_files(&dir.path().join("missing")).is_empty());
     }
 }

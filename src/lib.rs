@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod fsutil;
 pub mod hooks;
 pub mod http;
+pub mod keystone;
 pub mod lifecycle;
 pub mod logging;
 pub mod merge;

@@ -89,24 +89,12 @@ mod tests {
         vec!["deployments".to_string()]
     }
 
-    /// test_cfn.SOFTWARE_CONFIG_DATA
+    /// test_cfn.SOFTWARE_CONFIG_DATA, the fixture the collector integration tests use too.
     pub fn software_config_data() -> Value {
-        json!({
-            "old-style": "value",
-            "deployments": [
-                {"inputs": [{"type": "String", "name": "input1", "value": "value1"}],
-                 "group": "Heat::Ungrouped", "name": "dep-name1", "outputs": null,
-                 "options": null, "config": {"config1": "value1"}},
-                {"inputs": [{"type": "String", "name": "input1", "value": "value1"}],
-                 "group": "os-apply-config", "name": "dep-name2", "outputs": null,
-                 "options": null, "config": {"config2": "value2"}},
-                {"inputs": [{"type": "String", "name": "input1", "value": "value1"}],
-                 "name": "dep-name3", "outputs": null, "options": null,
-                 "config": {"config3": "value3"}},
-                {"inputs": [], "group": "ignore_me", "name": "ignore_me_name",
-                 "outputs": null, "options": null, "config": "ignore_me_config"}
-            ]
-        })
+        serde_json::from_str(include_str!(
+            "../tests/collectors_support/software_config_data.json"
+        ))
+        .unwrap()
     }
 
     #[test]

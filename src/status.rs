@@ -152,32 +152,20 @@ pub fn collect(state_dir: &Path) -> (Vec<Row>, Vec<String>) {
     let mut problems = Vec::new();
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let journal = state_dir.join(JOURNAL_DIR);
-    if let Ok(rd) = std::fs::read_dir(&journal) {
-        let mut paths: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        paths.sort();
-        for p in paths {
-            let stem = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let parsed = std::fs::read_to_string(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-                .and_then(|v| row_from_journal(&v, &stem));
-            match parsed {
-                Ok(row) => {
-                    rows.insert(row.id.clone(), row);
-                }
-                Err(e) => problems.push(format!("{}: {e}", p.display())),
+    for p in crate::fsutil::json_files(&journal) {
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parsed = std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+            .and_then(|v| row_from_journal(&v, &stem));
+        match parsed {
+            Ok(row) => {
+                rows.insert(row.id.clone(), row);
             }
+            Err(e) => problems.push(format!("{}: {e}", p.display())),
         }
     }
     if state_dir.join(outbox::OUTBOX_DIR).is_dir() {

@@ -142,6 +142,13 @@ fn heat_signal_matches_the_capture() {
         json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"password": "not-the-captured-password", "id": USER}}},
                         "scope": {"project": {"id": PROJECT}}}})
     );
+    // byte for byte what keystoneclient sent in the capture (key order included)
+    assert_eq!(
+        String::from_utf8_lossy(&auth.body),
+        format!(
+            r#"{{"auth": {{"identity": {{"methods": ["password"], "password": {{"user": {{"password": "not-the-captured-password", "id": "{USER}"}}}}}}, "scope": {{"project": {{"id": "{PROJECT}"}}}}}}}}"#
+        )
+    );
     let sig = &reqs[1];
     assert_eq!(sig.method, "POST");
     assert_eq!(

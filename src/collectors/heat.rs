@@ -1,52 +1,27 @@
 //! `heat` (spec os-config-tools §1.12.4): Keystone v3 token, orchestration endpoint from the
 //! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
 
-use super::keystone::{self, Credentials};
-use super::{setting, CollectError, Context, Entries};
+use super::{setting, CollectError, Context, Entries, Outcome};
+use crate::keystone;
 use serde_json::Value;
 use std::time::Duration;
 
-/// What a call against a service gave.
-pub(crate) enum Outcome<T> {
-    Done(T),
-    /// 401: the token was refused (drop it and try once more with a fresh one).
-    Unauthorized(String),
-}
-
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let h = &ctx.settings.heat;
-    let mut missing = None;
-    for (name, v) in [
+    if let Some(name) = super::first_unset(&[
         ("auth_url", &h.auth_url),
         ("password", &h.password),
         ("project_id", &h.project_id),
         ("user_id", &h.user_id),
         ("stack_id", &h.stack_id),
         ("resource_name", &h.resource_name),
-    ] {
-        if setting(v).is_none() {
-            missing = Some(name);
-            break;
-        }
-    }
-    if let Some(name) = missing {
+    ]) {
         return Err(CollectError::NotConfigured(format!(
             "No {name} configured."
         )));
     }
+    let creds = super::keystone_credentials(&h.auth_url, &h.user_id, &h.password, &h.project_id);
     let unset = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
-    let creds_owned = (
-        unset(&h.auth_url),
-        unset(&h.user_id),
-        unset(&h.password),
-        unset(&h.project_id),
-    );
-    let creds = Credentials {
-        auth_url: &creds_owned.0,
-        user_id: &creds_owned.1,
-        password: &creds_owned.2,
-        project_id: &creds_owned.3,
-    };
     let stack_id = unset(&h.stack_id);
     let resource_name = unset(&h.resource_name);
     let region = setting(&h.region_name);
@@ -54,11 +29,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
     let ttl = Duration::from_secs(ctx.settings.keystone.cache_ttl.max(0) as u64);
 
-    let mut attempt = 0;
-    let metadata = loop {
-        attempt += 1;
-        let token =
-            keystone::token(ctx.state, &agent, &creds, ttl).map_err(CollectError::NotAvailable)?;
+    let metadata = super::with_token(&mut ctx.state.tokens, &agent, &creds, ttl, |token| {
         let endpoint =
             keystone::endpoint_for(&token.catalog, "orchestration", region).ok_or_else(|| {
                 CollectError::NotAvailable(
@@ -66,19 +37,9 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 )
             })?;
         log::debug!("Fetching metadata from {endpoint}");
-        match fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name)
-            .map_err(CollectError::NotAvailable)?
-        {
-            Outcome::Done(v) => break v,
-            Outcome::Unauthorized(msg) => {
-                keystone::invalidate(ctx.state, &creds);
-                if attempt >= 2 {
-                    return Err(CollectError::NotAvailable(msg));
-                }
-                log::info!("{msg}; authenticating again");
-            }
-        }
-    };
+        fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name)
+            .map_err(CollectError::NotAvailable)
+    })?;
     Ok(crate::merge::merged_list_from_content(
         metadata,
         &ctx.settings.deployment_key,
@@ -113,11 +74,8 @@ fn resolve_stack(
     let url = format!("{base}/stacks/{}", super::quote(stack_id, "/"));
     let resp = get(agent, &url, token, false)?;
     let status = resp.status().as_u16();
-    if status == 401 {
-        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
-    }
-    if status >= 400 {
-        return Err(super::status_error(status, &url));
+    if let Some(refusal) = super::refusal(status, &url)? {
+        return Ok(refusal);
     }
     let location = super::header(&resp, "Location")
         .ok_or_else(|| format!("{url}: no Location header in the answer ({status})"))?;
@@ -150,11 +108,8 @@ pub(crate) fn fetch_metadata(
     );
     let mut resp = get(agent, &url, token, true)?;
     let status = resp.status().as_u16();
-    if status == 401 {
-        return Ok(Outcome::Unauthorized(super::status_error(status, &url)));
-    }
-    if status >= 400 {
-        return Err(super::status_error(status, &url));
+    if let Some(refusal) = super::refusal(status, &url)? {
+        return Ok(refusal);
     }
     let body = super::read_body(&mut resp, &url)?;
     let doc = super::parse_json(&body).map_err(|e| format!("{url}: response is not JSON ({e})"))?;

@@ -17,7 +17,6 @@ pub mod config_drive;
 pub mod ec2;
 pub mod heat;
 pub mod heat_local;
-pub mod keystone;
 pub mod local;
 pub mod request;
 pub mod ws_tls;
@@ -52,20 +51,12 @@ pub struct State {
     pub request_body: Option<Value>,
     /// The URL the three `request_*` fields above belong to (a new URL starts afresh).
     pub request_url: Option<String>,
-    /// Keystone tokens by [`keystone::token_key`] (auth_url, user_id, project_id, password digest).
-    pub tokens: std::collections::HashMap<String, CachedToken>,
+    /// Keystone tokens by [`crate::keystone::token_key`] (auth_url, user_id, project_id,
+    /// password digest).
+    pub tokens: crate::keystone::TokenCache,
     /// cfn: the metadata URL read from the `heat_metadata_hint` file, kept for the process
     /// lifetime as the reference does.
     pub cfn_metadata_url: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CachedToken {
-    pub token: String,
-    pub catalog: Value,
-    pub expires_at: Option<std::time::SystemTime>,
-    /// The Keystone v3 URL found by discovery (reused with the token: no discovery either).
-    pub identity_url: String,
 }
 
 pub struct Context<'a> {
@@ -101,6 +92,74 @@ pub fn collect(name: &str, ctx: &mut Context<'_>) -> Result<Entries, CollectErro
 /// (Heat nulls stale sections; rendered templates turn those into empty values).
 pub(crate) fn setting(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+/// The name of the first option in `options` that is not set (callers list them in the
+/// order the reference checks them, so the message names the same one).
+pub(crate) fn first_unset<'n>(options: &[(&'n str, &Option<String>)]) -> Option<&'n str> {
+    options
+        .iter()
+        .find(|(_, v)| setting(v).is_none())
+        .map(|(name, _)| *name)
+}
+
+/// Keystone credentials from a collector section (its options already checked set).
+pub(crate) fn keystone_credentials<'a>(
+    auth_url: &'a Option<String>,
+    user_id: &'a Option<String>,
+    password: &'a Option<String>,
+    project_id: &'a Option<String>,
+) -> crate::keystone::Credentials<'a> {
+    crate::keystone::Credentials {
+        auth_url: setting(auth_url).unwrap_or_default(),
+        user_id: setting(user_id).unwrap_or_default(),
+        password: setting(password).unwrap_or_default(),
+        project_id: setting(project_id).unwrap_or_default(),
+    }
+}
+
+/// What a service call made with a Keystone token gave.
+pub(crate) enum Outcome<T> {
+    Done(T),
+    /// 401: the token was refused (drop it and try once more with a fresh one).
+    Unauthorized(String),
+}
+
+/// What a service's status means for a call made with a token: 401 is `Unauthorized` (the
+/// token was refused), any other status >= 400 an error, the rest `None` (go on).
+pub(crate) fn refusal<T>(status: u16, url: &str) -> Result<Option<Outcome<T>>, String> {
+    match status {
+        401 => Ok(Some(Outcome::Unauthorized(status_error(status, url)))),
+        s if s >= 400 => Err(status_error(s, url)),
+        _ => Ok(None),
+    }
+}
+
+/// Call a service with a Keystone token for `creds` (cached in `tokens`); when the service
+/// refuses the token, it is dropped and the call made once more with a fresh one.
+pub(crate) fn with_token<T>(
+    tokens: &mut crate::keystone::TokenCache,
+    agent: &ureq::Agent,
+    creds: &crate::keystone::Credentials<'_>,
+    ttl: Duration,
+    mut call: impl FnMut(&crate::keystone::CachedToken) -> Result<Outcome<T>, CollectError>,
+) -> Result<T, CollectError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = crate::keystone::token(tokens, agent, creds, ttl)
+            .map_err(CollectError::NotAvailable)?;
+        match call(&token)? {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Unauthorized(msg) => {
+                crate::keystone::invalidate(tokens, creds);
+                if attempt >= 2 {
+                    return Err(CollectError::NotAvailable(msg));
+                }
+                log::info!("{msg}; authenticating again");
+            }
+        }
+    }
 }
 
 /// Seconds from a float option; nonsense (negative, NaN, infinite, zero) falls back.
@@ -234,6 +293,16 @@ mod tests {
         assert_eq!(setting(&None), None);
         assert_eq!(setting(&Some("  ".into())), None);
         assert_eq!(setting(&Some("x".into())), Some("x"));
+    }
+
+    #[test]
+    fn first_unset_names_the_first_missing_option() {
+        let (set, blank) = (Some("x".to_string()), Some(" ".to_string()));
+        assert_eq!(
+            first_unset(&[("a", &set), ("b", &blank), ("c", &None)]),
+            Some("b")
+        );
+        assert_eq!(first_unset(&[("a", &set)]), None);
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! Zaqar queue; we pop one message per poll (`DELETE .../messages?pop=1`), or, with
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 
-use super::keystone::{self, Credentials};
 use super::ws_tls;
-use super::{setting, CollectError, Context, Entries};
+use super::{setting, CollectError, Context, Entries, Outcome};
 use crate::config::Zaqar;
+use crate::keystone;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -51,16 +51,14 @@ fn not_configured(msg: &str) -> CollectError {
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let z: &Zaqar = &ctx.settings.zaqar;
-    for (name, v) in [
+    if let Some(name) = super::first_unset(&[
         ("auth_url", &z.auth_url),
         ("password", &z.password),
         ("project_id", &z.project_id),
         ("user_id", &z.user_id),
         ("queue_id", &z.queue_id),
-    ] {
-        if setting(v).is_none() {
-            return Err(not_configured(&format!("No {name} configured.")));
-        }
+    ]) {
+        return Err(not_configured(&format!("No {name} configured.")));
     }
     if z.ssl_certificate_validation && z.ca_file.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
         return Err(not_configured(
@@ -68,18 +66,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         ));
     }
     let val = |v: &Option<String>| setting(v).unwrap_or_default().to_string();
-    let (auth_url, user_id, password, project_id) = (
-        val(&z.auth_url),
-        val(&z.user_id),
-        val(&z.password),
-        val(&z.project_id),
-    );
-    let creds = Credentials {
-        auth_url: &auth_url,
-        user_id: &user_id,
-        password: &password,
-        project_id: &project_id,
-    };
+    let creds = super::keystone_credentials(&z.auth_url, &z.user_id, &z.password, &z.project_id);
     let queue = val(&z.queue_id);
     let region = setting(&z.region_name);
     let timeout = super::secs(ctx.settings.http.timeout, 60.0);
@@ -92,12 +79,8 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         )));
     }
 
-    let mut attempt = 0;
-    let data = loop {
-        attempt += 1;
-        let token = keystone::token(ctx.state, &ks_agent, &creds, ttl)
-            .map_err(CollectError::NotAvailable)?;
-        let outcome = if z.use_websockets {
+    let data = super::with_token(&mut ctx.state.tokens, &ks_agent, &creds, ttl, |token| {
+        if z.use_websockets {
             let endpoint = keystone::endpoint_for(&token.catalog, "messaging-websocket", region)
                 .ok_or_else(|| {
                     CollectError::NotAvailable(
@@ -109,7 +92,14 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 verify: z.ssl_certificate_validation,
                 ca_file: z.ca_file.clone().filter(|_| z.ssl_certificate_validation),
             };
-            websocket_data(&endpoint, &token.token, &project_id, &queue, timeout, &tls)
+            websocket_data(
+                &endpoint,
+                &token.token,
+                creds.project_id,
+                &queue,
+                timeout,
+                &tls,
+            )
         } else {
             let endpoint =
                 keystone::endpoint_for(&token.catalog, "messaging", region).ok_or_else(|| {
@@ -127,25 +117,15 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 z.ssl_certificate_validation,
             );
             let agent = super::agent(&http)?;
-            pop_message(&agent, &endpoint, &token.token, &project_id, &queue)
-        };
-        match outcome {
-            Ok(super::heat::Outcome::Done(v @ Value::Object(_))) => break v,
-            Ok(super::heat::Outcome::Done(_)) => {
-                return Err(CollectError::NotAvailable(format!(
-                    "The message on queue {queue} is not a JSON object."
-                )))
-            }
-            Ok(super::heat::Outcome::Unauthorized(msg)) => {
-                keystone::invalidate(ctx.state, &creds);
-                if attempt >= 2 {
-                    return Err(CollectError::NotAvailable(msg));
-                }
-                log::info!("{msg}; authenticating again");
-            }
-            Err(msg) => return Err(CollectError::NotAvailable(msg)),
+            pop_message(&agent, &endpoint, &token.token, creds.project_id, &queue)
         }
-    };
+        .map_err(CollectError::NotAvailable)
+    })?;
+    if !data.is_object() {
+        return Err(CollectError::NotAvailable(format!(
+            "The message on queue {queue} is not a JSON object."
+        )));
+    }
     Ok(crate::merge::merged_list_from_content(
         data,
         &ctx.settings.deployment_key,
@@ -160,7 +140,7 @@ pub(crate) fn pop_message(
     token: &str,
     project_id: &str,
     queue: &str,
-) -> Result<super::heat::Outcome<Value>, String> {
+) -> Result<Outcome<Value>, String> {
     let url = format!(
         "{}/v2/queues/{queue}/messages?pop=1",
         endpoint.trim_end_matches('/')
@@ -174,13 +154,8 @@ pub(crate) fn pop_message(
         .call()
         .map_err(|e| super::transport_error(&e, &url))?;
     let status = resp.status().as_u16();
-    if status == 401 {
-        return Ok(super::heat::Outcome::Unauthorized(super::status_error(
-            status, &url,
-        )));
-    }
-    if status >= 400 {
-        return Err(super::status_error(status, &url));
+    if let Some(refusal) = super::refusal(status, &url)? {
+        return Ok(refusal);
     }
     let empty = || format!("Queue {queue} has no message.");
     if status == 204 {
@@ -192,7 +167,7 @@ pub(crate) fn pop_message(
     }
     let doc = super::parse_json(&body).map_err(|e| format!("{url}: response is not JSON ({e})"))?;
     first_message_body(&doc)
-        .map(super::heat::Outcome::Done)
+        .map(Outcome::Done)
         .ok_or_else(empty)
 }
 
@@ -368,7 +343,7 @@ pub(crate) fn websocket_data(
     queue: &str,
     timeout: Duration,
     tls: &WsTls,
-) -> Result<super::heat::Outcome<Value>, String> {
+) -> Result<Outcome<Value>, String> {
     let mut ws = ws_connect(endpoint, timeout, tls)?;
     let result = websocket_exchange(&mut ws, endpoint, token, project_id, queue, timeout);
     let _ = ws.close(None);
@@ -383,12 +358,12 @@ fn websocket_exchange<S: Read + Write>(
     project_id: &str,
     queue: &str,
     timeout: Duration,
-) -> Result<super::heat::Outcome<Value>, String> {
+) -> Result<Outcome<Value>, String> {
     let [auth, create, subscribe, pop] =
         websocket_frames(token, &client_id_dashed(), project_id, queue);
     if let Err(e) = ws_call(ws, endpoint, "authenticate", auth, timeout) {
         if e.contains(" answered 401") {
-            return Ok(super::heat::Outcome::Unauthorized(e));
+            return Ok(Outcome::Unauthorized(e));
         }
         return Err(e);
     }
@@ -397,12 +372,12 @@ fn websocket_exchange<S: Read + Write>(
     let reply = ws_call(ws, endpoint, "message_delete_many", pop, timeout)?;
     if let Some(body) = reply.get("body").and_then(first_message_body) {
         log::debug!("Websocket message found...");
-        return Ok(super::heat::Outcome::Done(body));
+        return Ok(Outcome::Done(body));
     }
     log::debug!("websocket recv()");
     let frame = ws_recv(ws, endpoint, "a message on the subscribed queue", timeout)?;
     match frame.get("body") {
-        Some(body) => Ok(super::heat::Outcome::Done(body.clone())),
+        Some(body) => Ok(Outcome::Done(body.clone())),
         None => Err(format!("{endpoint}: notification frame without a body")),
     }
 }

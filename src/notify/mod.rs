@@ -1,10 +1,9 @@
 //! Deployment signals to Heat (heat-config-notify replacement; spec heat-deployments §3).
 //!
 //! `transport` chooses where a signal goes and speaks each protocol, `trim` fits the payload
-//! into Heat's body limit, `outbox` keeps every signal on disk until it is acknowledged, and
-//! `keystone` is the small token helper the Heat-native and Zaqar transports need.
+//! into Heat's body limit, and `outbox` keeps every signal on disk until it is acknowledged.
+//! The Heat-native and Zaqar transports authenticate with [`crate::keystone`].
 
-pub mod keystone;
 pub mod outbox;
 pub mod transport;
 pub mod trim;
@@ -208,6 +207,30 @@ fn sleep_until(due: Option<SystemTime>, deadline: Instant) -> bool {
     true
 }
 
+/// What the foreground delivery loop does next with its record.
+enum Step {
+    /// Settled: exit with this code (0 delivered, 1 failed permanently).
+    Exit(i32),
+    /// Queued, but the next attempt is not due before the deadline.
+    OutOfTime,
+    /// Attempt delivery now (after sleeping until the retry was due).
+    Attempt,
+}
+
+fn next_step(rec: &Record, deadline: Instant) -> Step {
+    match rec.state {
+        State::Delivered => return Step::Exit(0),
+        State::Failed => return Step::Exit(1),
+        State::Queued => {}
+    }
+    let due = rec.next_attempt_at.map(outbox::to_system_time);
+    if rec.attempts > 0 && !sleep_until(due, deadline) {
+        Step::OutOfTime
+    } else {
+        Step::Attempt
+    }
+}
+
 fn notify_durably(
     outbox: &Outbox,
     settings: &crate::config::Settings,
@@ -235,21 +258,20 @@ fn notify_durably(
                 return 1;
             }
         };
-        match rec.state {
-            State::Delivered => return 0,
-            State::Failed => return 1,
-            State::Queued => {}
+        match next_step(&rec, deadline) {
+            Step::Exit(code) => return code,
+            Step::OutOfTime => {
+                log::warn!(
+                    "deployment {id}: signal not delivered yet ({} attempts); left queued in {} for the heat-agent daemon",
+                    rec.attempts,
+                    outbox.dir().display()
+                );
+                return 0;
+            }
+            Step::Attempt => {
+                outbox.deliver_one(settings, id);
+            }
         }
-        let due = rec.next_attempt_at.map(outbox::to_system_time);
-        if rec.attempts > 0 && !sleep_until(due, deadline) {
-            log::warn!(
-                "deployment {id}: signal not delivered yet ({} attempts); left queued in {} for the heat-agent daemon",
-                rec.attempts,
-                outbox.dir().display()
-            );
-            return 0;
-        }
-        outbox.deliver_one(settings, id);
     }
 }
 
@@ -300,20 +322,17 @@ fn notify_in_memory(
     };
     let deadline = Instant::now() + wait;
     loop {
-        match rec.state {
-            State::Delivered => return 0,
-            State::Failed => return 1,
-            State::Queued => {}
+        match next_step(&rec, deadline) {
+            Step::Exit(code) => return code,
+            Step::OutOfTime => {
+                log::error!(
+                    "deployment {id}: signal not delivered after {} attempts and no outbox to keep it",
+                    rec.attempts
+                );
+                return 1;
+            }
+            Step::Attempt => outbox::attempt(&mut rec, &agent, &outbox::DEFAULT_BACKOFF),
         }
-        let due = rec.next_attempt_at.map(outbox::to_system_time);
-        if rec.attempts > 0 && !sleep_until(due, deadline) {
-            log::error!(
-                "deployment {id}: signal not delivered after {} attempts and no outbox to keep it",
-                rec.attempts
-            );
-            return 1;
-        }
-        outbox::attempt(&mut rec, &agent, &outbox::DEFAULT_BACKOFF);
     }
 }
 

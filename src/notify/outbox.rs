@@ -22,6 +22,7 @@ use super::transport::{self, Target};
 use super::trim;
 use crate::fsutil;
 use crate::retry::Backoff;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
@@ -65,9 +66,10 @@ impl State {
     }
 }
 
-/// One outbox file.
+/// One outbox file. `P` and `T` are the payload and targets: kept in a [`Record`], parsed
+/// over and dropped in a [`Summary`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub struct Record<P = Value, T = Vec<Target>> {
     #[serde(default = "format_version")]
     pub format: u32,
     pub id: String,
@@ -92,9 +94,9 @@ pub struct Record {
     pub last_status: Option<u16>,
     #[serde(default)]
     pub last_error: Option<String>,
-    pub payload: Value,
+    pub payload: P,
     #[serde(default)]
-    pub targets: Vec<Target>,
+    pub targets: T,
     #[serde(default)]
     pub delivered_targets: Vec<usize>,
 }
@@ -104,32 +106,7 @@ fn format_version() -> u32 {
 }
 
 /// A record without its payload and targets: what `status` and scheduling need (cheap to read).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Summary {
-    pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub group: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    pub transport: String,
-    pub state: State,
-    #[serde(default)]
-    pub attempts: u32,
-    #[serde(default)]
-    pub created_at: f64,
-    #[serde(default)]
-    pub next_attempt_at: Option<f64>,
-    #[serde(default)]
-    pub last_attempt_at: Option<f64>,
-    #[serde(default)]
-    pub delivered_at: Option<f64>,
-    #[serde(default)]
-    pub last_status: Option<u16>,
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
+pub type Summary = Record<IgnoredAny, IgnoredAny>;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliverySummary {
@@ -363,21 +340,7 @@ impl Outbox {
     }
 
     fn record_paths(&self) -> Vec<PathBuf> {
-        let Ok(rd) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut paths: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        paths.sort();
-        paths
+        fsutil::json_files(&self.dir)
     }
 
     /// Every record's summary (unreadable files are reported and skipped, never deleted).
@@ -560,27 +523,36 @@ fn backoff_from_env() -> Backoff {
     b
 }
 
-/// HTTP behaviour for signals, from the `[http]` settings.
+/// HTTP behaviour for signals, from the `[http]` settings, read as the collectors read them
+/// (TLS always verified).
 pub fn http_settings(settings: &crate::config::Settings) -> crate::http::HttpSettings {
-    let secs = |v: f64, default: f64| {
-        Duration::from_secs_f64(if v.is_finite() && v > 0.0 {
-            v.min(86_400.0)
-        } else {
-            default
-        })
-    };
-    crate::http::HttpSettings {
-        connect_timeout: secs(settings.http.connect_timeout, 10.0),
-        timeout: secs(settings.http.timeout, 60.0),
-        ca_file: settings.http.ca_file.clone(),
-        verify_tls: true,
-    }
+    let timeout = crate::collectors::secs(settings.http.timeout, 60.0);
+    crate::collectors::http_settings(settings, timeout, None, true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn http_settings_follow_the_http_section() {
+        let mut s = crate::config::Settings::default();
+        s.http.timeout = 5.0;
+        s.http.connect_timeout = f64::NAN;
+        let h = http_settings(&s);
+        assert_eq!(
+            (h.timeout, h.connect_timeout, h.verify_tls),
+            (Duration::from_secs(5), Duration::from_secs(5), true)
+        );
+        s.http.timeout = -1.0;
+        s.http.connect_timeout = 2.0;
+        let h = http_settings(&s);
+        assert_eq!(
+            (h.timeout, h.connect_timeout),
+            (Duration::from_secs(60), Duration::from_secs(2))
+        );
+    }
 
     fn entry(inputs: Value) -> Value {
         json!({"id": "d1", "name": "cfg", "group": "script", "inputs": inputs})

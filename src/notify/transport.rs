@@ -5,8 +5,8 @@
 //! `deploy_signal_id` → HTTP (PUT when `deploy_signal_verb` is exactly `PUT`, else POST);
 //! independently `deploy_queue_id` → Zaqar, else `deploy_auth_url` → Heat native; none → nothing.
 
-use super::keystone::{self, Credentials};
 use super::trim;
+use crate::keystone::{self, CachedToken};
 use crate::pyjson;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -18,6 +18,29 @@ pub const ZAQAR_MAX_PAYLOAD: usize = 262_144 - 1024;
 /// Message TTL for Zaqar signals. The reference uses 600 s, which expires a signal when Heat
 /// does not poll for 10 minutes (W20); one hour matches Heat's own metadata messages.
 pub const ZAQAR_TTL: u64 = 3600;
+
+/// Keystone credentials from the deployment's `deploy_*` inputs. Stored (flattened) in outbox
+/// records, so the field names are a file format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub auth_url: String,
+    pub user_id: String,
+    pub password: String,
+    pub project_id: String,
+    /// `deploy_region_name`; `None` (absent or null) matches any region.
+    pub region: Option<String>,
+}
+
+impl Credentials {
+    pub fn keystone(&self) -> keystone::Credentials<'_> {
+        keystone::Credentials {
+            auth_url: &self.auth_url,
+            user_id: &self.user_id,
+            password: &self.password,
+            project_id: &self.project_id,
+        }
+    }
+}
 
 /// One place a signal goes. Stored in outbox records, so the field names are a file format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,23 +146,9 @@ fn credentials(iv: &Map<String, Value>, transport: &str) -> Result<Credentials, 
     })
 }
 
-/// A random v4 UUID for Zaqar's Client-ID.
+/// A random v4 UUID for Zaqar's Client-ID (the form the zaqar collector sends too).
 pub fn uuid4() -> String {
-    let mut b = [0u8; 16];
-    for x in b.iter_mut() {
-        *x = fastrand::u8(..);
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::collectors::zaqar::client_id_dashed()
 }
 
 /// The transports for a deployment entry (§3.2). An error means the inputs select a transport
@@ -213,15 +222,7 @@ impl Failure {
 /// Python's `urllib.parse.quote(s)` (safe `/`): what heatclient does to the stack id and
 /// resource name in the signal path.
 pub fn quote_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::collectors::quote(s, "/")
 }
 
 /// What the agent got back; 2xx is success, the rest is classified.
@@ -292,13 +293,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             stack_id,
             resource_name,
         } => {
-            let token = keystone::authenticate(agent, credentials)?;
-            let endpoint = keystone::endpoint(
-                &token.catalog,
-                "orchestration",
-                credentials.region.as_deref(),
-            )
-            .ok_or_else(|| no_endpoint("orchestration", credentials))?;
+            let (token, endpoint) = authenticate(agent, credentials, "orchestration")?;
             let url = format!(
                 "{endpoint}/stacks/{}/resources/{}/signal",
                 quote_path(stack_id),
@@ -308,7 +303,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             let body = pyjson::dumps(payload);
             let resp = agent
                 .post(&url)
-                .header("X-Auth-Token", &token.id)
+                .header("X-Auth-Token", &token.token)
                 .header("Content-Type", "application/json")
                 .header("Accept", "application/json")
                 .send(body.as_bytes());
@@ -319,34 +314,53 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             queue_id,
             client_id,
         } => {
-            let token = keystone::authenticate(agent, credentials)?;
-            let endpoint =
-                keystone::endpoint(&token.catalog, "messaging", credentials.region.as_deref())
-                    .ok_or_else(|| no_endpoint("messaging", credentials))?;
+            let (token, endpoint) = authenticate(agent, credentials, "messaging")?;
             let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
             log::debug!("signalling queue {queue_url}");
-            let resp = agent
-                .put(&queue_url)
-                .header("X-Auth-Token", &token.id)
-                .header("X-Project-Id", &credentials.project_id)
-                .header("Client-ID", client_id)
+            let resp = zaqar_client(agent.put(&queue_url), &token, credentials, client_id)
                 .header("Accept", "application/json")
                 .send_empty();
             check(resp, &format!("PUT {queue_url}"))?;
             let fitted = trim::fit(payload, ZAQAR_MAX_PAYLOAD);
             let envelope = json!({"messages": [{"body": fitted, "ttl": ZAQAR_TTL}]});
             let url = format!("{queue_url}/messages");
-            let resp = agent
-                .post(&url)
-                .header("X-Auth-Token", &token.id)
-                .header("X-Project-Id", &credentials.project_id)
-                .header("Client-ID", client_id)
+            let resp = zaqar_client(agent.post(&url), &token, credentials, client_id)
                 .header("Content-Type", "application/json")
                 .header("Accept", "application/json")
                 .send(pyjson::dumps(&envelope).as_bytes());
             check(resp, &format!("POST {url}"))
         }
     }
+}
+
+/// A fresh token (every attempt authenticates, as the reference does) and the public
+/// `service` endpoint from its catalog, without a trailing `/`. Keystone answering with a
+/// status is classified like any answer; no usable answer is worth another attempt.
+fn authenticate(
+    agent: &ureq::Agent,
+    c: &Credentials,
+    service: &str,
+) -> Result<(CachedToken, String), Failure> {
+    let token = keystone::authenticate(agent, &c.auth_url, &c.keystone()).map_err(|e| match e {
+        keystone::AuthError::Refused { status, message } => Failure::from_status(status, message),
+        keystone::AuthError::Unusable { status, message } => Failure::transient(status, message),
+    })?;
+    let endpoint = keystone::endpoint_for(&token.catalog, service, c.region.as_deref())
+        .map(|url| url.trim_end_matches('/').to_string())
+        .ok_or_else(|| no_endpoint(service, c))?;
+    Ok((token, endpoint))
+}
+
+/// The headers that name the Zaqar client on every request of a signal.
+fn zaqar_client<B>(
+    req: ureq::RequestBuilder<B>,
+    token: &CachedToken,
+    c: &Credentials,
+    client_id: &str,
+) -> ureq::RequestBuilder<B> {
+    req.header("X-Auth-Token", &token.token)
+        .header("X-Project-Id", &c.project_id)
+        .header("Client-ID", client_id)
 }
 
 fn no_endpoint(service: &str, c: &Credentials) -> Failure {

@@ -103,24 +103,10 @@ pub fn meta_data() -> Value {
     })
 }
 
-/// test_cfn.SOFTWARE_CONFIG_DATA (also test_heat / test_request / test_zaqar)
+/// test_cfn.SOFTWARE_CONFIG_DATA (also test_heat / test_request / test_zaqar; shared with the
+/// unit tests in `src/merge.rs`)
 pub fn software_config_data() -> Value {
-    json!({
-        "old-style": "value",
-        "deployments": [
-            {"inputs": [{"type": "String", "name": "input1", "value": "value1"}],
-             "group": "Heat::Ungrouped", "name": "dep-name1", "outputs": null,
-             "options": null, "config": {"config1": "value1"}},
-            {"inputs": [{"type": "String", "name": "input1", "value": "value1"}],
-             "group": "os-apply-config", "name": "dep-name2", "outputs": null,
-             "options": null, "config": {"config2": "value2"}},
-            {"inputs": [{"type": "String", "name": "input1", "value": "value1"}],
-             "name": "dep-name3", "outputs": null, "options": null,
-             "config": {"config3": "value3"}},
-            {"inputs": [], "group": "ignore_me", "name": "ignore_me_name",
-             "outputs": null, "options": null, "config": "ignore_me_config"}
-        ]
-    })
+    serde_json::from_str(include_str!("software_config_data.json")).unwrap()
 }
 
 /// test_cfn.SOFTWARE_CONFIG_IMPOSTER_DATA: `deployments` given as a map.

@@ -1,10 +1,13 @@
-//! Keystone v3 password authentication shared by `heat` and `zaqar` (spec os-config-tools
-//! §1.12.4 steps 2–4, §1.12.8): version discovery, `POST /auth/tokens`, catalog lookup, and a
-//! token cache in [`State::tokens`] reused until shortly before `expires_at`.
+//! Keystone v3 password authentication, the one client for the `heat` and `zaqar` collectors
+//! (spec os-config-tools §1.12.4 steps 2–4, §1.12.8) and the Heat-native and Zaqar signal
+//! transports (spec heat-deployments §3.3): version discovery (collectors only),
+//! `POST /auth/tokens`, catalog lookup, and a token cache reused until shortly before
+//! `expires_at` (collectors only: notify authenticates for every attempt).
 
-use super::{CachedToken, State};
+use crate::collectors::{header, parse_json, read_body, status_error, transport_error};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A cached token is not used when it expires within this margin.
@@ -27,6 +30,40 @@ pub fn token_key(c: &Credentials<'_>) -> String {
         h.update([0u8]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tokens by [`token_key`], kept between polls of one process.
+pub type TokenCache = HashMap<String, CachedToken>;
+
+#[derive(Debug, Clone)]
+pub struct CachedToken {
+    pub token: String,
+    pub catalog: Value,
+    pub expires_at: Option<SystemTime>,
+    /// The Keystone v3 URL the token came from (reused with the token: no discovery either).
+    pub identity_url: String,
+}
+
+/// Why authentication gave no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// Keystone answered with this status (not 2xx).
+    Refused { status: u16, message: String },
+    /// No usable answer: a transport failure (no status), or a 2xx without a token or JSON.
+    Unusable {
+        status: Option<u16>,
+        message: String,
+    },
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthError::Refused { message, .. } | AuthError::Unusable { message, .. } => {
+                f.write_str(message)
+            }
+        }
+    }
 }
 
 /// `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"password": ..,
@@ -96,23 +133,17 @@ pub fn discover(agent: &ureq::Agent, auth_url: &str) -> String {
     let mut resp = match req.call() {
         Ok(r) => r,
         Err(e) => {
-            log::debug!(
-                "Keystone discovery failed: {}",
-                super::transport_error(&e, &url)
-            );
+            log::debug!("Keystone discovery failed: {}", transport_error(&e, &url));
             return fallback();
         }
     };
     let status = resp.status().as_u16();
     // 300 Multiple Choices is the normal answer at the root
     if status >= 400 {
-        log::debug!(
-            "Keystone discovery failed: {}",
-            super::status_error(status, &url)
-        );
+        log::debug!("Keystone discovery failed: {}", status_error(status, &url));
         return fallback();
     }
-    match super::read_body(&mut resp, &url).and_then(|b| super::parse_json(&b)) {
+    match read_body(&mut resp, &url).and_then(|b| parse_json(&b)) {
         Ok(doc) => v3_url_from_discovery(&doc).unwrap_or_else(|| auth_url.to_string()),
         Err(e) => {
             log::debug!("Keystone discovery failed: {url}: {e}");
@@ -170,34 +201,50 @@ pub fn parse_expires_at(s: &str) -> Option<SystemTime> {
         .checked_add(Duration::from_secs_f64(sec))
 }
 
-/// `POST <v3>/auth/tokens`; the token is the `X-Subject-Token` header.
+/// `<identity_url>/auth/tokens`.
+pub fn tokens_url(identity_url: &str) -> String {
+    format!("{}/auth/tokens", identity_url.trim_end_matches('/'))
+}
+
+/// `POST <v3>/auth/tokens`; the token is the `X-Subject-Token` header. `expires_at` is
+/// `None` when the answer has none (the cache applies its default lifetime).
 pub fn authenticate(
     agent: &ureq::Agent,
     identity_url: &str,
     c: &Credentials<'_>,
-    default_ttl: Duration,
-) -> Result<CachedToken, String> {
-    let url = format!("{}/auth/tokens", identity_url.trim_end_matches('/'));
+) -> Result<CachedToken, AuthError> {
+    crate::logging::register_secret(c.password);
+    let url = tokens_url(identity_url);
     let mut resp = agent
         .post(&url)
         .header("Content-Type", "application/json")
         .header("Accept", "application/json")
         .send(auth_body(c))
-        .map_err(|e| super::transport_error(&e, &url))?;
+        .map_err(|e| AuthError::Unusable {
+            status: None,
+            message: transport_error(&e, &url),
+        })?;
     let status = resp.status().as_u16();
-    if status >= 400 {
-        return Err(format!(
-            "Keystone authentication failed: {}",
-            super::status_error(status, &url)
-        ));
+    if !(200..300).contains(&status) {
+        return Err(AuthError::Refused {
+            status,
+            message: format!(
+                "Keystone authentication failed: {}",
+                status_error(status, &url)
+            ),
+        });
     }
-    let token = super::header(&resp, "X-Subject-Token")
+    let unusable = |message: String| AuthError::Unusable {
+        status: Some(status),
+        message,
+    };
+    let token = header(&resp, "X-Subject-Token")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| format!("{url}: no X-Subject-Token in the response"))?;
+        .ok_or_else(|| unusable(format!("{url}: no X-Subject-Token in the response")))?;
     crate::logging::register_secret(&token);
-    let body = super::read_body(&mut resp, &url)
-        .and_then(|b| super::parse_json(&b))
-        .map_err(|e| format!("{url}: {e}"))?;
+    let body = read_body(&mut resp, &url)
+        .and_then(|b| parse_json(&b))
+        .map_err(|e| unusable(format!("{url}: {e}")))?;
     let catalog = body
         .pointer("/token/catalog")
         .cloned()
@@ -205,8 +252,7 @@ pub fn authenticate(
     let expires_at = body
         .pointer("/token/expires_at")
         .and_then(Value::as_str)
-        .and_then(parse_expires_at)
-        .or_else(|| SystemTime::now().checked_add(default_ttl));
+        .and_then(parse_expires_at);
     Ok(CachedToken {
         token,
         catalog,
@@ -221,34 +267,38 @@ fn still_valid(t: &CachedToken, now: SystemTime) -> bool {
         .is_some_and(|limit| now < limit)
 }
 
-/// A token for `c`: the cached one while valid, else discovery + authentication (cached).
+/// A token for `c`: the cached one while valid, else discovery + authentication (cached;
+/// without `expires_at` in the answer it lives `default_ttl`).
 pub fn token(
-    state: &mut State,
+    cache: &mut TokenCache,
     agent: &ureq::Agent,
     c: &Credentials<'_>,
     default_ttl: Duration,
 ) -> Result<CachedToken, String> {
     crate::logging::register_secret(c.password);
     let key = token_key(c);
-    if let Some(t) = state.tokens.get(&key) {
+    if let Some(t) = cache.get(&key) {
         if still_valid(t, SystemTime::now()) {
             return Ok(t.clone());
         }
     }
-    state.tokens.remove(&key);
+    cache.remove(&key);
     let identity_url = discover(agent, c.auth_url);
-    let t = authenticate(agent, &identity_url, c, default_ttl)?;
-    state.tokens.insert(key, t.clone());
+    let mut t = authenticate(agent, &identity_url, c).map_err(|e| e.to_string())?;
+    if t.expires_at.is_none() {
+        t.expires_at = SystemTime::now().checked_add(default_ttl);
+    }
+    cache.insert(key, t.clone());
     Ok(t)
 }
 
 /// Forget the cached token for `c` (after the service refused it).
-pub fn invalidate(state: &mut State, c: &Credentials<'_>) {
-    state.tokens.remove(&token_key(c));
+pub fn invalidate(cache: &mut TokenCache, c: &Credentials<'_>) {
+    cache.remove(&token_key(c));
 }
 
-/// The public URL of `service_type` in a v3 catalog, in region `region` when given
-/// (matching `region_id` or `region`).
+/// The URL of the first public endpoint of `service_type` in a v3 catalog, in region
+/// `region` when given (matching `region_id` or `region`), as the catalog spells it.
 pub fn endpoint_for(catalog: &Value, service_type: &str, region: Option<&str>) -> Option<String> {
     catalog
         .as_array()?
@@ -256,14 +306,14 @@ pub fn endpoint_for(catalog: &Value, service_type: &str, region: Option<&str>) -
         .filter(|s| s.get("type").and_then(Value::as_str) == Some(service_type))
         .filter_map(|s| s.get("endpoints").and_then(Value::as_array))
         .flatten()
-        .find(|e| {
+        .filter(|e| {
             e.get("interface").and_then(Value::as_str) == Some("public")
                 && region.is_none_or(|r| {
                     e.get("region_id").and_then(Value::as_str) == Some(r)
                         || e.get("region").and_then(Value::as_str) == Some(r)
                 })
         })
-        .and_then(|e| e.get("url").and_then(Value::as_str))
+        .find_map(|e| e.get("url").and_then(Value::as_str))
         .map(str::to_string)
 }
 
@@ -289,6 +339,25 @@ mod tests {
             r#"{"auth": {"identity": {"methods": ["password"], "password": {"user": {"password": "5G@&YzRkiMGV3H*y!j7LfSa8ExIdg5Lq", "id": "2c5a5046d94640bcb9dbe6bed0239abf"}}}, "scope": {"project": {"id": "14ad48c00cce4926a2c6a588f455972d"}}}}"#
         );
         assert_eq!(body.len(), 229);
+    }
+
+    /// The notify transports' view of the same body (was `notify::keystone`'s test).
+    #[test]
+    fn auth_body_is_the_password_scoped_request() {
+        let c = Credentials {
+            auth_url: "http://k/v3/",
+            user_id: "aaaa",
+            password: "pw",
+            project_id: "bbbb",
+        };
+        let body: Value = serde_json::from_str(&auth_body(&c)).unwrap();
+        assert_eq!(
+            body,
+            json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": "aaaa", "password": "pw"}}},
+                            "scope": {"project": {"id": "bbbb"}}}})
+        );
+        assert_eq!(tokens_url(c.auth_url), "http://k/v3/auth/tokens");
+        assert_eq!(tokens_url("http://k/v3"), "http://k/v3/auth/tokens");
     }
 
     #[test]
@@ -326,9 +395,11 @@ mod tests {
         assert_eq!(parse_expires_at("2026-01-01T25:00:00Z"), None);
     }
 
+    /// The collectors' catalog and the notify tests' one (an endpoint without a URL is passed
+    /// over; the URL comes back as the catalog spells it).
     #[test]
     fn catalog_lookup() {
-        let catalog = serde_json::json!([
+        let collectors = json!([
             {"type": "identity", "endpoints": [{"interface": "public", "url": "http://k"}]},
             {"type": "orchestration", "endpoints": [
                 {"interface": "internal", "region_id": "R1", "url": "http://internal"},
@@ -336,17 +407,38 @@ mod tests {
                 {"interface": "public", "region": "R1", "url": "http://r1"}
             ]}
         ]);
-        assert_eq!(
-            endpoint_for(&catalog, "orchestration", None).as_deref(),
-            Some("http://r2")
-        );
-        assert_eq!(
-            endpoint_for(&catalog, "orchestration", Some("R1")).as_deref(),
-            Some("http://r1")
-        );
-        assert_eq!(endpoint_for(&catalog, "orchestration", Some("R9")), None);
-        assert_eq!(endpoint_for(&catalog, "messaging", None), None);
-        assert_eq!(endpoint_for(&Value::Null, "messaging", None), None);
+        let notify = json!([
+            {"type": "identity", "endpoints": [{"interface": "public", "region_id": "RegionOne", "url": "http://k/v3"}]},
+            {"type": "orchestration", "endpoints": [
+                {"interface": "public", "region_id": "RegionOne"},
+                {"interface": "internal", "region_id": "RegionOne", "url": "http://internal/v1/p"},
+                {"interface": "public", "region_id": "RegionOne", "region": "RegionOne", "url": "http://one/v1/p/"},
+                {"interface": "public", "region_id": "RegionTwo", "url": "http://two/v1/p"}
+            ]}
+        ]);
+        let cases = [
+            (&collectors, "orchestration", None, Some("http://r2")),
+            (&collectors, "orchestration", Some("R1"), Some("http://r1")),
+            (&collectors, "orchestration", Some("R9"), None),
+            (&collectors, "messaging", None, None),
+            (&Value::Null, "messaging", None, None),
+            (&notify, "orchestration", None, Some("http://one/v1/p/")),
+            (
+                &notify,
+                "orchestration",
+                Some("RegionTwo"),
+                Some("http://two/v1/p"),
+            ),
+            (&notify, "orchestration", Some("RegionThree"), None),
+            (&notify, "messaging", None, None),
+        ];
+        for (catalog, service, region, want) in cases {
+            assert_eq!(
+                endpoint_for(catalog, service, region).as_deref(),
+                want,
+                "{service} {region:?} in {catalog}"
+            );
+        }
     }
 
     #[test]
@@ -381,8 +473,8 @@ mod tests {
             ..creds()
         };
         let agent = crate::http::agent(&crate::http::HttpSettings::default()).unwrap();
-        let mut state = State::default();
-        state.tokens.insert(
+        let mut cache = TokenCache::new();
+        cache.insert(
             token_key(&c),
             CachedToken {
                 token: "cached".into(),
@@ -391,11 +483,11 @@ mod tests {
                 identity_url: url.clone(),
             },
         );
-        let t = token(&mut state, &agent, &c, Duration::from_secs(1800)).unwrap();
+        let t = token(&mut cache, &agent, &c, Duration::from_secs(1800)).unwrap();
         assert_eq!(t.token, "cached");
-        invalidate(&mut state, &c);
-        assert!(state.tokens.is_empty());
-        let err = token(&mut state, &agent, &c, Duration::from_secs(1800)).unwrap_err();
+        invalidate(&mut cache, &c);
+        assert!(cache.is_empty());
+        let err = token(&mut cache, &agent, &c, Duration::from_secs(1800)).unwrap_err();
         assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     }
 
