@@ -44,6 +44,8 @@ log "disk-image-create debian-minimal heat-agent (log: $work/build.log)"
     export ELEMENTS_PATH=$repo/elements
     export DIB_RELEASE=${DIB_RELEASE:-bookworm}
     export DIB_HEAT_AGENT_BINARY=$binary
+    # deb.debian.org also serves the security archive (one host to reach)
+    export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
     disk-image-create -a amd64 -t tar -o "$work/image" debian-minimal heat-agent
 ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed"; }
 
