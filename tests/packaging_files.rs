@@ -364,3 +364,32 @@ fn collector_config_template_renders_like_heat_agents() {
         );
     }
 }
+
+#[test]
+fn packaging_scripts_parse() {
+    for script in [
+        "packaging/build-static.sh",
+        "packaging/stage.sh",
+        "packaging/regen-docs.sh",
+        "packaging/deb/build-deb.sh",
+        "tests/dib/build-and-check.sh",
+    ] {
+        let path = repo().join(script);
+        assert_eq!(mode(&path) & 0o111, 0o111, "{script}: not executable");
+        run_ok(Command::new("bash").arg("-n").arg(&path));
+    }
+    for script in ["postinst", "prerm", "postrm"] {
+        run_ok(
+            Command::new("sh")
+                .arg("-n")
+                .arg(repo().join("packaging/deb").join(script)),
+        );
+    }
+    let help = run_ok(Command::new(repo().join("packaging/build-static.sh")).arg("--help"));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("x86_64-unknown-linux-musl"));
+    let bad = Command::new(repo().join("packaging/build-static.sh"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
