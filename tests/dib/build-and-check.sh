@@ -13,7 +13,8 @@
 # Needs: root, debootstrap, python3-venv, network access to PyPI and the Debian mirror.
 # Knobs: HEAT_AGENT_BINARY (default: the static build, made with packaging/build-static.sh when
 # missing), DIB_RELEASE (bookworm), HEAT_AGENT_DIB_WORK (target/dib-check),
-# HEAT_AGENT_DIB_VENV (target/dib-venv). The summary goes to $HEAT_AGENT_DIB_WORK/result.txt.
+# HEAT_AGENT_DIB_VENV (target/dib-venv), HEAT_AGENT_DIB_REUSE=1 (check an image built by an
+# earlier run again, e.g. after changing only the checks). The summary goes to $HEAT_AGENT_DIB_WORK/result.txt.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${HEAT_AGENT_DIB_WORK:-$repo/target/dib-check}
@@ -34,21 +35,25 @@ if [ ! -x "$binary" ]; then
     "$repo/packaging/build-static.sh"
 fi
 
-rm -rf "$work"
-mkdir -p "$work"
 root=$work/root
+if [ "${HEAT_AGENT_DIB_REUSE:-0}" = 1 ] && [ -f "$work/image.tar" ]; then
+    log "reusing $work/image.tar (HEAT_AGENT_DIB_REUSE=1)"
+else
+    rm -rf "$work"
+    mkdir -p "$work"
+    log "disk-image-create debian-minimal heat-agent (log: $work/build.log)"
+    (
+        export PATH=$venv/bin:$PATH
+        export ELEMENTS_PATH=$repo/elements
+        export DIB_RELEASE=${DIB_RELEASE:-bookworm}
+        export DIB_HEAT_AGENT_BINARY=$binary
+        # deb.debian.org also serves the security archive (one host to reach)
+        export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+        disk-image-create -a amd64 -t tar -o "$work/image" debian-minimal heat-agent
+    ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed"; }
+fi
 
-log "disk-image-create debian-minimal heat-agent (log: $work/build.log)"
-(
-    export PATH=$venv/bin:$PATH
-    export ELEMENTS_PATH=$repo/elements
-    export DIB_RELEASE=${DIB_RELEASE:-bookworm}
-    export DIB_HEAT_AGENT_BINARY=$binary
-    # deb.debian.org also serves the security archive (one host to reach)
-    export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-    disk-image-create -a amd64 -t tar -o "$work/image" debian-minimal heat-agent
-) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed"; }
-
+rm -rf "$root"
 mkdir -p "$root"
 tar --numeric-owner -xpf "$work/image.tar" -C "$root"
 
@@ -114,6 +119,7 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
+mkdir -p "$root/proc" "$root/dev"
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount --bind /dev "$root/dev" && mounted+=("$root/dev")
 printf '[DEFAULT]\ncommand = os-refresh-config\ncollectors = request\n\n[request]\nmetadata_url = http://127.0.0.1:%s/metadata\n' \
@@ -125,12 +131,18 @@ timeout 300 chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/
 echo "heat-agent collect --one-time: exit $rc (output: $work/collect.log)"
 check "collect --one-time exits 0" test "$rc" = 0
 check "the deployment signalled" test -s "$signals"
-check "signal: status code 0" grep -q '"deploy_status_code": 0' "$signals"
-check "signal: stdout of the script" grep -q 'hello from .* hi' "$signals"
-check "signal: output result" grep -q '"result": "hi-done"' "$signals"
+signal_field() { # field expected: the last signal's JSON field equals the expected text
+    python3 -c 'import json,sys; s=json.loads(open(sys.argv[1]).read().splitlines()[-1]); v=s.get(sys.argv[2]); sys.exit(0 if sys.argv[3] in str(v) else 1)' "$signals" "$1" "$2"
+}
+check "signal: status code 0" signal_field deploy_status_code 0
+check "signal: stdout of the script" signal_field deploy_stdout "hello from"
+check "signal: stdout has the input" signal_field deploy_stdout " hi"
+check "signal: stderr of the script" signal_field deploy_stderr "to-stderr"
+check "signal: output result" signal_field result "hi-done"
 check "deployments file rendered 0600" mode_is /var/run/heat-config/heat-config 600
-check "collector config re-rendered 0600" mode_is /etc/os-collect-config.conf 600
+check "collector config re-rendered from the metadata" test -z "$(grep -F 'collectors = request' "$root/etc/os-collect-config.conf")"
+check "collector config 0600" mode_is /etc/os-collect-config.conf 600
 
-summary="dib build-and-check: $passed passed, $failed failed ($(date -u +%FT%TZ), $("$binary" --version))"
+summary="dib build-and-check: $passed passed, $failed failed ($(date -u +%FT%TZ), image has: $(in_root heat-agent --version 2>&1))"
 echo "$summary" | tee "$work/result.txt"
 [ "$failed" = 0 ]
