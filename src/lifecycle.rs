@@ -26,8 +26,13 @@ pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 /// Sends one notification (`state` is one or more `KEY=VALUE` lines) to the socket named by
 /// `NOTIFY_SOCKET`. Returns `Ok(false)` when there is no socket to notify (not under systemd).
 pub fn notify(state: &str) -> io::Result<bool> {
-    match std::env::var_os(NOTIFY_SOCKET) {
-        Some(addr) if !addr.is_empty() => notify_to(&addr, state).map(|()| true),
+    notify_with(std::env::var_os(NOTIFY_SOCKET).as_deref(), state)
+}
+
+/// [`notify`] with the value of `NOTIFY_SOCKET` passed in (unset or empty: no-op).
+fn notify_with(addr: Option<&OsStr>, state: &str) -> io::Result<bool> {
+    match addr {
+        Some(addr) if !addr.is_empty() => notify_to(addr, state).map(|()| true),
         _ => Ok(false),
     }
 }
@@ -107,6 +112,30 @@ fn reloading_message(usec: u64) -> String {
     } else {
         format!("RELOADING=1\nMONOTONIC_USEC={usec}")
     }
+}
+
+/// Runs `f` while a helper thread keeps the systemd watchdog fed (every half interval), for
+/// steps that legitimately take long, such as the refresh command running hooks: those have
+/// their own timeouts, so a slow hook must not look like a hung agent. Without a watchdog for
+/// this process it just runs `f`.
+pub fn with_watchdog<T>(f: impl FnOnce() -> T) -> T {
+    match watchdog_interval() {
+        Some(interval) => feed_while(interval / 2, watchdog, f),
+        None => f(),
+    }
+}
+
+fn feed_while<T>(period: Duration, ping: fn(), f: impl FnOnce() -> T) -> T {
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let feeder = std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(period) {
+            ping();
+        }
+    });
+    let result = f();
+    drop(done);
+    let _ = feeder.join();
+    result
 }
 
 fn status_message(text: &str) -> String {
@@ -225,6 +254,29 @@ mod tests {
         assert_eq!(watchdog_timeout_from(os("100"), os("x"), 42), None);
     }
 
+    static PINGS: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>> =
+        std::sync::Mutex::new(None);
+
+    fn counting_ping() {
+        if let Some(tx) = PINGS.lock().unwrap().as_ref() {
+            let _ = tx.send(());
+        }
+    }
+
+    #[test]
+    fn feed_while_pings_until_the_work_is_done() {
+        let (tx, pinged) = std::sync::mpsc::channel();
+        *PINGS.lock().unwrap() = Some(tx);
+        // the work only finishes after the feeder has pinged twice
+        let out = feed_while(Duration::from_millis(1), counting_ping, || {
+            pinged.recv_timeout(Duration::from_secs(30)).unwrap();
+            pinged.recv_timeout(Duration::from_secs(30)).unwrap();
+            42
+        });
+        assert_eq!(out, 42);
+        *PINGS.lock().unwrap() = None;
+    }
+
     #[test]
     fn reloading_message_carries_monotonic_time() {
         assert_eq!(reloading_message(1234), "RELOADING=1\nMONOTONIC_USEC=1234");
@@ -232,57 +284,18 @@ mod tests {
         assert!(monotonic_usec() > 0);
     }
 
-    // The env-reading wrappers are exercised in one test so no other test races on the
-    // process environment (only this test sets these variables).
     #[test]
-    fn env_wrappers_send_to_notify_socket_and_noop_without_it() {
+    fn notify_without_socket_is_a_noop() {
+        assert!(!notify_with(None, "READY=1").unwrap());
+        assert!(!notify_with(Some(OsStr::new("")), "READY=1").unwrap());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify.sock");
         let sock = UnixDatagram::bind(&path).unwrap();
-        sock.set_nonblocking(true).unwrap();
-        let pending = |sock: &UnixDatagram| {
-            let mut buf = [0u8; 64];
-            sock.recv(&mut buf).is_ok()
-        };
-
-        std::env::remove_var(NOTIFY_SOCKET);
-        assert!(!notify("READY=1").unwrap(), "no socket: no-op");
-        ready();
-        std::env::set_var(NOTIFY_SOCKET, "");
-        assert!(!notify("READY=1").unwrap(), "empty NOTIFY_SOCKET: no-op");
-        watchdog();
-        assert!(!pending(&sock), "nothing sent without NOTIFY_SOCKET");
-
-        sock.set_nonblocking(false).unwrap();
-        std::env::set_var(NOTIFY_SOCKET, &path);
-        assert!(notify("X=1").unwrap());
-        assert_eq!(recv(&sock), "X=1");
-        ready();
-        assert_eq!(recv(&sock), "READY=1");
-        status("last poll: no change");
-        assert_eq!(recv(&sock), "STATUS=last poll: no change");
-        watchdog();
-        assert_eq!(recv(&sock), "WATCHDOG=1");
-        reloading();
-        assert!(recv(&sock).starts_with("RELOADING=1\nMONOTONIC_USEC="));
-        stopping();
+        assert!(notify_with(Some(path.as_os_str()), "STOPPING=1").unwrap());
         assert_eq!(recv(&sock), "STOPPING=1");
-
-        // a socket that went away: the wrappers stay quiet, notify() reports it
-        drop(sock);
-        std::fs::remove_file(&path).unwrap();
-        ready();
-        assert!(notify("READY=1").is_err());
-        std::env::remove_var(NOTIFY_SOCKET);
-
-        std::env::set_var("WATCHDOG_USEC", "200000");
-        std::env::set_var("WATCHDOG_PID", std::process::id().to_string());
-        assert_eq!(watchdog_interval(), Some(Duration::from_millis(200)));
-        std::env::set_var("WATCHDOG_PID", "1");
-        assert_eq!(watchdog_interval(), None);
-        std::env::remove_var("WATCHDOG_PID");
-        assert_eq!(watchdog_interval(), Some(Duration::from_millis(200)));
-        std::env::remove_var("WATCHDOG_USEC");
-        assert_eq!(watchdog_interval(), None);
     }
+
+    // No test here sets NOTIFY_SOCKET or WATCHDOG_*: the environment is process-wide and other
+    // tests (the daemon's) call these functions in parallel. The wrappers are one line each over
+    // notify_with/watchdog_timeout_from; tests/packaging_notify.rs covers them end to end.
 }
