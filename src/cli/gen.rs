@@ -23,17 +23,29 @@ type Definition = fn() -> Command;
 /// The clap definition of each native subcommand. A subcommand not listed here is documented
 /// by its one-line help from `SUBCOMMANDS` only; once a tool exposes `command()`, add one line.
 const DEFINITIONS: &[(&str, Definition)] = &[
-    // ("collect", crate::cli::collect::command),
-    // ("apply", crate::apply::command),
+    ("run", crate::cli::collect::command),
+    ("collect", crate::cli::collect::command),
+    ("refresh", crate::refresh::command),
+    ("run-parts", crate::refresh::run_parts_command),
+    ("notify", crate::notify::command),
+    ("status", crate::status::command),
 ];
 
 /// Legacy program names (symlinks to the binary) and their clap definition; without one, the
 /// page points at the native command it stands for.
 const LEGACY: &[(&str, &str, Option<Definition>)] = &[
-    ("os-collect-config", "collect", None),
+    (
+        "os-collect-config",
+        "collect",
+        Some(crate::cli::collect::command),
+    ),
     ("os-apply-config", "apply", None),
-    ("os-refresh-config", "refresh", None),
-    ("heat-config-notify", "notify", None),
+    (
+        "os-refresh-config",
+        "refresh",
+        Some(crate::refresh::command),
+    ),
+    ("heat-config-notify", "notify", Some(crate::notify::command)),
 ];
 
 fn definition(name: &str) -> Option<Command> {
@@ -219,11 +231,21 @@ mod tests {
             let file = format!("heat-agent-{}.1", sub.get_name());
             assert!(pages.iter().any(|(f, _)| *f == file), "{file}");
         }
+        let oac = pages
+            .iter()
+            .find(|(f, _)| f == "os-apply-config.1")
+            .unwrap();
+        assert_eq!(oac.1, b".so man1/heat-agent-apply.1\n");
         let occ = pages
             .iter()
             .find(|(f, _)| f == "os-collect-config.1")
             .unwrap();
-        assert_eq!(occ.1, b".so man1/heat-agent-collect.1\n");
+        let occ = String::from_utf8(occ.1.clone()).unwrap();
+        assert!(occ.contains(".TH os-collect-config 1"), "{occ}");
+        assert!(
+            occ.contains("polling\\-interval"),
+            "the legacy flags are documented"
+        );
     }
 
     #[test]
