@@ -175,6 +175,20 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l zaqar-
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l version -d 'Print the version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -s h -l help -d 'Print help'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -s t -l templates -d 'template tree to render [default: $OS_CONFIG_APPLIER_TEMPLATES, else /usr/libexec/os-apply-config/templates]' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -s o -l output -d 'where the rendered tree is written' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -s m -l metadata -d 'metadata JSON files, later ones win (instead of $OS_CONFIG_FILES). List them all after one -m: a second -m replaces the first list' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l fallback-metadata -d 'metadata files read first, with the lowest priority' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -s s -l subhash -d 'render from the map at this dotted path instead of the whole metadata' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l key -d 'print the value at this dotted path (list items by index) and exit' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l type -d 'check the --key value against a type and fail when it does not match: int, default, netaddress, netdevice, dsn, swiftdevices, username, raw' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l key-default -d 'what --key prints when the path is missing (not type checked)' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l boolean-key -d 'exit 0 if the value at this path is true, 1 if false, 255 otherwise (ignored with --key)' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l os-config-files -d 'JSON list of metadata files [default: $OS_CONFIG_FILES_PATH, else /var/lib/os-collect-config/os_config_files.json]' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -s v -l validate -d 'render everything (executable templates run) but write nothing'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l diff -d 'dry run: print a unified diff of every file that would change, write nothing'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l print-templates -d 'print the template tree path and exit'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -l version -d 'print the version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand apply" -s h -l help -d 'Print help'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l log-level -r -f -a "ERROR\t''
 WARN\t''
@@ -188,10 +202,16 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l print-
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -s h -l help -d 'Print help'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run-parts" -l list -d 'print names of all valid files'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run-parts" -s h -l help -d 'Print help'
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s h -l help -d 'Print help'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l rerun -d 'Forget deployment ID (marker, notify file, journal), so the next run executes it again' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l state-dir -d 'Journal and outbox directory [env: HEAT_AGENT_STATE_DIR; default /var/lib/heat-agent]' -r -F
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l hook-timeout -d 'Kill a hook\'s process tree after this long (default 3600; 0: never); input deploy_timeout overrides it per deployment' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l mark-deployed-all -d 'Mark every listed deployment as deployed without running or signalling it (heat-config-rebuild-deployed)'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l rerun-interrupted -d 'Re-run deployments interrupted by a crash or reboot instead of signalling them as failed'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s d -l debug -d 'Log at debug level'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l flush -d 'deliver the signals already queued in the outbox now (retrying for up to HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -s h -l help -d 'Print help'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l state-dir -d 'state directory (default: $HEAT_AGENT_STATE_DIR or /var/lib/heat-agent)' -r -F
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l json -d 'print one JSON document (schema in docs/compat-notify.md)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -25,9 +25,12 @@ type Definition = fn() -> Command;
 const DEFINITIONS: &[(&str, Definition)] = &[
     ("run", crate::cli::collect::command),
     ("collect", crate::cli::collect::command),
+    ("apply", crate::apply::command),
     ("refresh", crate::refresh::command),
     ("run-parts", crate::refresh::run_parts_command),
+    ("deploy", crate::deploy::command),
     ("notify", crate::notify::command),
+    ("hook", crate::hooks::command),
     ("status", crate::status::command),
 ];
 
@@ -39,7 +42,7 @@ const LEGACY: &[(&str, &str, Option<Definition>)] = &[
         "collect",
         Some(crate::cli::collect::command),
     ),
-    ("os-apply-config", "apply", None),
+    ("os-apply-config", "apply", Some(crate::apply::command)),
     (
         "os-refresh-config",
         "refresh",
@@ -99,6 +102,19 @@ fn render_man(cmd: Command) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The page of a legacy name: its own definition, else a roff include of the native page
+/// (`man os-collect-config` then shows `heat-agent-collect`).
+fn legacy_page(
+    legacy: &'static str,
+    native: &str,
+    def: Option<Definition>,
+) -> std::io::Result<Vec<u8>> {
+    match def {
+        Some(f) => render_man(f().name(legacy)),
+        None => Ok(format!(".so man1/heat-agent-{native}.1\n").into_bytes()),
+    }
+}
+
 /// Every man page: (file name, contents).
 pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let mut top = command();
@@ -111,12 +127,7 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
         pages.push((format!("{title}.1"), render_man(sub.clone())?));
     }
     for (legacy, native, def) in LEGACY {
-        let page = match def {
-            Some(f) => render_man(f().name(*legacy))?,
-            // roff include: `man os-collect-config` shows the native command's page
-            None => format!(".so man1/heat-agent-{native}.1\n").into_bytes(),
-        };
-        pages.push((format!("{legacy}.1"), page));
+        pages.push((format!("{legacy}.1"), legacy_page(legacy, native, *def)?));
     }
     Ok(pages)
 }
@@ -231,11 +242,10 @@ mod tests {
             let file = format!("heat-agent-{}.1", sub.get_name());
             assert!(pages.iter().any(|(f, _)| *f == file), "{file}");
         }
-        let oac = pages
-            .iter()
-            .find(|(f, _)| f == "os-apply-config.1")
-            .unwrap();
-        assert_eq!(oac.1, b".so man1/heat-agent-apply.1\n");
+        assert_eq!(
+            legacy_page("os-apply-config", "apply", None).unwrap(),
+            b".so man1/heat-agent-apply.1\n"
+        );
         let occ = pages
             .iter()
             .find(|(f, _)| f == "os-collect-config.1")
