@@ -13,8 +13,9 @@
 # Needs: root, debootstrap, python3-venv, network access to PyPI and the Debian mirror.
 # Knobs: HEAT_AGENT_BINARY (default: the static build, made with packaging/build-static.sh when
 # missing), DIB_RELEASE (bookworm), HEAT_AGENT_DIB_WORK (target/dib-check),
-# HEAT_AGENT_DIB_VENV (target/dib-venv), HEAT_AGENT_DIB_REUSE=1 (check an image built by an
-# earlier run again, e.g. after changing only the checks). The summary goes to $HEAT_AGENT_DIB_WORK/result.txt.
+# HEAT_AGENT_DIB_VENV (target/dib-venv), HEAT_AGENT_DIB_REUSE=1 (check the image built by an
+# earlier run again, with HEAT_AGENT_BINARY copied into it: iterate on the agent or the checks
+# without a rebuild). The summary goes to $HEAT_AGENT_DIB_WORK/result.txt.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${HEAT_AGENT_DIB_WORK:-$repo/target/dib-check}
@@ -56,6 +57,11 @@ fi
 rm -rf "$root"
 mkdir -p "$root"
 tar --numeric-owner -xpf "$work/image.tar" -C "$root"
+if [ "${HEAT_AGENT_DIB_REUSE:-0}" = 1 ] && ! cmp -s "$binary" "$root/usr/local/bin/heat-agent"; then
+    # iterate on the agent without rebuilding the image
+    log "installing $binary into the reused image"
+    install -m 0755 "$binary" "$root/usr/local/bin/heat-agent"
+fi
 
 passed=0
 failed=0
@@ -70,7 +76,8 @@ check() { # description, command...
         echo "FAIL $what"
     fi
 }
-mode_is() { [ "$(stat -c %a "$root$1")" = "$2" ]; }
+# stat inside the root: absolute symlinks there (/var/run -> /run) must not reach the host
+mode_is() { [ "$(in_root stat -c %a "$1")" = "$2" ]; }
 link_is() { [ "$(readlink "$root$1")" = "$2" ]; }
 contains() { grep -qF -- "$2" "$root$1"; }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
