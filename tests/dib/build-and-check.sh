@@ -13,7 +13,9 @@
 # Needs: root, debootstrap, python3-venv, network access to PyPI and the Debian mirror.
 # Knobs: HEAT_AGENT_BINARY (default: the static build, made with packaging/build-static.sh when
 # missing), DIB_RELEASE (bookworm), HEAT_AGENT_DIB_WORK (target/dib-check),
-# HEAT_AGENT_DIB_VENV (target/dib-venv), HEAT_AGENT_DIB_REUSE=1 (check the image built by an
+# HEAT_AGENT_DIB_VENV (target/dib-venv), HEAT_AGENT_DIB_EXTRA_ELEMENTS (e.g.
+# "heat-agent-puppet heat-agent-ansible": their hook and tool are checked too),
+# HEAT_AGENT_DIB_REUSE=1 (check the image built by an
 # earlier run again, with HEAT_AGENT_BINARY copied into it: iterate on the agent or the checks
 # without a rebuild). The summary goes to $HEAT_AGENT_DIB_WORK/result.txt.
 set -euo pipefail
@@ -37,6 +39,7 @@ if [ ! -x "$binary" ]; then
 fi
 
 root=$work/root
+extra_elements=${HEAT_AGENT_DIB_EXTRA_ELEMENTS:-}
 if [ "${HEAT_AGENT_DIB_REUSE:-0}" = 1 ] && [ -f "$work/image.tar" ]; then
     log "reusing $work/image.tar (HEAT_AGENT_DIB_REUSE=1)"
 else
@@ -50,7 +53,8 @@ else
         export DIB_HEAT_AGENT_BINARY=$binary
         # deb.debian.org also serves the security archive (one host to reach)
         export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-        disk-image-create -a amd64 -t tar -o "$work/image" debian-minimal heat-agent
+        # shellcheck disable=SC2086 # a word list
+        disk-image-create -a amd64 -t tar -o "$work/image" debian-minimal heat-agent $extra_elements
     ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed"; }
 fi
 
@@ -110,6 +114,13 @@ check "template heat-config" contains $t/var/run/heat-config/heat-config "{{depl
 check "template heat-config.oac 0600" contains $t/var/run/heat-config/heat-config.oac "mode: 0600"
 check "script hook wrapper 0755" mode_is /var/lib/heat-config/hooks/script 755
 check "script hook wrapper runs the built-in hook" contains /var/lib/heat-config/hooks/script "heat-agent hook script"
+for element in $extra_elements; do
+    hook=${element#heat-agent-}
+    tool=$hook
+    [ "$hook" = ansible ] && tool=ansible-playbook
+    check "$element: $hook hook wrapper 0755" mode_is /var/lib/heat-config/hooks/$hook 755
+    check "$element: $tool installed" in_root sh -c "command -v $tool"
+done
 check "state dir 0700" mode_is /var/lib/heat-agent 700
 check "cache dir 0700" mode_is /var/lib/os-collect-config 700
 
