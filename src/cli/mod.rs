@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 pub mod collect;
+pub mod gen;
 
 /// A tool entry point: `args[0]` is the program name to show in usage.
 type Entry = fn(Vec<OsString>) -> i32;
@@ -69,6 +70,16 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
         "status",
         crate::status::main,
         "list deployments, their results and signal delivery",
+    ),
+    (
+        "gen-man",
+        gen::man_main,
+        "write the man pages into DIR (packaging)",
+    ),
+    (
+        "gen-completions",
+        gen::completions_main,
+        "write bash/zsh/fish completions into DIR (packaging)",
     ),
 ];
 

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Builds heat-agent_<version>_amd64.deb with dpkg-deb from a built binary:
+#
+#     packaging/deb/build-deb.sh [BINARY] [OUTDIR]
+#
+# BINARY defaults to the static build (packaging/build-static.sh), OUTDIR to target/deb.
+# The version comes from Cargo.toml (HEAT_AGENT_DEB_VERSION overrides it); HEAT_AGENT_DEB_COMPRESS
+# picks the dpkg-deb compressor (xz; the tests use none).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+binary=${1:-$repo/target/x86_64-unknown-linux-musl/release/heat-agent}
+outdir=${2:-$repo/target/deb}
+version=${HEAT_AGENT_DEB_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)}
+command -v dpkg-deb >/dev/null || { echo "build-deb.sh: dpkg-deb missing (apt-get install dpkg-dev)" >&2; exit 1; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+chmod 0755 "$stage"
+"$repo/packaging/stage.sh" "$binary" "$stage"
+install -D -m 0644 "$repo/LICENSE" "$stage/usr/share/doc/heat-agent/copyright"
+
+install -d -m 0755 "$stage/DEBIAN"
+size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" "$repo/packaging/deb/control" >"$stage/DEBIAN/control"
+for script in postinst prerm postrm; do
+    install -m 0755 "$repo/packaging/deb/$script" "$stage/DEBIAN/$script"
+done
+# Hook wrappers are configuration a site may replace: keep local edits on upgrade.
+(cd "$stage" && find var/lib/heat-config/hooks -type f | sed 's|^|/|') >"$stage/DEBIAN/conffiles"
+
+mkdir -p "$outdir"
+deb=$outdir/heat-agent_${version}_amd64.deb
+dpkg-deb --root-owner-group -Z"${HEAT_AGENT_DEB_COMPRESS:-xz}" --build "$stage" "$deb" >/dev/null
+echo "$deb"

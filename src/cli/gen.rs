@@ -1,0 +1,283 @@
+//! Man pages and shell completions, generated from the clap definitions of the commands so the
+//! documentation cannot drift from the flags (`tests/packaging_docs.rs` compares the checked-in
+//! copies under `packaging/man` and `packaging/completions` with fresh output).
+//!
+//! `heat-agent gen-man DIR` writes `heat-agent.1`, `heat-agent-<command>.1` and one page per
+//! legacy name; `heat-agent gen-completions DIR` writes bash, zsh and fish completions.
+//! Regenerate with `packaging/regen-docs.sh` after changing any flag.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::Command;
+
+use crate::cli::SUBCOMMANDS;
+use crate::fsutil::{atomic_write, ensure_dir, Owner};
+
+/// Subcommands that exist only for building packages: not in the generated documentation.
+const HIDDEN: &[&str] = &["gen-man", "gen-completions"];
+
+/// A tool's `command()`: its clap definition.
+type Definition = fn() -> Command;
+
+/// The clap definition of each native subcommand. A subcommand not listed here is documented
+/// by its one-line help from `SUBCOMMANDS` only; once a tool exposes `command()`, add one line.
+const DEFINITIONS: &[(&str, Definition)] = &[
+    ("run", crate::cli::collect::command),
+    ("collect", crate::cli::collect::command),
+    ("apply", crate::apply::command),
+    ("refresh", crate::refresh::command),
+    ("run-parts", crate::refresh::run_parts_command),
+    ("deploy", crate::deploy::command),
+    ("notify", crate::notify::command),
+    ("hook", crate::hooks::command),
+    ("status", crate::status::command),
+];
+
+/// Legacy program names (symlinks to the binary) and their clap definition; without one, the
+/// page points at the native command it stands for.
+const LEGACY: &[(&str, &str, Option<Definition>)] = &[
+    (
+        "os-collect-config",
+        "collect",
+        Some(crate::cli::collect::command),
+    ),
+    ("os-apply-config", "apply", Some(crate::apply::command)),
+    (
+        "os-refresh-config",
+        "refresh",
+        Some(crate::refresh::command),
+    ),
+    ("heat-config-notify", "notify", Some(crate::notify::command)),
+];
+
+fn definition(name: &str) -> Option<Command> {
+    DEFINITIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| f())
+}
+
+/// The whole `heat-agent` command tree as documented.
+pub fn command() -> Command {
+    let mut cmd = Command::new("heat-agent")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("OpenStack in-guest agent: os-collect-config, os-apply-config, os-refresh-config and heat-config in one binary")
+        .long_about(
+            "heat-agent polls Heat for software deployments, renders configuration files, runs \
+             the os-refresh-config phase scripts and the deployment hooks, and signals the \
+             results back to Heat. Installed under the legacy names os-collect-config, \
+             os-apply-config, os-refresh-config and heat-config-notify (symlinks), it accepts \
+             their flags.",
+        )
+        .subcommand_required(true)
+        .disable_help_subcommand(true)
+        .after_help(
+            "Legacy names (symlinks to this binary): os-collect-config, os-apply-config, \
+             os-config-applier, os-refresh-config, dib-run-parts, heat-config-notify, \
+             55-heat-config, hook-<name>.",
+        );
+    for (name, _, help) in SUBCOMMANDS {
+        if HIDDEN.contains(name) {
+            continue;
+        }
+        let sub = definition(name)
+            .unwrap_or_else(|| Command::new(*name))
+            .name(*name)
+            .about(*help);
+        cmd = cmd.subcommand(sub);
+    }
+    cmd
+}
+
+fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    atomic_write(path, data, 0o644, Owner::default())
+}
+
+fn render_man(cmd: Command) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .source(concat!("heat-agent ", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)?;
+    Ok(buf)
+}
+
+/// The page of a legacy name: its own definition, else a roff include of the native page
+/// (`man os-collect-config` then shows `heat-agent-collect`).
+fn legacy_page(
+    legacy: &'static str,
+    native: &str,
+    def: Option<Definition>,
+) -> std::io::Result<Vec<u8>> {
+    match def {
+        Some(f) => render_man(f().name(legacy)),
+        None => Ok(format!(".so man1/heat-agent-{native}.1\n").into_bytes()),
+    }
+}
+
+/// Every man page: (file name, contents).
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut top = command();
+    // building names the subcommands `heat-agent-<name>` (page title) and `heat-agent <name>`
+    // (synopsis)
+    top.build();
+    let mut pages = vec![("heat-agent.1".to_string(), render_man(top.clone())?)];
+    for sub in top.get_subcommands() {
+        let title = sub.get_display_name().unwrap_or(sub.get_name());
+        pages.push((format!("{title}.1"), render_man(sub.clone())?));
+    }
+    for (legacy, native, def) in LEGACY {
+        pages.push((format!("{legacy}.1"), legacy_page(legacy, native, *def)?));
+    }
+    Ok(pages)
+}
+
+/// Completion scripts: (file name, contents), named as each shell looks them up.
+pub fn completions() -> Vec<(String, Vec<u8>)> {
+    use clap_complete::Shell;
+    [
+        (Shell::Bash, "heat-agent.bash"),
+        (Shell::Zsh, "_heat-agent"),
+        (Shell::Fish, "heat-agent.fish"),
+    ]
+    .into_iter()
+    .map(|(shell, file)| {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut command(), "heat-agent", &mut buf);
+        (file.to_string(), buf)
+    })
+    .collect()
+}
+
+fn output_dir(args: &[OsString], usage: &str) -> Result<PathBuf, String> {
+    match args {
+        [_, dir] if !dir.to_string_lossy().starts_with('-') => Ok(PathBuf::from(dir)),
+        _ => Err(format!("usage: {usage} DIR")),
+    }
+}
+
+fn write_all(tool: &str, dir: &Path, files: Vec<(String, Vec<u8>)>) -> i32 {
+    let result = ensure_dir(dir, 0o755).and_then(|()| {
+        for (name, data) in &files {
+            write(&dir.join(name), data)?;
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            1
+        }
+    }
+}
+
+/// `heat-agent gen-man DIR`
+pub fn man_main(args: Vec<OsString>) -> i32 {
+    let dir = match output_dir(&args, "heat-agent gen-man") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    match man_pages() {
+        Ok(pages) => write_all("heat-agent gen-man", &dir, pages),
+        Err(e) => {
+            eprintln!("heat-agent gen-man: {e}");
+            1
+        }
+    }
+}
+
+/// `heat-agent gen-completions DIR`
+pub fn completions_main(args: Vec<OsString>) -> i32 {
+    match output_dir(&args, "heat-agent gen-completions") {
+        Ok(dir) => write_all("heat-agent gen-completions", &dir, completions()),
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        command().debug_assert();
+        let names: Vec<_> = command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        for (name, _, _) in SUBCOMMANDS {
+            assert_eq!(
+                names.contains(&name.to_string()),
+                !HIDDEN.contains(name),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn definitions_and_legacy_names_refer_to_real_commands() {
+        for (name, _) in DEFINITIONS {
+            assert!(SUBCOMMANDS.iter().any(|(n, _, _)| n == name), "{name}");
+        }
+        for (legacy, native, _) in LEGACY {
+            assert!(crate::cli::tool_for_name(legacy).is_some(), "{legacy}");
+            assert!(SUBCOMMANDS.iter().any(|(n, _, _)| n == native), "{native}");
+        }
+    }
+
+    #[test]
+    fn man_pages_name_every_command() {
+        let pages = man_pages().unwrap();
+        let top = String::from_utf8(pages[0].1.clone()).unwrap();
+        assert!(top.starts_with(".ie"), "roff output");
+        assert!(top.contains("heat\\-agent"));
+        for sub in command().get_subcommands() {
+            let file = format!("heat-agent-{}.1", sub.get_name());
+            assert!(pages.iter().any(|(f, _)| *f == file), "{file}");
+        }
+        assert_eq!(
+            legacy_page("os-apply-config", "apply", None).unwrap(),
+            b".so man1/heat-agent-apply.1\n"
+        );
+        let occ = pages
+            .iter()
+            .find(|(f, _)| f == "os-collect-config.1")
+            .unwrap();
+        let occ = String::from_utf8(occ.1.clone()).unwrap();
+        assert!(occ.contains(".TH os-collect-config 1"), "{occ}");
+        assert!(
+            occ.contains("polling\\-interval"),
+            "the legacy flags are documented"
+        );
+    }
+
+    #[test]
+    fn completions_cover_three_shells() {
+        let files = completions();
+        assert_eq!(files.len(), 3);
+        for (name, data) in files {
+            let text = String::from_utf8(data).unwrap();
+            assert!(
+                text.contains("deploy"),
+                "{name} completes the deploy subcommand"
+            );
+        }
+    }
+
+    #[test]
+    fn output_dir_requires_one_argument() {
+        assert!(output_dir(&["x".into()], "u").is_err());
+        assert!(output_dir(&["x".into(), "--help".into()], "u").is_err());
+        assert_eq!(
+            output_dir(&["x".into(), "d".into()], "u").unwrap(),
+            PathBuf::from("d")
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! The .deb (dpkg-deb) and the rpm spec: build them from the real binary (rpm: a stand-in
+//! binary, the spec and the staging are what is tested) and inspect what they install.
+mod common;
+mod packaging_support;
+
+use packaging_support::{have_tool, mode, read, repo, run_ok};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// What every package installs: path → (mode, symlink target).
+fn expected_entries() -> Vec<(&'static str, u32, Option<&'static str>)> {
+    let mut v = vec![
+        ("usr/bin/heat-agent", 0o755, None),
+        ("usr/lib/systemd/system/heat-agent.service", 0o644, None),
+        ("usr/lib/tmpfiles.d/heat-agent.conf", 0o644, None),
+        (
+            "usr/libexec/os-refresh-config/configure.d/20-os-apply-config",
+            0o755,
+            None,
+        ),
+        (
+            "usr/libexec/os-refresh-config/configure.d/55-heat-config",
+            0o755,
+            None,
+        ),
+        ("usr/libexec/os-refresh-config/pre-configure.d", 0o755, None),
+        ("usr/libexec/os-refresh-config/migration.d", 0o755, None),
+        (
+            "usr/libexec/os-refresh-config/post-configure.d",
+            0o755,
+            None,
+        ),
+        (
+            "usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
+            0o644,
+            None,
+        ),
+        (
+            "usr/libexec/os-apply-config/templates/etc/os-collect-config.conf.oac",
+            0o644,
+            None,
+        ),
+        (
+            "usr/libexec/os-apply-config/templates/var/run/heat-config/heat-config",
+            0o644,
+            None,
+        ),
+        (
+            "usr/libexec/os-apply-config/templates/var/run/heat-config/heat-config.oac",
+            0o644,
+            None,
+        ),
+        ("var/lib/heat-config/hooks/script", 0o755, None),
+        ("var/lib/heat-config/hooks/ansible", 0o755, None),
+        ("var/lib/heat-config/hooks/puppet", 0o755, None),
+        ("usr/share/man/man1/heat-agent.1.gz", 0o644, None),
+        ("usr/share/man/man1/heat-agent-run.1.gz", 0o644, None),
+        ("usr/share/man/man1/os-collect-config.1.gz", 0o644, None),
+        (
+            "usr/share/bash-completion/completions/heat-agent",
+            0o644,
+            None,
+        ),
+        ("usr/share/zsh/vendor-completions/_heat-agent", 0o644, None),
+        (
+            "usr/share/fish/vendor_completions.d/heat-agent.fish",
+            0o644,
+            None,
+        ),
+        ("usr/share/doc/heat-agent/config.toml.example", 0o644, None),
+    ];
+    for link in [
+        "usr/bin/os-collect-config",
+        "usr/bin/os-apply-config",
+        "usr/bin/os-config-applier",
+        "usr/bin/os-refresh-config",
+        "usr/bin/heat-config-notify",
+    ] {
+        v.push((link, 0o777, Some("heat-agent")));
+    }
+    v
+}
+
+/// `dpkg-deb -c` listing: path → (permission bits, owner, link target).
+fn deb_listing(deb: &Path) -> BTreeMap<String, (u32, String, Option<String>)> {
+    let out = run_ok(Command::new("dpkg-deb").arg("-c").arg(deb));
+    let mut map = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let perms = fields[0];
+        let bits = perms[1..].chars().enumerate().fold(0u32, |acc, (i, c)| {
+            if c == '-' {
+                acc
+            } else {
+                acc | (1 << (8 - i))
+            }
+        });
+        let path = fields[5]
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        let target = (fields.len() > 7 && fields[6] == "->").then(|| fields[7].to_string());
+        map.insert(path, (bits, fields[1].to_string(), target));
+    }
+    map
+}
+
+#[test]
+fn deb_package_installs_binary_names_unit_hooks_and_docs() {
+    if !have_tool("dpkg-deb", "dpkg") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        Command::new(repo().join("packaging/deb/build-deb.sh"))
+            .arg(common::bin())
+            .arg(tmp.path())
+            .env("HEAT_AGENT_DEB_COMPRESS", "none"),
+    );
+    let deb = tmp.path().join(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(deb.exists(), "{}", deb.display());
+    assert_eq!(
+        deb.file_name().unwrap().to_str().unwrap(),
+        format!("heat-agent_{}_amd64.deb", env!("CARGO_PKG_VERSION"))
+    );
+
+    let field = |name: &str| {
+        let o = run_ok(Command::new("dpkg-deb").arg("-f").arg(&deb).arg(name));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(field("Package"), "heat-agent");
+    assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(field("Architecture"), "amd64");
+    assert!(field("Conflicts").contains("python3-os-collect-config"));
+    assert!(field("Installed-Size").parse::<u64>().unwrap() > 0);
+
+    let listing = deb_listing(&deb);
+    for (path, want_mode, target) in expected_entries() {
+        let (bits, owner, link) = listing
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} not in the package"));
+        assert_eq!(owner, "root/root", "{path}");
+        assert_eq!(link.as_deref(), target, "{path}");
+        if target.is_none() {
+            assert_eq!(*bits, want_mode, "{path}: mode {bits:o}");
+        }
+    }
+    // nothing that would clobber state or configuration Heat renders
+    for path in listing.keys() {
+        assert!(!path.starts_with("etc/os-collect-config.conf"), "{path}");
+        assert!(!path.starts_with("var/lib/os-collect-config"), "{path}");
+    }
+
+    // unpack: the binary runs, man pages are the checked-in ones, maintainer scripts parse
+    let root = tmp.path().join("root");
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
+    let version = run_ok(Command::new(root.join("usr/bin/heat-agent")).arg("--version"));
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let man = run_ok(
+        Command::new("gzip")
+            .arg("-dc")
+            .arg(root.join("usr/share/man/man1/heat-agent.1.gz")),
+    );
+    assert_eq!(
+        man.stdout,
+        std::fs::read(repo().join("packaging/man/heat-agent.1")).unwrap()
+    );
+    let hook = read(&root.join("var/lib/heat-config/hooks/script"));
+    assert_eq!(
+        hook,
+        "#!/bin/sh\nexec /usr/bin/heat-agent hook script \"$@\"\n"
+    );
+    let control = tmp.path().join("control");
+    run_ok(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
+    for script in ["postinst", "prerm", "postrm"] {
+        assert_eq!(mode(&control.join(script)), 0o755, "{script}");
+        run_ok(Command::new("sh").arg("-n").arg(control.join(script)));
+    }
+    let conffiles = read(&control.join("conffiles"));
+    for hook in ["script", "ansible", "puppet"] {
+        assert!(conffiles
+            .lines()
+            .any(|l| l == format!("/var/lib/heat-config/hooks/{hook}")));
+    }
+}
+
+#[test]
+fn deb_postinst_writes_the_bootstrap_config_private() {
+    // the maintainer script's bootstrap step, run against a scratch root through a chroot-free
+    // rewrite of the path
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("os-collect-config.conf");
+    let script = read(&repo().join("packaging/deb/postinst"))
+        .replace("/etc/os-collect-config.conf", conf.to_str().unwrap())
+        .replace("systemctl", "true")
+        .replace("systemd-tmpfiles", "true");
+    let path = tmp.path().join("postinst");
+    std::fs::write(&path, script).unwrap();
+    run_ok(Command::new("sh").arg(&path).arg("configure").arg(""));
+    assert_eq!(read(&conf), "[DEFAULT]\ncommand = os-refresh-config\n");
+    assert_eq!(mode(&conf), 0o600);
+    // an existing (Heat-rendered) config is left alone
+    std::fs::write(&conf, "[DEFAULT]\ncollectors = heat\n").unwrap();
+    run_ok(Command::new("sh").arg(&path).arg("configure").arg("0.0.9"));
+    assert_eq!(read(&conf), "[DEFAULT]\ncollectors = heat\n");
+}
+
+#[test]
+fn rpm_spec_builds_and_installs_the_same_tree() {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path();
+    let version = env!("CARGO_PKG_VERSION");
+    std::fs::create_dir_all(top.join("SOURCES")).unwrap();
+    run_ok(
+        Command::new("tar")
+            .current_dir(repo())
+            .arg(format!("--transform=s,^,heat-agent-{version}/,"))
+            .arg("-czf")
+            .arg(top.join(format!("SOURCES/heat-agent-{version}.tar.gz")))
+            .args(["LICENSE", "Cargo.toml", "packaging", "elements"]),
+    );
+    // a stand-in binary keeps rpmbuild quick; the deb test installs the real one
+    std::fs::write(
+        top.join("SOURCES/heat-agent"),
+        "#!/bin/sh\necho heat-agent\n",
+    )
+    .unwrap();
+    let spec = repo().join("packaging/rpm/heat-agent.spec");
+    let parsed = run_ok(Command::new("rpmspec").arg("--parse").arg(&spec));
+    assert!(String::from_utf8_lossy(&parsed.stdout).contains(&format!("Version:        {version}")));
+    run_ok(
+        Command::new("rpmbuild")
+            .args(["-bb", "--nodeps"])
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .args(["--define", "_binary_payload w1.gzdio"])
+            .arg(&spec),
+    );
+    let rpm = top.join(format!("RPMS/x86_64/heat-agent-{version}-1.x86_64.rpm"));
+    let dump = run_ok(Command::new("rpm").args(["-qp", "--dump"]).arg(&rpm));
+    let mut listed = BTreeMap::new();
+    for line in String::from_utf8_lossy(&dump.stdout).lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        // path size mtime digest mode owner group isconfig isdoc rdev symlink
+        let mode = u32::from_str_radix(f[4], 8).unwrap();
+        listed.insert(
+            f[0].trim_start_matches('/').to_string(),
+            (mode, f[7] == "1", f[10].to_string()),
+        );
+    }
+    for (path, want_mode, target) in expected_entries() {
+        let (m, _, link) = listed
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} not in the rpm"));
+        match target {
+            Some(t) => assert_eq!(link, t, "{path}"),
+            None => assert_eq!(m & 0o7777, want_mode, "{path}"),
+        }
+    }
+    assert!(
+        listed["var/lib/heat-config/hooks/script"].1,
+        "hook wrappers are %config"
+    );
+    let provides = run_ok(Command::new("rpm").args(["-qp", "--provides"]).arg(&rpm));
+    assert!(String::from_utf8_lossy(&provides.stdout).contains("os-collect-config = 15"));
+}

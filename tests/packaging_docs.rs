@@ -1,0 +1,105 @@
+//! Man pages and shell completions are generated from the clap definitions; the checked-in
+//! copies (packaging/man, packaging/completions) must be exactly what the binary generates now.
+mod common;
+mod packaging_support;
+
+use packaging_support::{files_under, repo, run_ok};
+use std::process::Command;
+
+fn assert_same_tree(generated: &std::path::Path, checked_in: &str) {
+    let checked = repo().join(checked_in);
+    let want = files_under(generated);
+    let have = files_under(&checked);
+    assert_eq!(
+        have, want,
+        "{checked_in} lists other files than the generator writes: run packaging/regen-docs.sh"
+    );
+    for f in &want {
+        assert!(
+            std::fs::read(generated.join(f)).unwrap() == std::fs::read(checked.join(f)).unwrap(),
+            "{checked_in}/{} is out of date: run packaging/regen-docs.sh",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn man_pages_match_checked_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("man");
+    run_ok(Command::new(common::bin()).arg("gen-man").arg(&dir));
+    assert!(dir.join("heat-agent.1").exists());
+    assert_same_tree(&dir, "packaging/man");
+}
+
+#[test]
+fn completions_match_checked_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("completions");
+    run_ok(Command::new(common::bin()).arg("gen-completions").arg(&dir));
+    for f in ["heat-agent.bash", "_heat-agent", "heat-agent.fish"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    assert_same_tree(&dir, "packaging/completions");
+}
+
+#[test]
+fn gen_commands_need_a_directory() {
+    for sub in ["gen-man", "gen-completions"] {
+        let out = Command::new(common::bin()).arg(sub).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("DIR"),
+            "{sub}"
+        );
+    }
+}
+
+#[test]
+fn bash_completion_script_is_valid_shell() {
+    if !packaging_support::have_tool("bash", "bash") {
+        return;
+    }
+    let script = repo().join("packaging/completions/heat-agent.bash");
+    // sourcing defines the completion function and registers it
+    let out = run_ok(Command::new("bash").arg("-c").arg(format!(
+        "source '{}' && complete -p heat-agent",
+        script.display()
+    )));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("heat-agent"));
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    if !packaging_support::have_tool("groff", "groff-base") {
+        return;
+    }
+    let man = repo().join("packaging/man");
+    for page in files_under(&man) {
+        let text = std::fs::read_to_string(man.join(&page)).unwrap();
+        if text.starts_with(".so ") {
+            let target = text
+                .trim_start_matches(".so ")
+                .trim()
+                .trim_start_matches("man1/");
+            assert!(
+                man.join(target).exists(),
+                "{} includes missing {target}",
+                page.display()
+            );
+            continue;
+        }
+        let out = run_ok(
+            Command::new("groff")
+                // all warnings except line breaking (long defaults such as path lists cannot be broken)
+                .args(["-man", "-Tutf8", "-ww", "-Wbreak", "-z"])
+                .arg(man.join(&page)),
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

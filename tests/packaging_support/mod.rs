@@ -1,0 +1,103 @@
+//! Helpers for the packaging tests: the repo root, external tools (skip with a note, or fail
+//! under HEAT_AGENT_REQUIRE_REFERENCE=1 as CI sets it), running commands.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn required() -> bool {
+    std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1")
+}
+
+/// True when `tool` is on PATH. Otherwise: a failure under HEAT_AGENT_REQUIRE_REFERENCE=1,
+/// else a skip note (the caller returns).
+pub fn have_tool(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            !required(),
+            "{tool} is required (HEAT_AGENT_REQUIRE_REFERENCE=1): install Debian's {package}"
+        );
+        eprintln!("SKIP: {tool} not found (Debian package {package})");
+    }
+    found
+}
+
+/// True when `tool` is on PATH; otherwise a skip note, even in CI (for tools a test set-up may
+/// leave out, such as rpmbuild on Debian).
+pub fn have_optional_tool(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("SKIP: {tool} not found (optional; Debian package {package})");
+    }
+    found
+}
+
+/// The reference tools' venv (HEAT_AGENT_TEST_VENV, else tests/.venv), if installed.
+pub fn venv() -> Option<PathBuf> {
+    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("tests/.venv"));
+    if venv.join("bin/os-apply-config").exists() {
+        return Some(venv);
+    }
+    assert!(
+        !required(),
+        "reference venv missing at {} (run tests/setup.sh)",
+        venv.display()
+    );
+    eprintln!("SKIP: reference venv missing at {}", venv.display());
+    None
+}
+
+/// Runs `cmd`, panicking with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every regular file under `dir`, as paths relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
