@@ -367,9 +367,7 @@ pub fn install_signals(
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(800));
                 let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-                lifecycle::stopping();
-                log::info!("stopped");
-                std::process::exit(0);
+                std::process::exit(stopped());
             });
         }
     });
@@ -433,7 +431,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         let d = Duration::from_secs_f64(fastrand::f64() * settings.splay);
         log::info!("Sleeping {:.2} seconds (splay).", d.as_secs_f64());
         match sleep_or_event(d, &events) {
-            Some(Event::Stop) => return 0,
+            Some(Event::Stop) => return stopped(),
             Some(Event::Reload) => return reexec_or_fail(&launch),
             None => {}
         }
@@ -462,7 +460,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
     let mut announced = false;
     loop {
         if stop.load(Ordering::SeqCst) {
-            return 0;
+            return stopped();
         }
         let collected = match collect_store(&settings, &mut state, &cache, &write_lock) {
             Ok(c) => c,
@@ -480,9 +478,10 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         }
         let mut status = summarize(&collected);
         if !collected.changed.is_empty() || settings.force {
-            let rc = run_command(&command, &collected.paths, &stop);
+            // the command (refresh, hooks) may run long: keep the systemd watchdog fed meanwhile
+            let rc = lifecycle::with_watchdog(|| run_command(&command, &collected.paths, &stop));
             if stop.load(Ordering::SeqCst) {
-                return 0;
+                return stopped();
             }
             if rc == 0 {
                 let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -516,7 +515,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         }
         log::info!("Sleeping {:.2} seconds.", d.as_secs_f64());
         match sleep_or_event(d, &events) {
-            Some(Event::Stop) => return 0,
+            Some(Event::Stop) => return stopped(),
             Some(Event::Reload) => {
                 log::info!("Signal received. Re-executing {:?}", launch.argv);
                 lifecycle::reloading();
@@ -525,6 +524,13 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
             None => {}
         }
     }
+}
+
+/// A requested stop: tell systemd, exit 0.
+fn stopped() -> i32 {
+    lifecycle::stopping();
+    log::info!("stopping");
+    0
 }
 
 fn reexec_or_fail(launch: &Launch) -> i32 {

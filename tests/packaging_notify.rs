@@ -33,7 +33,6 @@ fn until(sock: &UnixDatagram, child: &mut Child, want: &str, seen: &mut BTreeSet
 }
 
 #[test]
-#[ignore = "enabled when the daemon lands (heat-agent run)"]
 fn run_reports_ready_status_watchdog_reload_and_stopping() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

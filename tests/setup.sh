@@ -1,6 +1,7 @@
 #!/bin/bash
 # Installs everything the test suite needs on a fresh Debian machine (idempotent):
-#   - Debian packages: puppet (real `puppet apply`), util-linux (blkid), iproute2
+#   - Debian packages: puppet (real `puppet apply`), util-linux (blkid), openssl, cloud-init,
+#     systemd, groff-base, rpm (packaging tests)
 #   - tests/.venv: the Python reference tools from PyPI (os-collect-config, os-apply-config,
 #     os-refresh-config, dib-utils, websocket-client) for the differential tests, and ansible-core (real
 #     `ansible-playbook`)
@@ -16,6 +17,12 @@ command -v puppet >/dev/null 2>&1 || need_apt+=(puppet)
 command -v blkid >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# packaging tests: cloud-init schema, systemd-analyze/systemd-tmpfiles, man page checks, rpmbuild
+command -v cloud-init >/dev/null 2>&1 || need_apt+=(cloud-init)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
+command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
+command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         log "apt-get install ${need_apt[*]}"

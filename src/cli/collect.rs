@@ -7,6 +7,9 @@ use crate::logging::{self, Style};
 use log::LevelFilter;
 use std::ffi::OsString;
 
+/// sysexits.h EX_CONFIG: what `heat-agent run` exits with on a configuration error.
+pub const EX_CONFIG: i32 = 78;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// `os-collect-config`: the reference's behaviour and log format.
@@ -59,7 +62,13 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
         Ok(Invocation::Run(s)) => *s,
         Err(e) => {
             eprintln!("{}", e.message);
-            return e.exit_code;
+            // under systemd a configuration error is permanent: 78 (EX_CONFIG) is listed in the
+            // unit's RestartPreventExitStatus, so the daemon does not restart in a loop
+            return if mode == Mode::Run && e.exit_code == 1 {
+                EX_CONFIG
+            } else {
+                e.exit_code
+            };
         }
     };
     let style = if mode == Mode::Legacy {
@@ -77,5 +86,7 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     }
     // OS_CONFIG_FILES carries absolute paths even when the cache dir was given relative.
     settings.cachedir = daemon::absolute(&settings.cachedir);
-    daemon::run(settings, Launch { argv: args })
+    // Re-exec with the argv we were started with (not the one rewritten for the subcommand).
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    daemon::run(settings, Launch { argv })
 }

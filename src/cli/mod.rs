@@ -108,8 +108,13 @@ fn usage() -> String {
         "heat-agent: OpenStack in-guest agent (os-collect-config, os-apply-config, \
          os-refresh-config, heat-config) in one binary\n\nUsage: heat-agent <COMMAND> [ARGS]...\n\nCommands:\n",
     );
+    let width = SUBCOMMANDS
+        .iter()
+        .map(|(n, _, _)| n.len())
+        .max()
+        .unwrap_or(0);
     for (name, _, help) in SUBCOMMANDS {
-        s.push_str(&format!("  {name:<10} {help}\n"));
+        s.push_str(&format!("  {name:<width$}  {help}\n"));
     }
     s.push_str(
         "\nLegacy names (symlinks to this binary): os-collect-config, os-apply-config, \
