@@ -27,7 +27,7 @@ pub fn command() -> clap::Command {
             clap::Arg::new("json")
                 .long("json")
                 .action(clap::ArgAction::SetTrue)
-                .help("print one JSON document (schema in docs/compat-notify.md)"),
+                .help("print one JSON document (schema in docs/compatibility.md)"),
         )
         .arg(
             clap::Arg::new("state_dir")

@@ -2,7 +2,7 @@
 //! binary (as `os-apply-config`) render the same template trees from the same metadata; every
 //! output file must be byte-identical (and have the same mode), and exit codes must agree.
 //!
-//! Documented deviations (docs/compat-apply.md) are not exercised here: the generator only
+//! Documented deviations (docs/compatibility.md) are not exercised here: the generator only
 //! produces inputs on which both must agree.
 //!
 //! The venv comes from `HEAT_AGENT_TEST_VENV` (else `tests/.venv`); without it the tests print

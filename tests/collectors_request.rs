@@ -83,7 +83,7 @@ fn test_collect_request_fail() {
 }
 
 /// The reference raises a NotAvailable subclass here (a warning every poll); we report
-/// "not configured" (recorded in docs/compat-collectors.md).
+/// "not configured" (recorded in docs/compatibility.md).
 #[test]
 fn test_collect_request_no_metadata_url() {
     capture_logs();

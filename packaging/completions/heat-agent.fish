@@ -213,5 +213,5 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l flush -
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l state-dir -d 'state directory (default: $HEAT_AGENT_STATE_DIR or /var/lib/heat-agent)' -r -F
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l json -d 'print one JSON document (schema in docs/compat-notify.md)'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l json -d 'print one JSON document (schema in docs/compatibility.md)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -154,7 +154,7 @@ pub(crate) static OPTIONS: &[OptDef] = &[
     // CLI-only in the reference; listed so `$config_dir`/`$config_file` interpolate.
     opt(D, "config_file", Ignored, ""),
     opt(D, "config_dir", Ignored, ""),
-    // oslo.log options: accepted; only `debug` and `log_file` have an effect (docs/compat-config.md)
+    // oslo.log options: accepted; only `debug` and `log_file` have an effect (docs/compatibility.md)
     help(
         short(opt(D, "debug", Bool, "debug"), 'd'),
         "Log at debug level (the reference ignores it; heat-agent honours it).",

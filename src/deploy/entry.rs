@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 /// Groups that never had a hook: no marker, no signal, silently retried on every run
 /// (the reference whitelists `os-apply-config`; `Heat::Ungrouped` is handled by the
-/// os-apply-config side too, see docs/compat-deploy.md).
+/// os-apply-config side too, see docs/compatibility.md).
 pub const GROUPS_WITHOUT_HOOK: [&str; 2] = ["os-apply-config", "Heat::Ungrouped"];
 
 /// A deployment entry checked and sanitised, ready for the hook.

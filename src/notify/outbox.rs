@@ -8,7 +8,7 @@
 //! was rewritten sends the signal again later. Heat ignores a signal for a deployment that is no
 //! longer IN_PROGRESS, so the duplicate is harmless.
 //!
-//! Record format (JSON object, one file per deployment id; see docs/compat-notify.md):
+//! Record format (JSON object, one file per deployment id; see docs/compatibility.md):
 //! `format` (1), `id`, `name`, `group`, `action`, `transport` (`cfn`, `temp_url`, `heat`,
 //! `zaqar`, `none`, or several joined by `+`), `state` (`queued` | `delivered` | `failed`),
 //! `attempts`, `created_at`, `next_attempt_at`, `last_attempt_at`, `delivered_at` (unix seconds,

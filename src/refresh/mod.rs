@@ -5,7 +5,7 @@
 //! stopping the running scripts instead of orphaning them.
 //!
 //! `dib-run-parts` (the legacy command scripts still call) is [`run_parts_main`], see
-//! [`runparts`]. Quirk decisions: docs/compat-refresh.md.
+//! [`runparts`]. Quirk decisions: docs/compatibility.md.
 
 pub mod runparts;
 

@@ -2,7 +2,7 @@
 //! directory, order them like `LANG=C sort -n`, source `../environment.d` once in a real shell,
 //! run each script with inherited stdio, stop at the first failure, print the timing summary.
 //!
-//! Deliberate differences from the bash script (docs/compat-refresh.md): no `set -x` trace of
+//! Deliberate differences from the bash script (docs/compatibility.md): no `set -x` trace of
 //! environment files (it leaked secrets), paths are never word-split or globbed, no temporary
 //! profile directory exists to leak, and a failing script is named on stderr.
 
