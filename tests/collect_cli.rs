@@ -740,3 +740,32 @@ fn one_time_runs_reuse_validators_and_leave_unchanged_files_alone() {
     run();
     assert_eq!(g.runs(), 2);
 }
+
+#[test]
+fn a_change_within_the_same_second_is_not_missed() {
+    // A server like Python's http.server or a plain file server: Last-Modified and Date with
+    // one-second resolution, no ETag. The document changes in the same second it was fetched.
+    let g = Guest::new();
+    let d2 = g.doc.clone();
+    // Both answers carry the same second (fixed, so the test does not depend on timing).
+    g.server.set_handler(move |req| {
+        let second = "Mon, 23 Nov 2026 03:00:00 GMT";
+        if req.header("if-modified-since") == Some(second) {
+            return Response::new(304, "");
+        }
+        Response::new(200, d2.lock().unwrap().to_string())
+            .header("Last-Modified", second)
+            .header("Date", second)
+    });
+    let cmd = g.recording_command();
+    let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    g.doc.lock().unwrap()["old-style"] = json!("changed in the same second");
+    let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
+    assert!(out.status.success());
+    assert_eq!(g.runs(), 2, "the change must be seen");
+}

@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 const LAST_MODIFIED: &str = "Mon, 23 Nov 2026 03:00:00 GMT";
+/// The server's clock when it answers (Swift sends `Date` on every response): later than both
+/// Last-Modified values, so they are strong validators (RFC 7232 §2.2.2).
+const DATE: &str = "Wed, 25 Nov 2026 00:00:00 GMT";
 
 struct Swift {
     server: Server,
@@ -44,6 +47,7 @@ fn swift(initial: Value) -> Swift {
             .header("Content-Type", "application/json")
             .header("ETag", &etag)
             .header("Last-Modified", &last_modified)
+            .header("Date", DATE)
     });
     Swift { server, object }
 }
@@ -145,7 +149,9 @@ fn request_last_modified_only() {
         if req.header("if-modified-since") == Some(LAST_MODIFIED) {
             return Response::new(304, "");
         }
-        Response::new(200, "{\"a\": 1}").header("Last-Modified", LAST_MODIFIED)
+        Response::new(200, "{\"a\": 1}")
+            .header("Last-Modified", LAST_MODIFIED)
+            .header("Date", DATE)
     });
     let s = settings(&srv.url("/obj"));
     let cache = tempfile::tempdir().unwrap();
@@ -154,6 +160,30 @@ fn request_last_modified_only() {
     let again = collect_with("request", &s, cache.path(), &mut state).unwrap();
     assert_eq!(again[0].1, json!({"a": 1}));
     assert_eq!(srv.requests()[1].header("if-none-match"), None);
+    assert_eq!(
+        srv.requests()[1].header("if-modified-since"),
+        Some(LAST_MODIFIED)
+    );
+}
+
+/// A document fetched within the second it was modified (Date == Last-Modified) could change
+/// again in that same second: its Last-Modified is not used, the next poll is a full GET.
+#[test]
+fn request_same_second_last_modified_is_not_trusted() {
+    let srv = Server::start(|req: &Request| {
+        if req.header("if-modified-since").is_some() {
+            return Response::new(304, "");
+        }
+        Response::new(200, "{\"a\": 1}")
+            .header("Last-Modified", LAST_MODIFIED)
+            .header("Date", LAST_MODIFIED)
+    });
+    let s = settings(&srv.url("/obj"));
+    let cache = tempfile::tempdir().unwrap();
+    let mut state = State::default();
+    collect_with("request", &s, cache.path(), &mut state).unwrap();
+    collect_with("request", &s, cache.path(), &mut state).unwrap();
+    assert_eq!(srv.requests()[1].header("if-modified-since"), None);
 }
 
 /// A new URL (Heat moved the object) does not send the old validators.

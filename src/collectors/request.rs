@@ -63,7 +63,10 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
             )));
         }
         state.request_etag = super::header(&resp, "ETag");
-        state.request_last_modified = super::header(&resp, "Last-Modified");
+        state.request_last_modified = usable_last_modified(
+            super::header(&resp, "Last-Modified").as_deref(),
+            super::header(&resp, "Date").as_deref(),
+        );
         state.request_body = Some(value.clone());
         value
     };
@@ -72,6 +75,19 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         &ctx.settings.deployment_key,
         "request",
     ))
+}
+
+/// A `Last-Modified` is only safe for `If-Modified-Since` when the server's `Date` is at least
+/// one second later (RFC 7232 §2.2.2): with one-second resolution, a document changed again
+/// within the same second it was fetched would otherwise look unchanged forever.
+pub fn usable_last_modified(last_modified: Option<&str>, date: Option<&str>) -> Option<String> {
+    let lm = last_modified?;
+    let lm_t = httpdate::parse_http_date(lm).ok()?;
+    let date_t = httpdate::parse_http_date(date?).ok()?;
+    let old_enough = date_t
+        .duration_since(lm_t)
+        .is_ok_and(|d| d >= std::time::Duration::from_secs(1));
+    old_enough.then(|| lm.to_string())
 }
 
 /// The reference's `check_fetch_content` decision, kept as a pure function (its tests are
@@ -123,5 +139,25 @@ mod tests {
             check_fetch_content(Some("Mon, 23 Nov 2026 03:00:00 +0000"), None).unwrap(),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod validator_tests {
+    use super::usable_last_modified;
+
+    #[test]
+    fn last_modified_needs_a_date_one_second_later() {
+        let lm = "Mon, 23 Nov 2026 03:00:00 GMT";
+        assert_eq!(
+            usable_last_modified(Some(lm), Some("Mon, 23 Nov 2026 03:00:01 GMT")).as_deref(),
+            Some(lm)
+        );
+        // fetched within the same second it was modified: a change in that second would be missed
+        assert_eq!(usable_last_modified(Some(lm), Some(lm)), None);
+        // no Date to compare with, or garbage
+        assert_eq!(usable_last_modified(Some(lm), None), None);
+        assert_eq!(usable_last_modified(Some("yesterday"), Some(lm)), None);
+        assert_eq!(usable_last_modified(None, Some(lm)), None);
     }
 }
