@@ -153,31 +153,24 @@ pub fn collect_store(
     let mut out = Collected::default();
     let mut sources = load_sources(cache);
     let mut sources_changed = false;
+    // Collect everything first, then store the whole cycle in one batch (one flush).
+    let mut entries: collectors::Entries = Vec::new();
     for name in &settings.collectors {
         let mut ctx = Context {
             settings,
             cachedir: &settings.cachedir,
             state,
         };
-        let result = run_collector(name, &mut ctx);
-        let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
-            Ok(entries) => {
-                let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
-                for (key, value) in &entries {
-                    let (path, changed) = cache.store(key, value)?;
-                    if changed && !out.changed.contains(key) {
-                        out.changed.push(key.clone());
-                    }
-                    out.keys.push(key.clone());
-                    out.paths.push(path);
-                }
+        match run_collector(name, &mut ctx) {
+            Ok(collected) => {
+                let keys: Vec<String> = collected.iter().map(|(k, _)| k.clone()).collect();
                 out.report
                     .push((name.clone(), SourceOutcome::Collected(keys.len())));
                 if sources.get(name) != Some(&keys) {
                     sources.insert(name.clone(), keys);
                     sources_changed = true;
                 }
+                entries.extend(collected);
             }
             Err(CollectError::NotAvailable(_)) => {
                 // Keep the last good data of a source that is only temporarily away (W-C7).
@@ -193,8 +186,9 @@ pub fn collect_store(
                 } else {
                     log::info!("keeping the last data of [{name}] ({} entries)", kept.len());
                     for key in &kept {
-                        out.keys.push(key.clone());
-                        out.paths.push(cache.path(key));
+                        if let Some(value) = cache.current(key) {
+                            entries.push((key.clone(), value));
+                        }
                     }
                     out.report
                         .push((name.clone(), SourceOutcome::Kept(kept.len())));
@@ -207,6 +201,16 @@ pub fn collect_store(
                 out.report
                     .push((name.clone(), SourceOutcome::NotConfigured));
             }
+        }
+    }
+    {
+        let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        for ((key, _), (path, changed)) in entries.iter().zip(cache.store_all(&entries)?) {
+            if changed && !out.changed.contains(key) {
+                out.changed.push(key.clone());
+            }
+            out.keys.push(key.clone());
+            out.paths.push(path);
         }
     }
     let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -485,10 +489,8 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
             }
             if rc == 0 {
                 let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
-                for key in &collected.changed {
-                    if let Err(e) = cache.commit(key) {
-                        log::error!("committing {key}: {e}");
-                    }
+                if let Err(e) = cache.commit_all(&collected.changed) {
+                    log::error!("committing {:?}: {e}", collected.changed);
                 }
                 status.push_str("; command succeeded");
             } else {
