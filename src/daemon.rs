@@ -74,6 +74,15 @@ fn save_validators(state: &State, cache: &Cache) -> std::io::Result<()> {
     crate::fsutil::atomic_write(&path, text.as_bytes(), 0o600, Default::default())
 }
 
+/// What the last settled cycle collected (nothing pending): when a cycle collects exactly the
+/// same entries, nothing can have changed and no file needs to be read or written.
+#[derive(Debug, Default)]
+pub struct Memo {
+    entries: collectors::Entries,
+    keys: Vec<String>,
+    paths: Vec<PathBuf>,
+}
+
 /// Result of one store-mode collection.
 #[derive(Debug, Default)]
 pub struct Collected {
@@ -149,6 +158,7 @@ pub fn collect_store(
     state: &mut State,
     cache: &Cache,
     write_lock: &Mutex<()>,
+    memo: &mut Option<Memo>,
 ) -> std::io::Result<Collected> {
     let mut out = Collected::default();
     let mut sources = load_sources(cache);
@@ -203,6 +213,15 @@ pub fn collect_store(
             }
         }
     }
+    if let Some(m) = memo
+        .as_ref()
+        .filter(|m| m.entries == entries && !sources_changed)
+    {
+        out.keys = m.keys.clone();
+        out.paths = m.paths.clone();
+        return Ok(out);
+    }
+    *memo = None;
     {
         let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
         for ((key, _), (path, changed)) in entries.iter().zip(cache.store_all(&entries)?) {
@@ -241,6 +260,11 @@ pub fn collect_store(
     if !out.changed.is_empty() && !settings.backup_cachedir.as_os_str().is_empty() {
         cache.backup_to(&settings.backup_cachedir)?;
     }
+    *memo = Some(Memo {
+        entries,
+        keys: out.keys.clone(),
+        paths: out.paths.clone(),
+    });
     Ok(out)
 }
 
@@ -462,11 +486,12 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
     let mut schedule = Schedule::new(settings.min_polling_interval, settings.polling_interval);
     let mut exitval = 0;
     let mut announced = false;
+    let mut memo: Option<Memo> = None;
     loop {
         if stop.load(Ordering::SeqCst) {
             return stopped();
         }
-        let collected = match collect_store(&settings, &mut state, &cache, &write_lock) {
+        let collected = match collect_store(&settings, &mut state, &cache, &write_lock, &mut memo) {
             Ok(c) => c,
             Err(e) => {
                 log::error!("cache directory {}: {e}", cache.dir().display());
@@ -496,6 +521,8 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
             } else {
                 exitval = rc;
                 status.push_str(&format!("; command failed ({rc})"));
+                // the changes stay pending: the next cycle must see them again
+                memo = None;
             }
             if !settings.one_time && crate::config::config_hash(&settings) != config_hash {
                 log::info!("configuration changed; re-executing");

@@ -73,6 +73,26 @@ pub fn agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
     Ok(config.into())
 }
 
+/// Agents kept for the life of the process, one per distinct settings: the TLS roots are parsed
+/// once and keep-alive connections are reused from one poll to the next.
+static SHARED: std::sync::Mutex<Vec<(HttpSettings, ureq::Agent)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Like [`agent`], but the same agent (and its connection pool) is handed out again for the
+/// same settings. For pollers; a reload re-executes the process, so settings changes are seen.
+pub fn shared_agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
+    let mut cache = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, a)) = cache.iter().find(|(k, _)| k == s) {
+        return Ok(a.clone());
+    }
+    let a = agent(s)?;
+    if cache.len() >= 16 {
+        cache.remove(0);
+    }
+    cache.push((s.clone(), a.clone()));
+    Ok(a)
+}
+
 /// Whether a failed call is worth retrying: connection problems, timeouts, 408, 429, 5xx.
 pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)

@@ -190,7 +190,7 @@ pub(crate) fn http_settings(
 }
 
 pub(crate) fn agent(s: &HttpSettings) -> Result<ureq::Agent, CollectError> {
-    crate::http::agent(s).map_err(CollectError::NotAvailable)
+    crate::http::shared_agent(s).map_err(CollectError::NotAvailable)
 }
 
 /// `403 Client Error: Forbidden for url: <url>`, like Python requests' `raise_for_status`.
