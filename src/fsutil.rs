@@ -131,59 +131,11 @@ impl Drop for Staged {
     }
 }
 
-/// Above this much dirty + writeback memory system-wide, [`sync_staged`] flushes file by file.
-const SYNCFS_DIRTY_LIMIT_KB: u64 = 32 * 1024;
-
-/// Dirty and under-writeback memory, from /proc/meminfo (None when unreadable).
-fn dirty_kb() -> Option<u64> {
-    let text = fs::read_to_string("/proc/meminfo").ok()?;
-    let mut total = 0;
-    for line in text.lines() {
-        if let Some(rest) = line
-            .strip_prefix("Dirty:")
-            .or_else(|| line.strip_prefix("Writeback:"))
-        {
-            total += rest
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()?;
-        }
-    }
-    Some(total)
-}
-
-/// Make many staged files durable before any is renamed into place.
-///
-/// When little data is dirty system-wide, one `syncfs(2)` per filesystem flushes all of them in a
-/// single journal commit (cheapest by far for hundreds of small files). Otherwise `syncfs` would
-/// also wait for other processes' writeback, so the files are fsynced individually, from several
-/// threads at once so the filesystem can still batch the commits.
+/// Make many staged files durable before any is renamed into place: each is fsynced, from
+/// several threads at once so the filesystem batches the journal commits. (`syncfs(2)` would be
+/// one call, but it also waits for every other process's dirty data: a busy database next to
+/// us would stall every render.)
 pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    if dirty_kb().is_some_and(|kb| kb < SYNCFS_DIRTY_LIMIT_KB) {
-        let mut devices: Vec<u64> = Vec::new();
-        for f in files {
-            use std::os::unix::fs::MetadataExt;
-            let meta = fs::metadata(&f.tmp).map_err(|e| {
-                io::Error::new(e.kind(), format!("syncing {}: {e}", f.path.display()))
-            })?;
-            if !devices.contains(&meta.dev()) {
-                devices.push(meta.dev());
-                let handle = File::open(&f.tmp)?;
-                nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)).map_err(|e| {
-                    io::Error::new(
-                        io::Error::from(e).kind(),
-                        format!("syncing {}: {e}", f.path.display()),
-                    )
-                })?;
-            }
-        }
-        return Ok(());
-    }
     sync_each(files)
 }
 
