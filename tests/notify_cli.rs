@@ -224,6 +224,9 @@ fn openstack() -> Server {
         if r.path().contains("/signal") {
             return Response::json(200, &Value::Null);
         }
+        if r.path().contains("/v2/queues/") && !r.path().contains("old-zaqar") {
+            return Response::new(201, "");
+        }
         if r.path().contains("/v1.1/queues/") {
             return Response::new(if r.method == "PUT" { 204 } else { 201 }, "");
         }
@@ -318,7 +321,7 @@ fn heat_signal_region_missing_from_catalog_fails_permanently() {
 }
 
 #[test]
-fn zaqar_signal_creates_the_queue_and_posts_the_message() {
+fn zaqar_signal_posts_the_message_with_api_v2() {
     let env = Env::new();
     let srv = openstack();
     let mut inputs = heat_inputs(&srv.url("/identity/v3"));
@@ -327,33 +330,63 @@ fn zaqar_signal_creates_the_queue_and_posts_the_message() {
     let out = env.run(true, &[&cfg], br#"{"foo": "bar", "deploy_status_code": 0}"#);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let reqs = srv.requests();
-    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
     assert_keystone_auth(&reqs[0]);
-    let (put, post) = (&reqs[1], &reqs[2]);
-    assert_eq!(
-        (put.method.as_str(), put.path()),
-        ("PUT", "/zaqar-RegionTwo/v1/proj/v1.1/queues/q-1234")
-    );
+    let post = &reqs[1];
     assert_eq!(
         (post.method.as_str(), post.path()),
-        (
-            "POST",
-            "/zaqar-RegionTwo/v1/proj/v1.1/queues/q-1234/messages"
-        )
+        ("POST", "/zaqar-RegionTwo/v1/proj/v2/queues/q-1234/messages")
     );
-    for r in [put, post] {
-        assert_eq!(r.header("x-auth-token"), Some("tok-secret-123456"));
-        assert_eq!(r.header("x-project-id"), Some("bbbb"));
-    }
-    let client = put.header("client-id").unwrap();
-    assert_eq!(client.len(), 36);
-    assert_eq!(post.header("client-id"), Some(client));
+    assert_eq!(post.header("x-auth-token"), Some("tok-secret-123456"));
+    assert_eq!(post.header("x-project-id"), Some("bbbb"));
+    assert_eq!(post.header("client-id").map(str::len), Some(36));
     assert_eq!(post.header("content-type"), Some("application/json"));
     assert_eq!(
         post.body_json(),
         json!({"messages": [{"body": {"foo": "bar", "deploy_status_code": 0}, "ttl": 3600}]})
     );
     assert_eq!(env.record("5555")["transport"], json!("zaqar"));
+}
+
+/// A Zaqar without API v2 (404 there): the reference's v1.1 exchange, PUT queue then POST.
+#[test]
+fn zaqar_signal_falls_back_to_v1_1_creating_the_queue() {
+    let env = Env::new();
+    let srv = openstack();
+    let mut inputs = heat_inputs(&srv.url("/identity/v3"));
+    inputs.push(("deploy_queue_id", json!("old-zaqar-q")));
+    let cfg = env.config(&entry(&inputs));
+    let out = env.run(true, &[&cfg], br#"{"foo": "bar", "deploy_status_code": 0}"#);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    let (v2, put, post) = (&reqs[1], &reqs[2], &reqs[3]);
+    assert_eq!(
+        v2.path(),
+        "/zaqar-RegionTwo/v1/proj/v2/queues/old-zaqar-q/messages"
+    );
+    assert_eq!(
+        (put.method.as_str(), put.path()),
+        ("PUT", "/zaqar-RegionTwo/v1/proj/v1.1/queues/old-zaqar-q")
+    );
+    assert_eq!(
+        (post.method.as_str(), post.path()),
+        (
+            "POST",
+            "/zaqar-RegionTwo/v1/proj/v1.1/queues/old-zaqar-q/messages"
+        )
+    );
+    for r in [put, post] {
+        assert_eq!(r.header("x-auth-token"), Some("tok-secret-123456"));
+        assert_eq!(r.header("x-project-id"), Some("bbbb"));
+    }
+    let client = v2.header("client-id").unwrap();
+    assert_eq!(put.header("client-id"), Some(client));
+    assert_eq!(post.header("client-id"), Some(client));
+    assert_eq!(
+        post.body_json(),
+        json!({"messages": [{"body": {"foo": "bar", "deploy_status_code": 0}, "ttl": 3600}]})
+    );
 }
 
 #[test]

@@ -361,7 +361,7 @@ fn oversized_zaqar_message_fits_zaqar_post_limit() {
     let post = srv
         .requests()
         .into_iter()
-        .find(|r| r.path() == "/zaqar/v1.1/queues/q/messages")
+        .find(|r| r.path() == "/zaqar/v2/queues/q/messages")
         .unwrap();
     assert!(post.body.len() <= 262_144, "{}", post.body.len());
     let v = post.body_json();

@@ -55,7 +55,8 @@ pub enum Target {
         stack_id: String,
         resource_name: String,
     },
-    /// Zaqar v1.1: `PUT <messaging>/v1.1/queues/<queue_id>`, then `POST .../messages`.
+    /// Zaqar: `POST <messaging>/v2/queues/<queue_id>/messages`; where v2 is missing (404),
+    /// the reference's v1.1 `PUT <messaging>/v1.1/queues/<queue_id>`, then `POST .../messages`.
     Zaqar {
         #[serde(flatten)]
         credentials: Credentials,
@@ -315,19 +316,34 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             client_id,
         } => {
             let (token, endpoint) = authenticate(agent, credentials, "messaging")?;
+            let fitted = trim::fit(payload, ZAQAR_MAX_PAYLOAD);
+            let envelope =
+                pyjson::dumps(&json!({"messages": [{"body": fitted, "ttl": ZAQAR_TTL}]}));
+            // Zaqar API v2 first: it is what Heat reads the signal queue with, queues are
+            // created on first post, and current Zaqar no longer serves v1.1. A Zaqar without
+            // v2 answers 404 there: then the reference's v1.1 exchange (PUT queue, POST).
+            let v2 = format!("{endpoint}/v2/queues/{}/messages", quote_path(queue_id));
+            log::debug!("signalling queue {v2}");
+            let resp = zaqar_client(agent.post(&v2), &token, credentials, client_id)
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json")
+                .send(envelope.as_bytes());
+            match resp {
+                Ok(r) if r.status().as_u16() == 404 => {
+                    log::info!("Zaqar has no API v2 here ({v2} answered 404): using v1.1")
+                }
+                other => return check(other, &format!("POST {v2}")),
+            }
             let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
-            log::debug!("signalling queue {queue_url}");
             let resp = zaqar_client(agent.put(&queue_url), &token, credentials, client_id)
                 .header("Accept", "application/json")
                 .send_empty();
             check(resp, &format!("PUT {queue_url}"))?;
-            let fitted = trim::fit(payload, ZAQAR_MAX_PAYLOAD);
-            let envelope = json!({"messages": [{"body": fitted, "ttl": ZAQAR_TTL}]});
             let url = format!("{queue_url}/messages");
             let resp = zaqar_client(agent.post(&url), &token, credentials, client_id)
                 .header("Content-Type", "application/json")
                 .header("Accept", "application/json")
-                .send(pyjson::dumps(&envelope).as_bytes());
+                .send(envelope.as_bytes());
             check(resp, &format!("POST {url}"))
         }
     }
