@@ -74,11 +74,14 @@ setup() {
         "$G/opt/tools/bin" "$G/etc/puppet/hieradata" "$G/var/lib/heat-agent"
     chmod 700 "$G/var/lib/os-collect-config/local-data"
     # guest tools the hooks call
-    ln -sf "$E2E_GUEST_VENV/bin/ansible-playbook" "$G/opt/tools/bin/ansible-playbook"
-    printf '#!/bin/sh\nsub=$1; shift\nexec puppet "$sub" --vardir %s --confdir %s --codedir %s --logdir %s --rundir %s "$@"\n' \
-        "$G/var/lib/puppet" "$G/etc/puppet" "$G/etc/puppet/code" "$G/var/log/puppet" "$G/var/run/puppet" \
-        >"$G/opt/tools/bin/puppet"
-    chmod 755 "$G/opt/tools/bin/puppet"
+    # (ansible needs a UTF-8 locale; the python agent's tools need LC_ALL=C, see agent_env)
+    printf '#!/bin/sh\nLC_ALL=C.UTF-8 exec %s "$@"\n' "$E2E_GUEST_VENV/bin/ansible-playbook" \
+        >"$G/opt/tools/bin/ansible-playbook"
+    # puppet keeps its state inside the guest root
+    printf '#!/bin/sh\nsub=$1; shift\nexec %s "$sub" --vardir %s --confdir %s --codedir %s --logdir %s --rundir %s "$@"\n' \
+        "$(command -v puppet)" "$G/var/lib/puppet" "$G/etc/puppet" "$G/etc/puppet/code" "$G/var/log/puppet" \
+        "$G/var/run/puppet" >"$G/opt/tools/bin/puppet"
+    chmod 755 "$G/opt/tools/bin/puppet" "$G/opt/tools/bin/ansible-playbook"
     # os-apply-config templates of the heat-config element + the suite's own
     mkdir -p "$OAC/$GREL/etc" "$OAC/$GREL/var/run/heat-config"
     cp "$HA/heat-config/os-apply-config/etc/os-collect-config.conf" "$OAC/$GREL/etc/os-collect-config.conf"
@@ -101,7 +104,9 @@ setup() {
         done
     else
         [ -x "$E2E_AGENT_BIN" ] || { echo "E2E_AGENT_BIN=$E2E_AGENT_BIN is not an executable" >&2; exit 1; }
-        install -m 0755 "$E2E_AGENT_BIN" "$G/usr/bin/heat-agent"
+        # one copy per suite run (run.sh drops it), so a rebuild mid-run changes nothing
+        [ -x "$E2E_BASE/bin/heat-agent" ] || install -D -m 0755 "$E2E_AGENT_BIN" "$E2E_BASE/bin/heat-agent"
+        ln -f "$E2E_BASE/bin/heat-agent" "$G/usr/bin/heat-agent"
         local n
         for n in os-collect-config os-refresh-config os-apply-config dib-run-parts heat-config-notify; do
             ln -sf heat-agent "$G/usr/bin/$n"

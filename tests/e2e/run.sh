@@ -26,7 +26,7 @@ cleanup() {
     if [ "${E2E_KEEP:-0}" != 1 ]; then "$E2E_DIR/services.sh" stop || true; fi
 }
 trap cleanup EXIT
-rm -f "$E2E_RESULTS/summary.json"
+rm -f "$E2E_RESULTS/summary.json" "$E2E_BASE/bin/heat-agent"
 rc=0
 if "$E2E_DIR/install.sh" && "$E2E_DIR/services.sh" start; then
     "$E2E_SRV_VENV/bin/python" "$E2E_DIR/scenarios.py" "$@" || rc=$?
