@@ -63,8 +63,10 @@ occ_args() {
 }
 
 shim() { # path command...
-    printf '#!/bin/sh\nexec %s\n' "$*" >"$1"
-    chmod 0755 "$1"
+    local path=$1
+    shift
+    printf '#!/bin/sh\nexec %s\n' "$*" >"$path"
+    chmod 0755 "$path"
 }
 
 setup() {
