@@ -2,8 +2,8 @@
 after `keystone-manage bootstrap`), as devstack's create_heat_accounts does:
 
  - project `service`, user `heat` with roles admin + service on it
- - orchestration, cloudformation and compute (the stub) services with
-   public/internal/admin endpoints on 127.0.0.1
+ - orchestration, cloudformation, compute (the stub) and, with E2E_SWIFT=1,
+   object-store services with public/internal/admin endpoints on 127.0.0.1
  - role `heat_stack_user`, domain `heat` and its admin `heat_domain_admin`
    (Heat creates the per-server stack users, which the agent authenticates as,
    in that domain)
@@ -78,6 +78,14 @@ service('heat', 'orchestration', 'http://%s:%s/v1/$(project_id)s' % (
 service('heat-cfn', 'cloudformation', 'http://%s:%s/v1' % (
     HOST, E['E2E_HEAT_CFN_PORT']))
 service('nova', 'compute', 'http://%s:%s/v2.1' % (HOST, E['E2E_NOVA_PORT']))
+if E.get('E2E_SWIFT') == '1':
+    service('swift', 'object-store', 'http://%s:%s/v1/AUTH_$(project_id)s' % (
+        HOST, E['E2E_SWIFT_PORT']))
+else:
+    for svc in ks.services.list(type='object-store'):
+        for ep in ks.endpoints.list(service=svc):
+            ks.endpoints.delete(ep)
+        ks.services.delete(svc)
 role('heat_stack_user')
 heat_domain = domain('heat')
 grant(role('admin'), user('heat_domain_admin', heat_domain,

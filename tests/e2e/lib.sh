@@ -6,6 +6,7 @@ export E2E_REPO=${E2E_REPO:-$(cd "$E2E_DIR/../.." && pwd)}
 export E2E_BASE=${E2E_BASE:-/var/tmp/heat-agent-e2e}
 export E2E_SRV_VENV=$E2E_BASE/venv-srv      # heat + keystone + clients
 export E2E_GUEST_VENV=$E2E_BASE/venv-guest  # python agent + ansible-core (the "guest's" python tools)
+export E2E_SWIFT_VENV=$E2E_BASE/venv-swift  # OpenStack Swift (object store for the temp-URL transports)
 export E2E_ETC=$E2E_BASE/etc
 export E2E_DATA=$E2E_BASE/data
 export E2E_LOGS=$E2E_BASE/logs
@@ -28,6 +29,9 @@ export E2E_HEAT_API_PORT=${E2E_HEAT_API_PORT:-18004}
 export E2E_HEAT_CFN_PORT=${E2E_HEAT_CFN_PORT:-18000}
 export E2E_NOVA_PORT=${E2E_NOVA_PORT:-18774}
 export E2E_PG_PORT=${E2E_PG_PORT:-15433}
+export E2E_SWIFT_PORT=${E2E_SWIFT_PORT:-18080} # swift proxy; account/container/object: 16012/16011/16010
+# 1 = run a real Swift (keystone auth + tempurl) so POLL_TEMP_URL and TEMP_URL_SIGNAL are tested
+export E2E_SWIFT=${E2E_SWIFT:-1}
 export E2E_KEYSTONE_URL=http://$E2E_HOST:$E2E_KEYSTONE_PORT
 export E2E_REGION=RegionOne
 

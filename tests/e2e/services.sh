@@ -1,6 +1,6 @@
 #!/bin/bash
-# Real Keystone + real Heat on 127.0.0.1, state under $E2E_BASE.
-#   services.sh start      configure, start postgresql, keystone, bootstrap the catalog, heat
+# Real Keystone + real Heat (+ real Swift with E2E_SWIFT=1) on 127.0.0.1, state under $E2E_BASE.
+#   services.sh start      configure, start postgresql, keystone, bootstrap the catalog, swift, heat
 #   services.sh stop       stop everything this script started (by recorded pids)
 #   services.sh status     pids and resident memory
 #   services.sh api-stop   stop heat-api + heat-api-cfn only (engine keeps running)
@@ -104,6 +104,94 @@ EOF
     fi
 }
 
+# A real OpenStack Swift, SAIO-style: one replica, one device directory (xattrs on
+# ext4), account/container/object servers and a proxy with keystone auth + tempurl.
+swift_configure() {
+    local S=$E2E_BASE/swift t n p
+    mkdir -p "$S/etc" "$S/node/d1" "$S/log"
+    cat >"$S/etc/swift.conf" <<EOF
+[swift-hash]
+swift_hash_path_suffix = e2e-suffix
+swift_hash_path_prefix = e2e-prefix
+[storage-policy:0]
+name = Policy-0
+default = yes
+EOF
+    for t in account:16012 container:16011 object:16010; do
+        n=${t%%:*}
+        p=${t##*:}
+        if [ ! -f "$S/etc/$n.ring.gz" ]; then
+            (cd "$S/etc" && "$E2E_SWIFT_VENV/bin/swift-ring-builder" "$n.builder" create 8 1 1 &&
+                "$E2E_SWIFT_VENV/bin/swift-ring-builder" "$n.builder" add "r1z1-127.0.0.1:$p/d1" 1 &&
+                "$E2E_SWIFT_VENV/bin/swift-ring-builder" "$n.builder" rebalance) >"$S/log/ring-$n.log" 2>&1 || true
+        fi
+        cat >"$S/etc/$n-server.conf" <<EOF
+[DEFAULT]
+devices = $S/node
+mount_check = false
+bind_ip = 127.0.0.1
+bind_port = $p
+workers = 0
+swift_dir = $S/etc
+[pipeline:main]
+pipeline = $n-server
+[app:$n-server]
+use = egg:swift#$n
+EOF
+    done
+    cat >"$S/etc/proxy-server.conf" <<EOF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $E2E_SWIFT_PORT
+workers = 0
+swift_dir = $S/etc
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats tempurl authtoken keystoneauth copy proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:tempurl]
+use = egg:swift#tempurl
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+operator_roles = admin, member
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = $E2E_KEYSTONE_URL/v3
+auth_url = $E2E_KEYSTONE_URL
+auth_type = password
+username = heat
+password = $E2E_SERVICE_PASSWORD
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+delay_auth_decision = True
+EOF
+}
+
+swift_start() {
+    local n
+    swift_configure
+    for n in account container object proxy; do
+        e2e_start_bg "swift-$n" "$E2E_BASE/swift/log/$n.out" \
+            "$E2E_SWIFT_VENV/bin/swift-$n-server" "$E2E_BASE/swift/etc/$n-server.conf" || true
+    done
+    e2e_wait_http "http://$E2E_HOST:$E2E_SWIFT_PORT/healthcheck" 60 ||
+        { tail -20 "$E2E_BASE/swift/log/proxy.out"; exit 1; }
+}
+
 start() {
     local t0
     t0=$(e2e_now)
@@ -143,6 +231,7 @@ start() {
         --chdir "$E2E_DIR" --pythonpath "$E2E_DIR" --name e2e-keystone 'heat_all:keystone()' || true
     e2e_wait_http "$E2E_KEYSTONE_URL/v3" 120 || { tail -30 "$E2E_LOGS/keystone.out"; exit 1; }
     "$E2E_SRV_VENV/bin/python" "$E2E_DIR/bootstrap.py" >>"$E2E_LOGS/keystone-bootstrap.log"
+    if [ "$E2E_SWIFT" = 1 ]; then swift_start; fi
     e2e_start_bg heat "$E2E_LOGS/heat.out" env E2E_BASE="$E2E_BASE" \
         "$E2E_SRV_VENV/bin/python" "$E2E_DIR/heat_all.py" heat || true
     e2e_wait_http "http://$E2E_HOST:$E2E_HEAT_API_PORT/" 120 || { tail -30 "$E2E_LOGS/heat.out"; exit 1; }
@@ -157,6 +246,8 @@ start() {
 }
 
 stop() {
+    local n
+    for n in proxy object container account; do e2e_stop "swift-$n"; done
     e2e_stop heat
     e2e_stop keystone
     e2e_stop postgres INT
@@ -164,7 +255,7 @@ stop() {
 
 status() {
     local n pid
-    for n in postgres keystone heat agent; do
+    for n in postgres keystone heat swift-proxy swift-account swift-container swift-object agent; do
         if e2e_pid_alive "$n"; then
             pid=$(cat "$E2E_RUN/$n.pid")
             echo "$n pid $pid rss $(awk '/VmRSS/{print $2" "$3}' "/proc/$pid/status")"
