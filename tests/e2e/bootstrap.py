@@ -3,7 +3,7 @@ after `keystone-manage bootstrap`), as devstack's create_heat_accounts does:
 
  - project `service`, user `heat` with roles admin + service on it
  - orchestration, cloudformation, compute (the stub) and, with E2E_SWIFT=1,
-   object-store services with public/internal/admin endpoints on 127.0.0.1
+   object-store services, with E2E_ZAQAR=1 messaging, with public/internal/admin endpoints on 127.0.0.1
  - role `heat_stack_user`, domain `heat` and its admin `heat_domain_admin`
    (Heat creates the per-server stack users, which the agent authenticates as,
    in that domain)
@@ -86,6 +86,8 @@ else:
         for ep in ks.endpoints.list(service=svc):
             ks.endpoints.delete(ep)
         ks.services.delete(svc)
+if E.get('E2E_ZAQAR') == '1':
+    service('zaqar', 'messaging', 'http://%s:%s' % (HOST, E['E2E_ZAQAR_PORT']))
 role('heat_stack_user')
 heat_domain = domain('heat')
 grant(role('admin'), user('heat_domain_admin', heat_domain,

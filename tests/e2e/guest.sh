@@ -115,8 +115,13 @@ setup() {
         done
         shim "$ORC/configure.d/20-os-apply-config" heat-agent apply
         shim "$ORC/configure.d/55-heat-config" heat-agent deploy
+        # the project's shipped hook wrappers where the tree has them (as packages install them)
         for n in script ansible puppet; do
-            shim "$G/var/lib/heat-config/hooks/$n" heat-agent hook "$n"
+            if [ -f "$E2E_REPO/hooks/$n" ]; then
+                install -m 0755 "$E2E_REPO/hooks/$n" "$G/var/lib/heat-config/hooks/$n"
+            else
+                shim "$G/var/lib/heat-config/hooks/$n" heat-agent hook "$n"
+            fi
         done
     fi
     # first os-collect-config.conf: local collector only (the default list starts with

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Install what the suite needs (idempotent; a second run takes ~1 s):
-#  - Debian: postgresql (the database), curl, puppet (group: puppet hook)
+#  - Debian: postgresql (the database), curl, puppet (group: puppet hook), redis-server (Zaqar's store)
 #  - venv-srv:   openstack-heat + keystone + gunicorn + the heat/openstack clients (pinned lock)
 #  - venv-swift:   OpenStack Swift + keystonemiddleware (pinned lock; only with E2E_SWIFT=1)
+#  - venv-zaqar:   OpenStack Zaqar + redis client (pinned lock; only with E2E_ZAQAR=1)
 #  - venv-guest: the guest's python tools: ansible-core (group: ansible) and, for E2E_AGENT=python,
 #                the reference agent (os-collect-config & co, pinned lock)
 #  - the heat-agents sdist from PyPI, unpacked (element files: 55-heat-config, hooks, templates)
@@ -20,6 +21,7 @@ need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 [ -n "$(e2e_pg_bin)" ] || need_apt+=(postgresql)
 command -v puppet >/dev/null || need_apt+=(puppet)
+if [ "$E2E_ZAQAR" = 1 ]; then [ -x /usr/bin/redis-server ] || need_apt+=(redis-server); fi
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     e2e_log "apt-get install ${need_apt[*]}"
@@ -55,6 +57,7 @@ install_venv() { # dir requirement-files...
 install_venv "$E2E_SRV_VENV" "$E2E_DIR/requirements-server.txt"
 install_venv "$E2E_GUEST_VENV" "$E2E_DIR/requirements-python-agent.txt" "$E2E_DIR/requirements-guest.txt"
 if [ "$E2E_SWIFT" = 1 ]; then install_venv "$E2E_SWIFT_VENV" "$E2E_DIR/requirements-swift.txt"; fi
+if [ "$E2E_ZAQAR" = 1 ]; then install_venv "$E2E_ZAQAR_VENV" "$E2E_DIR/requirements-zaqar.txt"; fi
 
 # heat-agents element files (hooks, 55-heat-config, heat-config-notify, os-apply-config templates)
 HA=$E2E_BASE/src/heat_agents-$E2E_AGENTS_VERSION

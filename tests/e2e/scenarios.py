@@ -29,13 +29,16 @@ RESULTS = E['E2E_RESULTS']
 LOGS = E['E2E_LOGS']
 POLL = int(E.get('E2E_AGENT_POLL', '3'))
 TEMPLATES = os.path.join(DIR, 'templates')
-# Transport pairs of scenario 1. POLL_TEMP_URL / TEMP_URL_SIGNAL need Swift (E2E_SWIFT=1);
-# ZAQAR_MESSAGE / ZAQAR_SIGNAL need a Zaqar, which does not run here (docs/e2e.md).
+# Transport pairs of scenario 1. POLL_TEMP_URL / TEMP_URL_SIGNAL need Swift (E2E_SWIFT=1),
+# ZAQAR_MESSAGE / ZAQAR_SIGNAL need Zaqar (E2E_ZAQAR=1).
 POLL_TRANSPORTS = ['POLL_SERVER_HEAT', 'POLL_SERVER_CFN']
 SIGNAL_TRANSPORTS = ['HEAT_SIGNAL', 'CFN_SIGNAL', 'NO_SIGNAL']
 if E.get('E2E_SWIFT') == '1':
     POLL_TRANSPORTS.append('POLL_TEMP_URL')
     SIGNAL_TRANSPORTS.insert(2, 'TEMP_URL_SIGNAL')
+if E.get('E2E_ZAQAR') == '1':
+    POLL_TRANSPORTS.append('ZAQAR_MESSAGE')
+    SIGNAL_TRANSPORTS.insert(-1, 'ZAQAR_SIGNAL')
 
 
 def log(msg):
@@ -208,6 +211,8 @@ class Scenario:
     def deployment(self, sid, resource='deployment'):
         """The SoftwareDeployment as Heat shows it (openstack software deployment show)."""
         dep_id = self.hc.resources.get(sid, resource).physical_resource_id
+        if not dep_id:
+            return {}
         return osc('software', 'deployment', 'show', '--long', dep_id)
 
     def save(self, name, doc):
@@ -263,6 +268,15 @@ class Scenario:
 
 
 # ---------------------------------------------------------------- scenarios
+def short(transport):
+    """POLL_SERVER_HEAT -> heat: stack names stay short, since Heat names Zaqar queues
+    after resources and Zaqar takes at most 64 characters."""
+    return {'POLL_SERVER_HEAT': 'heat', 'POLL_SERVER_CFN': 'cfn',
+            'POLL_TEMP_URL': 'tempurl', 'ZAQAR_MESSAGE': 'zaqar'}.get(
+        transport, transport.split('_')[0].lower().replace('temp', 'tempurl')
+        .replace('no', 'none'))
+
+
 def transports(s):
     """1 + 8: script config with inputs and an output for each poll x signal pair."""
     s.info['pairs'] = {}
@@ -277,8 +291,8 @@ def transports(s):
             sid, t0 = s.create_with_agent('script.yaml', {
                 'transport': poll, 'signal_transport': signal,
                 'message': msg, 'runlog': s.runlog(pair),
-                'actions': 'CREATE,UPDATE'}, suffix='-' + pair.lower()
-                .replace('_', '-').replace('+', '-'))
+                'actions': 'CREATE,UPDATE'}, timeout_mins=3, suffix='-%s-%s' % (
+                    short(poll), short(signal)))
             status, reason, t1 = s.wait(sid, 'CREATE')
             seconds = round(t1 - t0, 1)
             s.eq(status, 'CREATE_COMPLETE', '%s stack status' % pair)

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Real Keystone + real Heat (+ real Swift with E2E_SWIFT=1) on 127.0.0.1, state under $E2E_BASE.
-#   services.sh start      configure, start postgresql, keystone, bootstrap the catalog, swift, heat
+# Real Keystone + real Heat (+ real Swift with E2E_SWIFT=1, real Zaqar with E2E_ZAQAR=1) on
+# 127.0.0.1, state under $E2E_BASE.
+#   services.sh start      configure, start postgresql, keystone, bootstrap the catalog, swift, zaqar, heat
 #   services.sh stop       stop everything this script started (by recorded pids)
 #   services.sh status     pids and resident memory
 #   services.sh api-stop   stop heat-api + heat-api-cfn only (engine keeps running)
@@ -192,6 +193,44 @@ swift_start() {
         { tail -20 "$E2E_BASE/swift/log/proxy.out"; exit 1; }
 }
 
+# A real OpenStack Zaqar (wsgi transport, keystone auth) on a private redis.
+zaqar_start() {
+    local Z=$E2E_BASE/zaqar
+    mkdir -p "$Z/redis" "$Z/log"
+    e2e_start_bg redis "$Z/log/redis.out" /usr/bin/redis-server --bind 127.0.0.1 --port "$E2E_REDIS_PORT" \
+        --dir "$Z/redis" --save "" --appendonly no || true
+    e2e_wait_port "$E2E_REDIS_PORT" 30 || { tail -20 "$Z/log/redis.out"; exit 1; }
+    cat >"$Z/zaqar.conf" <<EOF
+[DEFAULT]
+auth_strategy = keystone
+log_file = $Z/log/zaqar.log
+[drivers]
+transport = wsgi
+message_store = redis
+management_store = redis
+[drivers:transport:wsgi]
+bind = 127.0.0.1
+port = $E2E_ZAQAR_PORT
+[drivers:message_store:redis]
+uri = redis://127.0.0.1:$E2E_REDIS_PORT
+[drivers:management_store:redis]
+uri = redis://127.0.0.1:$E2E_REDIS_PORT
+[signed_url]
+secret_key = e2e-signed-url-secret
+[keystone_authtoken]
+www_authenticate_uri = $E2E_KEYSTONE_URL/v3
+auth_url = $E2E_KEYSTONE_URL
+auth_type = password
+username = heat
+password = $E2E_SERVICE_PASSWORD
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+EOF
+    e2e_start_bg zaqar "$Z/log/zaqar.out" "$E2E_ZAQAR_VENV/bin/zaqar-server" --config-file "$Z/zaqar.conf" || true
+    e2e_wait_http "http://$E2E_HOST:$E2E_ZAQAR_PORT/" 60 || { tail -20 "$Z/log/zaqar.out"; exit 1; }
+}
+
 start() {
     local t0
     t0=$(e2e_now)
@@ -232,6 +271,7 @@ start() {
     e2e_wait_http "$E2E_KEYSTONE_URL/v3" 120 || { tail -30 "$E2E_LOGS/keystone.out"; exit 1; }
     "$E2E_SRV_VENV/bin/python" "$E2E_DIR/bootstrap.py" >>"$E2E_LOGS/keystone-bootstrap.log"
     if [ "$E2E_SWIFT" = 1 ]; then swift_start; fi
+    if [ "$E2E_ZAQAR" = 1 ]; then zaqar_start; fi
     e2e_start_bg heat "$E2E_LOGS/heat.out" env E2E_BASE="$E2E_BASE" \
         "$E2E_SRV_VENV/bin/python" "$E2E_DIR/heat_all.py" heat || true
     e2e_wait_http "http://$E2E_HOST:$E2E_HEAT_API_PORT/" 120 || { tail -30 "$E2E_LOGS/heat.out"; exit 1; }
@@ -248,6 +288,8 @@ start() {
 stop() {
     local n
     for n in proxy object container account; do e2e_stop "swift-$n"; done
+    e2e_stop zaqar
+    e2e_stop redis
     e2e_stop heat
     e2e_stop keystone
     e2e_stop postgres INT
@@ -255,7 +297,7 @@ stop() {
 
 status() {
     local n pid
-    for n in postgres keystone heat swift-proxy swift-account swift-container swift-object agent; do
+    for n in postgres keystone heat swift-proxy swift-account swift-container swift-object zaqar redis agent; do
         if e2e_pid_alive "$n"; then
             pid=$(cat "$E2E_RUN/$n.pid")
             echo "$n pid $pid rss $(awk '/VmRSS/{print $2" "$3}' "/proc/$pid/status")"
