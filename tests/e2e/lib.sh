@@ -17,7 +17,12 @@ export E2E_GUEST=$E2E_BASE/guest            # relocated guest filesystem root
 
 # Agent under test: "heat-agent" (default) or "python" (the reference agent).
 export E2E_AGENT=${E2E_AGENT:-heat-agent}
-export E2E_AGENT_BIN=${E2E_AGENT_BIN:-/work/main/target/debug/heat-agent}
+# default: the lead's build, else this tree's debug build (CI: set it explicitly)
+if [ -z "${E2E_AGENT_BIN:-}" ]; then
+    E2E_AGENT_BIN=/work/main/target/debug/heat-agent
+    [ -x "$E2E_AGENT_BIN" ] || E2E_AGENT_BIN=$E2E_REPO/target/debug/heat-agent
+fi
+export E2E_AGENT_BIN
 export E2E_AGENT_POLL=${E2E_AGENT_POLL:-3}
 
 # OpenStack release pins (2026.1 series and its upper-constraints).
