@@ -12,7 +12,10 @@
 #   E2E_BASE=DIR                  all state (default /var/tmp/heat-agent-e2e)
 #   E2E_KEEP=1                    leave the services running afterwards (stop: services.sh stop)
 #   E2E_AGENT_POLL=N              the agent's polling interval in seconds (default 3)
+#   E2E_SWIFT=0 / E2E_ZAQAR=0     no Swift / no Zaqar (their transport pairs are then skipped)
+#   E2E_PAIRS=REGEX               only the transport pairs (e.g. POLL_SERVER_HEAT+HEAT_SIGNAL) matching it
 # Results: $E2E_BASE/results/summary.json and one directory per scenario; logs in $E2E_BASE/logs.
+# Documentation (scenarios, transport pairs, timings, CI): docs/e2e.md
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 T0=$(e2e_now)
