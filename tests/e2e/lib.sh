@@ -19,8 +19,8 @@ export E2E_GUEST=$E2E_BASE/guest            # relocated guest filesystem root
 export E2E_AGENT=${E2E_AGENT:-heat-agent}
 # default: the lead's build, else this tree's debug build (CI: set it explicitly)
 if [ -z "${E2E_AGENT_BIN:-}" ]; then
-    E2E_AGENT_BIN=/work/main/target/debug/heat-agent
-    [ -x "$E2E_AGENT_BIN" ] || E2E_AGENT_BIN=$E2E_REPO/target/debug/heat-agent
+    # this tree's own build (run.sh builds it when missing)
+    E2E_AGENT_BIN=$E2E_REPO/target/debug/heat-agent
 fi
 export E2E_AGENT_BIN
 export E2E_AGENT_POLL=${E2E_AGENT_POLL:-3}

@@ -8,7 +8,7 @@
 #
 # Environment:
 #   E2E_AGENT=heat-agent|python   agent under test (default heat-agent)
-#   E2E_AGENT_BIN=PATH            the heat-agent binary (default /work/main/target/debug/heat-agent)
+#   E2E_AGENT_BIN=PATH            the heat-agent binary (default: this tree's target/debug/heat-agent, built if missing)
 #   E2E_BASE=DIR                  all state (default /var/tmp/heat-agent-e2e)
 #   E2E_KEEP=1                    leave the services running afterwards (stop: services.sh stop)
 #   E2E_AGENT_POLL=N              the agent's polling interval in seconds (default 3)
@@ -19,6 +19,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 T0=$(e2e_now)
+if [ "$E2E_AGENT" != python ] && [ ! -x "$E2E_AGENT_BIN" ] && [ "$E2E_AGENT_BIN" = "$E2E_REPO/target/debug/heat-agent" ]; then
+    (cd "$E2E_REPO" && cargo build --quiet)
+fi
 if [ "$E2E_AGENT" != python ] && [ ! -x "$E2E_AGENT_BIN" ]; then
     echo "E2E_AGENT_BIN=$E2E_AGENT_BIN: no such executable (build it, or set E2E_AGENT_BIN / E2E_AGENT=python)" >&2
     echo "e2e: 0 passed, 1 failed"
