@@ -199,7 +199,10 @@ fn heat_config_templates() -> PathBuf {
 
 fn captures() -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    let dir = Path::new("/work/shared/real-heat/captures");
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/real-heat-captures"
+    ));
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

@@ -197,10 +197,10 @@ fn same(a: &Value, b: &Value) -> bool {
 
 fn rendered_capture() -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/real-heat/captures/heat-heat/rendered-os-collect-config.conf");
+        .join("tests/fixtures/real-heat-captures/heat-heat/rendered-os-collect-config.conf");
     std::fs::read_to_string(&p).unwrap_or_else(|_| {
         std::fs::read_to_string(
-            "/work/shared/real-heat/captures/heat-heat/rendered-os-collect-config.conf",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real-heat-captures/heat-heat/rendered-os-collect-config.conf"),
         )
         .unwrap_or_else(|_| {
             "[DEFAULT]\ncommand = os-refresh-config\ncollectors = heat\ncollectors = local\n\n\n[heat]\nauth_url = http://127.0.0.1:5000/v3/\nuser_id = 2c5a5046d94640bcb9dbe6bed0239abf\npassword = 5G@&YzRkiMGV3H*y!j7LfSa8ExIdg5Lq\nproject_id = 14ad48c00cce4926a2c6a588f455972d\nstack_id = heat-heat/a0fccd2e-2149-4439-bf57-f18ec642a38e\nresource_name = server\nregion_name = RegionOne\n".into()

@@ -636,9 +636,11 @@ fn later_files_override_and_multi_values_concatenate() {
 fn real_rendered_conf_from_heat() {
     let root = Root::new();
     let captured = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/real-heat/captures/heat-heat/rendered-os-collect-config.conf");
-    let fallback =
-        Path::new("/work/shared/real-heat/captures/heat-heat/rendered-os-collect-config.conf");
+        .join("tests/fixtures/real-heat-captures/heat-heat/rendered-os-collect-config.conf");
+    let fallback = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/real-heat-captures/heat-heat/rendered-os-collect-config.conf"
+    ));
     let path = if captured.exists() {
         captured
     } else {

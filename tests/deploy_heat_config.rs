@@ -203,7 +203,10 @@ fn journal_records_each_deployment_with_the_contract_fields() {
 /// deployments were run by the Python agent is taken over without re-running any of them.
 #[test]
 fn takes_over_markers_from_real_heat_captures() {
-    let captures = std::path::Path::new("/work/shared/real-heat/captures");
+    let captures = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/real-heat-captures"
+    ));
     let dir = std::env::var_os("HEAT_AGENT_REAL_HEAT_CAPTURES")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| captures.to_path_buf());

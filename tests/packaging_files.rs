@@ -275,7 +275,10 @@ fn phase_shims_run_heat_agent() {
 /// transport's map, plus the edge cases of the template (null maps, command override, splay).
 fn template_inputs() -> Vec<(String, serde_json::Value)> {
     let mut inputs = Vec::new();
-    let captures = Path::new("/work/shared/real-heat/captures");
+    let captures = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/real-heat-captures"
+    ));
     for name in ["heat-heat", "cfn-cfn"] {
         let path = captures.join(name).join("metadata-1.json");
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -355,8 +358,10 @@ fn collector_config_template_renders_like_heat_agents() {
         }
     }
     // and the real Heat capture renders to what the Python agent wrote on that server
-    let captured =
-        Path::new("/work/shared/real-heat/captures/heat-heat/rendered-os-collect-config.conf");
+    let captured = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/real-heat-captures/heat-heat/rendered-os-collect-config.conf"
+    ));
     if captured.exists() {
         assert_eq!(
             read(&tmp.path().join("ours0/etc/os-collect-config.conf")),
