@@ -32,28 +32,9 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
 
 /// Write `data` to `path` atomically and durably with `mode` (and `owner` when set).
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<()> {
-    let tmp = temp_path(path)?;
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        // chmod explicitly: the umask must not apply (the reference chmods too).
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        if owner.uid.is_some() || owner.gid.is_some() {
-            std::os::unix::fs::fchown(&f, owner.uid, owner.gid)?;
-        }
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    stage(path, data, mode, owner)?.commit()?;
+    sync_parent(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
 /// A file written and fsynced under a temporary name next to its destination, not yet renamed
