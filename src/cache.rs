@@ -81,30 +81,8 @@ impl Cache {
 
     /// Store the newest value for `key`; returns (path, changed-since-last-commit).
     pub fn store(&self, key: &str, value: &Value) -> io::Result<(PathBuf, bool)> {
-        let path = self.path(key);
-        let text = pyjson::dumps_indent(value, 1);
-        let orig = Self::with_suffix(&path, ".orig");
-        let mut changed = false;
-        if !orig.exists() {
-            fsutil::atomic_write(&orig, text.as_bytes(), 0o600, Owner::default())?;
-            changed = true;
-        }
-        // The reference rewrites `<key>.json` on every poll; identical bytes need no write
-        // (and no fsync): an idle poll then costs reads only.
-        if fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
-            fsutil::atomic_write(&path, text.as_bytes(), 0o600, Owner::default())?;
-        }
-        if !changed {
-            changed = match self.last(key) {
-                Some(Ok(last)) => !pyjson::semantic_eq(&last, value),
-                Some(Err(e)) => {
-                    log::warn!("{e}; treating {key} as changed");
-                    true
-                }
-                None => true,
-            };
-        }
-        Ok((path, changed))
+        let mut r = self.store_all(&[(key.to_string(), value.clone())])?;
+        Ok(r.remove(0))
     }
 
     /// Store every entry of a cycle (duplicates: the later value wins, as in the reference).
@@ -204,17 +182,7 @@ impl Cache {
 
     /// Mark `key`'s newest value as applied: copy `.json` to `.json.last` (atomically).
     pub fn commit(&self, key: &str) -> io::Result<()> {
-        let path = self.path(key);
-        match fs::read(&path) {
-            Ok(bytes) => fsutil::atomic_write(
-                &Self::with_suffix(&path, ".last"),
-                &bytes,
-                0o600,
-                Owner::default(),
-            ),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.commit_all(&[key.to_string()])
     }
 
     /// Write `<cachedir>/<name>.json` holding the list of paths (compact Python JSON).
