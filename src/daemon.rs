@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::process::{self, Spec};
 use crate::{lifecycle, pyjson, retry};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -606,11 +606,6 @@ pub fn absolute(p: &Path) -> PathBuf {
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
     }
-}
-
-/// Distinct keys, for tests and status lines.
-pub fn distinct(keys: &[String]) -> BTreeSet<&str> {
-    keys.iter().map(|s| s.as_str()).collect()
 }
 
 #[cfg(test)]
