@@ -21,6 +21,9 @@ pub struct Cache {
     dir: PathBuf,
 }
 
+/// What [`Cache::stage_all`] found: (path, changed) per entry, and the files to switch in.
+pub type StagedCycle = (Vec<(PathBuf, bool)>, Vec<fsutil::Staged>);
+
 /// The file-name stem for an output key. Ordinary names are kept as they are (compatibility);
 /// `/`, NUL and over-long names are encoded so the file stays inside the cache dir.
 pub fn safe_stem(key: &str) -> String {
@@ -81,81 +84,101 @@ impl Cache {
 
     /// Store the newest value for `key`; returns (path, changed-since-last-commit).
     pub fn store(&self, key: &str, value: &Value) -> io::Result<(PathBuf, bool)> {
-        let mut r = self.store_all(&[(key.to_string(), value.clone())])?;
+        let mut r = self.store_all(&[(key, value)])?;
         Ok(r.remove(0))
     }
 
     /// Store every entry of a cycle (duplicates: the later value wins, as in the reference).
-    /// All new files are staged, made durable together, then renamed into place, and the
-    /// directory is synced once: one flush per cycle instead of two fsyncs per file.
-    /// Returns (path, changed) per entry, in order.
-    pub fn store_all(&self, entries: &[(String, Value)]) -> io::Result<Vec<(PathBuf, bool)>> {
+    /// Returns (path, changed) per entry, in order. See [`Cache::stage_all`].
+    pub fn store_all(&self, entries: &[(&str, &Value)]) -> io::Result<Vec<(PathBuf, bool)>> {
+        let (out, staged) = self.stage_all(entries)?;
+        self.switch_in(staged)?;
+        Ok(out)
+    }
+
+    /// Work out what changed and stage the files to write (nothing is renamed yet): the
+    /// caller adds its own files and switches them all in with one flush
+    /// ([`Cache::switch_in`]). Returns (path, changed) per entry, in order.
+    pub fn stage_all(&self, entries: &[(&str, &Value)]) -> io::Result<StagedCycle> {
         let mut staged: Vec<fsutil::Staged> = Vec::new();
         let mut orig_staged: Vec<PathBuf> = Vec::new();
         let mut out = Vec::with_capacity(entries.len());
-        for (key, value) in entries {
+        for &(key, value) in entries {
             let path = self.path(key);
             let text = pyjson::dumps_indent(value, 1);
             let orig = Self::with_suffix(&path, ".orig");
             let mut changed = false;
             if !orig.exists() && !orig_staged.contains(&orig) {
-                staged.push(fsutil::stage_with(
-                    &orig,
-                    text.as_bytes(),
-                    0o600,
-                    Owner::default(),
-                    false,
-                )?);
+                staged.push(Self::stage(&orig, text.as_bytes())?);
                 orig_staged.push(orig);
                 changed = true;
             }
-            if fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
-                staged.push(fsutil::stage_with(
-                    &path,
-                    text.as_bytes(),
-                    0o600,
-                    Owner::default(),
-                    false,
-                )?);
+            let current = fs::read(&path).ok();
+            if current.as_deref() != Some(text.as_bytes()) {
+                staged.push(Self::stage(&path, text.as_bytes())?);
             }
             if !changed {
-                changed = match self.last(key) {
-                    Some(Ok(last)) => !pyjson::semantic_eq(&last, value),
-                    Some(Err(e)) => {
-                        log::warn!("{e}; treating {key} as changed");
-                        true
-                    }
-                    None => true,
-                };
+                changed = self.changed_since_commit(key, &path, &text, value);
             }
             out.push((path, changed));
         }
-        self.switch_in(staged)?;
-        Ok(out)
+        Ok((out, staged))
+    }
+
+    /// Is `value` (serialized as `text`) different from `key`'s committed value? Identical
+    /// bytes need no parsing; otherwise the comparison is Python's `!=` on the parsed values.
+    fn changed_since_commit(&self, key: &str, path: &Path, text: &str, value: &Value) -> bool {
+        let last = Self::with_suffix(path, ".last");
+        let Ok(bytes) = fs::read(&last) else {
+            return true;
+        };
+        if bytes == text.as_bytes() {
+            return false;
+        }
+        let parsed = String::from_utf8(bytes)
+            .map_err(|e| format!("{}: {e}", last.display()))
+            .and_then(|t| pyjson::loads(&t, &last.display().to_string()));
+        match parsed {
+            Ok(last) => !pyjson::semantic_eq(&last, value),
+            Err(e) => {
+                log::warn!("{e}; treating {key} as changed");
+                true
+            }
+        }
+    }
+
+    /// Stage `data` for `path` (0600), to be made durable by [`Cache::switch_in`].
+    pub fn stage(path: &Path, data: &[u8]) -> io::Result<fsutil::Staged> {
+        fsutil::stage_with(path, data, 0o600, Owner::default(), false)
     }
 
     /// Commit several keys at once (see [`Cache::commit`]), with one flush.
     pub fn commit_all(&self, keys: &[String]) -> io::Result<()> {
         let mut staged = Vec::new();
+        let mut linked = false;
         for key in keys {
             let path = self.path(key);
-            match fs::read(&path) {
-                Ok(bytes) => staged.push(fsutil::stage_with(
-                    &Self::with_suffix(&path, ".last"),
-                    &bytes,
-                    0o600,
-                    Owner::default(),
-                    false,
-                )?),
+            let last = Self::with_suffix(&path, ".last");
+            // `.json` is only ever replaced by rename, never written in place: a second link
+            // to it is an exact, already durable copy. Only where links are refused, copy.
+            match fsutil::link_replace(&path, &last) {
+                Ok(()) => linked = true,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Err(_) => match fs::read(&path) {
+                    Ok(bytes) => staged.push(Self::stage(&last, &bytes)?),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                },
             }
+        }
+        if staged.is_empty() && linked {
+            return fs::File::open(&self.dir)?.sync_all();
         }
         self.switch_in(staged)
     }
 
     /// Make staged files durable together, rename them in order, sync the directory once.
-    fn switch_in(&self, staged: Vec<fsutil::Staged>) -> io::Result<()> {
+    pub fn switch_in(&self, staged: Vec<fsutil::Staged>) -> io::Result<()> {
         if staged.is_empty() {
             return Ok(());
         }
@@ -187,24 +210,32 @@ impl Cache {
 
     /// Write `<cachedir>/<name>.json` holding the list of paths (compact Python JSON).
     pub fn store_meta_list(&self, name: &str, paths: &[PathBuf]) -> io::Result<PathBuf> {
-        let list = Value::Array(
-            paths
-                .iter()
-                .map(|p| Value::String(p.to_string_lossy().into_owned()))
-                .collect(),
-        );
         let path = self.path(name);
         fsutil::atomic_write(
             &path,
-            pyjson::dumps(&list).as_bytes(),
+            self.meta_list_text(paths).as_bytes(),
             0o600,
             Owner::default(),
         )?;
         Ok(path)
     }
 
+    /// The text of a list-of-paths file such as `os_config_files.json`.
+    pub fn meta_list_text(&self, paths: &[PathBuf]) -> String {
+        let list = Value::Array(
+            paths
+                .iter()
+                .map(|p| Value::String(p.to_string_lossy().into_owned()))
+                .collect(),
+        );
+        pyjson::dumps(&list)
+    }
+
     /// Replace `backup` by a copy of the cache dir. The copy is built beside it and swapped in,
-    /// so there is never a moment without a backup (the reference removes it first).
+    /// so there is never a moment without a backup (the reference removes it first). On the
+    /// same filesystem the copy is made of hard links (the cache files are never modified in
+    /// place, so a link is an exact snapshot and needs no data written); across filesystems
+    /// (the usual tmpfs cache, disk backup) the files are copied and fsynced.
     pub fn backup_to(&self, backup: &Path) -> io::Result<()> {
         let parent = backup
             .parent()
@@ -217,49 +248,69 @@ impl Cache {
             .unwrap_or_else(|| "backup".into());
         let staging = parent.join(format!(".{name}.new{:08x}", fastrand::u32(..)));
         let old = parent.join(format!(".{name}.old{:08x}", fastrand::u32(..)));
-        copy_tree(&self.dir, &staging)?;
+        if let Err(e) = snapshot_dir(&self.dir, &staging) {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
         let had_old = backup.exists();
         if had_old {
             fs::rename(backup, &old)?;
         }
         fs::rename(&staging, backup)?;
+        fsutil::sync_parent(backup)?;
         if had_old {
             let _ = fs::remove_dir_all(&old);
         }
-        fsutil::sync_parent(backup)
+        Ok(())
     }
 }
 
-/// Copy files (contents, modes, mtimes) from `src` into a new directory `dst`.
-fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+/// Snapshot the files of `src` into a new directory `dst` (contents, modes, mtimes): hard
+/// links where possible, else fsynced copies; `dst` itself is synced.
+fn snapshot_dir(src: &Path, dst: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir(dst)?;
     fs::set_permissions(dst, fs::metadata(src)?.permissions())?;
+    let mut copies: Vec<fsutil::Staged> = Vec::new();
     for entry in fs::read_dir(src)? {
         let entry = entry?;
         let ft = entry.file_type()?;
         let target = dst.join(entry.file_name());
         if ft.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if ft.is_file() {
-            let name = entry.file_name();
-            // skip our own in-flight temp files
-            if name.to_string_lossy().contains(".tmp") && name.to_string_lossy().starts_with('.') {
-                continue;
-            }
-            fs::copy(entry.path(), &target)?;
-            let meta = entry.metadata()?;
-            fs::set_permissions(
-                &target,
-                fs::Permissions::from_mode(meta.permissions().mode()),
-            )?;
-            if let Ok(mtime) = meta.modified() {
-                let f = fs::File::options().write(true).open(&target)?;
-                let _ = f.set_modified(mtime);
-            }
+            snapshot_dir(&entry.path(), &target)?;
+            continue;
         }
+        if !ft.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        // skip our own in-flight temp files
+        if name.to_string_lossy().contains(".tmp") && name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if fs::hard_link(entry.path(), &target).is_ok() {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        let staged = fsutil::stage_with(
+            &target,
+            &fs::read(entry.path())?,
+            meta.permissions().mode() & 0o7777,
+            Owner::default(),
+            false,
+        )?;
+        if let Ok(mtime) = meta.modified() {
+            let f = fs::File::options().write(true).open(staged.tmp_path())?;
+            let _ = f.set_modified(mtime);
+        }
+        copies.push(staged);
     }
-    Ok(())
+    let refs: Vec<&fsutil::Staged> = copies.iter().collect();
+    fsutil::sync_staged(&refs)?;
+    for c in copies {
+        c.commit()?;
+    }
+    fs::File::open(dst)?.sync_all()
 }
 
 #[cfg(test)]
@@ -331,12 +382,9 @@ mod tests {
     fn batch_store_and_commit_match_single_operations() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Cache::open(tmp.path()).unwrap();
-        let entries = vec![
-            ("a".to_string(), json!({"x": 1})),
-            ("b".to_string(), json!([1, 2])),
-            ("a".to_string(), json!({"x": 2})), // a duplicate: the later value wins
-        ];
-        let r = cache.store_all(&entries).unwrap();
+        let (a1, b, a2) = (json!({"x": 1}), json!([1, 2]), json!({"x": 2}));
+        // a duplicate: the later value wins
+        let r = cache.store_all(&[("a", &a1), ("b", &b), ("a", &a2)]).unwrap();
         assert!(r.iter().all(|(_, changed)| *changed));
         assert_eq!(
             fs::read_to_string(tmp.path().join("a.json.orig")).unwrap(),
@@ -346,17 +394,110 @@ mod tests {
         cache
             .commit_all(&["a".to_string(), "b".to_string(), "never".to_string()])
             .unwrap();
-        let r = cache
-            .store_all(&[
-                ("a".to_string(), json!({"x": 2})),
-                ("b".to_string(), json!([1, 2])),
-            ])
-            .unwrap();
+        let r = cache.store_all(&[("a", &a2), ("b", &b)]).unwrap();
         assert!(r.iter().all(|(_, changed)| !changed), "{r:?}");
         assert!(!tmp.path().join("never.json.last").exists());
         // no temp files left behind
         for e in fs::read_dir(tmp.path()).unwrap() {
             assert!(!e.unwrap().file_name().to_string_lossy().contains(".tmp"));
+        }
+    }
+
+    #[test]
+    fn commit_links_last_and_a_later_store_leaves_it_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path()).unwrap();
+        cache.store("k", &json!({"v": 1})).unwrap();
+        cache.commit("k").unwrap();
+        let json_ino = fs::metadata(tmp.path().join("k.json")).unwrap().ino();
+        let last = tmp.path().join("k.json.last");
+        assert_eq!(fs::metadata(&last).unwrap().ino(), json_ino, "a link, no copy");
+        assert_eq!(fs::metadata(&last).unwrap().mode() & 0o777, 0o600);
+        // a new value replaces k.json by rename: the committed value stays as it was
+        let (_, changed) = cache.store("k", &json!({"v": 2})).unwrap();
+        assert!(changed);
+        assert_eq!(fs::read_to_string(&last).unwrap(), "{\n \"v\": 1\n}");
+        cache.commit("k").unwrap();
+        assert_eq!(fs::read_to_string(&last).unwrap(), "{\n \"v\": 2\n}");
+        let (_, changed) = cache.store("k", &json!({"v": 2})).unwrap();
+        assert!(!changed);
+    }
+
+    #[test]
+    fn semantically_equal_last_is_unchanged_and_garbage_is_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path()).unwrap();
+        cache.store("k", &json!({"a": 1, "b": 2})).unwrap();
+        // written by someone else: other key order and spacing, same value (Python's ==)
+        fs::write(tmp.path().join("k.json.last"), r#"{"b": 2, "a": 1.0}"#).unwrap();
+        let (_, changed) = cache.store("k", &json!({"a": 1, "b": 2})).unwrap();
+        assert!(!changed);
+        fs::write(tmp.path().join("k.json.last"), "{\"a\": 1, ").unwrap();
+        let (_, changed) = cache.store("k", &json!({"a": 1, "b": 2})).unwrap();
+        assert!(changed, "a truncated .last counts as changed");
+    }
+
+    #[test]
+    fn backup_is_a_snapshot_that_later_writes_do_not_touch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+        let backup = tmp.path().join("lib/backup");
+        cache.store("k", &json!({"v": 1})).unwrap();
+        cache.backup_to(&backup).unwrap();
+        assert_eq!(
+            fs::read_to_string(backup.join("k.json")).unwrap(),
+            "{\n \"v\": 1\n}"
+        );
+        assert_eq!(
+            fs::metadata(backup.join("k.json")).unwrap().mode() & 0o777,
+            0o600
+        );
+        cache.store("k", &json!({"v": 2})).unwrap();
+        cache.commit("k").unwrap();
+        assert_eq!(
+            fs::read_to_string(backup.join("k.json")).unwrap(),
+            "{\n \"v\": 1\n}",
+            "the backup changed with the cache"
+        );
+        assert!(!backup.join("k.json.last").exists());
+        cache.backup_to(&backup).unwrap();
+        assert_eq!(
+            fs::read_to_string(backup.join("k.json.last")).unwrap(),
+            "{\n \"v\": 2\n}"
+        );
+        // nothing left over from the swap
+        let names: Vec<String> = fs::read_dir(tmp.path().join("lib"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["backup"]);
+    }
+
+    #[test]
+    fn backup_across_filesystems_is_a_copy() {
+        // /dev/shm is a tmpfs on Linux: the usual tmpfs cache with a backup on disk
+        let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
+            eprintln!("no /dev/shm: cross-filesystem copy not exercised");
+            return;
+        };
+        let cache = Cache::open(shm.path()).unwrap();
+        let disk = tempfile::tempdir().unwrap();
+        let backup = disk.path().join("backup");
+        cache.store("k", &json!({"v": 1})).unwrap();
+        cache.commit("k").unwrap();
+        cache.backup_to(&backup).unwrap();
+        for name in ["k.json", "k.json.last", "k.json.orig"] {
+            let src = fs::metadata(shm.path().join(name)).unwrap();
+            let dst = fs::metadata(backup.join(name)).unwrap();
+            assert_eq!(
+                fs::read(shm.path().join(name)).unwrap(),
+                fs::read(backup.join(name)).unwrap()
+            );
+            assert_eq!(dst.mode() & 0o777, 0o600, "{name}");
+            assert_eq!(dst.mtime(), src.mtime(), "{name}");
+            if src.dev() != dst.dev() {
+                assert_eq!(dst.nlink(), 1, "{name} is a copy");
+            }
         }
     }
 

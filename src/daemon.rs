@@ -52,6 +52,9 @@ pub fn load_validators(state: &mut State, cache: &Cache) {
     else {
         return;
     };
+    if v.etag.is_none() && v.last_modified.is_none() {
+        return; // nothing can confirm the cached document: do not even read it
+    }
     let Some(doc) = cache.current("request").filter(|d| d.is_object()) else {
         return;
     };
@@ -61,26 +64,44 @@ pub fn load_validators(state: &mut State, cache: &Cache) {
     state.request_body = Some(doc);
 }
 
-fn save_validators(state: &State, cache: &Cache) -> std::io::Result<()> {
-    let path = cache.dir().join(VALIDATORS_FILE);
+/// The validators file's new content, when it differs from what is on disk.
+fn validators_to_save(state: &State, cache: &Cache) -> Option<String> {
     let now = validators_of(state);
-    let on_disk = std::fs::read_to_string(&path)
+    let on_disk = std::fs::read_to_string(cache.dir().join(VALIDATORS_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<Validators>(&t).ok());
     if on_disk.as_ref() == Some(&now) || (on_disk.is_none() && now == Validators::default()) {
-        return Ok(());
+        return None;
     }
-    let text = serde_json::to_string(&now).unwrap_or_else(|_| "{}".into());
-    crate::fsutil::atomic_write(&path, text.as_bytes(), 0o600, Default::default())
+    Some(serde_json::to_string(&now).unwrap_or_else(|_| "{}".into()))
 }
 
 /// What the last settled cycle collected (nothing pending): when a cycle collects exactly the
 /// same entries, nothing can have changed and no file needs to be read or written.
 #[derive(Debug, Default)]
 pub struct Memo {
-    entries: collectors::Entries,
+    /// Per collector (in `settings.collectors` order): what it contributed.
+    sources: Vec<MemoSource>,
+    /// The `.heat-agent-sources.json` content the cycle left on disk.
+    source_keys: BTreeMap<String, Vec<String>>,
     keys: Vec<String>,
     paths: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+struct MemoSource {
+    entries: collectors::Entries,
+    /// The entries came from the collector itself (not kept from the cache), so its
+    /// [`collectors::Polled::Unchanged`] refers to them.
+    fresh: bool,
+}
+
+/// One collector's contribution to a cycle.
+enum Contribution {
+    Fresh(collectors::Entries),
+    Unchanged,
+    Kept(collectors::Entries),
+    Nothing,
 }
 
 /// Result of one store-mode collection.
@@ -105,9 +126,26 @@ pub enum SourceOutcome {
     NotConfigured,
 }
 
+impl Memo {
+    /// This cycle contributed exactly what the memo's cycle did, source by source.
+    fn matches(&self, contributions: &[Contribution]) -> bool {
+        self.sources.len() == contributions.len()
+            && self.sources.iter().zip(contributions).all(|(m, c)| match c {
+                Contribution::Unchanged => m.fresh,
+                Contribution::Fresh(e) => m.fresh && &m.entries == e,
+                Contribution::Kept(e) => !m.fresh && &m.entries == e,
+                Contribution::Nothing => !m.fresh && m.entries.is_empty(),
+            })
+    }
+}
+
 /// Run one collector and log the outcome the way the reference does (§1.4).
-fn run_collector(name: &str, ctx: &mut Context<'_>) -> Result<collectors::Entries, CollectError> {
-    let result = collectors::collect(name, ctx);
+fn run_collector(
+    name: &str,
+    ctx: &mut Context<'_>,
+    have_previous: bool,
+) -> Result<collectors::Polled, CollectError> {
+    let result = collectors::poll(name, ctx, have_previous);
     match &result {
         Err(CollectError::NotAvailable(msg)) => {
             if !msg.is_empty() {
@@ -135,7 +173,11 @@ pub fn collect_print(settings: &Settings, state: &mut State) -> Value {
             cachedir: &settings.cachedir,
             state,
         };
-        if let Ok(entries) = run_collector(name, &mut ctx) {
+        if let Ok(polled) = run_collector(name, &mut ctx, false) {
+            let entries = match polled {
+                collectors::Polled::Fresh(e) => e,
+                collectors::Polled::Unchanged => collectors::unchanged_entries(name, &ctx),
+            };
             for (k, v) in entries {
                 merged.insert(k, v);
             }
@@ -161,26 +203,39 @@ pub fn collect_store(
     memo: &mut Option<Memo>,
 ) -> std::io::Result<Collected> {
     let mut out = Collected::default();
-    let mut sources = load_sources(cache);
+    let mut sources = match memo {
+        Some(m) => std::mem::take(&mut m.source_keys),
+        None => load_sources(cache),
+    };
     let mut sources_changed = false;
     // Collect everything first, then store the whole cycle in one batch (one flush).
-    let mut entries: collectors::Entries = Vec::new();
-    for name in &settings.collectors {
+    let mut contributions: Vec<Contribution> = Vec::with_capacity(settings.collectors.len());
+    for (i, name) in settings.collectors.iter().enumerate() {
+        let have_previous = memo
+            .as_ref()
+            .and_then(|m| m.sources.get(i))
+            .is_some_and(|s| s.fresh);
         let mut ctx = Context {
             settings,
             cachedir: &settings.cachedir,
             state,
         };
-        match run_collector(name, &mut ctx) {
-            Ok(collected) => {
-                let keys: Vec<String> = collected.iter().map(|(k, _)| k.clone()).collect();
+        match run_collector(name, &mut ctx, have_previous) {
+            Ok(polled) => {
+                let keys: Vec<String> = match &polled {
+                    collectors::Polled::Fresh(e) => e.iter().map(|(k, _)| k.clone()).collect(),
+                    collectors::Polled::Unchanged => sources.get(name).cloned().unwrap_or_default(),
+                };
                 out.report
                     .push((name.clone(), SourceOutcome::Collected(keys.len())));
                 if sources.get(name) != Some(&keys) {
                     sources.insert(name.clone(), keys);
                     sources_changed = true;
                 }
-                entries.extend(collected);
+                contributions.push(match polled {
+                    collectors::Polled::Fresh(e) => Contribution::Fresh(e),
+                    collectors::Polled::Unchanged => Contribution::Unchanged,
+                });
             }
             Err(CollectError::NotAvailable(_)) => {
                 // Keep the last good data of a source that is only temporarily away (W-C7).
@@ -193,8 +248,10 @@ pub fn collect_store(
                     .collect();
                 if kept.is_empty() {
                     out.report.push((name.clone(), SourceOutcome::Unavailable));
+                    contributions.push(Contribution::Nothing);
                 } else {
                     log::info!("keeping the last data of [{name}] ({} entries)", kept.len());
+                    let mut entries = Vec::new();
                     for key in &kept {
                         if let Some(value) = cache.current(key) {
                             entries.push((key.clone(), value));
@@ -202,6 +259,7 @@ pub fn collect_store(
                     }
                     out.report
                         .push((name.clone(), SourceOutcome::Kept(kept.len())));
+                    contributions.push(Contribution::Kept(entries));
                 }
             }
             Err(CollectError::NotConfigured(_)) => {
@@ -210,58 +268,78 @@ pub fn collect_store(
                 }
                 out.report
                     .push((name.clone(), SourceOutcome::NotConfigured));
+                contributions.push(Contribution::Nothing);
             }
         }
     }
-    if let Some(m) = memo
-        .as_ref()
-        .filter(|m| m.entries == entries && !sources_changed)
-    {
+    if let Some(m) = memo.as_mut().filter(|m| !sources_changed && m.matches(&contributions)) {
+        m.source_keys = sources;
         out.keys = m.keys.clone();
         out.paths = m.paths.clone();
         return Ok(out);
     }
-    *memo = None;
-    {
-        let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        for ((key, _), (path, changed)) in entries.iter().zip(cache.store_all(&entries)?) {
-            if changed && !out.changed.contains(key) {
-                out.changed.push(key.clone());
+    // Something differs: the whole cycle goes through the cache.
+    let previous = memo.take();
+    let mut per_source = Vec::with_capacity(contributions.len());
+    for (i, (name, c)) in settings.collectors.iter().zip(contributions).enumerate() {
+        let (entries, fresh) = match c {
+            Contribution::Fresh(e) => (e, true),
+            Contribution::Unchanged => {
+                let kept = previous
+                    .as_ref()
+                    .and_then(|m| m.sources.get(i))
+                    .map(|s| s.entries.clone());
+                let entries = kept.unwrap_or_else(|| {
+                    let ctx = Context {
+                        settings,
+                        cachedir: &settings.cachedir,
+                        state,
+                    };
+                    collectors::unchanged_entries(name, &ctx)
+                });
+                (entries, true)
             }
-            out.keys.push(key.clone());
-            out.paths.push(path);
-        }
+            Contribution::Kept(e) => (e, false),
+            Contribution::Nothing => (Vec::new(), false),
+        };
+        per_source.push(MemoSource { entries, fresh });
     }
+    let entries: Vec<(&str, &Value)> = per_source
+        .iter()
+        .flat_map(|s| s.entries.iter().map(|(k, v)| (k.as_str(), v)))
+        .collect();
     let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
-    save_validators(state, cache)?;
+    // Everything this cycle writes is staged, made durable together and renamed in with one
+    // directory sync: the entries first, then the files that describe them.
+    let (stored, mut staged) = cache.stage_all(&entries)?;
+    for ((key, _), (path, changed)) in entries.iter().zip(stored) {
+        if changed && !out.changed.iter().any(|c| c == key) {
+            out.changed.push(key.to_string());
+        }
+        out.keys.push(key.to_string());
+        out.paths.push(path);
+    }
+    if let Some(text) = validators_to_save(state, cache) {
+        staged.push(Cache::stage(&cache.dir().join(VALIDATORS_FILE), text.as_bytes())?);
+    }
     if sources_changed {
         let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
-        crate::fsutil::atomic_write(
-            &cache.dir().join(SOURCES_FILE),
-            text.as_bytes(),
-            0o600,
-            Default::default(),
-        )?;
+        staged.push(Cache::stage(&cache.dir().join(SOURCES_FILE), text.as_bytes())?);
     }
-    // os_config_files.json: written when something changed (like the reference) and also when
-    // the list itself differs from the one on disk (W-C9: never leave a stale list behind).
+    // os_config_files.json: rewritten whenever the list differs from the one on disk (W-C9:
+    // never leave a stale list behind; an identical list is not rewritten).
     let list_path = cache.path("os_config_files");
-    let on_disk: Option<Vec<String>> = std::fs::read_to_string(&list_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let wanted: Vec<String> = out
-        .paths
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    if !out.changed.is_empty() || on_disk.as_ref() != Some(&wanted) {
-        cache.store_meta_list("os_config_files", &out.paths)?;
+    let list = cache.meta_list_text(&out.paths);
+    if std::fs::read(&list_path).ok().as_deref() != Some(list.as_bytes()) {
+        staged.push(Cache::stage(&list_path, list.as_bytes())?);
     }
+    cache.switch_in(staged)?;
     if !out.changed.is_empty() && !settings.backup_cachedir.as_os_str().is_empty() {
         cache.backup_to(&settings.backup_cachedir)?;
     }
     *memo = Some(Memo {
-        entries,
+        sources: per_source,
+        source_keys: sources,
         keys: out.keys.clone(),
         paths: out.paths.clone(),
     });

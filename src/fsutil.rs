@@ -88,7 +88,24 @@ pub fn stage_with(
         .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
+/// Make `dst` another name of `src`'s file, atomically replacing what `dst` was (link to a
+/// temporary name, rename over `dst`); the caller syncs the directory. Only for files that
+/// are never modified in place: both names see the same data. Fails where the filesystem
+/// refuses links (or across filesystems): the caller copies instead.
+pub fn link_replace(src: &Path, dst: &Path) -> io::Result<()> {
+    let tmp = temp_path(dst)?;
+    fs::hard_link(src, &tmp)?;
+    fs::rename(&tmp, dst).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
 impl Staged {
+    /// Where the data is until [`Staged::commit`].
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// The destination.
     pub fn path(&self) -> &Path {
         &self.path

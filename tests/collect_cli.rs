@@ -437,6 +437,59 @@ fn unchanged_metadata_url_costs_one_conditional_request() {
     }
 }
 
+#[test]
+fn daemon_retries_a_failed_command_while_the_document_is_not_modified() {
+    // The first run fails; the server then only answers 304. The change is still pending,
+    // so the next polls must run the command again (once it succeeds: never again).
+    let g = Guest::new();
+    let script = g.root().join("fails-once.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> {m}.count\nprintenv OS_CONFIG_FILES > {m}\n\
+             [ \"$(wc -l < {m}.count)\" -ge 2 ]\n",
+            m = g.marker().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = Command::new(common::legacy(g.root(), "os-collect-config"))
+        .args(g.args())
+        .args([
+            "--command",
+            &script.display().to_string(),
+            "--polling-interval",
+            "0.1",
+            "--min-polling-interval",
+            "0.1",
+            "request",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), || g.runs() == 2);
+    let polls = g.server.requests().len();
+    wait_until(Duration::from_secs(20), || {
+        g.server.requests().len() >= polls + 5
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(g.runs(), 2, "the command ran again after succeeding");
+    let reqs = g.server.requests();
+    assert!(
+        reqs[1..].iter().all(|r| r.header("if-none-match").is_some()),
+        "every poll after the first is conditional"
+    );
+    assert!(fs::read_to_string(g.marker())
+        .unwrap()
+        .contains("request.json"));
+    // committed: .last holds what the command succeeded with
+    assert_eq!(
+        fs::read(g.cache().join("request.json.last")).unwrap(),
+        fs::read(g.cache().join("request.json")).unwrap()
+    );
+}
+
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {

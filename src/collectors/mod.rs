@@ -72,6 +72,37 @@ pub const NAMES: [&str; 7] = crate::config::DEFAULT_COLLECTORS;
 /// Cap on any response body we read: a hostile or broken server cannot exhaust memory.
 pub const MAX_BODY: u64 = 64 << 20;
 
+/// What one poll of a collector found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Polled {
+    Fresh(Entries),
+    /// The source confirmed (e.g. HTTP 304) that nothing changed since the entries this process
+    /// collected from it last time: the caller reuses those without copying or comparing them.
+    Unchanged,
+}
+
+/// Run collector `name`, allowing [`Polled::Unchanged`] when the caller still holds what this
+/// collector returned last time (`have_previous`). An idle daemon then does no work per poll
+/// beyond the request itself.
+pub fn poll(
+    name: &str,
+    ctx: &mut Context<'_>,
+    have_previous: bool,
+) -> Result<Polled, CollectError> {
+    match name {
+        "request" => request::poll(ctx, have_previous),
+        _ => collect(name, ctx).map(Polled::Fresh),
+    }
+}
+
+/// The entries behind a [`Polled::Unchanged`] of collector `name`, rebuilt from its state.
+pub fn unchanged_entries(name: &str, ctx: &Context<'_>) -> Entries {
+    match name {
+        "request" => request::last_entries(ctx),
+        _ => Entries::new(),
+    }
+}
+
 /// Run collector `name`. Unknown names are rejected earlier, at option validation.
 pub fn collect(name: &str, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     match name {

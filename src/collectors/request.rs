@@ -3,9 +3,19 @@
 //! `If-Modified-Since` from the previous answer) instead of the reference's `HEAD` + `GET`;
 //! a `304 Not Modified` serves the document parsed last time.
 
-use super::{setting, CollectError, Context, Entries};
+use super::{setting, CollectError, Context, Entries, Polled};
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+    match poll(ctx, false)? {
+        Polled::Fresh(entries) => Ok(entries),
+        Polled::Unchanged => Ok(last_entries(ctx)),
+    }
+}
+
+/// One conditional `GET`. `have_previous`: the caller still holds the entries of the last
+/// document, so a `304` is answered with [`Polled::Unchanged`] (nothing parsed, copied or
+/// compared); otherwise the cached document is served again.
+pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, CollectError> {
     let Some(url) = setting(&ctx.settings.request.metadata_url) else {
         return Err(CollectError::NotConfigured(
             "No metadata_url configured.".into(),
@@ -34,47 +44,59 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         .call()
         .map_err(|e| CollectError::NotAvailable(super::transport_error(&e, &url)))?;
     let status = resp.status().as_u16();
-    let value = if status == 304 {
-        match &state.request_body {
-            Some(v) => {
-                log::debug!("{}: not modified", crate::logging::redact_url(&url));
-                v.clone()
-            }
-            None => {
-                return Err(CollectError::NotAvailable(format!(
-                    "{}: 304 Not Modified without a previous document",
-                    crate::logging::redact_url(&url)
-                )))
-            }
-        }
-    } else if status >= 400 {
-        return Err(CollectError::NotAvailable(super::status_error(
-            status, &url,
-        )));
-    } else {
-        let body = super::read_body(&mut resp, &url).map_err(CollectError::NotAvailable)?;
-        let value = super::parse_json(&body)
-            .map_err(|e| CollectError::NotAvailable(format!("Failed to parse as json. ({e})")))?;
-        if !value.is_object() {
-            // W-C5: the reference crashes in dict.update
+    if status == 304 {
+        if state.request_body.is_none() {
             return Err(CollectError::NotAvailable(format!(
-                "{}: the document is not a JSON object",
+                "{}: 304 Not Modified without a previous document",
                 crate::logging::redact_url(&url)
             )));
         }
-        state.request_etag = super::header(&resp, "ETag");
-        state.request_last_modified = usable_last_modified(
-            super::header(&resp, "Last-Modified").as_deref(),
-            super::header(&resp, "Date").as_deref(),
-        );
-        state.request_body = Some(value.clone());
-        value
-    };
-    Ok(crate::merge::merged_list_from_content(
+        log::debug!("{}: not modified", crate::logging::redact_url(&url));
+        if have_previous {
+            return Ok(Polled::Unchanged);
+        }
+        return Ok(Polled::Fresh(last_entries(ctx)));
+    }
+    if status >= 400 {
+        return Err(CollectError::NotAvailable(super::status_error(
+            status, &url,
+        )));
+    }
+    let body = super::read_body(&mut resp, &url).map_err(CollectError::NotAvailable)?;
+    let value = super::parse_json(&body)
+        .map_err(|e| CollectError::NotAvailable(format!("Failed to parse as json. ({e})")))?;
+    if !value.is_object() {
+        // W-C5: the reference crashes in dict.update
+        return Err(CollectError::NotAvailable(format!(
+            "{}: the document is not a JSON object",
+            crate::logging::redact_url(&url)
+        )));
+    }
+    state.request_etag = super::header(&resp, "ETag");
+    state.request_last_modified = usable_last_modified(
+        super::header(&resp, "Last-Modified").as_deref(),
+        super::header(&resp, "Date").as_deref(),
+    );
+    // Keep the document only when a validator can ever confirm it (a 304 needs one).
+    let keep = state.request_etag.is_some() || state.request_last_modified.is_some();
+    state.request_body = keep.then(|| value.clone());
+    Ok(Polled::Fresh(crate::merge::merged_list_from_content(
         value,
         &ctx.settings.deployment_key,
         "request",
-    ))
+    )))
+}
+
+/// The entries of the document kept from the last fetch (empty when there is none).
+pub fn last_entries(ctx: &Context<'_>) -> Entries {
+    match &ctx.state.request_body {
+        Some(doc) => crate::merge::merged_list_from_content(
+            doc.clone(),
+            &ctx.settings.deployment_key,
+            "request",
+        ),
+        None => Entries::new(),
+    }
 }
 
 /// A `Last-Modified` is only safe for `If-Modified-Since` when the server's `Date` is at least
