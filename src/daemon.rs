@@ -44,7 +44,8 @@ fn validators_of(state: &State) -> Validators {
     }
 }
 
-/// Restore the request validators, with the document they validate (`request.json`).
+/// Restore the request validators, with the document they validate (`request.json`, read
+/// only if a `304` needs it).
 pub fn load_validators(state: &mut State, cache: &Cache) {
     let Some(v) = std::fs::read_to_string(cache.dir().join(VALIDATORS_FILE))
         .ok()
@@ -53,15 +54,16 @@ pub fn load_validators(state: &mut State, cache: &Cache) {
         return;
     };
     if v.etag.is_none() && v.last_modified.is_none() {
-        return; // nothing can confirm the cached document: do not even read it
+        return; // nothing can confirm the cached document
     }
-    let Some(doc) = cache.current("request").filter(|d| d.is_object()) else {
+    let doc = cache.path("request");
+    if !doc.is_file() {
         return;
-    };
+    }
     state.request_url = v.url;
     state.request_etag = v.etag;
     state.request_last_modified = v.last_modified;
-    state.request_body = Some(doc);
+    state.request_body_file = Some(doc);
 }
 
 /// The validators file's new content, when it differs from what is on disk.

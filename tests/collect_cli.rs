@@ -795,6 +795,41 @@ fn one_time_runs_reuse_validators_and_leave_unchanged_files_alone() {
 }
 
 #[test]
+fn a_damaged_cached_document_is_fetched_again_on_304() {
+    let g = Guest::new();
+    let cmd = g.recording_command();
+    let run = || {
+        let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run();
+    let request_json = g.cache().join("request.json");
+    let good = fs::read(&request_json).unwrap();
+    // replaced by a damaged copy (.json.last is a second link to the committed file, so
+    // an in-place write would damage the committed value too: that only re-runs the command)
+    fs::remove_file(&request_json).unwrap();
+    fs::write(&request_json, &good[..good.len() / 2]).unwrap();
+    run();
+    let reqs = g.server.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert!(reqs[1].header("if-none-match").is_some());
+    assert!(
+        reqs[2].header("if-none-match").is_none(),
+        "after a 304 the document is fetched whole"
+    );
+    assert_eq!(fs::read(&request_json).unwrap(), good, "repaired");
+    assert_eq!(g.runs(), 1, "same document as committed: no change");
+    // and the next run is conditional again and served from the repaired copy
+    run();
+    assert_eq!(g.server.requests().len(), 4);
+    assert_eq!(g.runs(), 1);
+}
+
+#[test]
 fn a_change_within_the_same_second_is_not_missed() {
     // A server like Python's http.server or a plain file server: Last-Modified and Date with
     // one-second resolution, no ETag. The document changes in the same second it was fetched.

@@ -49,6 +49,10 @@ pub struct State {
     pub request_last_modified: Option<String>,
     /// The last document the `request` collector parsed (served again on 304 Not Modified).
     pub request_body: Option<Value>,
+    /// Where the document the validators confirm can be read when a `304` needs it (the
+    /// cache's `request.json` at start-up): read lazily, so a changed document costs no
+    /// parse of the old one.
+    pub request_body_file: Option<std::path::PathBuf>,
     /// The URL the three `request_*` fields above belong to (a new URL starts afresh).
     pub request_url: Option<String>,
     /// Keystone tokens by [`crate::keystone::token_key`] (auth_url, user_id, project_id,

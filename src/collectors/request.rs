@@ -28,21 +28,25 @@ pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, Collec
         state.request_etag = None;
         state.request_last_modified = None;
         state.request_body = None;
+        state.request_body_file = None;
     }
     let timeout = super::secs(ctx.settings.request.timeout, 10.0);
     let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
-    let mut req = agent.get(&url);
-    if state.request_body.is_some() {
-        if let Some(etag) = &state.request_etag {
-            req = req.header("If-None-Match", etag);
-        }
-        if let Some(lm) = &state.request_last_modified {
-            req = req.header("If-Modified-Since", lm);
+    let conditional = state.request_body.is_some() || state.request_body_file.is_some();
+    let mut resp = fetch(&agent, &url, state, conditional)?;
+    if resp.status().as_u16() == 304 {
+        if let Some(file) = state.request_body_file.take() {
+            state.request_body = read_document(&file);
+            if state.request_body.is_none() {
+                // the cached copy is gone or damaged: the validators confirm nothing
+                log::warn!(
+                    "{}: unreadable; fetching the document again",
+                    file.display()
+                );
+                resp = fetch(&agent, &url, state, false)?;
+            }
         }
     }
-    let mut resp = req
-        .call()
-        .map_err(|e| CollectError::NotAvailable(super::transport_error(&e, &url)))?;
     let status = resp.status().as_u16();
     if status == 304 {
         if state.request_body.is_none() {
@@ -78,6 +82,7 @@ pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, Collec
         super::header(&resp, "Date").as_deref(),
     );
     // Keep the document only when a validator can ever confirm it (a 304 needs one).
+    state.request_body_file = None;
     let keep = state.request_etag.is_some() || state.request_last_modified.is_some();
     state.request_body = keep.then(|| value.clone());
     Ok(Polled::Fresh(crate::merge::merged_list_from_content(
@@ -85,6 +90,34 @@ pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, Collec
         &ctx.settings.deployment_key,
         "request",
     )))
+}
+
+/// `GET url`, with the validators in `state` when `conditional`.
+fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    state: &super::State,
+    conditional: bool,
+) -> Result<ureq::http::Response<ureq::Body>, CollectError> {
+    let mut req = agent.get(url);
+    if conditional {
+        if let Some(etag) = &state.request_etag {
+            req = req.header("If-None-Match", etag);
+        }
+        if let Some(lm) = &state.request_last_modified {
+            req = req.header("If-Modified-Since", lm);
+        }
+    }
+    req.call()
+        .map_err(|e| CollectError::NotAvailable(super::transport_error(&e, url)))
+}
+
+/// A JSON object document from a file (None when missing, unreadable or not an object).
+fn read_document(path: &std::path::Path) -> Option<serde_json::Value> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&text)
+        .ok()
+        .filter(|v| v.is_object())
 }
 
 /// The entries of the document kept from the last fetch (empty when there is none).
