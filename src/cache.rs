@@ -384,7 +384,9 @@ mod tests {
         let cache = Cache::open(tmp.path()).unwrap();
         let (a1, b, a2) = (json!({"x": 1}), json!([1, 2]), json!({"x": 2}));
         // a duplicate: the later value wins
-        let r = cache.store_all(&[("a", &a1), ("b", &b), ("a", &a2)]).unwrap();
+        let r = cache
+            .store_all(&[("a", &a1), ("b", &b), ("a", &a2)])
+            .unwrap();
         assert!(r.iter().all(|(_, changed)| *changed));
         assert_eq!(
             fs::read_to_string(tmp.path().join("a.json.orig")).unwrap(),
@@ -411,7 +413,11 @@ mod tests {
         cache.commit("k").unwrap();
         let json_ino = fs::metadata(tmp.path().join("k.json")).unwrap().ino();
         let last = tmp.path().join("k.json.last");
-        assert_eq!(fs::metadata(&last).unwrap().ino(), json_ino, "a link, no copy");
+        assert_eq!(
+            fs::metadata(&last).unwrap().ino(),
+            json_ino,
+            "a link, no copy"
+        );
         assert_eq!(fs::metadata(&last).unwrap().mode() & 0o777, 0o600);
         // a new value replaces k.json by rename: the committed value stays as it was
         let (_, changed) = cache.store("k", &json!({"v": 2})).unwrap();

@@ -132,12 +132,16 @@ impl Memo {
     /// This cycle contributed exactly what the memo's cycle did, source by source.
     fn matches(&self, contributions: &[Contribution]) -> bool {
         self.sources.len() == contributions.len()
-            && self.sources.iter().zip(contributions).all(|(m, c)| match c {
-                Contribution::Unchanged => m.fresh,
-                Contribution::Fresh(e) => m.fresh && &m.entries == e,
-                Contribution::Kept(e) => !m.fresh && &m.entries == e,
-                Contribution::Nothing => !m.fresh && m.entries.is_empty(),
-            })
+            && self
+                .sources
+                .iter()
+                .zip(contributions)
+                .all(|(m, c)| match c {
+                    Contribution::Unchanged => m.fresh,
+                    Contribution::Fresh(e) => m.fresh && &m.entries == e,
+                    Contribution::Kept(e) => !m.fresh && &m.entries == e,
+                    Contribution::Nothing => !m.fresh && m.entries.is_empty(),
+                })
     }
 }
 
@@ -274,7 +278,10 @@ pub fn collect_store(
             }
         }
     }
-    if let Some(m) = memo.as_mut().filter(|m| !sources_changed && m.matches(&contributions)) {
+    if let Some(m) = memo
+        .as_mut()
+        .filter(|m| !sources_changed && m.matches(&contributions))
+    {
         m.source_keys = sources;
         out.keys = m.keys.clone();
         out.paths = m.paths.clone();
@@ -322,11 +329,17 @@ pub fn collect_store(
         out.paths.push(path);
     }
     if let Some(text) = validators_to_save(state, cache) {
-        staged.push(Cache::stage(&cache.dir().join(VALIDATORS_FILE), text.as_bytes())?);
+        staged.push(Cache::stage(
+            &cache.dir().join(VALIDATORS_FILE),
+            text.as_bytes(),
+        )?);
     }
     if sources_changed {
         let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
-        staged.push(Cache::stage(&cache.dir().join(SOURCES_FILE), text.as_bytes())?);
+        staged.push(Cache::stage(
+            &cache.dir().join(SOURCES_FILE),
+            text.as_bytes(),
+        )?);
     }
     // os_config_files.json: rewritten whenever the list differs from the one on disk (W-C9:
     // never leave a stale list behind; an identical list is not rewritten).
@@ -562,7 +575,8 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         }
     };
     load_validators(&mut state, &cache);
-    let config_hash = crate::config::config_hash(&settings);
+    // only a daemon re-executes on a configuration change
+    let config_hash = (!settings.one_time).then(|| crate::config::config_hash(&settings));
     let mut schedule = Schedule::new(settings.min_polling_interval, settings.polling_interval);
     let mut exitval = 0;
     let mut announced = false;
@@ -604,7 +618,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
                 // the changes stay pending: the next cycle must see them again
                 memo = None;
             }
-            if !settings.one_time && crate::config::config_hash(&settings) != config_hash {
+            if config_hash.is_some() && Some(crate::config::config_hash(&settings)) != config_hash {
                 log::info!("configuration changed; re-executing");
                 return reexec_or_fail(&launch);
             }

@@ -139,6 +139,14 @@ pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
 
 fn sync_each(files: &[&Staged]) -> io::Result<()> {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    let sync_one = |f: &Staged| {
+        File::open(&f.tmp)
+            .and_then(|h| h.sync_all())
+            .map_err(|e| io::Error::new(e.kind(), format!("syncing {}: {e}", f.path.display())))
+    };
+    if let [one] = files {
+        return sync_one(one); // nothing to batch: no thread
+    }
     let workers = files.len().min(16);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -146,9 +154,7 @@ fn sync_each(files: &[&Staged]) -> io::Result<()> {
             .map(|_| {
                 scope.spawn(|| -> io::Result<()> {
                     while let Some(f) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        File::open(&f.tmp).and_then(|h| h.sync_all()).map_err(|e| {
-                            io::Error::new(e.kind(), format!("syncing {}: {e}", f.path.display()))
-                        })?;
+                        sync_one(f)?;
                     }
                     Ok(())
                 })

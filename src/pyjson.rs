@@ -67,7 +67,7 @@ fn write_value(out: &mut String, value: &Value, opts: DumpOptions, level: usize)
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => out.push_str(&number_repr(n)),
+        Value::Number(n) => write_number(out, n),
         Value::String(s) => write_string(out, s, opts.ensure_ascii),
         Value::Array(items) => {
             if items.is_empty() {
@@ -113,7 +113,14 @@ fn write_value(out: &mut String, value: &Value, opts: DumpOptions, level: usize)
 /// A JSON string literal as Python writes it.
 pub fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
-    for c in s.chars() {
+    // Copy runs of characters that need no escape in one go; escape the rest one by one.
+    let needs_escape = |c: char| {
+        matches!(c, '"' | '\\') || (c as u32) < 0x20 || (ensure_ascii && (c as u32) >= 0x7f)
+    };
+    let mut rest = s;
+    while let Some(at) = rest.find(needs_escape) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or_default();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -126,15 +133,16 @@ pub fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             // ensure_ascii escapes everything outside ' '..='~', DEL included.
-            c if ensure_ascii && (c as u32) >= 0x7f => {
+            c => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
                     let _ = write!(out, "\\u{:04x}", unit);
                 }
             }
-            c => out.push(c),
         }
+        rest = &rest[at + c.len_utf8()..];
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -147,6 +155,18 @@ pub fn is_float(n: &Number) -> bool {
 /// The number as f64 (Python's float() of the source text).
 pub fn number_f64(n: &Number) -> f64 {
     n.to_string().parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// [`number_repr`] appended to `out` (integers, the common case, without a temporary).
+fn write_number(out: &mut String, n: &Number) {
+    let start = out.len();
+    let _ = write!(out, "{n}");
+    let text = &out[start..];
+    if text.contains(['.', 'e', 'E']) || text == "-0" {
+        let repr = number_repr(n);
+        out.truncate(start);
+        out.push_str(&repr);
+    }
 }
 
 /// Python's text for a JSON number: `int` text as is, `float` through `repr`.
@@ -373,6 +393,32 @@ mod tests {
 
     fn p(s: &str) -> Value {
         serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn strings_and_numbers_match_python() {
+        // expected texts from Python 3.11 json.dumps
+        let s = "a\"b\\c\nd\u{1}\u{e9}\u{20ac}\u{1F600}\u{7f}~\t\r\u{8}\u{c}\u{1f} end";
+        let mut out = String::new();
+        write_string(&mut out, s, true);
+        assert_eq!(
+            out,
+            r#""a\"b\\c\nd\u0001\u00e9\u20ac\ud83d\ude00\u007f~\t\r\b\f\u001f end""#
+        );
+        out.clear();
+        write_string(&mut out, s, false);
+        assert_eq!(
+            out,
+            "\"a\\\"b\\\\c\\nd\\u0001\u{e9}\u{20ac}\u{1F600}\u{7f}~\\t\\r\\b\\f\\u001f end\""
+        );
+        let v: Value = serde_json::from_str(
+            r#"{"n": [1, -0, 1.0, 1e20, -0.0, 12345678901234567890123, 1.5e-7]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            dumps(&v),
+            r#"{"n": [1, 0, 1.0, 1e+20, -0.0, 12345678901234567890123, 1.5e-07]}"#
+        );
     }
 
     #[test]

@@ -477,7 +477,9 @@ fn daemon_retries_a_failed_command_while_the_document_is_not_modified() {
     assert_eq!(g.runs(), 2, "the command ran again after succeeding");
     let reqs = g.server.requests();
     assert!(
-        reqs[1..].iter().all(|r| r.header("if-none-match").is_some()),
+        reqs[1..]
+            .iter()
+            .all(|r| r.header("if-none-match").is_some()),
         "every poll after the first is conditional"
     );
     assert!(fs::read_to_string(g.marker())
