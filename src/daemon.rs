@@ -664,11 +664,11 @@ fn reexec_or_fail(launch: &Launch) -> i32 {
 
 /// Deliver queued deployment signals; returns how long until the next retry is due.
 fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Duration> {
-    let settings = crate::notify::with_state_dir_override(settings.clone());
-    let outbox_dir = settings.deploy.state_dir.join("outbox");
+    let outbox_dir = crate::notify::state_dir_of(settings).join("outbox");
     if !outbox_dir.is_dir() {
         return None; // nothing was ever queued: no files to create, no work
     }
+    let settings = crate::notify::with_state_dir_override(settings.clone());
     let outbox = match crate::notify::Outbox::open(&settings.deploy.state_dir) {
         Ok(o) => o,
         Err(e) => {

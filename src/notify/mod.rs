@@ -76,10 +76,16 @@ pub fn settings() -> crate::config::Settings {
 
 /// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory.
 pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config::Settings {
-    if let Some(d) = std::env::var_os("HEAT_AGENT_STATE_DIR").filter(|d| !d.is_empty()) {
-        s.deploy.state_dir = PathBuf::from(d);
-    }
+    s.deploy.state_dir = state_dir_of(&s);
     s
+}
+
+/// The state directory `settings` name, or `HEAT_AGENT_STATE_DIR` when set.
+pub fn state_dir_of(s: &crate::config::Settings) -> PathBuf {
+    std::env::var_os("HEAT_AGENT_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| s.deploy.state_dir.clone())
 }
 
 /// The state directory (see [`settings`]).
