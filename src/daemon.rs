@@ -349,9 +349,6 @@ pub fn collect_store(
         staged.push(Cache::stage(&list_path, list.as_bytes())?);
     }
     cache.switch_in(staged)?;
-    if !out.changed.is_empty() && !settings.backup_cachedir.as_os_str().is_empty() {
-        cache.backup_to(&settings.backup_cachedir)?;
-    }
     *memo = Some(Memo {
         sources: per_source,
         source_keys: sources,
@@ -602,7 +599,27 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         let mut status = summarize(&collected);
         if !collected.changed.is_empty() || settings.force {
             // the command (refresh, hooks) may run long: keep the systemd watchdog fed meanwhile
-            let rc = lifecycle::with_watchdog(|| run_command(&command, &collected.paths, &stop));
+            let backup =
+                !collected.changed.is_empty() && !settings.backup_cachedir.as_os_str().is_empty();
+            let rc = std::thread::scope(|scope| {
+                // The backup copy of the new cache is made while the command runs: neither
+                // needs the other, and the copy is swapped in whole (never half a backup).
+                let copier = backup.then(|| {
+                    scope.spawn(|| {
+                        let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
+                        cache.backup_to(&settings.backup_cachedir)
+                    })
+                });
+                let rc =
+                    lifecycle::with_watchdog(|| run_command(&command, &collected.paths, &stop));
+                if let Some(Ok(Err(e))) = copier.map(|c| c.join()) {
+                    log::error!(
+                        "backup of the cache to {}: {e}",
+                        settings.backup_cachedir.display()
+                    );
+                }
+                rc
+            });
             if stop.load(Ordering::SeqCst) {
                 return stopped();
             }
