@@ -70,7 +70,53 @@ pub fn agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
         .tls_config(tls.build())
         .max_redirects(10)
         .build();
-    Ok(config.into())
+    Ok(ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        LiteralFirstResolver::default(),
+    ))
+}
+
+/// ureq resolves the host before it looks in its connection pool, and with a timeout set each
+/// lookup runs in a new thread: a poller paid a thread per request even on a kept-alive
+/// connection. An IP literal (the usual metadata and Heat endpoints) needs no lookup at all;
+/// names still go through ureq's resolver.
+#[derive(Debug, Default)]
+struct LiteralFirstResolver(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirstResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        match ip_literal(uri) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal (`127.0.0.1`, `[::1]`).
+fn ip_literal(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+    let host = uri.host()?;
+    let ip: std::net::IpAddr = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str()? {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    })?;
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// Agents kept for the life of the process, one per distinct settings: the TLS roots are parsed
@@ -96,4 +142,26 @@ pub fn shared_agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
 /// Whether a failed call is worth retrying: connection problems, timeouts, 408, 429, 5xx.
 pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_literals_need_no_lookup() {
+        let addr = |u: &str| ip_literal(&u.parse().unwrap()).map(|a| a.to_string());
+        assert_eq!(
+            addr("http://127.0.0.1:8000/x").as_deref(),
+            Some("127.0.0.1:8000")
+        );
+        assert_eq!(addr("https://10.0.0.1/v1").as_deref(), Some("10.0.0.1:443"));
+        assert_eq!(addr("http://[::1]/m").as_deref(), Some("[::1]:80"));
+        assert_eq!(
+            addr("http://169.254.169.254/latest/").as_deref(),
+            Some("169.254.169.254:80")
+        );
+        assert_eq!(addr("http://heat.example:8004/"), None);
+        assert_eq!(addr("http://localhost:5000/"), None);
+    }
 }
