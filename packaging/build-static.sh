@@ -87,7 +87,8 @@ fi
 
 # The allocator's compile-time options (.cargo/config.toml) keep peak RSS small; a build that
 # lost them (e.g. a builder's own CFLAGS for the target) would use twice the memory.
-if ! MIMALLOC_VERBOSE=1 "$bin" --version 2>&1 | grep -q "option 'arena_eager_commit': 0"; then
+alloc_options=$(MIMALLOC_VERBOSE=1 "$bin" --version 2>&1)
+if ! grep -q "option 'arena_eager_commit': 0" <<<"$alloc_options"; then
     die "$bin: mimalloc was built without -DMI_DEFAULT_ARENA_EAGER_COMMIT=0 (see .cargo/config.toml)"
 fi
 
