@@ -21,8 +21,15 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// What [`Cache::stage_all`] found: (path, changed) per entry, and the files to switch in.
-pub type StagedCycle = (Vec<(PathBuf, bool)>, Vec<fsutil::Staged>);
+/// What [`Cache::stage_all`] found and prepared.
+pub struct StagedCycle {
+    /// (path, changed) per entry, in order.
+    pub stored: Vec<(PathBuf, bool)>,
+    /// New cache files, written and fsynced, not yet renamed into place.
+    pub durable: Vec<fsutil::Staged>,
+    /// More files to switch in with them (staged without fsync, e.g. by [`Cache::stage`]).
+    pub staged: Vec<fsutil::Staged>,
+}
 
 /// The file-name stem for an output key. Ordinary names are kept as they are (compatibility);
 /// `/`, NUL and over-long names are encoded so the file stays inside the cache dir.
@@ -91,38 +98,85 @@ impl Cache {
     /// Store every entry of a cycle (duplicates: the later value wins, as in the reference).
     /// Returns (path, changed) per entry, in order. See [`Cache::stage_all`].
     pub fn store_all(&self, entries: &[(&str, &Value)]) -> io::Result<Vec<(PathBuf, bool)>> {
-        let (out, staged) = self.stage_all(entries)?;
-        self.switch_in(staged)?;
-        Ok(out)
+        let cycle = self.stage_all(entries)?;
+        let stored = cycle.stored.clone();
+        self.switch_in(cycle)?;
+        Ok(stored)
     }
 
     /// Work out what changed and stage the files to write (nothing is renamed yet): the
     /// caller adds its own files and switches them all in with one flush
-    /// ([`Cache::switch_in`]). Returns (path, changed) per entry, in order.
+    /// ([`Cache::switch_in`]). The new files are written and fsynced in the background while
+    /// the committed values are read and compared.
     pub fn stage_all(&self, entries: &[(&str, &Value)]) -> io::Result<StagedCycle> {
-        let mut staged: Vec<fsutil::Staged> = Vec::new();
-        let mut orig_staged: Vec<PathBuf> = Vec::new();
-        let mut out = Vec::with_capacity(entries.len());
+        struct Plan {
+            path: PathBuf,
+            text: String,
+            write_orig: bool,
+            write_json: bool,
+        }
+        let mut plans = Vec::with_capacity(entries.len());
+        let mut orig_planned: Vec<PathBuf> = Vec::new();
         for &(key, value) in entries {
             let path = self.path(key);
             let text = pyjson::dumps_indent(value, 1);
             let orig = Self::with_suffix(&path, ".orig");
-            let mut changed = false;
-            if !orig.exists() && !orig_staged.contains(&orig) {
-                staged.push(Self::stage(&orig, text.as_bytes())?);
-                orig_staged.push(orig);
-                changed = true;
+            let write_orig = !orig.exists() && !orig_planned.contains(&orig);
+            if write_orig {
+                orig_planned.push(orig);
             }
-            let current = fs::read(&path).ok();
-            if current.as_deref() != Some(text.as_bytes()) {
-                staged.push(Self::stage(&path, text.as_bytes())?);
-            }
-            if !changed {
-                changed = self.changed_since_commit(key, &path, &text, value);
-            }
-            out.push((path, changed));
+            let write_json = fs::read(&path).ok().as_deref() != Some(text.as_bytes());
+            plans.push(Plan {
+                path,
+                text,
+                write_orig,
+                write_json,
+            });
         }
-        Ok((out, staged))
+        std::thread::scope(|scope| {
+            const IN_FLIGHT: usize = 16;
+            let mut pending = std::collections::VecDeque::new();
+            let mut durable = Vec::new();
+            let join = |h: std::thread::ScopedJoinHandle<'_, io::Result<fsutil::Staged>>| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("cache writer failed")))
+            };
+            for plan in &plans {
+                let targets = [
+                    plan.write_orig
+                        .then(|| Self::with_suffix(&plan.path, ".orig")),
+                    plan.write_json.then(|| plan.path.clone()),
+                ];
+                for target in targets.into_iter().flatten() {
+                    if pending.len() >= IN_FLIGHT {
+                        durable.push(pending.pop_front().map(join));
+                    }
+                    let text = plan.text.as_bytes();
+                    pending.push_back(scope.spawn(move || {
+                        fsutil::stage_with(&target, text, 0o600, Owner::default(), true)
+                    }));
+                }
+            }
+            let stored: Vec<(PathBuf, bool)> = plans
+                .iter()
+                .zip(entries)
+                .map(|(plan, &(key, value))| {
+                    let changed = plan.write_orig
+                        || self.changed_since_commit(key, &plan.path, &plan.text, value);
+                    (plan.path.clone(), changed)
+                })
+                .collect();
+            durable.extend(pending.into_iter().map(|h| Some(join(h))));
+            let durable = durable
+                .into_iter()
+                .flatten()
+                .collect::<io::Result<Vec<_>>>()?;
+            Ok(StagedCycle {
+                stored,
+                durable,
+                staged: Vec::new(),
+            })
+        })
     }
 
     /// Is `value` (serialized as `text`) different from `key`'s committed value? Identical
@@ -174,17 +228,26 @@ impl Cache {
         if staged.is_empty() && linked {
             return fs::File::open(&self.dir)?.sync_all();
         }
-        self.switch_in(staged)
+        self.switch_in_files(Vec::new(), staged)
     }
 
-    /// Make staged files durable together, rename them in order, sync the directory once.
-    pub fn switch_in(&self, staged: Vec<fsutil::Staged>) -> io::Result<()> {
-        if staged.is_empty() {
+    /// Make the staged files durable together, rename everything in order (the cache files
+    /// first), sync the directory once.
+    pub fn switch_in(&self, cycle: StagedCycle) -> io::Result<()> {
+        self.switch_in_files(cycle.durable, cycle.staged)
+    }
+
+    fn switch_in_files(
+        &self,
+        durable: Vec<fsutil::Staged>,
+        staged: Vec<fsutil::Staged>,
+    ) -> io::Result<()> {
+        if durable.is_empty() && staged.is_empty() {
             return Ok(());
         }
         let refs: Vec<&fsutil::Staged> = staged.iter().collect();
         fsutil::sync_staged(&refs)?;
-        for s in staged {
+        for s in durable.into_iter().chain(staged) {
             s.commit()?;
         }
         fs::File::open(&self.dir)?.sync_all()

@@ -320,8 +320,8 @@ pub fn collect_store(
     let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
     // Everything this cycle writes is staged, made durable together and renamed in with one
     // directory sync: the entries first, then the files that describe them.
-    let (stored, mut staged) = cache.stage_all(&entries)?;
-    for ((key, _), (path, changed)) in entries.iter().zip(stored) {
+    let mut cycle = cache.stage_all(&entries)?;
+    for ((key, _), (path, changed)) in entries.iter().zip(std::mem::take(&mut cycle.stored)) {
         if changed && !out.changed.iter().any(|c| c == key) {
             out.changed.push(key.to_string());
         }
@@ -329,14 +329,14 @@ pub fn collect_store(
         out.paths.push(path);
     }
     if let Some(text) = validators_to_save(state, cache) {
-        staged.push(Cache::stage(
+        cycle.staged.push(Cache::stage(
             &cache.dir().join(VALIDATORS_FILE),
             text.as_bytes(),
         )?);
     }
     if sources_changed {
         let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
-        staged.push(Cache::stage(
+        cycle.staged.push(Cache::stage(
             &cache.dir().join(SOURCES_FILE),
             text.as_bytes(),
         )?);
@@ -346,9 +346,11 @@ pub fn collect_store(
     let list_path = cache.path("os_config_files");
     let list = cache.meta_list_text(&out.paths);
     if std::fs::read(&list_path).ok().as_deref() != Some(list.as_bytes()) {
-        staged.push(Cache::stage(&list_path, list.as_bytes())?);
+        cycle
+            .staged
+            .push(Cache::stage(&list_path, list.as_bytes())?);
     }
-    cache.switch_in(staged)?;
+    cache.switch_in(cycle)?;
     *memo = Some(Memo {
         sources: per_source,
         source_keys: sources,
