@@ -580,6 +580,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
     let mut exitval = 0;
     let mut announced = false;
     let mut memo: Option<Memo> = None;
+    let mut outbox_watch = OutboxWatch::default();
     loop {
         if stop.load(Ordering::SeqCst) {
             return stopped();
@@ -644,7 +645,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         } else {
             log::debug!("No changes detected.");
         }
-        let outbox_wait = deliver_signals(&settings, &stop);
+        let outbox_wait = deliver_signals(&settings, &stop, &mut outbox_watch);
         lifecycle::status(&status);
         lifecycle::watchdog();
         if settings.one_time {
@@ -681,11 +682,48 @@ fn reexec_or_fail(launch: &Launch) -> i32 {
     1
 }
 
+/// Lets an idle loop skip the outbox: the last pass left nothing queued and the directory has
+/// not changed since (a new record is renamed into it, which changes its mtime). The mtime is
+/// only trusted once it is a second old, so a record written within the same clock tick as
+/// the last look is never missed; expired records are still cleaned up hourly.
+#[derive(Default)]
+struct OutboxWatch {
+    quiet: Option<(std::time::SystemTime, Instant)>,
+}
+
+impl OutboxWatch {
+    const FULL_PASS_EVERY: Duration = Duration::from_secs(3600);
+
+    fn unchanged(&self, mtime: Option<std::time::SystemTime>) -> bool {
+        matches!((self.quiet, mtime), (Some((m, at)), Some(now)) if m == now && at.elapsed() < Self::FULL_PASS_EVERY)
+    }
+
+    fn settle(&mut self, mtime: Option<std::time::SystemTime>, nothing_queued: bool) {
+        let old_enough = mtime.is_some_and(|m| {
+            std::time::SystemTime::now()
+                .duration_since(m)
+                .is_ok_and(|age| age >= Duration::from_secs(1))
+        });
+        self.quiet = match mtime {
+            Some(m) if nothing_queued && old_enough => Some((m, Instant::now())),
+            _ => None,
+        };
+    }
+}
+
 /// Deliver queued deployment signals; returns how long until the next retry is due.
-fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Duration> {
+fn deliver_signals(
+    settings: &Settings,
+    stop: &Arc<AtomicBool>,
+    watch: &mut OutboxWatch,
+) -> Option<Duration> {
     let outbox_dir = crate::notify::state_dir_of(settings).join("outbox");
-    if !outbox_dir.is_dir() {
+    let Some(meta) = std::fs::metadata(&outbox_dir).ok().filter(|m| m.is_dir()) else {
         return None; // nothing was ever queued: no files to create, no work
+    };
+    let mtime = meta.modified().ok();
+    if watch.unchanged(mtime) {
+        return None;
     }
     let settings = crate::notify::with_state_dir_override(settings.clone());
     let outbox = match crate::notify::Outbox::open(&settings.deploy.state_dir) {
@@ -704,7 +742,9 @@ fn deliver_signals(settings: &Settings, stop: &Arc<AtomicBool>) -> Option<Durati
             summary.failed
         );
     }
-    outbox.next_due().map(|t| {
+    let next = outbox.next_due();
+    watch.settle(mtime, summary.pending == 0 && next.is_none());
+    next.map(|t| {
         t.duration_since(std::time::SystemTime::now())
             .unwrap_or_default()
     })

@@ -492,6 +492,103 @@ fn daemon_retries_a_failed_command_while_the_document_is_not_modified() {
     );
 }
 
+/// A daemon that is killed even when the test fails half way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `heat-config-notify` for deployment `id` signalling to `url`, waiting `wait` seconds.
+fn notify_signal(root: &Path, state: &Path, id: &str, url: &str, wait: &str) {
+    use std::io::Write;
+    let config = root.join(format!("{id}.json"));
+    let entry = json!({"id": id, "name": "cfg", "group": "script",
+                       "inputs": [{"name": "deploy_signal_id", "value": url}]});
+    fs::write(&config, entry.to_string()).unwrap();
+    let mut child = Command::new(common::legacy(root, "heat-config-notify"))
+        .arg(&config)
+        .env("HEAT_AGENT_STATE_DIR", state)
+        .env("HEAT_AGENT_NOTIFY_BACKOFF", "0.05")
+        .env("HEAT_AGENT_NOTIFY_WAIT", wait)
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"deploy_status_code": 0}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn idle_daemon_delivers_a_signal_queued_after_its_outbox_went_quiet() {
+    let g = Guest::new();
+    let state = g.root().join("state");
+    // an old, delivered signal: the outbox exists and has nothing to do
+    let first = Server::start(|_| Response::new(200, ""));
+    notify_signal(g.root(), &state, "d-1", &first.url("/sig"), "10");
+    assert_eq!(first.requests().len(), 1);
+    let outbox = state.join("outbox");
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    fs::File::open(&outbox)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(common::legacy(g.root(), "os-collect-config"))
+            .args(g.args())
+            .args([
+                "--command",
+                "true",
+                "--polling-interval",
+                "0.2",
+                "--min-polling-interval",
+                "0.2",
+                "request",
+            ])
+            .env("HEAT_AGENT_STATE_DIR", &state)
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let polls = g.server.requests().len();
+    wait_until(Duration::from_secs(20), || {
+        g.server.requests().len() >= polls + 4
+    });
+    // a signal queued while its receiver is down, after the daemon has gone quiet
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    notify_signal(g.root(), &state, "d-2", &format!("http://{addr}/sig"), "0");
+    let second = Server::on(std::net::TcpListener::bind(addr).unwrap(), |_| {
+        Response::new(200, "")
+    });
+    wait_until(Duration::from_secs(20), || !second.requests().is_empty());
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert_eq!(second.requests().len(), 1);
+    assert_eq!(
+        first.requests().len(),
+        1,
+        "a delivered signal is not sent again"
+    );
+}
+
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
