@@ -144,6 +144,121 @@ fn sync_each(files: &[&Staged]) -> io::Result<()> {
     })
 }
 
+/// One file for [`stage_all`]: destination, contents, mode and ownership.
+pub struct StageRequest<'a> {
+    pub path: &'a Path,
+    pub data: &'a [u8],
+    pub mode: u32,
+    pub owner: Owner,
+}
+
+/// [`stage`] many files at once: each is created under a temporary name next to its
+/// destination and written, keeping its descriptor; then all are fsynced through those
+/// descriptors by a pool of threads, so the filesystem batches the journal commits. Returns
+/// them in `requests` order; on any error the temporary files already made are removed and
+/// nothing is returned.
+pub fn stage_all(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut staged = Vec::with_capacity(requests.len());
+    let mut files = Vec::with_capacity(requests.len());
+    for r in requests {
+        let s = Staged {
+            tmp: temp_path(r.path)?,
+            path: r.path.to_path_buf(),
+            committed: false,
+        };
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&s.tmp)?;
+            f.write_all(r.data)?;
+            f.set_permissions(fs::Permissions::from_mode(r.mode))?;
+            if r.owner.uid.is_some() || r.owner.gid.is_some() {
+                std::os::unix::fs::fchown(&f, r.owner.uid, r.owner.gid)?;
+            }
+            Ok::<File, io::Error>(f)
+        })();
+        staged.push(s); // from here on, dropping `staged` removes the temporary file
+        let f = written
+            .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", r.path.display())))?;
+        files.push(f);
+    }
+    let workers = files.len().min(STAGE_WORKERS);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> io::Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(f) = files.get(i) else {
+                            return Ok(());
+                        };
+                        f.sync_all().map_err(|e| {
+                            let shown = staged[i].path.display();
+                            io::Error::new(e.kind(), format!("syncing {shown}: {e}"))
+                        })?;
+                    }
+                })
+            })
+            .collect();
+        // join every worker before reporting the first error
+        let results: Vec<io::Result<()>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("fsync worker failed")))
+            })
+            .collect();
+        results.into_iter().collect::<io::Result<()>>()
+    })?;
+    Ok(staged)
+}
+
+/// Threads [`stage_all`] uses: enough outstanding fsyncs for the journal to batch them.
+const STAGE_WORKERS: usize = 16;
+
+/// fsync several directories at once (after renames into them); the first error is returned.
+pub fn sync_dirs(dirs: &[&Path]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sync = |d: &Path| {
+        File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot sync directory {}: {e}", d.display()),
+            )
+        })
+    };
+    let workers = dirs.len().min(STAGE_WORKERS);
+    if workers <= 1 {
+        return dirs.iter().try_for_each(|d| sync(d));
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> io::Result<()> {
+                    while let Some(d) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        sync(d)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        // join every worker before reporting the first error
+        let results: Vec<io::Result<()>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("directory sync worker failed")))
+            })
+            .collect();
+        results.into_iter().collect::<io::Result<()>>()
+    })
+}
+
 /// fsync the directory holding `path`, so a rename in it survives power loss.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     let dir = path

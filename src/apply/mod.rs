@@ -317,6 +317,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         key_default: m.get_one::<String>("key-default").cloned(),
         boolean_key: m.get_one::<String>("boolean-key").cloned(),
         os_config_files: m.get_one::<String>("os-config-files").cloned(),
+        exiting: true,
     };
     let mut stdout = std::io::stdout().lock();
     run(opts, &Environment::from_process(), &log, &mut stdout)
@@ -338,6 +339,8 @@ pub struct Options {
     pub boolean_key: Option<String>,
     /// `--os-config-files`; `None` means the default.
     pub os_config_files: Option<String>,
+    /// The process exits right after this run, so big structures need not be freed.
+    pub exiting: bool,
 }
 
 /// The process environment the tool reads (injectable for tests).
@@ -487,29 +490,58 @@ pub fn install(
     log: &Log,
     stdout: &mut dyn std::io::Write,
 ) -> Result<(), String> {
-    let config = metadata::collect_config(files, &opts.fallback)?;
+    let users = oac::UserDb::default();
+    let out_dir = PathBuf::from(&opts.output);
+    // Reading the templates and what is at their outputs needs no metadata: it runs while the
+    // metadata loads.
+    let read_ahead = || {
+        let templates = tree::template_paths(Path::new(&opts.templates));
+        let prepared = tree::prepare_all(&templates, &users);
+        let existing: Vec<tree::Existing> = if opts.validate {
+            Vec::new()
+        } else {
+            templates
+                .iter()
+                .map(|t| tree::probe(&tree::output_path(&out_dir, &t.output)))
+                .collect()
+        };
+        (prepared, existing)
+    };
+    let (config, ahead) = std::thread::scope(|scope| {
+        let reader = scope.spawn(read_ahead);
+        let config = metadata::collect_config(files, &opts.fallback);
+        let ahead = reader
+            .join()
+            .map_err(|_| "reading the templates failed".to_string());
+        (config, ahead)
+    });
+    let config = config?;
+    let (prepared, existing) = ahead?;
+    // an executable template may change files while rendering: then look again afterwards
+    let existing_valid = !prepared.iter().any(tree::Prepared::is_executable);
     let config = match &opts.subhash {
         Some(s) => metadata::strip_hash(config, s)?,
         None => config,
     };
     let config = Value::Object(config);
-    let templates = tree::template_paths(Path::new(&opts.templates));
-    let users = oac::UserDb::default();
     let env = tree::RenderEnv {
         users: &users,
         partials: &mustache::CwdPartials,
         log,
     };
-    let rendered = tree::build_tree(&templates, &config, &env)?;
+    let rendered = tree::render_all(prepared, &config, &env)?;
     if opts.validate {
         return Ok(());
     }
-    let out_dir = PathBuf::from(&opts.output);
+    let mut existing = existing.into_iter();
     let plans: Vec<tree::Planned> = rendered
         .iter()
         .map(|r| {
             let path = tree::output_path(&out_dir, &r.output);
-            let action = tree::plan(&path, r);
+            let action = match existing.next() {
+                Some(e) if existing_valid => tree::plan_with(&path, r, e),
+                _ => tree::plan(&path, r),
+            };
             tree::Planned {
                 path,
                 rendered: r,
@@ -527,6 +559,12 @@ pub fn install(
         return Ok(());
     }
     tree::write_all(&plans, log)?;
+    if opts.exiting {
+        // the process ends now: freeing thousands of small allocations one by one is wasted
+        std::mem::forget(plans);
+        std::mem::forget(rendered);
+        std::mem::forget(config);
+    }
     Ok(())
 }
 

@@ -133,6 +133,141 @@ pub fn render_executable(path: &Path, stdin_json: &str) -> Result<Vec<u8>, Strin
     Ok(done.stdout)
 }
 
+/// A template read (and, for mustache, parsed) before the metadata is needed, so this work can
+/// overlap loading the metadata. Failures are kept and reported when the template's turn to
+/// render comes, so messages and their order are those of rendering one by one.
+pub struct Prepared {
+    pub template: TemplatePath,
+    source: Source,
+    /// The parsed control file (`Control::default()` when there is none), or the error.
+    control: Result<Control, String>,
+}
+
+enum Source {
+    Executable,
+    Mustache(Result<Vec<mustache::Node>, mustache::Error>),
+    Tera(String),
+    /// The line to log before failing (read error, not UTF-8).
+    Unreadable(String),
+}
+
+/// Read (and parse) one template without running or rendering anything.
+fn prepare_source(path: &Path) -> Source {
+    use std::io::Read as _;
+    // one open serves both the executable check and the read
+    let text = match fs::File::open(path) {
+        Ok(mut f) => {
+            let meta = f.metadata().ok();
+            // access(2) is only needed when some execute bit is set
+            if meta
+                .as_ref()
+                .is_some_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+                && is_executable(path)
+            {
+                return Source::Executable;
+            }
+            let mut bytes = Vec::with_capacity(meta.map_or(0, |m| m.len() as usize + 1));
+            f.read_to_end(&mut bytes).map(|_| bytes)
+        }
+        Err(_) if is_executable(path) => return Source::Executable,
+        Err(e) => Err(e),
+    };
+    let text = match text.map(String::from_utf8) {
+        Ok(Ok(t)) => mustache::universal_newlines(t),
+        Ok(Err(e)) => return Source::Unreadable(format!("{}: not UTF-8: {e}", path.display())),
+        Err(e) => return Source::Unreadable(format!("{}: {e}", path.display())),
+    };
+    if path.to_string_lossy().ends_with(TERA_SUFFIX) {
+        return Source::Tera(text);
+    }
+    Source::Mustache(mustache::parse(&text))
+}
+
+/// Read and parse the control file next to `template`, if it is a file.
+fn prepare_control(template: &Path, users: &UserDb) -> Result<Control, String> {
+    let mut ctrl_path = template.to_path_buf().into_os_string();
+    ctrl_path.push(CONTROL_SUFFIX);
+    let ctrl_path = PathBuf::from(ctrl_path);
+    // a missing control file (the usual case) costs one failed open instead of a stat
+    let text = match open_nonblocking(&ctrl_path) {
+        Ok(f) => match f.metadata() {
+            Ok(m) if m.is_file() => read_control_from(f, &ctrl_path)?,
+            Ok(_) => return Ok(Control::default()),
+            Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
+            Err(_) => return Ok(Control::default()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Control::default()),
+        Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
+        Err(_) => return Ok(Control::default()),
+    };
+    oac::parse_control(&text, &template.display().to_string(), users)
+        .map_err(|e| format!("{}: {e}", ctrl_path.display()))
+}
+
+/// Open for reading without blocking on a FIFO.
+fn open_nonblocking(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+impl Prepared {
+    /// An executable template runs when rendered, and may change what is on disk.
+    pub fn is_executable(&self) -> bool {
+        matches!(self.source, Source::Executable)
+    }
+}
+
+/// Read and parse one template and its control file (no metadata needed).
+pub fn prepare(template: &TemplatePath, users: &UserDb) -> Prepared {
+    Prepared {
+        template: template.clone(),
+        source: prepare_source(&template.template),
+        control: prepare_control(&template.template, users),
+    }
+}
+
+/// [`prepare`] every template, in order.
+pub fn prepare_all(templates: &[TemplatePath], users: &UserDb) -> Vec<Prepared> {
+    templates.iter().map(|t| prepare(t, users)).collect()
+}
+
+fn render_source(
+    path: &Path,
+    source: &Source,
+    config: &Value,
+    stdin_json: &mut Option<String>,
+    env: &RenderEnv,
+) -> Result<Vec<u8>, String> {
+    let fail = || format!("could not render moustache template {}", path.display());
+    match source {
+        Source::Executable => {
+            let json = stdin_json.get_or_insert_with(|| pyjson::dumps(config));
+            render_executable(path, json)
+        }
+        Source::Unreadable(msg) => {
+            env.log.error(msg);
+            Err(fail())
+        }
+        Source::Tera(text) => crate::render::tera::render(&path.to_string_lossy(), text, config)
+            .map(String::into_bytes)
+            .map_err(|e| format!("could not render tera template {}: {e}", path.display())),
+        Source::Mustache(Ok(nodes)) => match mustache::render_nodes(nodes, config, env.partials) {
+            Ok(s) => Ok(s.into_bytes()),
+            Err(e) => {
+                env.log.error(&e.0);
+                Err(fail())
+            }
+        },
+        Source::Mustache(Err(e)) => {
+            env.log.error(&e.0);
+            Err(fail())
+        }
+    }
+}
+
 /// Render one template (executable, tera or mustache). `stdin_json` is computed on demand.
 pub fn render_template(
     path: &Path,
@@ -140,40 +275,20 @@ pub fn render_template(
     stdin_json: &mut Option<String>,
     env: &RenderEnv,
 ) -> Result<Vec<u8>, String> {
-    if is_executable(path) {
-        let json = stdin_json.get_or_insert_with(|| pyjson::dumps(config));
-        return render_executable(path, json);
-    }
-    let fail = || format!("could not render moustache template {}", path.display());
-    let text = match fs::read(path).map(String::from_utf8) {
-        Ok(Ok(t)) => mustache::universal_newlines(t),
-        Ok(Err(e)) => {
-            env.log
-                .error(&format!("{}: not UTF-8: {e}", path.display()));
-            return Err(fail());
-        }
-        Err(e) => {
-            env.log.error(&format!("{}: {e}", path.display()));
-            return Err(fail());
-        }
-    };
-    if path.to_string_lossy().ends_with(TERA_SUFFIX) {
-        return crate::render::tera::render(&path.to_string_lossy(), &text, config)
-            .map(String::into_bytes)
-            .map_err(|e| format!("could not render tera template {}: {e}", path.display()));
-    }
-    match mustache::render(&text, config, env.partials) {
-        Ok(s) => Ok(s.into_bytes()),
-        Err(e) => {
-            env.log.error(&e.0);
-            Err(fail())
-        }
-    }
+    render_source(path, &prepare_source(path), config, stdin_json, env)
 }
 
 /// Python's universal-newline text read of a control file.
 fn read_control(path: &Path) -> Result<String, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read_control_from(f, path)
+}
+
+fn read_control_from(mut f: fs::File, path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text =
         String::from_utf8(bytes).map_err(|e| format!("{} is not UTF-8: {e}", path.display()))?;
     Ok(mustache::universal_newlines(text))
@@ -186,10 +301,20 @@ pub fn build_tree(
     config: &Value,
     env: &RenderEnv,
 ) -> Result<Vec<Rendered>, String> {
+    render_all(prepare_all(templates, env.users), config, env)
+}
+
+/// The rendering half of [`build_tree`], over templates already [`prepare`]d.
+pub fn render_all(
+    prepared: Vec<Prepared>,
+    config: &Value,
+    env: &RenderEnv,
+) -> Result<Vec<Rendered>, String> {
     let mut stdin_json = None;
-    let mut res: Vec<Rendered> = Vec::with_capacity(templates.len());
+    let mut res: Vec<Rendered> = Vec::with_capacity(prepared.len());
     let mut outputs = std::collections::HashSet::new();
-    for t in templates {
+    for p in prepared {
+        let t = p.template;
         let with_path = |e: String| {
             let p = t.template.display().to_string();
             if e.contains(&p) {
@@ -198,17 +323,9 @@ pub fn build_tree(
                 format!("{e} (template {p})")
             }
         };
-        let body = render_template(&t.template, config, &mut stdin_json, env).map_err(with_path)?;
-        let mut ctrl_path = t.template.clone().into_os_string();
-        ctrl_path.push(CONTROL_SUFFIX);
-        let ctrl_path = PathBuf::from(ctrl_path);
-        let control = if ctrl_path.is_file() {
-            let text = read_control(&ctrl_path).map_err(with_path)?;
-            oac::parse_control(&text, &t.template.display().to_string(), env.users)
-                .map_err(|e| with_path(format!("{}: {e}", ctrl_path.display())))?
-        } else {
-            Control::default()
-        };
+        let body = render_source(&t.template, &p.source, config, &mut stdin_json, env)
+            .map_err(with_path)?;
+        let control = p.control.map_err(with_path)?;
         if !outputs.insert(t.output.clone()) {
             let prev = res
                 .iter()
@@ -222,8 +339,8 @@ pub fn build_tree(
             ));
         }
         res.push(Rendered {
-            output: t.output.clone(),
-            template: t.template.clone(),
+            output: t.output,
+            template: t.template,
             body,
             control,
         });
@@ -253,15 +370,58 @@ pub enum Action {
 /// Decide what to do for `r` at `path` (no side effects).
 pub fn plan(path: &Path, r: &Rendered) -> Action {
     if !r.control.allow_empty && r.body.is_empty() {
+        return plan_with(path, r, Existing::default());
+    }
+    plan_with(path, r, probe(path))
+}
+
+/// What is at an output path: its metadata (followed and not) and, for a regular file, its
+/// bytes. Read by [`probe`], possibly ahead of rendering.
+#[derive(Debug, Default)]
+pub struct Existing {
+    meta: Option<fs::Metadata>,
+    lmeta: Option<fs::Metadata>,
+    old: Option<Vec<u8>>,
+}
+
+/// Look at what is at `path` now.
+pub fn probe(path: &Path) -> Existing {
+    // The common cases (no file yet, or a regular file) take one open without following a
+    // final symlink: its fstat is both the followed and the unfollowed metadata.
+    match open_no_follow(path) {
+        Ok(f) => match f.metadata() {
+            Ok(m) => {
+                let old = if m.file_type().is_file() {
+                    read_all(f, m.len()).ok()
+                } else {
+                    None
+                };
+                Existing {
+                    meta: Some(m.clone()),
+                    lmeta: Some(m),
+                    old,
+                }
+            }
+            Err(_) => probe_slow(path),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Existing::default(),
+        Err(_) => probe_slow(path),
+    }
+}
+
+/// [`plan`] with what [`probe`] found at `path` (ignored for an empty output, which only
+/// checks whether the path exists).
+pub fn plan_with(path: &Path, r: &Rendered, existing: Existing) -> Action {
+    if !r.control.allow_empty && r.body.is_empty() {
         return if path.exists() {
             Action::Delete
         } else {
             Action::NotCreatingEmpty
         };
     }
+    let Existing { meta, lmeta, old } = existing;
     let (mut mode, mut uid, mut gid) = (0o644, None, None);
-    let existing = fs::metadata(path).ok();
-    if let Some(m) = &existing {
+    if let Some(m) = &meta {
         mode = m.mode() & 0o7777;
         uid = Some(m.uid());
         gid = Some(m.gid());
@@ -278,11 +438,6 @@ pub fn plan(path: &Path, r: &Rendered) -> Action {
     let owner = Owner { uid, gid };
     // unchanged: a regular file (not a symlink the reference would replace) with the same
     // bytes, mode and ownership
-    let lmeta = fs::symlink_metadata(path).ok();
-    let old = match &lmeta {
-        Some(m) if m.file_type().is_file() => fs::read(path).ok(),
-        _ => None,
-    };
     if let (Some(m), Some(old)) = (&lmeta, &old) {
         if *old == r.body
             && m.mode() & 0o7777 == mode
@@ -296,8 +451,34 @@ pub fn plan(path: &Path, r: &Rendered) -> Action {
         mode,
         owner,
         old,
-        old_mode: existing.map(|m| m.mode() & 0o7777),
+        old_mode: meta.map(|m| m.mode() & 0o7777),
     }
+}
+
+/// [`probe`] by path (symlinks, unreadable files).
+fn probe_slow(path: &Path) -> Existing {
+    let meta = fs::metadata(path).ok();
+    let lmeta = fs::symlink_metadata(path).ok();
+    let old = match &lmeta {
+        Some(m) if m.file_type().is_file() => fs::read(path).ok(),
+        _ => None,
+    };
+    Existing { meta, lmeta, old }
+}
+
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+fn read_all(mut f: fs::File, size_hint: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(size_hint as usize + 1);
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// One output with its destination and what to do.
@@ -307,27 +488,13 @@ pub struct Planned<'a> {
     pub action: Action,
 }
 
-fn stage_one(p: &Planned) -> Result<Option<fsutil::Staged>, String> {
-    let Action::Write { mode, owner, .. } = &p.action else {
-        return Ok(None);
-    };
-    // ownership that is already right need not be set (and a non-root run could not set it)
-    let owner = Owner {
-        uid: owner.uid.filter(|u| *u != nix::unistd::geteuid().as_raw()),
-        gid: owner.gid.filter(|g| Some(*g) != parent_gid(&p.path)),
-    };
-    fsutil::stage_with(&p.path, &p.rendered.body, *mode, owner, false)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
 /// Write everything planned: parent directories first, then every new file is written under a
-/// temporary name next to its destination; they are fsynced together (in parallel, so the
-/// filesystem batches them); only then are they renamed into place (and deletions done)
-/// in tree order, logging like the reference, and the directories synced. A failure before
-/// the renames leaves every destination untouched. Returns the number of files written or
-/// deleted.
+/// temporary name next to its destination and fsynced (many at once, so the filesystem
+/// batches them); only then are they renamed into place (and deletions done) in tree order,
+/// logging like the reference, and the directories synced. A failure before the renames
+/// leaves every destination untouched. Returns the number of files written or deleted.
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
+    let mut dirs_ready: std::collections::HashSet<&Path> = std::collections::HashSet::new();
     for p in plans {
         if matches!(p.action, Action::Write { .. }) {
             if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
@@ -337,7 +504,7 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
                 ));
             }
             if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.exists() {
+                if dirs_ready.insert(dir) && !dir.exists() {
                     // like os.makedirs: 0777 & ~umask
                     fs::create_dir_all(dir)
                         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -345,15 +512,42 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
         }
     }
-    let mut staged: Vec<Option<fsutil::Staged>> = Vec::with_capacity(plans.len());
+    // ownership that is already right need not be set (and a non-root run could not set it)
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut new_file_gids: std::collections::HashMap<&Path, Option<u32>> =
+        std::collections::HashMap::new();
+    let mut requests = Vec::new();
+    let mut staged_at = Vec::with_capacity(plans.len());
     for p in plans {
-        staged.push(stage_one(p)?); // on error, the staged files are dropped (removed)
+        let Action::Write { mode, owner, .. } = &p.action else {
+            staged_at.push(None);
+            continue;
+        };
+        let dir = p.path.parent().unwrap_or(Path::new(""));
+        let dir_gid = *new_file_gids
+            .entry(dir)
+            .or_insert_with(|| parent_gid(&p.path));
+        staged_at.push(Some(requests.len()));
+        requests.push(fsutil::StageRequest {
+            path: &p.path,
+            data: &p.rendered.body,
+            mode: *mode,
+            owner: Owner {
+                uid: owner.uid.filter(|u| *u != euid),
+                gid: owner.gid.filter(|g| Some(*g) != dir_gid),
+            },
+        });
     }
-    let to_sync: Vec<&fsutil::Staged> = staged.iter().flatten().collect();
-    fsutil::sync_staged(&to_sync).map_err(|e| e.to_string())?;
+    // on error, the staged files are dropped (removed)
+    let mut staged: Vec<Option<fsutil::Staged>> = fsutil::stage_all(&requests)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(Some)
+        .collect();
     let mut changed = 0;
     let mut dirs: Vec<&Path> = Vec::new();
-    for (p, s) in plans.iter().zip(staged) {
+    let mut seen_dirs: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    for (p, at) in plans.iter().zip(staged_at) {
         let shown = p.path.display();
         match &p.action {
             Action::Delete => {
@@ -370,28 +564,24 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
             Action::Write { .. } => {
                 log.info(&format!("writing {shown}"));
-                if let Some(s) = s {
+                if let Some(s) = at.and_then(|i| staged[i].take()) {
                     s.commit().map_err(|e| e.to_string())?;
                 }
             }
         }
         changed += 1;
         if let Some(d) = p.path.parent() {
-            if !dirs.contains(&d) {
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            };
+            if seen_dirs.insert(d) {
                 dirs.push(d);
             }
         }
     }
-    for d in dirs {
-        let d = if d.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            d
-        };
-        fs::File::open(d)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| format!("cannot sync directory {}: {e}", d.display()))?;
-    }
+    fsutil::sync_dirs(&dirs).map_err(|e| e.to_string())?;
     Ok(changed)
 }
 
