@@ -495,17 +495,8 @@ pub fn install(
     // Reading the templates and what is at their outputs needs no metadata: it runs while the
     // metadata loads.
     let read_ahead = || {
-        let templates = tree::template_paths(Path::new(&opts.templates));
-        let prepared = tree::prepare_all(&templates, &users);
-        let existing: Vec<tree::Existing> = if opts.validate {
-            Vec::new()
-        } else {
-            templates
-                .iter()
-                .map(|t| tree::probe(&tree::output_path(&out_dir, &t.output)))
-                .collect()
-        };
-        (prepared, existing)
+        let out_dir = (!opts.validate).then_some(out_dir.as_path());
+        tree::read_ahead(Path::new(&opts.templates), &users, out_dir)
     };
     let (config, ahead) = std::thread::scope(|scope| {
         let reader = scope.spawn(read_ahead);

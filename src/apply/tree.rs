@@ -30,11 +30,14 @@ pub struct TemplatePath {
 /// `.oac` files are never templates.
 pub fn template_paths(root: &Path) -> Vec<TemplatePath> {
     let mut out = Vec::new();
-    walk(root, "", &mut out);
+    walk(root, "", &mut out, &mut ControlFiles::new());
     out
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>) {
+/// The control files a walk saw: a template without one needs no failed open to find out.
+type ControlFiles = std::collections::HashSet<PathBuf>;
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>, controls: &mut ControlFiles) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -59,6 +62,7 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>) {
             continue;
         }
         if name.ends_with(CONTROL_SUFFIX) {
+            controls.insert(path);
             continue;
         }
         let out_name = name
@@ -71,7 +75,7 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>) {
         });
     }
     for (path, name) in subdirs {
-        walk(&path, &format!("{rel}/{name}"), out);
+        walk(&path, &format!("{rel}/{name}"), out, controls);
     }
 }
 
@@ -153,10 +157,9 @@ enum Source {
 
 /// Read (and parse) one template without running or rendering anything.
 fn prepare_source(path: &Path) -> Source {
-    use std::io::Read as _;
     // one open serves both the executable check and the read
     let text = match fs::File::open(path) {
-        Ok(mut f) => {
+        Ok(f) => {
             let meta = f.metadata().ok();
             // access(2) is only needed when some execute bit is set
             if meta
@@ -166,8 +169,7 @@ fn prepare_source(path: &Path) -> Source {
             {
                 return Source::Executable;
             }
-            let mut bytes = Vec::with_capacity(meta.map_or(0, |m| m.len() as usize + 1));
-            f.read_to_end(&mut bytes).map(|_| bytes)
+            read_all(f, meta.map_or(0, |m| m.len()))
         }
         Err(_) if is_executable(path) => return Source::Executable,
         Err(e) => Err(e),
@@ -184,14 +186,21 @@ fn prepare_source(path: &Path) -> Source {
 }
 
 /// Read and parse the control file next to `template`, if it is a file.
-fn prepare_control(template: &Path, users: &UserDb) -> Result<Control, String> {
+fn prepare_control(
+    template: &Path,
+    users: &UserDb,
+    seen: Option<&ControlFiles>,
+) -> Result<Control, String> {
     let mut ctrl_path = template.to_path_buf().into_os_string();
     ctrl_path.push(CONTROL_SUFFIX);
     let ctrl_path = PathBuf::from(ctrl_path);
-    // a missing control file (the usual case) costs one failed open instead of a stat
+    if seen.is_some_and(|seen| !seen.contains(&ctrl_path)) {
+        return Ok(Control::default());
+    }
+    // a missing control file costs one failed open instead of a stat
     let text = match open_nonblocking(&ctrl_path) {
         Ok(f) => match f.metadata() {
-            Ok(m) if m.is_file() => read_control_from(f, &ctrl_path)?,
+            Ok(m) if m.is_file() => read_control_from(f, m.len(), &ctrl_path)?,
             Ok(_) => return Ok(Control::default()),
             Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
             Err(_) => return Ok(Control::default()),
@@ -222,16 +231,45 @@ impl Prepared {
 
 /// Read and parse one template and its control file (no metadata needed).
 pub fn prepare(template: &TemplatePath, users: &UserDb) -> Prepared {
+    prepare_owned(template.clone(), users, None)
+}
+
+fn prepare_owned(template: TemplatePath, users: &UserDb, seen: Option<&ControlFiles>) -> Prepared {
     Prepared {
-        template: template.clone(),
         source: prepare_source(&template.template),
-        control: prepare_control(&template.template, users),
+        control: prepare_control(&template.template, users, seen),
+        template,
     }
 }
 
 /// [`prepare`] every template, in order.
 pub fn prepare_all(templates: &[TemplatePath], users: &UserDb) -> Vec<Prepared> {
     templates.iter().map(|t| prepare(t, users)).collect()
+}
+
+/// Everything about a template tree that needs no metadata: walk it, [`prepare`] every
+/// template and, with an output root, [`probe`] every output. Meant to run while the metadata
+/// loads.
+pub fn read_ahead(
+    root: &Path,
+    users: &UserDb,
+    out_dir: Option<&Path>,
+) -> (Vec<Prepared>, Vec<Existing>) {
+    let mut templates = Vec::new();
+    let mut controls = ControlFiles::new();
+    walk(root, "", &mut templates, &mut controls);
+    let existing = match out_dir {
+        Some(out_dir) => templates
+            .iter()
+            .map(|t| probe(&output_path(out_dir, &t.output)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let prepared = templates
+        .into_iter()
+        .map(|t| prepare_owned(t, users, Some(&controls)))
+        .collect();
+    (prepared, existing)
 }
 
 fn render_source(
@@ -281,14 +319,12 @@ pub fn render_template(
 /// Python's universal-newline text read of a control file.
 fn read_control(path: &Path) -> Result<String, String> {
     let f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    read_control_from(f, path)
+    read_control_from(f, 0, path)
 }
 
-fn read_control_from(mut f: fs::File, path: &Path) -> Result<String, String> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_control_from(f: fs::File, size_hint: u64, path: &Path) -> Result<String, String> {
+    let bytes =
+        read_all(f, size_hint).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text =
         String::from_utf8(bytes).map_err(|e| format!("{} is not UTF-8: {e}", path.display()))?;
     Ok(mustache::universal_newlines(text))
@@ -474,10 +510,31 @@ fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
         .open(path)
 }
 
+/// Read to the end into a buffer sized from the caller's fstat (std's `read_to_end` on a file
+/// would fstat again and lseek).
 fn read_all(mut f: fs::File, size_hint: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
-    let mut buf = Vec::with_capacity(size_hint as usize + 1);
-    f.read_to_end(&mut buf)?;
+    let mut buf = vec![
+        0u8;
+        usize::try_from(size_hint)
+            .unwrap_or(0)
+            .saturating_add(1)
+            .max(64)
+    ];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            // the file grew since the fstat
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
     Ok(buf)
 }
 
