@@ -61,14 +61,36 @@ impl Log {
     }
 
     fn emit(&self, level: &str, msg: &str) {
-        let msg = crate::logging::mask(msg);
+        self.emit_all(level, std::iter::once(msg));
+    }
+
+    /// Log several lines at one level with a single write (one syscall instead of one per
+    /// line when many files are reported).
+    fn emit_all<'m>(&self, level: &str, msgs: impl IntoIterator<Item = &'m str>) {
         match &self.captured {
-            Some(c) => c.borrow_mut().push(format!("{level} {msg}")),
+            Some(c) => {
+                let mut c = c.borrow_mut();
+                for msg in msgs {
+                    c.push(format!("{level} {}", crate::logging::mask(msg)));
+                }
+            }
             None => {
-                let line = format!("[{}] [{level}] {msg}\n", timestamp());
-                let _ = std::io::stderr().write_all(line.as_bytes());
+                let stamp = timestamp();
+                let mut text = String::new();
+                for msg in msgs {
+                    let msg = crate::logging::mask(msg);
+                    text.push_str(&format!("[{stamp}] [{level}] {msg}\n"));
+                }
+                if !text.is_empty() {
+                    let _ = std::io::stderr().write_all(text.as_bytes());
+                }
             }
         }
+    }
+
+    /// [`Log::info`] for many lines at once.
+    pub fn info_all<'m>(&self, msgs: impl IntoIterator<Item = &'m str>) {
+        self.emit_all("INFO", msgs)
     }
 
     pub fn info(&self, msg: &str) {
@@ -496,7 +518,7 @@ pub fn install(
     // metadata loads.
     let read_ahead = || {
         let out_dir = (!opts.validate).then_some(out_dir.as_path());
-        tree::read_ahead(Path::new(&opts.templates), &users, out_dir)
+        tree::read_ahead(Path::new(&opts.templates), out_dir)
     };
     let (config, ahead) = std::thread::scope(|scope| {
         let reader = scope.spawn(read_ahead);

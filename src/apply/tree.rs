@@ -137,25 +137,28 @@ pub fn render_executable(path: &Path, stdin_json: &str) -> Result<Vec<u8>, Strin
     Ok(done.stdout)
 }
 
-/// A template read (and, for mustache, parsed) before the metadata is needed, so this work can
+/// A template read before the metadata is needed, so this work can
 /// overlap loading the metadata. Failures are kept and reported when the template's turn to
 /// render comes, so messages and their order are those of rendering one by one.
 pub struct Prepared {
     pub template: TemplatePath,
     source: Source,
-    /// The parsed control file (`Control::default()` when there is none), or the error.
-    control: Result<Control, String>,
+    /// The control file's text (`None` when there is none), or the error reading it. Parsed
+    /// when rendering, as the metadata parse and this reading run in parallel and the
+    /// allocator serializes threads that allocate much.
+    control: Result<Option<String>, String>,
 }
 
 enum Source {
     Executable,
-    Mustache(Result<Vec<mustache::Node>, mustache::Error>),
+    /// Parsed when rendering (see [`Prepared::control`]).
+    Mustache(String),
     Tera(String),
     /// The line to log before failing (read error, not UTF-8).
     Unreadable(String),
 }
 
-/// Read (and parse) one template without running or rendering anything.
+/// Read one template without running or rendering anything.
 fn prepare_source(path: &Path) -> Source {
     // one open serves both the executable check and the read
     let text = match fs::File::open(path) {
@@ -182,35 +185,46 @@ fn prepare_source(path: &Path) -> Source {
     if path.to_string_lossy().ends_with(TERA_SUFFIX) {
         return Source::Tera(text);
     }
-    Source::Mustache(mustache::parse(&text))
+    Source::Mustache(text)
 }
 
-/// Read and parse the control file next to `template`, if it is a file.
-fn prepare_control(
+/// Read the control file next to `template`, if it is a file.
+fn read_control_text(
     template: &Path,
-    users: &UserDb,
     seen: Option<&ControlFiles>,
-) -> Result<Control, String> {
+) -> Result<Option<String>, String> {
     let mut ctrl_path = template.to_path_buf().into_os_string();
     ctrl_path.push(CONTROL_SUFFIX);
     let ctrl_path = PathBuf::from(ctrl_path);
     if seen.is_some_and(|seen| !seen.contains(&ctrl_path)) {
-        return Ok(Control::default());
+        return Ok(None);
     }
     // a missing control file costs one failed open instead of a stat
     let text = match open_nonblocking(&ctrl_path) {
         Ok(f) => match f.metadata() {
             Ok(m) if m.is_file() => read_control_from(f, m.len(), &ctrl_path)?,
-            Ok(_) => return Ok(Control::default()),
+            Ok(_) => return Ok(None),
             Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
-            Err(_) => return Ok(Control::default()),
+            Err(_) => return Ok(None),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Control::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
-        Err(_) => return Ok(Control::default()),
+        Err(_) => return Ok(None),
     };
-    oac::parse_control(&text, &template.display().to_string(), users)
-        .map_err(|e| format!("{}: {e}", ctrl_path.display()))
+    Ok(Some(text))
+}
+
+/// Parse a control file read by [`read_control_text`].
+fn parse_control_text(
+    text: Option<&str>,
+    template: &Path,
+    users: &UserDb,
+) -> Result<Control, String> {
+    let Some(text) = text else {
+        return Ok(Control::default());
+    };
+    oac::parse_control(text, &template.display().to_string(), users)
+        .map_err(|e| format!("{}{CONTROL_SUFFIX}: {e}", template.display()))
 }
 
 /// Open for reading without blocking on a FIFO.
@@ -229,32 +243,28 @@ impl Prepared {
     }
 }
 
-/// Read and parse one template and its control file (no metadata needed).
-pub fn prepare(template: &TemplatePath, users: &UserDb) -> Prepared {
-    prepare_owned(template.clone(), users, None)
+/// Read one template and its control file (no metadata needed).
+pub fn prepare(template: &TemplatePath) -> Prepared {
+    prepare_owned(template.clone(), None)
 }
 
-fn prepare_owned(template: TemplatePath, users: &UserDb, seen: Option<&ControlFiles>) -> Prepared {
+fn prepare_owned(template: TemplatePath, seen: Option<&ControlFiles>) -> Prepared {
     Prepared {
         source: prepare_source(&template.template),
-        control: prepare_control(&template.template, users, seen),
+        control: read_control_text(&template.template, seen),
         template,
     }
 }
 
 /// [`prepare`] every template, in order.
-pub fn prepare_all(templates: &[TemplatePath], users: &UserDb) -> Vec<Prepared> {
-    templates.iter().map(|t| prepare(t, users)).collect()
+pub fn prepare_all(templates: &[TemplatePath]) -> Vec<Prepared> {
+    templates.iter().map(prepare).collect()
 }
 
 /// Everything about a template tree that needs no metadata: walk it, [`prepare`] every
 /// template and, with an output root, [`probe`] every output. Meant to run while the metadata
 /// loads.
-pub fn read_ahead(
-    root: &Path,
-    users: &UserDb,
-    out_dir: Option<&Path>,
-) -> (Vec<Prepared>, Vec<Existing>) {
+pub fn read_ahead(root: &Path, out_dir: Option<&Path>) -> (Vec<Prepared>, Vec<Existing>) {
     let mut templates = Vec::new();
     let mut controls = ControlFiles::new();
     walk(root, "", &mut templates, &mut controls);
@@ -267,7 +277,7 @@ pub fn read_ahead(
     };
     let prepared = templates
         .into_iter()
-        .map(|t| prepare_owned(t, users, Some(&controls)))
+        .map(|t| prepare_owned(t, Some(&controls)))
         .collect();
     (prepared, existing)
 }
@@ -292,17 +302,13 @@ fn render_source(
         Source::Tera(text) => crate::render::tera::render(&path.to_string_lossy(), text, config)
             .map(String::into_bytes)
             .map_err(|e| format!("could not render tera template {}: {e}", path.display())),
-        Source::Mustache(Ok(nodes)) => match mustache::render_nodes(nodes, config, env.partials) {
+        Source::Mustache(text) => match mustache::render(text, config, env.partials) {
             Ok(s) => Ok(s.into_bytes()),
             Err(e) => {
                 env.log.error(&e.0);
                 Err(fail())
             }
         },
-        Source::Mustache(Err(e)) => {
-            env.log.error(&e.0);
-            Err(fail())
-        }
     }
 }
 
@@ -337,7 +343,7 @@ pub fn build_tree(
     config: &Value,
     env: &RenderEnv,
 ) -> Result<Vec<Rendered>, String> {
-    render_all(prepare_all(templates, env.users), config, env)
+    render_all(prepare_all(templates), config, env)
 }
 
 /// The rendering half of [`build_tree`], over templates already [`prepare`]d.
@@ -361,7 +367,10 @@ pub fn render_all(
         };
         let body = render_source(&t.template, &p.source, config, &mut stdin_json, env)
             .map_err(with_path)?;
-        let control = p.control.map_err(with_path)?;
+        let control = p
+            .control
+            .and_then(|text| parse_control_text(text.as_deref(), &t.template, env.users))
+            .map_err(with_path)?;
         if !outputs.insert(t.output.clone()) {
             let prev = res
                 .iter()
@@ -604,27 +613,38 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     let mut changed = 0;
     let mut dirs: Vec<&Path> = Vec::new();
     let mut seen_dirs: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    // the lines are written together: before an error is returned, and at the end
+    let mut lines: Vec<String> = Vec::with_capacity(plans.len());
+    let flush = |lines: &mut Vec<String>| {
+        log.info_all(lines.iter().map(String::as_str));
+        lines.clear();
+    };
     for (p, at) in plans.iter().zip(staged_at) {
         let shown = p.path.display();
-        match &p.action {
+        let step = match &p.action {
             Action::Delete => {
-                log.info(&format!("deleting {shown}"));
-                fs::remove_file(&p.path).map_err(|e| format!("cannot delete {shown}: {e}"))?;
+                lines.push(format!("deleting {shown}"));
+                fs::remove_file(&p.path).map_err(|e| format!("cannot delete {shown}: {e}"))
             }
             Action::NotCreatingEmpty => {
-                log.info(&format!("not creating empty {shown}"));
+                lines.push(format!("not creating empty {shown}"));
                 continue;
             }
             Action::Unchanged => {
-                log.info(&format!("unchanged {shown}"));
+                lines.push(format!("unchanged {shown}"));
                 continue;
             }
             Action::Write { .. } => {
-                log.info(&format!("writing {shown}"));
-                if let Some(s) = at.and_then(|i| staged[i].take()) {
-                    s.commit().map_err(|e| e.to_string())?;
+                lines.push(format!("writing {shown}"));
+                match at.and_then(|i| staged[i].take()) {
+                    Some(s) => s.commit().map_err(|e| e.to_string()),
+                    None => Ok(()),
                 }
             }
+        };
+        if let Err(e) = step {
+            flush(&mut lines);
+            return Err(e);
         }
         changed += 1;
         if let Some(d) = p.path.parent() {
@@ -638,6 +658,7 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
         }
     }
+    flush(&mut lines);
     fsutil::sync_dirs(&dirs).map_err(|e| e.to_string())?;
     Ok(changed)
 }
