@@ -562,8 +562,9 @@ pub struct Planned<'a> {
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     let mut dirs_ready: std::collections::HashSet<&Path> = std::collections::HashSet::new();
     for p in plans {
-        if matches!(p.action, Action::Write { .. }) {
-            if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+        if let Action::Write { old_mode, .. } = &p.action {
+            // nothing was there when planned (`old_mode` is None): no directory to refuse
+            if old_mode.is_some() && fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
                 return Err(format!(
                     "cannot write {}: it is a directory",
                     p.path.display()
