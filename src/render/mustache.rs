@@ -424,6 +424,11 @@ pub fn value_text(out: &mut String, v: &Value) {
     match v {
         Value::String(s) => out.push_str(s),
         Value::Null => {}
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // an integer's source text is its Python text (except "-0"): no allocation
+        Value::Number(n) if !n.as_str().contains(['.', 'e', 'E']) && n.as_str() != "-0" => {
+            out.push_str(n.as_str())
+        }
         other => out.push_str(&pyjson::dumps(other)),
     }
 }
@@ -589,6 +594,8 @@ mod tests {
             r("{{big}}|{{e}}|{{small}}|{{ff}}", &v),
             "12345678901234567890|1e+20|1e-05|1.0"
         );
+        let v = p(r#"{"nz":-0,"neg":-12,"fz":-0.0,"E":2E3}"#);
+        assert_eq!(r("{{nz}}|{{neg}}|{{fz}}|{{E}}", &v), "0|-12|-0.0|2000.0");
     }
 
     #[test]
