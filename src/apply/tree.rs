@@ -34,7 +34,8 @@ pub fn template_paths(root: &Path) -> Vec<TemplatePath> {
     out
 }
 
-/// The control files a walk saw: a template without one needs no failed open to find out.
+/// The templates a walk saw a control file for (each `<template>.oac` is recorded as
+/// `<template>`): a template without one needs no failed open to find out.
 type ControlFiles = std::collections::HashSet<PathBuf>;
 
 fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>, controls: &mut ControlFiles) {
@@ -43,12 +44,11 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>, controls: &mut Contr
     };
     let mut subdirs = Vec::new();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str().map(str::to_string) else {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             // not UTF-8: cannot be named in an output path we log; skip like an unreadable entry
             continue;
         };
-        let path = entry.path();
         let is_dir = match entry.file_type() {
             Ok(t) if t.is_dir() => true,
             Ok(t) if t.is_symlink() => path.is_dir(),
@@ -57,24 +57,29 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>, controls: &mut Contr
         let is_symlink = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
         if is_dir {
             if !is_symlink {
-                subdirs.push((path, name));
+                subdirs.push(path);
             }
             continue;
         }
-        if name.ends_with(CONTROL_SUFFIX) {
-            controls.insert(path);
+        if let Some(template) = name.strip_suffix(CONTROL_SUFFIX) {
+            controls.insert(dir.join(template));
             continue;
         }
         let out_name = name
             .strip_suffix(TERA_SUFFIX)
             .filter(|s| !s.is_empty())
-            .unwrap_or(&name);
+            .unwrap_or(name);
+        let output = format!("{rel}/{out_name}");
         out.push(TemplatePath {
             template: path,
-            output: format!("{rel}/{out_name}"),
+            output,
         });
     }
-    for (path, name) in subdirs {
+    for path in subdirs {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         walk(&path, &format!("{rel}/{name}"), out, controls);
     }
 }
@@ -193,12 +198,12 @@ fn read_control_text(
     template: &Path,
     seen: Option<&ControlFiles>,
 ) -> Result<Option<String>, String> {
+    if seen.is_some_and(|seen| !seen.contains(template)) {
+        return Ok(None);
+    }
     let mut ctrl_path = template.to_path_buf().into_os_string();
     ctrl_path.push(CONTROL_SUFFIX);
     let ctrl_path = PathBuf::from(ctrl_path);
-    if seen.is_some_and(|seen| !seen.contains(&ctrl_path)) {
-        return Ok(None);
-    }
     // a missing control file costs one failed open instead of a stat
     let text = match open_nonblocking(&ctrl_path) {
         Ok(f) => match f.metadata() {
