@@ -167,6 +167,131 @@ fn sync_each(files: &[&Staged]) -> io::Result<()> {
     })
 }
 
+/// One file for [`stage_all`]: destination, contents, mode and ownership.
+pub struct StageRequest<'a> {
+    pub path: &'a Path,
+    pub data: &'a [u8],
+    pub mode: u32,
+    pub owner: Owner,
+}
+
+/// [`stage`] many files at once: each is created under a temporary name next to its
+/// destination and written, in order, while a pool of threads fsyncs the ones already written
+/// (through their descriptors: no reopen), so the writing overlaps the waiting and the
+/// filesystem batches the journal commits. Returns them in `requests` order; on any error the
+/// temporary files already made are removed and nothing is returned.
+pub fn stage_all(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
+    use std::sync::{mpsc, Mutex};
+    let workers = requests.len().min(STAGE_WORKERS);
+    let (queue, jobs) = mpsc::channel::<(usize, File)>();
+    let jobs = Mutex::new(jobs);
+    let failure: Mutex<Option<io::Error>> = Mutex::new(None);
+    let fail = |e: io::Error| {
+        let mut first = failure.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert(e);
+    };
+    let mut staged = Vec::with_capacity(requests.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((i, file)) = job else {
+                    return;
+                };
+                if let Err(e) = file.sync_all() {
+                    let shown = requests[i].path.display();
+                    fail(io::Error::new(e.kind(), format!("syncing {shown}: {e}")));
+                }
+            });
+        }
+        for (i, r) in requests.iter().enumerate() {
+            let tmp = match temp_path(r.path) {
+                Ok(t) => t,
+                Err(e) => {
+                    fail(e);
+                    break;
+                }
+            };
+            let s = Staged {
+                tmp,
+                path: r.path.to_path_buf(),
+                committed: false,
+            };
+            let written = (|| {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&s.tmp)?;
+                f.write_all(r.data)?;
+                f.set_permissions(fs::Permissions::from_mode(r.mode))?;
+                if r.owner.uid.is_some() || r.owner.gid.is_some() {
+                    std::os::unix::fs::fchown(&f, r.owner.uid, r.owner.gid)?;
+                }
+                Ok::<File, io::Error>(f)
+            })();
+            staged.push(s); // from here on, dropping `staged` removes the temporary file
+            match written {
+                Ok(f) => {
+                    let _ = queue.send((i, f));
+                }
+                Err(e) => {
+                    let shown = r.path.display();
+                    fail(io::Error::new(e.kind(), format!("writing {shown}: {e}")));
+                    break;
+                }
+            }
+        }
+        drop(queue); // the workers finish the queue and stop
+    });
+    match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(staged),
+    }
+}
+
+/// Threads [`stage_all`] uses: enough outstanding fsyncs for the journal to batch them.
+const STAGE_WORKERS: usize = 16;
+
+/// fsync several directories at once (after renames into them); the first error is returned.
+pub fn sync_dirs(dirs: &[&Path]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sync = |d: &Path| {
+        File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot sync directory {}: {e}", d.display()),
+            )
+        })
+    };
+    let workers = dirs.len().min(STAGE_WORKERS);
+    if workers <= 1 {
+        return dirs.iter().try_for_each(|d| sync(d));
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> io::Result<()> {
+                    while let Some(d) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        sync(d)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        // join every worker before reporting the first error
+        let results: Vec<io::Result<()>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("directory sync worker failed")))
+            })
+            .collect();
+        results.into_iter().collect::<io::Result<()>>()
+    })
+}
+
 /// fsync the directory holding `path`, so a rename in it survives power loss.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     let dir = path
@@ -244,6 +369,54 @@ mod tests {
         let err =
             atomic_write(&dir.path().join("nope/f"), b"x", 0o600, Owner::default()).unwrap_err();
         assert!(err.to_string().contains("nope/f"), "{err}");
+    }
+
+    #[test]
+    fn stage_all_writes_in_order_and_cleans_up_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..20).map(|i| dir.path().join(format!("f{i}"))).collect();
+        let bodies: Vec<String> = (0..20).map(|i| format!("body {i}")).collect();
+        let requests: Vec<StageRequest> = paths
+            .iter()
+            .zip(&bodies)
+            .map(|(p, b)| StageRequest {
+                path: p,
+                data: b.as_bytes(),
+                mode: 0o640,
+                owner: Owner::default(),
+            })
+            .collect();
+        let staged = stage_all(&requests).unwrap();
+        assert_eq!(staged.len(), 20);
+        for (s, p) in staged.into_iter().zip(&paths) {
+            assert_eq!(s.path(), p.as_path());
+            s.commit().unwrap();
+        }
+        for (p, b) in paths.iter().zip(&bodies) {
+            assert_eq!(fs::read_to_string(p).unwrap(), *b);
+            assert_eq!(fs::metadata(p).unwrap().mode() & 0o777, 0o640);
+        }
+        // one request cannot be written: nothing is returned and no temporary file stays
+        let other = tempfile::tempdir().unwrap();
+        let good = other.path().join("good");
+        let bad = other.path().join("missing/bad");
+        let requests = [
+            StageRequest {
+                path: &good,
+                data: b"x",
+                mode: 0o600,
+                owner: Owner::default(),
+            },
+            StageRequest {
+                path: &bad,
+                data: b"y",
+                mode: 0o600,
+                owner: Owner::default(),
+            },
+        ];
+        let err = stage_all(&requests).unwrap_err();
+        assert!(err.to_string().contains("missing/bad"), "{err}");
+        assert_eq!(fs::read_dir(other.path()).unwrap().count(), 0);
     }
 
     #[test]

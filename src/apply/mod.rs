@@ -61,14 +61,36 @@ impl Log {
     }
 
     fn emit(&self, level: &str, msg: &str) {
-        let msg = crate::logging::mask(msg);
+        self.emit_all(level, std::iter::once(msg));
+    }
+
+    /// Log several lines at one level with a single write (one syscall instead of one per
+    /// line when many files are reported).
+    fn emit_all<'m>(&self, level: &str, msgs: impl IntoIterator<Item = &'m str>) {
         match &self.captured {
-            Some(c) => c.borrow_mut().push(format!("{level} {msg}")),
+            Some(c) => {
+                let mut c = c.borrow_mut();
+                for msg in msgs {
+                    c.push(format!("{level} {}", crate::logging::mask(msg)));
+                }
+            }
             None => {
-                let line = format!("[{}] [{level}] {msg}\n", timestamp());
-                let _ = std::io::stderr().write_all(line.as_bytes());
+                let stamp = timestamp();
+                let mut text = String::new();
+                for msg in msgs {
+                    let msg = crate::logging::mask(msg);
+                    text.push_str(&format!("[{stamp}] [{level}] {msg}\n"));
+                }
+                if !text.is_empty() {
+                    let _ = std::io::stderr().write_all(text.as_bytes());
+                }
             }
         }
+    }
+
+    /// [`Log::info`] for many lines at once.
+    pub fn info_all<'m>(&self, msgs: impl IntoIterator<Item = &'m str>) {
+        self.emit_all("INFO", msgs)
     }
 
     pub fn info(&self, msg: &str) {
@@ -317,6 +339,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         key_default: m.get_one::<String>("key-default").cloned(),
         boolean_key: m.get_one::<String>("boolean-key").cloned(),
         os_config_files: m.get_one::<String>("os-config-files").cloned(),
+        exiting: true,
     };
     let mut stdout = std::io::stdout().lock();
     run(opts, &Environment::from_process(), &log, &mut stdout)
@@ -338,6 +361,8 @@ pub struct Options {
     pub boolean_key: Option<String>,
     /// `--os-config-files`; `None` means the default.
     pub os_config_files: Option<String>,
+    /// The process exits right after this run, so big structures need not be freed.
+    pub exiting: bool,
 }
 
 /// The process environment the tool reads (injectable for tests).
@@ -487,29 +512,49 @@ pub fn install(
     log: &Log,
     stdout: &mut dyn std::io::Write,
 ) -> Result<(), String> {
-    let config = metadata::collect_config(files, &opts.fallback)?;
+    let users = oac::UserDb::default();
+    let out_dir = PathBuf::from(&opts.output);
+    // Reading the templates and what is at their outputs needs no metadata: it runs while the
+    // metadata loads.
+    let read_ahead = || {
+        let out_dir = (!opts.validate).then_some(out_dir.as_path());
+        tree::read_ahead(Path::new(&opts.templates), out_dir)
+    };
+    let (config, ahead) = std::thread::scope(|scope| {
+        let reader = scope.spawn(read_ahead);
+        let config = metadata::collect_config(files, &opts.fallback);
+        let ahead = reader
+            .join()
+            .map_err(|_| "reading the templates failed".to_string());
+        (config, ahead)
+    });
+    let config = config?;
+    let (prepared, existing) = ahead?;
+    // an executable template may change files while rendering: then look again afterwards
+    let existing_valid = !prepared.iter().any(tree::Prepared::is_executable);
     let config = match &opts.subhash {
         Some(s) => metadata::strip_hash(config, s)?,
         None => config,
     };
     let config = Value::Object(config);
-    let templates = tree::template_paths(Path::new(&opts.templates));
-    let users = oac::UserDb::default();
     let env = tree::RenderEnv {
         users: &users,
         partials: &mustache::CwdPartials,
         log,
     };
-    let rendered = tree::build_tree(&templates, &config, &env)?;
+    let rendered = tree::render_all(prepared, &config, &env)?;
     if opts.validate {
         return Ok(());
     }
-    let out_dir = PathBuf::from(&opts.output);
+    let mut existing = existing.into_iter();
     let plans: Vec<tree::Planned> = rendered
         .iter()
         .map(|r| {
             let path = tree::output_path(&out_dir, &r.output);
-            let action = tree::plan(&path, r);
+            let action = match existing.next() {
+                Some(e) if existing_valid => tree::plan_with(&path, r, e),
+                _ => tree::plan(&path, r),
+            };
             tree::Planned {
                 path,
                 rendered: r,
@@ -527,6 +572,12 @@ pub fn install(
         return Ok(());
     }
     tree::write_all(&plans, log)?;
+    if opts.exiting {
+        // the process ends now: freeing thousands of small allocations one by one is wasted
+        std::mem::forget(plans);
+        std::mem::forget(rendered);
+        std::mem::forget(config);
+    }
     Ok(())
 }
 

@@ -30,22 +30,25 @@ pub struct TemplatePath {
 /// `.oac` files are never templates.
 pub fn template_paths(root: &Path) -> Vec<TemplatePath> {
     let mut out = Vec::new();
-    walk(root, "", &mut out);
+    walk(root, "", &mut out, &mut ControlFiles::new());
     out
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>) {
+/// The templates a walk saw a control file for (each `<template>.oac` is recorded as
+/// `<template>`): a template without one needs no failed open to find out.
+type ControlFiles = std::collections::HashSet<PathBuf>;
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>, controls: &mut ControlFiles) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     let mut subdirs = Vec::new();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str().map(str::to_string) else {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             // not UTF-8: cannot be named in an output path we log; skip like an unreadable entry
             continue;
         };
-        let path = entry.path();
         let is_dir = match entry.file_type() {
             Ok(t) if t.is_dir() => true,
             Ok(t) if t.is_symlink() => path.is_dir(),
@@ -54,24 +57,30 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<TemplatePath>) {
         let is_symlink = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
         if is_dir {
             if !is_symlink {
-                subdirs.push((path, name));
+                subdirs.push(path);
             }
             continue;
         }
-        if name.ends_with(CONTROL_SUFFIX) {
+        if let Some(template) = name.strip_suffix(CONTROL_SUFFIX) {
+            controls.insert(dir.join(template));
             continue;
         }
         let out_name = name
             .strip_suffix(TERA_SUFFIX)
             .filter(|s| !s.is_empty())
-            .unwrap_or(&name);
+            .unwrap_or(name);
+        let output = format!("{rel}/{out_name}");
         out.push(TemplatePath {
             template: path,
-            output: format!("{rel}/{out_name}"),
+            output,
         });
     }
-    for (path, name) in subdirs {
-        walk(&path, &format!("{rel}/{name}"), out);
+    for path in subdirs {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        walk(&path, &format!("{rel}/{name}"), out, controls);
     }
 }
 
@@ -133,6 +142,181 @@ pub fn render_executable(path: &Path, stdin_json: &str) -> Result<Vec<u8>, Strin
     Ok(done.stdout)
 }
 
+/// A template read before the metadata is needed, so this work can
+/// overlap loading the metadata. Failures are kept and reported when the template's turn to
+/// render comes, so messages and their order are those of rendering one by one.
+pub struct Prepared {
+    pub template: TemplatePath,
+    source: Source,
+    /// The control file's text (`None` when there is none), or the error reading it. Parsed
+    /// when rendering, as the metadata parse and this reading run in parallel and the
+    /// allocator serializes threads that allocate much.
+    control: Result<Option<String>, String>,
+}
+
+enum Source {
+    Executable,
+    /// Parsed when rendering (see [`Prepared::control`]).
+    Mustache(String),
+    Tera(String),
+    /// The line to log before failing (read error, not UTF-8).
+    Unreadable(String),
+}
+
+/// Read one template without running or rendering anything.
+fn prepare_source(path: &Path) -> Source {
+    // one open serves both the executable check and the read
+    let text = match fs::File::open(path) {
+        Ok(f) => {
+            let meta = f.metadata().ok();
+            // access(2) is only needed when some execute bit is set
+            if meta
+                .as_ref()
+                .is_some_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+                && is_executable(path)
+            {
+                return Source::Executable;
+            }
+            read_all(f, meta.map_or(0, |m| m.len()))
+        }
+        Err(_) if is_executable(path) => return Source::Executable,
+        Err(e) => Err(e),
+    };
+    let text = match text.map(String::from_utf8) {
+        Ok(Ok(t)) => mustache::universal_newlines(t),
+        Ok(Err(e)) => return Source::Unreadable(format!("{}: not UTF-8: {e}", path.display())),
+        Err(e) => return Source::Unreadable(format!("{}: {e}", path.display())),
+    };
+    if path.to_string_lossy().ends_with(TERA_SUFFIX) {
+        return Source::Tera(text);
+    }
+    Source::Mustache(text)
+}
+
+/// Read the control file next to `template`, if it is a file.
+fn read_control_text(
+    template: &Path,
+    seen: Option<&ControlFiles>,
+) -> Result<Option<String>, String> {
+    if seen.is_some_and(|seen| !seen.contains(template)) {
+        return Ok(None);
+    }
+    let mut ctrl_path = template.to_path_buf().into_os_string();
+    ctrl_path.push(CONTROL_SUFFIX);
+    let ctrl_path = PathBuf::from(ctrl_path);
+    // a missing control file costs one failed open instead of a stat
+    let text = match open_nonblocking(&ctrl_path) {
+        Ok(f) => match f.metadata() {
+            Ok(m) if m.is_file() => read_control_from(f, m.len(), &ctrl_path)?,
+            Ok(_) => return Ok(None),
+            Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
+            Err(_) => return Ok(None),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) if ctrl_path.is_file() => read_control(&ctrl_path)?,
+        Err(_) => return Ok(None),
+    };
+    Ok(Some(text))
+}
+
+/// Parse a control file read by [`read_control_text`].
+fn parse_control_text(
+    text: Option<&str>,
+    template: &Path,
+    users: &UserDb,
+) -> Result<Control, String> {
+    let Some(text) = text else {
+        return Ok(Control::default());
+    };
+    oac::parse_control(text, &template.display().to_string(), users)
+        .map_err(|e| format!("{}{CONTROL_SUFFIX}: {e}", template.display()))
+}
+
+/// Open for reading without blocking on a FIFO.
+fn open_nonblocking(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+impl Prepared {
+    /// An executable template runs when rendered, and may change what is on disk.
+    pub fn is_executable(&self) -> bool {
+        matches!(self.source, Source::Executable)
+    }
+}
+
+/// Read one template and its control file (no metadata needed).
+pub fn prepare(template: &TemplatePath) -> Prepared {
+    prepare_owned(template.clone(), None)
+}
+
+fn prepare_owned(template: TemplatePath, seen: Option<&ControlFiles>) -> Prepared {
+    Prepared {
+        source: prepare_source(&template.template),
+        control: read_control_text(&template.template, seen),
+        template,
+    }
+}
+
+/// [`prepare`] every template, in order.
+pub fn prepare_all(templates: &[TemplatePath]) -> Vec<Prepared> {
+    templates.iter().map(prepare).collect()
+}
+
+/// Everything about a template tree that needs no metadata: walk it, [`prepare`] every
+/// template and, with an output root, [`probe`] every output. Meant to run while the metadata
+/// loads.
+pub fn read_ahead(root: &Path, out_dir: Option<&Path>) -> (Vec<Prepared>, Vec<Existing>) {
+    let mut templates = Vec::new();
+    let mut controls = ControlFiles::new();
+    walk(root, "", &mut templates, &mut controls);
+    let existing = match out_dir {
+        Some(out_dir) => templates
+            .iter()
+            .map(|t| probe(&output_path(out_dir, &t.output)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let prepared = templates
+        .into_iter()
+        .map(|t| prepare_owned(t, Some(&controls)))
+        .collect();
+    (prepared, existing)
+}
+
+fn render_source(
+    path: &Path,
+    source: &Source,
+    config: &Value,
+    stdin_json: &mut Option<String>,
+    env: &RenderEnv,
+) -> Result<Vec<u8>, String> {
+    let fail = || format!("could not render moustache template {}", path.display());
+    match source {
+        Source::Executable => {
+            let json = stdin_json.get_or_insert_with(|| pyjson::dumps(config));
+            render_executable(path, json)
+        }
+        Source::Unreadable(msg) => {
+            env.log.error(msg);
+            Err(fail())
+        }
+        Source::Tera(text) => crate::render::tera::render(&path.to_string_lossy(), text, config)
+            .map(String::into_bytes)
+            .map_err(|e| format!("could not render tera template {}: {e}", path.display())),
+        Source::Mustache(text) => match mustache::render(text, config, env.partials) {
+            Ok(s) => Ok(s.into_bytes()),
+            Err(e) => {
+                env.log.error(&e.0);
+                Err(fail())
+            }
+        },
+    }
+}
+
 /// Render one template (executable, tera or mustache). `stdin_json` is computed on demand.
 pub fn render_template(
     path: &Path,
@@ -140,40 +324,18 @@ pub fn render_template(
     stdin_json: &mut Option<String>,
     env: &RenderEnv,
 ) -> Result<Vec<u8>, String> {
-    if is_executable(path) {
-        let json = stdin_json.get_or_insert_with(|| pyjson::dumps(config));
-        return render_executable(path, json);
-    }
-    let fail = || format!("could not render moustache template {}", path.display());
-    let text = match fs::read(path).map(String::from_utf8) {
-        Ok(Ok(t)) => mustache::universal_newlines(t),
-        Ok(Err(e)) => {
-            env.log
-                .error(&format!("{}: not UTF-8: {e}", path.display()));
-            return Err(fail());
-        }
-        Err(e) => {
-            env.log.error(&format!("{}: {e}", path.display()));
-            return Err(fail());
-        }
-    };
-    if path.to_string_lossy().ends_with(TERA_SUFFIX) {
-        return crate::render::tera::render(&path.to_string_lossy(), &text, config)
-            .map(String::into_bytes)
-            .map_err(|e| format!("could not render tera template {}: {e}", path.display()));
-    }
-    match mustache::render(&text, config, env.partials) {
-        Ok(s) => Ok(s.into_bytes()),
-        Err(e) => {
-            env.log.error(&e.0);
-            Err(fail())
-        }
-    }
+    render_source(path, &prepare_source(path), config, stdin_json, env)
 }
 
 /// Python's universal-newline text read of a control file.
 fn read_control(path: &Path) -> Result<String, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read_control_from(f, 0, path)
+}
+
+fn read_control_from(f: fs::File, size_hint: u64, path: &Path) -> Result<String, String> {
+    let bytes =
+        read_all(f, size_hint).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text =
         String::from_utf8(bytes).map_err(|e| format!("{} is not UTF-8: {e}", path.display()))?;
     Ok(mustache::universal_newlines(text))
@@ -186,10 +348,20 @@ pub fn build_tree(
     config: &Value,
     env: &RenderEnv,
 ) -> Result<Vec<Rendered>, String> {
+    render_all(prepare_all(templates), config, env)
+}
+
+/// The rendering half of [`build_tree`], over templates already [`prepare`]d.
+pub fn render_all(
+    prepared: Vec<Prepared>,
+    config: &Value,
+    env: &RenderEnv,
+) -> Result<Vec<Rendered>, String> {
     let mut stdin_json = None;
-    let mut res: Vec<Rendered> = Vec::with_capacity(templates.len());
+    let mut res: Vec<Rendered> = Vec::with_capacity(prepared.len());
     let mut outputs = std::collections::HashSet::new();
-    for t in templates {
+    for p in prepared {
+        let t = p.template;
         let with_path = |e: String| {
             let p = t.template.display().to_string();
             if e.contains(&p) {
@@ -198,17 +370,12 @@ pub fn build_tree(
                 format!("{e} (template {p})")
             }
         };
-        let body = render_template(&t.template, config, &mut stdin_json, env).map_err(with_path)?;
-        let mut ctrl_path = t.template.clone().into_os_string();
-        ctrl_path.push(CONTROL_SUFFIX);
-        let ctrl_path = PathBuf::from(ctrl_path);
-        let control = if ctrl_path.is_file() {
-            let text = read_control(&ctrl_path).map_err(with_path)?;
-            oac::parse_control(&text, &t.template.display().to_string(), env.users)
-                .map_err(|e| with_path(format!("{}: {e}", ctrl_path.display())))?
-        } else {
-            Control::default()
-        };
+        let body = render_source(&t.template, &p.source, config, &mut stdin_json, env)
+            .map_err(with_path)?;
+        let control = p
+            .control
+            .and_then(|text| parse_control_text(text.as_deref(), &t.template, env.users))
+            .map_err(with_path)?;
         if !outputs.insert(t.output.clone()) {
             let prev = res
                 .iter()
@@ -222,8 +389,8 @@ pub fn build_tree(
             ));
         }
         res.push(Rendered {
-            output: t.output.clone(),
-            template: t.template.clone(),
+            output: t.output,
+            template: t.template,
             body,
             control,
         });
@@ -253,15 +420,58 @@ pub enum Action {
 /// Decide what to do for `r` at `path` (no side effects).
 pub fn plan(path: &Path, r: &Rendered) -> Action {
     if !r.control.allow_empty && r.body.is_empty() {
+        return plan_with(path, r, Existing::default());
+    }
+    plan_with(path, r, probe(path))
+}
+
+/// What is at an output path: its metadata (followed and not) and, for a regular file, its
+/// bytes. Read by [`probe`], possibly ahead of rendering.
+#[derive(Debug, Default)]
+pub struct Existing {
+    meta: Option<fs::Metadata>,
+    lmeta: Option<fs::Metadata>,
+    old: Option<Vec<u8>>,
+}
+
+/// Look at what is at `path` now.
+pub fn probe(path: &Path) -> Existing {
+    // The common cases (no file yet, or a regular file) take one open without following a
+    // final symlink: its fstat is both the followed and the unfollowed metadata.
+    match open_no_follow(path) {
+        Ok(f) => match f.metadata() {
+            Ok(m) => {
+                let old = if m.file_type().is_file() {
+                    read_all(f, m.len()).ok()
+                } else {
+                    None
+                };
+                Existing {
+                    meta: Some(m.clone()),
+                    lmeta: Some(m),
+                    old,
+                }
+            }
+            Err(_) => probe_slow(path),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Existing::default(),
+        Err(_) => probe_slow(path),
+    }
+}
+
+/// [`plan`] with what [`probe`] found at `path` (ignored for an empty output, which only
+/// checks whether the path exists).
+pub fn plan_with(path: &Path, r: &Rendered, existing: Existing) -> Action {
+    if !r.control.allow_empty && r.body.is_empty() {
         return if path.exists() {
             Action::Delete
         } else {
             Action::NotCreatingEmpty
         };
     }
+    let Existing { meta, lmeta, old } = existing;
     let (mut mode, mut uid, mut gid) = (0o644, None, None);
-    let existing = fs::metadata(path).ok();
-    if let Some(m) = &existing {
+    if let Some(m) = &meta {
         mode = m.mode() & 0o7777;
         uid = Some(m.uid());
         gid = Some(m.gid());
@@ -278,11 +488,6 @@ pub fn plan(path: &Path, r: &Rendered) -> Action {
     let owner = Owner { uid, gid };
     // unchanged: a regular file (not a symlink the reference would replace) with the same
     // bytes, mode and ownership
-    let lmeta = fs::symlink_metadata(path).ok();
-    let old = match &lmeta {
-        Some(m) if m.file_type().is_file() => fs::read(path).ok(),
-        _ => None,
-    };
     if let (Some(m), Some(old)) = (&lmeta, &old) {
         if *old == r.body
             && m.mode() & 0o7777 == mode
@@ -296,8 +501,55 @@ pub fn plan(path: &Path, r: &Rendered) -> Action {
         mode,
         owner,
         old,
-        old_mode: existing.map(|m| m.mode() & 0o7777),
+        old_mode: meta.map(|m| m.mode() & 0o7777),
     }
+}
+
+/// [`probe`] by path (symlinks, unreadable files).
+fn probe_slow(path: &Path) -> Existing {
+    let meta = fs::metadata(path).ok();
+    let lmeta = fs::symlink_metadata(path).ok();
+    let old = match &lmeta {
+        Some(m) if m.file_type().is_file() => fs::read(path).ok(),
+        _ => None,
+    };
+    Existing { meta, lmeta, old }
+}
+
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Read to the end into a buffer sized from the caller's fstat (std's `read_to_end` on a file
+/// would fstat again and lseek).
+fn read_all(mut f: fs::File, size_hint: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = vec![
+        0u8;
+        usize::try_from(size_hint)
+            .unwrap_or(0)
+            .saturating_add(1)
+            .max(64)
+    ];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            // the file grew since the fstat
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 /// One output with its destination and what to do.
@@ -307,37 +559,24 @@ pub struct Planned<'a> {
     pub action: Action,
 }
 
-fn stage_one(p: &Planned) -> Result<Option<fsutil::Staged>, String> {
-    let Action::Write { mode, owner, .. } = &p.action else {
-        return Ok(None);
-    };
-    // ownership that is already right need not be set (and a non-root run could not set it)
-    let owner = Owner {
-        uid: owner.uid.filter(|u| *u != nix::unistd::geteuid().as_raw()),
-        gid: owner.gid.filter(|g| Some(*g) != parent_gid(&p.path)),
-    };
-    fsutil::stage_with(&p.path, &p.rendered.body, *mode, owner, false)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
 /// Write everything planned: parent directories first, then every new file is written under a
-/// temporary name next to its destination; they are fsynced together (in parallel, so the
-/// filesystem batches them); only then are they renamed into place (and deletions done)
-/// in tree order, logging like the reference, and the directories synced. A failure before
-/// the renames leaves every destination untouched. Returns the number of files written or
-/// deleted.
+/// temporary name next to its destination and fsynced (many at once, so the filesystem
+/// batches them); only then are they renamed into place (and deletions done) in tree order,
+/// logging like the reference, and the directories synced. A failure before the renames
+/// leaves every destination untouched. Returns the number of files written or deleted.
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
+    let mut dirs_ready: std::collections::HashSet<&Path> = std::collections::HashSet::new();
     for p in plans {
-        if matches!(p.action, Action::Write { .. }) {
-            if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+        if let Action::Write { old_mode, .. } = &p.action {
+            // nothing was there when planned (`old_mode` is None): no directory to refuse
+            if old_mode.is_some() && fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
                 return Err(format!(
                     "cannot write {}: it is a directory",
                     p.path.display()
                 ));
             }
             if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.exists() {
+                if dirs_ready.insert(dir) && !dir.exists() {
                     // like os.makedirs: 0777 & ~umask
                     fs::create_dir_all(dir)
                         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -345,53 +584,88 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
         }
     }
-    let mut staged: Vec<Option<fsutil::Staged>> = Vec::with_capacity(plans.len());
+    // ownership that is already right need not be set (and a non-root run could not set it)
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut new_file_gids: std::collections::HashMap<&Path, Option<u32>> =
+        std::collections::HashMap::new();
+    let mut requests = Vec::new();
+    let mut staged_at = Vec::with_capacity(plans.len());
     for p in plans {
-        staged.push(stage_one(p)?); // on error, the staged files are dropped (removed)
+        let Action::Write { mode, owner, .. } = &p.action else {
+            staged_at.push(None);
+            continue;
+        };
+        let dir = p.path.parent().unwrap_or(Path::new(""));
+        let dir_gid = *new_file_gids
+            .entry(dir)
+            .or_insert_with(|| parent_gid(&p.path));
+        staged_at.push(Some(requests.len()));
+        requests.push(fsutil::StageRequest {
+            path: &p.path,
+            data: &p.rendered.body,
+            mode: *mode,
+            owner: Owner {
+                uid: owner.uid.filter(|u| *u != euid),
+                gid: owner.gid.filter(|g| Some(*g) != dir_gid),
+            },
+        });
     }
-    let to_sync: Vec<&fsutil::Staged> = staged.iter().flatten().collect();
-    fsutil::sync_staged(&to_sync).map_err(|e| e.to_string())?;
+    // on error, the staged files are dropped (removed)
+    let mut staged: Vec<Option<fsutil::Staged>> = fsutil::stage_all(&requests)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(Some)
+        .collect();
     let mut changed = 0;
     let mut dirs: Vec<&Path> = Vec::new();
-    for (p, s) in plans.iter().zip(staged) {
+    let mut seen_dirs: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    // the lines are written together: before an error is returned, and at the end
+    let mut lines: Vec<String> = Vec::with_capacity(plans.len());
+    let flush = |lines: &mut Vec<String>| {
+        log.info_all(lines.iter().map(String::as_str));
+        lines.clear();
+    };
+    for (p, at) in plans.iter().zip(staged_at) {
         let shown = p.path.display();
-        match &p.action {
+        let step = match &p.action {
             Action::Delete => {
-                log.info(&format!("deleting {shown}"));
-                fs::remove_file(&p.path).map_err(|e| format!("cannot delete {shown}: {e}"))?;
+                lines.push(format!("deleting {shown}"));
+                fs::remove_file(&p.path).map_err(|e| format!("cannot delete {shown}: {e}"))
             }
             Action::NotCreatingEmpty => {
-                log.info(&format!("not creating empty {shown}"));
+                lines.push(format!("not creating empty {shown}"));
                 continue;
             }
             Action::Unchanged => {
-                log.info(&format!("unchanged {shown}"));
+                lines.push(format!("unchanged {shown}"));
                 continue;
             }
             Action::Write { .. } => {
-                log.info(&format!("writing {shown}"));
-                if let Some(s) = s {
-                    s.commit().map_err(|e| e.to_string())?;
+                lines.push(format!("writing {shown}"));
+                match at.and_then(|i| staged[i].take()) {
+                    Some(s) => s.commit().map_err(|e| e.to_string()),
+                    None => Ok(()),
                 }
             }
+        };
+        if let Err(e) = step {
+            flush(&mut lines);
+            return Err(e);
         }
         changed += 1;
         if let Some(d) = p.path.parent() {
-            if !dirs.contains(&d) {
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            };
+            if seen_dirs.insert(d) {
                 dirs.push(d);
             }
         }
     }
-    for d in dirs {
-        let d = if d.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            d
-        };
-        fs::File::open(d)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| format!("cannot sync directory {}: {e}", d.display()))?;
-    }
+    flush(&mut lines);
+    fsutil::sync_dirs(&dirs).map_err(|e| e.to_string())?;
     Ok(changed)
 }
 

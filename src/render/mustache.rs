@@ -11,7 +11,6 @@ use crate::pyjson;
 use regex::Regex;
 use serde_json::Value;
 use std::path::Path;
-use std::sync::LazyLock;
 
 /// One parsed element of a template.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +72,8 @@ impl Partials for NoPartials {
 /// Python's `\s` also matches U+001C..U+001F, Rust's does not.
 const WS: &str = r"[\s\x1C-\x1F]";
 
+/// pystache's tag pattern, kept as the reference for [`TagScanner`]: it is used when a tag is
+/// too odd for the scanner's step budget, and the tests check the scanner against it.
 fn tag_regex(open: &str, close: &str) -> Result<Regex, Error> {
     let pattern = format!(
         r"(?P<ws>[ \t]*){o}{ws}*(?:(?P<change>=){ws}*(?P<delims>.+?){ws}*=|(?P<raw>\{{){ws}*(?P<raw_name>.+?){ws}*\}}|(?P<tag>[!>&/#^]?){ws}*(?P<tag_key>(?s:.)+?)){ws}*{c}",
@@ -83,43 +84,246 @@ fn tag_regex(open: &str, close: &str) -> Result<Regex, Error> {
     Regex::new(&pattern).map_err(|e| Error(format!("bad delimiters {open} {close}: {e}")))
 }
 
-static DEFAULT_TAG: LazyLock<Regex> =
-    LazyLock::new(|| tag_regex("{{", "}}").expect("default mustache tag pattern compiles"));
-
 fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// One tag found by the scanner: byte offsets into the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TagMatch {
+    /// The whole match, leading spaces included.
+    start: usize,
+    end: usize,
+    /// Length of the leading `[ \t]*`.
+    ws_len: usize,
+    /// `=` (delimiter change), `&` (triple mustache or `&`), a sigil from `!>/#^`, or 0.
+    tag_type: u8,
+    key: (usize, usize),
+}
+
+/// Finds tags exactly where pystache's regular expression ([`tag_regex`]) matches them, with
+/// plain string search: the expression's leftmost-first backtracking order is replayed by
+/// hand (greedy `\s*`, lazy `.+?`), which for ordinary templates is a few comparisons per tag.
+/// Pathological input that would need many steps is handed to the regular expression.
+struct TagScanner {
+    open: String,
+    close: String,
+    regex: Option<Regex>,
+}
+
+/// Backtracking steps the scanner may take for one tag before deferring to the regex.
+const SCAN_BUDGET: usize = 4096;
+
+impl TagScanner {
+    fn new(open: &str, close: &str) -> TagScanner {
+        TagScanner {
+            open: open.to_string(),
+            close: close.to_string(),
+            regex: None,
+        }
+    }
+
+    /// The next tag at or after `from`.
+    fn find(&mut self, text: &str, from: usize) -> Result<Option<TagMatch>, Error> {
+        let mut search = from;
+        let mut budget = SCAN_BUDGET;
+        while let Some(i) = text[search..].find(self.open.as_str()) {
+            let q = search + i;
+            match self.after_open(text, q + self.open.len(), &mut budget) {
+                Step::Match(end, tag_type, key) => {
+                    let ws_len = text.as_bytes()[from..q]
+                        .iter()
+                        .rev()
+                        .take_while(|b| matches!(b, b' ' | b'\t'))
+                        .count();
+                    return Ok(Some(TagMatch {
+                        start: q - ws_len,
+                        end,
+                        ws_len,
+                        tag_type,
+                        key,
+                    }));
+                }
+                Step::NoMatch => {}
+                Step::NoCloseAfter => return Ok(None),
+                Step::OverBudget => return self.find_with_regex(text, from),
+            }
+            search = q + text[q..].chars().next().map_or(1, char::len_utf8);
+        }
+        Ok(None)
+    }
+
+    fn find_with_regex(&mut self, text: &str, from: usize) -> Result<Option<TagMatch>, Error> {
+        if self.regex.is_none() {
+            self.regex = Some(tag_regex(&self.open, &self.close)?);
+        }
+        let re = self.regex.as_ref().expect("compiled above");
+        let Some(caps) = re.captures_at(text, from) else {
+            return Ok(None);
+        };
+        let whole = caps.get(0).expect("group 0 always matches");
+        let span = |name: &str| caps.name(name).map_or((0, 0), |m| (m.start(), m.end()));
+        let (tag_type, key) = if caps.name("change").is_some() {
+            (b'=', span("delims"))
+        } else if caps.name("raw").is_some() {
+            (b'&', span("raw_name"))
+        } else {
+            let t = caps.name("tag").map_or("", |m| m.as_str());
+            (t.as_bytes().first().copied().unwrap_or(0), span("tag_key"))
+        };
+        Ok(Some(TagMatch {
+            start: whole.start(),
+            end: whole.end(),
+            ws_len: caps.name("ws").map_or(0, |m| m.len()),
+            tag_type,
+            key,
+        }))
+    }
+
+    /// The rest of the pattern after the opening delimiter (which ends at `a`).
+    fn after_open(&self, text: &str, a: usize, budget: &mut usize) -> Step {
+        if !text[a..].contains(self.close.as_str()) {
+            // every alternative ends with the closing delimiter: no later tag can match either
+            return Step::NoCloseAfter;
+        }
+        let stops = ws_stops(text, a);
+        // greedy `\s*`: the longest run first
+        for &b in stops.iter().rev() {
+            let next = text.as_bytes().get(b).copied();
+            if next == Some(b'=') {
+                match self.delimited(text, b + 1, b'=', budget) {
+                    Step::NoMatch => {}
+                    Step::Match(end, _, key) => return Step::Match(end, b'=', key),
+                    other => return other,
+                }
+            }
+            if next == Some(b'{') {
+                match self.delimited(text, b + 1, b'}', budget) {
+                    Step::NoMatch => {}
+                    Step::Match(end, _, key) => return Step::Match(end, b'&', key),
+                    other => return other,
+                }
+            }
+            match self.plain_tag(text, b, budget) {
+                Step::NoMatch => {}
+                other => return other,
+            }
+        }
+        Step::NoMatch
+    }
+
+    /// `\s*(.+?)\s*<term>\s*<close>` from `x`: the change-delimiter and raw alternatives.
+    fn delimited(&self, text: &str, x: usize, term: u8, budget: &mut usize) -> Step {
+        let stops = ws_stops(text, x);
+        for &d0 in stops.iter().rev() {
+            // lazy `.+?`: one more character at a time, never across a newline
+            for (i, c) in text[d0..].char_indices() {
+                if c == '\n' {
+                    break;
+                }
+                if *budget == 0 {
+                    return Step::OverBudget;
+                }
+                *budget -= 1;
+                let e = d0 + i + c.len_utf8();
+                let f = skip_ws(text, e);
+                if text.as_bytes().get(f) == Some(&term) {
+                    let g = skip_ws(text, f + 1);
+                    if text[g..].starts_with(self.close.as_str()) {
+                        return Step::Match(g + self.close.len(), 0, (d0, e));
+                    }
+                }
+            }
+        }
+        Step::NoMatch
+    }
+
+    /// `([!>&/#^]?)\s*((?s:.)+?)\s*<close>` from `b`.
+    fn plain_tag(&self, text: &str, b: usize, budget: &mut usize) -> Step {
+        let sigil = text
+            .as_bytes()
+            .get(b)
+            .copied()
+            .filter(|c| b"!>&/#^".contains(c));
+        let options: &[(u8, usize)] = match sigil {
+            Some(s) => &[(s, 1), (0, 0)],
+            None => &[(0, 0)],
+        };
+        for &(tag_type, skip) in options {
+            let stops = ws_stops(text, b + skip);
+            for &c in stops.iter().rev() {
+                if *budget == 0 {
+                    return Step::OverBudget;
+                }
+                *budget -= 1;
+                let Some(first) = text[c..].chars().next() else {
+                    continue;
+                };
+                let min_end = c + first.len_utf8();
+                // lazy key: the first closing delimiter it can reach, through trailing spaces
+                let Some(z) = text[min_end..]
+                    .find(self.close.as_str())
+                    .map(|i| min_end + i)
+                else {
+                    continue;
+                };
+                let run = text[min_end..z]
+                    .char_indices()
+                    .rev()
+                    .take_while(|(_, ch)| is_py_space(*ch))
+                    .last()
+                    .map_or(z, |(i, _)| min_end + i);
+                return Step::Match(z + self.close.len(), tag_type, (c, run));
+            }
+        }
+        Step::NoMatch
+    }
+}
+
+enum Step {
+    /// End of the match, tag type, key span.
+    Match(usize, u8, (usize, usize)),
+    NoMatch,
+    NoCloseAfter,
+    OverBudget,
+}
+
+/// Every position `\s*` can stop at from `from`: `from` itself, then after each whitespace
+/// character of the run.
+fn ws_stops(text: &str, from: usize) -> Vec<usize> {
+    let mut stops = vec![from];
+    for (i, c) in text[from..].char_indices() {
+        if !is_py_space(c) {
+            break;
+        }
+        stops.push(from + i + c.len_utf8());
+    }
+    stops
+}
+
+fn skip_ws(text: &str, from: usize) -> usize {
+    text[from..]
+        .char_indices()
+        .find(|(_, c)| !is_py_space(*c))
+        .map_or(text.len(), |(i, _)| from + i)
 }
 
 /// Parse a template the way pystache's `_Parser.parse` does (non-raising on unclosed sections).
 pub fn parse(template: &str) -> Result<Vec<Node>, Error> {
     let bytes = template.as_bytes();
     let len = template.len();
-    let mut custom: Option<Regex> = None;
+    let mut scanner = TagScanner::new("{{", "}}");
     let mut start = 0usize;
     // (tag type, enclosing section key, enclosing node list)
     let mut states: Vec<(u8, Option<String>, Vec<Node>)> = Vec::new();
     let mut section_key: Option<String> = None;
     let mut cur: Vec<Node> = Vec::new();
-    loop {
-        let re = custom.as_ref().unwrap_or(&DEFAULT_TAG);
-        let Some(caps) = re.captures_at(template, start) else {
-            break;
-        };
-        let whole = caps.get(0).expect("group 0 always matches");
-        let mut match_index = whole.start();
-        let mut end_index = whole.end();
-        let (tag_type, tag_key): (u8, &str) = if caps.name("change").is_some() {
-            (b'=', caps.name("delims").map_or("", |m| m.as_str()))
-        } else if caps.name("raw").is_some() {
-            (b'&', caps.name("raw_name").map_or("", |m| m.as_str()))
-        } else {
-            let t = caps.name("tag").map_or("", |m| m.as_str());
-            (
-                t.as_bytes().first().copied().unwrap_or(0),
-                caps.name("tag_key").map_or("", |m| m.as_str()),
-            )
-        };
-        let mut leading = caps.name("ws").map_or("", |m| m.as_str());
+    while let Some(tag) = scanner.find(template, start)? {
+        let mut match_index = tag.start;
+        let mut end_index = tag.end;
+        let tag_type = tag.tag_type;
+        let tag_key = &template[tag.key.0..tag.key.1];
+        let mut leading = &template[tag.start..tag.start + tag.ws_len];
         let begins_line = match_index == 0 || matches!(bytes[match_index - 1], b'\r' | b'\n');
         let ends_line = end_index == len || matches!(bytes[end_index], b'\r' | b'\n');
         let interpolating = tag_type == 0 || tag_type == b'&';
@@ -181,7 +385,7 @@ pub fn parse(template: &str) -> Result<Vec<Node>, Error> {
                 if parts.len() < 2 {
                     return Err(Error(format!("invalid delimiter tag {{{{={tag_key}=}}}}")));
                 }
-                custom = Some(tag_regex(parts[0], parts[1])?);
+                scanner = TagScanner::new(parts[0], parts[1]);
             }
             b'>' => cur.push(Node::Partial(tag_key.to_string(), leading.to_string())),
             _ => cur.push(Node::Var(tag_key.to_string())),
@@ -220,6 +424,11 @@ pub fn value_text(out: &mut String, v: &Value) {
     match v {
         Value::String(s) => out.push_str(s),
         Value::Null => {}
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // an integer's source text is its Python text (except "-0"): no allocation
+        Value::Number(n) if !n.as_str().contains(['.', 'e', 'E']) && n.as_str() != "-0" => {
+            out.push_str(n.as_str())
+        }
         other => out.push_str(&pyjson::dumps(other)),
     }
 }
@@ -385,6 +594,8 @@ mod tests {
             r("{{big}}|{{e}}|{{small}}|{{ff}}", &v),
             "12345678901234567890|1e+20|1e-05|1.0"
         );
+        let v = p(r#"{"nz":-0,"neg":-12,"fz":-0.0,"E":2E3}"#);
+        assert_eq!(r("{{nz}}|{{neg}}|{{fz}}|{{E}}", &v), "0|-12|-0.0|2000.0");
     }
 
     #[test]
@@ -524,6 +735,62 @@ mod tests {
         let ctx = p(r#"{"a":{"b":[1,2,3,"foo"],"c": "the quick brown fox"}}"#);
         assert_eq!(r("{{a.b}}", &ctx), r#"[1, 2, 3, "foo"]"#);
         assert_eq!(r("{{a.c}}", &ctx), "the quick brown fox");
+    }
+
+    /// The scanner must find exactly the tags pystache's regular expression finds.
+    #[test]
+    fn scanner_agrees_with_the_reference_pattern() {
+        let alphabet: Vec<char> = "{{}}{}= \t\n#^/!>&ab.\r\u{1c}\u{a0}é<%>".chars().collect();
+        let delimiters = [
+            ("{{", "}}"),
+            ("<%", "%>"),
+            ("[", "]"),
+            ("{", "}"),
+            ("=", "="),
+            ("ab", "a"),
+            ("|", "||"),
+        ];
+        // one compiled pattern per delimiter pair (compiling is the slow part in debug builds)
+        let mut oracles: Vec<TagScanner> = delimiters
+            .iter()
+            .map(|(o, c)| TagScanner::new(o, c))
+            .collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for round in 0..60_000 {
+            let (open, close) = delimiters[round % delimiters.len()];
+            let oracle = &mut oracles[round % delimiters.len()];
+            let len = rng.usize(0..32);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.usize(0..alphabet.len())])
+                .collect();
+            let mut scanner = TagScanner::new(open, close);
+            let mut from = 0;
+            loop {
+                let got = scanner.find(&text, from).unwrap();
+                let want = oracle.find_with_regex(&text, from).unwrap();
+                assert_eq!(
+                    got, want,
+                    "text {text:?} from {from} delimiters {open} {close}"
+                );
+                match got {
+                    Some(m) if m.end > from => from = m.end,
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scanner_hands_pathological_tags_to_the_pattern() {
+        // a change-delimiter tag that never closes on its line: many backtracking steps
+        let text = format!("{{{{={} }}}}", "x ".repeat(5000));
+        let mut scanner = TagScanner::new("{{", "}}");
+        let got = scanner.find(&text, 0).unwrap();
+        assert!(scanner.regex.is_some(), "the budget was not exceeded");
+        let want = TagScanner::new("{{", "}}")
+            .find_with_regex(&text, 0)
+            .unwrap();
+        assert_eq!(got, want);
     }
 
     #[test]
