@@ -580,7 +580,7 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
     let mut exitval = 0;
     let mut announced = false;
     let mut memo: Option<Memo> = None;
-    let mut outbox_watch = OutboxWatch::default();
+    let mut outbox_watch: Option<OutboxWatch> = None;
     loop {
         if stop.load(Ordering::SeqCst) {
             return stopped();
@@ -682,32 +682,80 @@ fn reexec_or_fail(launch: &Launch) -> i32 {
     1
 }
 
-/// Lets an idle loop skip the outbox: the last pass left nothing queued and the directory has
-/// not changed since (a new record is renamed into it, which changes its mtime). The mtime is
-/// only trusted once it is a second old, so a record written within the same clock tick as
-/// the last look is never missed; expired records are still cleaned up hourly.
-#[derive(Default)]
+/// Lets a cycle skip the outbox: the last pass left nothing queued and the directory has not
+/// changed since (a new record is renamed into it, which changes its mtime). Kept in
+/// `<state_dir>/outbox.quiet` so one-shot runs skip too; delivered records stay 30 days, and
+/// reading them all on every cycle was most of an idle cycle's cost. The mtime is only
+/// trusted once it is a second old, so a record written in the same clock tick as the last
+/// look is never missed; a full pass (and the cleanup of expired records) still runs hourly.
+#[derive(Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct OutboxWatch {
-    quiet: Option<(std::time::SystemTime, Instant)>,
+    /// The outbox directory's mtime (ns since the epoch) when it was last found quiet.
+    mtime_ns: Option<u128>,
+    /// When that full pass ran (unix seconds).
+    checked_at: f64,
 }
 
 impl OutboxWatch {
-    const FULL_PASS_EVERY: Duration = Duration::from_secs(3600);
+    const FULL_PASS_EVERY: f64 = 3600.0;
+    const FILE: &'static str = "outbox.quiet";
 
-    fn unchanged(&self, mtime: Option<std::time::SystemTime>) -> bool {
-        matches!((self.quiet, mtime), (Some((m, at)), Some(now)) if m == now && at.elapsed() < Self::FULL_PASS_EVERY)
+    fn load(state_dir: &Path) -> OutboxWatch {
+        std::fs::read(state_dir.join(Self::FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
-    fn settle(&mut self, mtime: Option<std::time::SystemTime>, nothing_queued: bool) {
+    fn ns(t: std::time::SystemTime) -> Option<u128> {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_nanos())
+    }
+
+    fn unchanged(&self, mtime: Option<std::time::SystemTime>) -> bool {
+        let age = crate::notify::outbox::now() - self.checked_at;
+        self.mtime_ns.is_some()
+            && mtime.and_then(Self::ns) == self.mtime_ns
+            && (0.0..Self::FULL_PASS_EVERY).contains(&age)
+    }
+
+    /// Record the outcome of a full pass (and persist it when it changed).
+    fn settle(
+        &mut self,
+        state_dir: &Path,
+        mtime: Option<std::time::SystemTime>,
+        nothing_queued: bool,
+    ) {
         let old_enough = mtime.is_some_and(|m| {
             std::time::SystemTime::now()
                 .duration_since(m)
                 .is_ok_and(|age| age >= Duration::from_secs(1))
         });
-        self.quiet = match mtime {
-            Some(m) if nothing_queued && old_enough => Some((m, Instant::now())),
-            _ => None,
+        let next = match mtime.and_then(Self::ns) {
+            Some(ns) if nothing_queued && old_enough => OutboxWatch {
+                mtime_ns: Some(ns),
+                checked_at: crate::notify::outbox::now(),
+            },
+            _ => OutboxWatch::default(),
         };
+        if next.mtime_ns == self.mtime_ns && next.mtime_ns.is_none() {
+            return;
+        }
+        *self = next;
+        let path = state_dir.join(Self::FILE);
+        let written = match self.mtime_ns {
+            Some(_) => serde_json::to_vec(self)
+                .map_err(std::io::Error::other)
+                .and_then(|b| crate::fsutil::atomic_write(&path, &b, 0o600, Default::default())),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = written {
+            log::debug!("{}: {e}", path.display());
+        }
     }
 }
 
@@ -715,13 +763,15 @@ impl OutboxWatch {
 fn deliver_signals(
     settings: &Settings,
     stop: &Arc<AtomicBool>,
-    watch: &mut OutboxWatch,
+    watch: &mut Option<OutboxWatch>,
 ) -> Option<Duration> {
-    let outbox_dir = crate::notify::state_dir_of(settings).join("outbox");
+    let state_dir = crate::notify::state_dir_of(settings);
+    let outbox_dir = state_dir.join("outbox");
     let Some(meta) = std::fs::metadata(&outbox_dir).ok().filter(|m| m.is_dir()) else {
         return None; // nothing was ever queued: no files to create, no work
     };
     let mtime = meta.modified().ok();
+    let watch = watch.get_or_insert_with(|| OutboxWatch::load(&state_dir));
     if watch.unchanged(mtime) {
         return None;
     }
@@ -743,7 +793,7 @@ fn deliver_signals(
         );
     }
     let next = outbox.next_due();
-    watch.settle(mtime, summary.pending == 0 && next.is_none());
+    watch.settle(&state_dir, mtime, summary.pending == 0 && next.is_none());
     next.map(|t| {
         t.duration_since(std::time::SystemTime::now())
             .unwrap_or_default()
@@ -778,6 +828,41 @@ mod tests {
         let mut s = Schedule::new(20.0, 10.0);
         assert_eq!(s.advance(), 20.0);
         assert_eq!(s.advance(), 10.0);
+    }
+
+    #[test]
+    fn outbox_watch_trusts_only_an_old_unchanged_directory() {
+        use std::time::SystemTime;
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let mut w = OutboxWatch::load(dir.path());
+        assert!(!w.unchanged(Some(old)), "nothing known yet");
+        w.settle(dir.path(), Some(old), true);
+        assert!(dir.path().join(OutboxWatch::FILE).exists());
+        // a later process (one-shot run) reads it back
+        let w = OutboxWatch::load(dir.path());
+        assert!(w.unchanged(Some(old)));
+        assert!(
+            !w.unchanged(Some(old + Duration::from_nanos(1))),
+            "the directory changed"
+        );
+        assert!(!w.unchanged(None));
+        // signals still queued: never quiet, and the hint is dropped
+        let mut w = OutboxWatch::load(dir.path());
+        w.settle(dir.path(), Some(old), false);
+        assert!(!w.unchanged(Some(old)));
+        assert!(!dir.path().join(OutboxWatch::FILE).exists());
+        // an mtime from this very moment is not trusted (same clock tick as a new record)
+        let mut w = OutboxWatch::default();
+        let now = SystemTime::now();
+        w.settle(dir.path(), Some(now), true);
+        assert!(!w.unchanged(Some(now)));
+        // a full pass is due again after an hour
+        let w = OutboxWatch {
+            mtime_ns: OutboxWatch::ns(old),
+            checked_at: crate::notify::outbox::now() - 3601.0,
+        };
+        assert!(!w.unchanged(Some(old)));
     }
 
     #[test]
