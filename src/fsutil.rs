@@ -130,9 +130,7 @@ impl Drop for Staged {
 }
 
 /// Make many staged files durable before any is renamed into place: each is fsynced, from
-/// several threads at once so the filesystem batches the journal commits. (`syncfs(2)` would be
-/// one call, but it also waits for every other process's dirty data: a busy database next to
-/// us would stall every render.)
+/// several threads at once so the filesystem batches the journal commits.
 pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
     sync_each(files)
 }
@@ -167,6 +165,94 @@ fn sync_each(files: &[&Staged]) -> io::Result<()> {
     })
 }
 
+/// How a batch of written files is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// fsync each file (and directory), several at once.
+    EachFile,
+    /// One `syncfs(2)` per filesystem the batch touches: one writeback of the metadata blocks
+    /// and one cache flush instead of one per file. It also writes out other processes' dirty
+    /// data on that filesystem, so it is only chosen while there is little of it.
+    Filesystem,
+}
+
+/// Fewer files than this are fsynced one by one: a `syncfs` would not save enough to be worth
+/// writing out anything else.
+const SYNCFS_MIN_FILES: usize = 16;
+/// A `syncfs` is only used while the whole system has at most this much dirty or in-flight
+/// page cache (`/proc/meminfo` `Dirty` + `Writeback`): it never waits for much foreign data.
+const SYNCFS_MAX_DIRTY_KIB: u64 = 16 * 1024;
+
+impl Flush {
+    /// The cheaper safe way to make `files` new files durable, given this system's state.
+    pub fn for_batch(files: usize) -> Flush {
+        if files < SYNCFS_MIN_FILES {
+            return Flush::EachFile; // without reading /proc
+        }
+        let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        Flush::choose(files, syncfs_reports_errors(&kernel), dirty_kib(&meminfo))
+    }
+
+    /// [`Flush::for_batch`] as a pure decision. `checked`: the kernel's `syncfs` returns
+    /// write-back errors; `dirty_kib`: the system's dirty + write-back page cache (None when
+    /// unknown, which counts as too much).
+    fn choose(files: usize, checked: bool, dirty_kib: Option<u64>) -> Flush {
+        if files >= SYNCFS_MIN_FILES
+            && checked
+            && dirty_kib.is_some_and(|d| d <= SYNCFS_MAX_DIRTY_KIB)
+        {
+            Flush::Filesystem
+        } else {
+            Flush::EachFile
+        }
+    }
+}
+
+/// `syncfs(2)` reports write-back errors only since Linux 5.8; before, it returned 0 even when
+/// data was lost, so older kernels keep the per-file fsyncs. `release`: `uname -r`.
+fn syncfs_reports_errors(release: &str) -> bool {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (5, 8),
+        _ => false,
+    }
+}
+
+/// `Dirty` + `Writeback` from `/proc/meminfo` text, in KiB.
+fn dirty_kib(meminfo: &str) -> Option<u64> {
+    let field = |name: &str| {
+        meminfo.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+            rest.split_whitespace().next()?.parse::<u64>().ok()
+        })
+    };
+    Some(field("Dirty")? + field("Writeback")?)
+}
+
+/// `syncfs(2)` on each distinct filesystem among `files` (open descriptors with the path to
+/// name in an error).
+fn syncfs_each_fs(files: &[(&File, &Path)]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let mut done: Vec<u64> = Vec::new();
+    for (f, path) in files {
+        let dev = f.metadata()?.dev();
+        if done.contains(&dev) {
+            continue;
+        }
+        nix::unistd::syncfs(f.as_raw_fd()).map_err(|e| {
+            let e = io::Error::from(e);
+            io::Error::new(e.kind(), format!("syncing {}: {e}", path.display()))
+        })?;
+        done.push(dev);
+    }
+    Ok(())
+}
+
 /// One file for [`stage_all`]: destination, contents, mode and ownership.
 pub struct StageRequest<'a> {
     pub path: &'a Path,
@@ -176,13 +262,21 @@ pub struct StageRequest<'a> {
 }
 
 /// [`stage`] many files at once: each is created under a temporary name next to its
-/// destination and written, in order, while a pool of threads fsyncs the ones already written
-/// (through their descriptors: no reopen), so the writing overlaps the waiting and the
-/// filesystem batches the journal commits. Returns them in `requests` order; on any error the
-/// temporary files already made are removed and nothing is returned.
-pub fn stage_all(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
+/// destination and written, in order. With [`Flush::EachFile`] a pool of threads fsyncs the
+/// ones already written (through their descriptors: no reopen), so the writing overlaps the
+/// waiting and the filesystem batches the journal commits; with [`Flush::Filesystem`] one
+/// `syncfs` per filesystem follows the last write. Either way every file is durable when this
+/// returns. Returns them in `requests` order; on any error the temporary files already made
+/// are removed and nothing is returned.
+pub fn stage_all(requests: &[StageRequest], flush: Flush) -> io::Result<Vec<Staged>> {
+    use std::os::unix::fs::MetadataExt;
     use std::sync::{mpsc, Mutex};
-    let workers = requests.len().min(STAGE_WORKERS);
+    let workers = match flush {
+        Flush::EachFile => requests.len().min(STAGE_WORKERS),
+        Flush::Filesystem => 0,
+    };
+    // Filesystem: one open file per filesystem written to, for its syncfs
+    let mut one_per_fs: Vec<(u64, File, &Path)> = Vec::new();
     let (queue, jobs) = mpsc::channel::<(usize, File)>();
     let jobs = Mutex::new(jobs);
     let failure: Mutex<Option<io::Error>> = Mutex::new(None);
@@ -232,6 +326,14 @@ pub fn stage_all(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
             })();
             staged.push(s); // from here on, dropping `staged` removes the temporary file
             match written {
+                Ok(f) if flush == Flush::Filesystem => match f.metadata() {
+                    Ok(m) if one_per_fs.iter().any(|(dev, ..)| *dev == m.dev()) => {}
+                    Ok(m) => one_per_fs.push((m.dev(), f, r.path)),
+                    Err(e) => {
+                        fail(e);
+                        break;
+                    }
+                },
                 Ok(f) => {
                     let _ = queue.send((i, f));
                 }
@@ -244,14 +346,40 @@ pub fn stage_all(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
         }
         drop(queue); // the workers finish the queue and stop
     });
-    match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(staged),
+    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
     }
+    let handles: Vec<(&File, &Path)> = one_per_fs.iter().map(|(_, f, p)| (f, *p)).collect();
+    syncfs_each_fs(&handles)?;
+    Ok(staged)
 }
 
 /// Threads [`stage_all`] uses: enough outstanding fsyncs for the journal to batch them.
 const STAGE_WORKERS: usize = 16;
+
+/// Make the renames into `dirs` durable the way `flush` says: fsync each directory (several
+/// at once), or one `syncfs` per filesystem among them.
+pub fn sync_dirs_with(dirs: &[&Path], flush: Flush) -> io::Result<()> {
+    if flush == Flush::EachFile {
+        return sync_dirs(dirs);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let mut opened: Vec<(u64, File, &Path)> = Vec::new();
+    for d in dirs {
+        let named = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot sync directory {}: {e}", d.display()),
+            )
+        };
+        let dev = fs::metadata(d).map_err(named)?.dev();
+        if !opened.iter().any(|(known, ..)| *known == dev) {
+            opened.push((dev, File::open(d).map_err(named)?, d));
+        }
+    }
+    let handles: Vec<(&File, &Path)> = opened.iter().map(|(_, f, p)| (f, *p)).collect();
+    syncfs_each_fs(&handles)
+}
 
 /// fsync several directories at once (after renames into them); the first error is returned.
 pub fn sync_dirs(dirs: &[&Path]) -> io::Result<()> {
@@ -373,6 +501,12 @@ mod tests {
 
     #[test]
     fn stage_all_writes_in_order_and_cleans_up_on_error() {
+        for flush in [Flush::EachFile, Flush::Filesystem] {
+            stage_all_case(flush);
+        }
+    }
+
+    fn stage_all_case(flush: Flush) {
         let dir = tempfile::tempdir().unwrap();
         let paths: Vec<PathBuf> = (0..20).map(|i| dir.path().join(format!("f{i}"))).collect();
         let bodies: Vec<String> = (0..20).map(|i| format!("body {i}")).collect();
@@ -386,7 +520,7 @@ mod tests {
                 owner: Owner::default(),
             })
             .collect();
-        let staged = stage_all(&requests).unwrap();
+        let staged = stage_all(&requests, flush).unwrap();
         assert_eq!(staged.len(), 20);
         for (s, p) in staged.into_iter().zip(&paths) {
             assert_eq!(s.path(), p.as_path());
@@ -414,9 +548,43 @@ mod tests {
                 owner: Owner::default(),
             },
         ];
-        let err = stage_all(&requests).unwrap_err();
+        let err = stage_all(&requests, flush).unwrap_err();
         assert!(err.to_string().contains("missing/bad"), "{err}");
         assert_eq!(fs::read_dir(other.path()).unwrap().count(), 0);
+        // the directories, whichever way: a missing one is named
+        let here = dir.path();
+        sync_dirs_with(&[here, other.path()], flush).unwrap();
+        let gone = dir.path().join("gone");
+        let err = sync_dirs_with(&[here, &gone], flush).unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+    }
+
+    #[test]
+    fn syncfs_only_for_big_batches_on_quiet_systems_with_kernels_that_report_errors() {
+        assert_eq!(Flush::choose(200, true, Some(1024)), Flush::Filesystem);
+        assert_eq!(Flush::choose(16, true, Some(16 * 1024)), Flush::Filesystem);
+        assert_eq!(Flush::choose(15, true, Some(0)), Flush::EachFile);
+        assert_eq!(
+            Flush::choose(200, true, Some(16 * 1024 + 1)),
+            Flush::EachFile
+        );
+        assert_eq!(Flush::choose(200, true, None), Flush::EachFile);
+        assert_eq!(Flush::choose(200, false, Some(0)), Flush::EachFile);
+        assert_eq!(Flush::for_batch(3), Flush::EachFile);
+
+        assert!(syncfs_reports_errors("6.12.48+deb13-cloud-amd64\n"));
+        assert!(syncfs_reports_errors("5.8.0"));
+        assert!(syncfs_reports_errors("5.10"));
+        assert!(!syncfs_reports_errors("5.4.0-150-generic"));
+        assert!(!syncfs_reports_errors("3.10.0-1160.el7.x86_64"));
+        assert!(!syncfs_reports_errors(""));
+        assert!(!syncfs_reports_errors("garbage"));
+
+        let meminfo = "MemTotal:       24683656 kB\nDirty:              2048 kB\n\
+                       Writeback:           100 kB\nWritebackTmp:     99999 kB\n";
+        assert_eq!(dirty_kib(meminfo), Some(2148));
+        assert_eq!(dirty_kib("Dirty: 5 kB\n"), None);
+        assert_eq!(dirty_kib(""), None);
     }
 
     #[test]

@@ -560,12 +560,15 @@ pub struct Planned<'a> {
 }
 
 /// Write everything planned: parent directories first, then every new file is written under a
-/// temporary name next to its destination and fsynced (many at once, so the filesystem
-/// batches them); only then are they renamed into place (and deletions done) in tree order,
-/// logging like the reference, and the directories synced. A failure before the renames
-/// leaves every destination untouched. Returns the number of files written or deleted.
+/// temporary name next to its destination and made durable (see [`fsutil::Flush`]); only
+/// then are they renamed into place (and deletions done) in tree order, logging like the
+/// reference, and the directories synced (those renamed into, and the parents of those
+/// created). A failure before the renames leaves every destination untouched. Returns the
+/// number of files written or deleted.
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     let mut dirs_ready: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    // parents of the directories created here: their new entries must be made durable too
+    let mut created_in: Vec<PathBuf> = Vec::new();
     for p in plans {
         if let Action::Write { old_mode, .. } = &p.action {
             // nothing was there when planned (`old_mode` is None): no directory to refuse
@@ -577,9 +580,27 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
             if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if dirs_ready.insert(dir) && !dir.exists() {
+                    let mut missing = dir;
+                    while let Some(parent) = missing
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+                    {
+                        missing = parent;
+                    }
                     // like os.makedirs: 0777 & ~umask
                     fs::create_dir_all(dir)
                         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    // every directory from `missing` down to `dir` is new: its parent gained
+                    // an entry
+                    created_in.extend(
+                        dir.ancestors()
+                            .take_while(|a| *a != missing.parent().unwrap_or(Path::new("")))
+                            .filter_map(|a| a.parent())
+                            .map(|p| match p.as_os_str().is_empty() {
+                                true => PathBuf::from("."),
+                                false => p.to_path_buf(),
+                            }),
+                    );
                 }
             }
         }
@@ -611,7 +632,8 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
         });
     }
     // on error, the staged files are dropped (removed)
-    let mut staged: Vec<Option<fsutil::Staged>> = fsutil::stage_all(&requests)
+    let flush = fsutil::Flush::for_batch(requests.len());
+    let mut staged: Vec<Option<fsutil::Staged>> = fsutil::stage_all(&requests, flush)
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(Some)
@@ -621,7 +643,7 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     let mut seen_dirs: std::collections::HashSet<&Path> = std::collections::HashSet::new();
     // the lines are written together: before an error is returned, and at the end
     let mut lines: Vec<String> = Vec::with_capacity(plans.len());
-    let flush = |lines: &mut Vec<String>| {
+    let flush_log = |lines: &mut Vec<String>| {
         log.info_all(lines.iter().map(String::as_str));
         lines.clear();
     };
@@ -649,7 +671,7 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
         };
         if let Err(e) = step {
-            flush(&mut lines);
+            flush_log(&mut lines);
             return Err(e);
         }
         changed += 1;
@@ -664,8 +686,13 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
             }
         }
     }
-    flush(&mut lines);
-    fsutil::sync_dirs(&dirs).map_err(|e| e.to_string())?;
+    flush_log(&mut lines);
+    for d in &created_in {
+        if seen_dirs.insert(d) {
+            dirs.push(d);
+        }
+    }
+    fsutil::sync_dirs_with(&dirs, flush).map_err(|e| e.to_string())?;
     Ok(changed)
 }
 
