@@ -98,17 +98,21 @@ impl Cache {
     /// Store every entry of a cycle (duplicates: the later value wins, as in the reference).
     /// Returns (path, changed) per entry, in order. See [`Cache::stage_all`].
     pub fn store_all(&self, entries: &[(&str, &Value)]) -> io::Result<Vec<(PathBuf, bool)>> {
-        let cycle = self.stage_all(entries)?;
+        let cycle = self.stage_all(entries, &[])?;
         let stored = cycle.stored.clone();
         self.switch_in(cycle)?;
         Ok(stored)
     }
 
-    /// Work out what changed and stage the files to write (nothing is renamed yet): the
-    /// caller adds its own files and switches them all in with one flush
-    /// ([`Cache::switch_in`]). The new files are written and fsynced in the background while
-    /// the committed values are read and compared.
-    pub fn stage_all(&self, entries: &[(&str, &Value)]) -> io::Result<StagedCycle> {
+    /// Work out what changed and stage the files to write (nothing is renamed yet), with the
+    /// caller's `extras` (path, contents; 0600) that describe them: all are switched in with
+    /// one flush ([`Cache::switch_in`]). The new files are written and fsynced in the
+    /// background while the committed values are read and compared.
+    pub fn stage_all(
+        &self,
+        entries: &[(&str, &Value)],
+        extras: &[(PathBuf, Vec<u8>)],
+    ) -> io::Result<StagedCycle> {
         struct Plan {
             path: PathBuf,
             text: String,
@@ -156,6 +160,14 @@ impl Cache {
                         fsutil::stage_with(&target, text, 0o600, Owner::default(), true)
                     }));
                 }
+            }
+            for (target, data) in extras {
+                if pending.len() >= IN_FLIGHT {
+                    durable.push(pending.pop_front().map(join));
+                }
+                pending.push_back(scope.spawn(move || {
+                    fsutil::stage_with(target, data, 0o600, Owner::default(), true)
+                }));
             }
             let stored: Vec<(PathBuf, bool)> = plans
                 .iter()

@@ -318,37 +318,31 @@ pub fn collect_store(
         .flat_map(|s| s.entries.iter().map(|(k, v)| (k.as_str(), v)))
         .collect();
     let _guard = write_lock.lock().unwrap_or_else(|e| e.into_inner());
-    // Everything this cycle writes is staged, made durable together and renamed in with one
-    // directory sync: the entries first, then the files that describe them.
-    let mut cycle = cache.stage_all(&entries)?;
+    // Everything this cycle writes is staged, made durable together (in parallel) and renamed
+    // in with one directory sync: the entries, and the files that describe them.
+    let mut extras: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    if let Some(text) = validators_to_save(state, cache) {
+        extras.push((cache.dir().join(VALIDATORS_FILE), text.into_bytes()));
+    }
+    if sources_changed {
+        let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
+        extras.push((cache.dir().join(SOURCES_FILE), text.into_bytes()));
+    }
+    // os_config_files.json: rewritten whenever the list differs from the one on disk (W-C9:
+    // never leave a stale list behind; an identical list is not rewritten).
+    let paths: Vec<PathBuf> = entries.iter().map(|(key, _)| cache.path(key)).collect();
+    let list_path = cache.path("os_config_files");
+    let list = cache.meta_list_text(&paths);
+    if std::fs::read(&list_path).ok().as_deref() != Some(list.as_bytes()) {
+        extras.push((list_path, list.into_bytes()));
+    }
+    let mut cycle = cache.stage_all(&entries, &extras)?;
     for ((key, _), (path, changed)) in entries.iter().zip(std::mem::take(&mut cycle.stored)) {
         if changed && !out.changed.iter().any(|c| c == key) {
             out.changed.push(key.to_string());
         }
         out.keys.push(key.to_string());
         out.paths.push(path);
-    }
-    if let Some(text) = validators_to_save(state, cache) {
-        cycle.staged.push(Cache::stage(
-            &cache.dir().join(VALIDATORS_FILE),
-            text.as_bytes(),
-        )?);
-    }
-    if sources_changed {
-        let text = serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into());
-        cycle.staged.push(Cache::stage(
-            &cache.dir().join(SOURCES_FILE),
-            text.as_bytes(),
-        )?);
-    }
-    // os_config_files.json: rewritten whenever the list differs from the one on disk (W-C9:
-    // never leave a stale list behind; an identical list is not rewritten).
-    let list_path = cache.path("os_config_files");
-    let list = cache.meta_list_text(&out.paths);
-    if std::fs::read(&list_path).ok().as_deref() != Some(list.as_bytes()) {
-        cycle
-            .staged
-            .push(Cache::stage(&list_path, list.as_bytes())?);
     }
     cache.switch_in(cycle)?;
     *memo = Some(Memo {

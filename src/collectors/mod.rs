@@ -47,8 +47,10 @@ pub type Entries = Vec<(String, Value)>;
 pub struct State {
     pub request_etag: Option<String>,
     pub request_last_modified: Option<String>,
-    /// The last document the `request` collector parsed (served again on 304 Not Modified).
-    pub request_body: Option<Value>,
+    /// The last document the `request` collector fetched, as received (a JSON object; parsed
+    /// again only when a 304 Not Modified needs it served). Kept as bytes: moving the body in
+    /// costs nothing, a deep copy of the parsed document would cost every changed poll.
+    pub request_body: Option<Vec<u8>>,
     /// Where the document the validators confirm can be read when a `304` needs it (the
     /// cache's `request.json` at start-up): read lazily, so a changed document costs no
     /// parse of the old one.

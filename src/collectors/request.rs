@@ -34,10 +34,14 @@ pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, Collec
     let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
     let conditional = state.request_body.is_some() || state.request_body_file.is_some();
     let mut resp = fetch(&agent, &url, state, conditional)?;
+    // the cached document read for this 304, already parsed
+    let mut confirmed: Option<serde_json::Value> = None;
     if resp.status().as_u16() == 304 {
         if let Some(file) = state.request_body_file.take() {
-            state.request_body = read_document(&file);
-            if state.request_body.is_none() {
+            if let Some((bytes, doc)) = read_document(&file) {
+                state.request_body = Some(bytes);
+                confirmed = Some(doc);
+            } else {
                 // the cached copy is gone or damaged: the validators confirm nothing
                 log::warn!(
                     "{}: unreadable; fetching the document again",
@@ -59,7 +63,8 @@ pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, Collec
         if have_previous {
             return Ok(Polled::Unchanged);
         }
-        return Ok(Polled::Fresh(last_entries(ctx)));
+        let doc = confirmed.or_else(|| state.request_body.as_deref().and_then(parse_object));
+        return Ok(Polled::Fresh(entries_of(doc, ctx)));
     }
     if status >= 400 {
         return Err(CollectError::NotAvailable(super::status_error(
@@ -84,7 +89,7 @@ pub fn poll(ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, Collec
     // Keep the document only when a validator can ever confirm it (a 304 needs one).
     state.request_body_file = None;
     let keep = state.request_etag.is_some() || state.request_last_modified.is_some();
-    state.request_body = keep.then(|| value.clone());
+    state.request_body = keep.then_some(body);
     Ok(Polled::Fresh(crate::merge::merged_list_from_content(
         value,
         &ctx.settings.deployment_key,
@@ -112,22 +117,31 @@ fn fetch(
         .map_err(|e| CollectError::NotAvailable(super::transport_error(&e, url)))
 }
 
-/// A JSON object document from a file (None when missing, unreadable or not an object).
-fn read_document(path: &std::path::Path) -> Option<serde_json::Value> {
+/// A file's bytes and their parse, when they hold a JSON object (None when missing,
+/// unreadable or not one).
+fn read_document(path: &std::path::Path) -> Option<(Vec<u8>, serde_json::Value)> {
     let text = std::fs::read(path).ok()?;
-    serde_json::from_slice::<serde_json::Value>(&text)
-        .ok()
-        .filter(|v| v.is_object())
+    let doc = parse_object(&text)?;
+    Some((text, doc))
+}
+
+fn parse_object(bytes: &[u8]) -> Option<serde_json::Value> {
+    super::parse_json(bytes).ok().filter(|v| v.is_object())
 }
 
 /// The entries of the document kept from the last fetch (empty when there is none).
 pub fn last_entries(ctx: &Context<'_>) -> Entries {
-    match &ctx.state.request_body {
-        Some(doc) => crate::merge::merged_list_from_content(
-            doc.clone(),
-            &ctx.settings.deployment_key,
-            "request",
-        ),
+    entries_of(
+        ctx.state.request_body.as_deref().and_then(parse_object),
+        ctx,
+    )
+}
+
+fn entries_of(doc: Option<serde_json::Value>, ctx: &Context<'_>) -> Entries {
+    match doc {
+        Some(doc) => {
+            crate::merge::merged_list_from_content(doc, &ctx.settings.deployment_key, "request")
+        }
         None => Entries::new(),
     }
 }
