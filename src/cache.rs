@@ -192,7 +192,8 @@ impl Cache {
     }
 
     /// Is `value` (serialized as `text`) different from `key`'s committed value? Identical
-    /// bytes need no parsing; otherwise the comparison is Python's `!=` on the parsed values.
+    /// bytes need no parsing; otherwise the comparison is Python's `!=` on the values, decided
+    /// while parsing `.last` (which stops at the first difference).
     fn changed_since_commit(&self, key: &str, path: &Path, text: &str, value: &Value) -> bool {
         let last = Self::with_suffix(path, ".last");
         let Ok(bytes) = fs::read(&last) else {
@@ -201,13 +202,16 @@ impl Cache {
         if bytes == text.as_bytes() {
             return false;
         }
-        let parsed = String::from_utf8(bytes)
-            .map_err(|e| format!("{}: {e}", last.display()))
-            .and_then(|t| pyjson::loads(&t, &last.display().to_string()));
-        match parsed {
-            Ok(last) => !pyjson::semantic_eq(&last, value),
+        let equal = String::from_utf8(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|t| pyjson::text_semantic_eq(&t, value));
+        match equal {
+            Ok(equal) => !equal,
             Err(e) => {
-                log::warn!("{e}; treating {key} as changed");
+                log::warn!(
+                    "{} is not valid JSON ({e}); treating {key} as changed",
+                    last.display()
+                );
                 true
             }
         }

@@ -381,6 +381,145 @@ pub fn semantic_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Does JSON `text` hold a value equal to `expected` by [`semantic_eq`]? Decided while
+/// parsing: nothing is built, and the parse stops at the first difference (a changed document
+/// is usually told apart from its predecessor within its first lines). `Err` names what is
+/// not JSON before that point. One difference from parse-then-compare: a text with a
+/// duplicate key (which neither this agent nor the reference writes) counts as different.
+pub fn text_semantic_eq(text: &str, expected: &Value) -> Result<bool, String> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    match Expect(Some(expected))
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_data() && e.to_string().starts_with(DIFFERS) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The error [`Expect`] stops the parse with at the first difference.
+const DIFFERS: &str = "heat-agent: values differ";
+/// How serde_json (with `arbitrary_precision`) hands a number to a visitor: a one-entry map.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// A parse step that checks the value being parsed against its counterpart (`None`: there is
+/// none, so any value differs).
+struct Expect<'a>(Option<&'a Value>);
+
+fn same<E: serde::de::Error>(equal: bool) -> Result<(), E> {
+    if equal {
+        Ok(())
+    } else {
+        Err(E::custom(DIFFERS))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Expect<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'a> serde::de::Visitor<'de> for Expect<'a> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        same(matches!(self.0, Some(Value::Null)))
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<(), E> {
+        same(matches!(self.0, Some(Value::Bool(x)) if *x == b))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        same(matches!(self.0, Some(Value::String(x)) if x == s))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<(), E> {
+        self.number(Number::from(n))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<(), E> {
+        self.number(Number::from(n))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<(), E> {
+        match Number::from_f64(n) {
+            Some(n) => self.number(n),
+            None => same(false),
+        }
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some(Value::Array(items)) = self.0 else {
+            return same(false);
+        };
+        let mut n = 0;
+        while seq.next_element_seed(Expect(items.get(n)))?.is_some() {
+            n += 1;
+        }
+        same(n == items.len())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = match self.0 {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+        let mut n = 0;
+        while let Some(key) = map.next_key_seed(KeyOf(fields))? {
+            match key {
+                Key::Number => {
+                    let text: String = map.next_value()?;
+                    let parsed = text.parse::<Number>().map_err(serde::de::Error::custom)?;
+                    return self.number(parsed);
+                }
+                Key::Field(counterpart) => {
+                    if fields.is_none() {
+                        return same(false);
+                    }
+                    map.next_value_seed(Expect(counterpart))?;
+                    n += 1;
+                }
+            }
+        }
+        same(fields.is_some_and(|m| m.len() == n))
+    }
+}
+
+impl Expect<'_> {
+    fn number<E: serde::de::Error>(self, n: Number) -> Result<(), E> {
+        same(matches!(self.0, Some(e @ Value::Number(_)) if semantic_eq(&Value::Number(n), e)))
+    }
+}
+
+/// A map key as [`Expect`] needs it: serde_json's number marker, or the counterpart value
+/// under that key (looked up without copying the key).
+enum Key<'a> {
+    Number,
+    Field(Option<&'a Value>),
+}
+
+struct KeyOf<'a>(Option<&'a Map<String, Value>>);
+
+impl<'de, 'a> serde::de::DeserializeSeed<'de> for KeyOf<'a> {
+    type Value = Key<'a>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key<'a>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'a> serde::de::Visitor<'de> for KeyOf<'a> {
+    type Value = Key<'a>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Key<'a>, E> {
+        if k == NUMBER_TOKEN {
+            return Ok(Key::Number);
+        }
+        Ok(Key::Field(self.0.and_then(|m| m.get(k))))
+    }
+}
+
 /// An empty JSON object.
 pub fn empty_object() -> Value {
     Value::Object(Map::new())
@@ -393,6 +532,131 @@ mod tests {
 
     fn p(s: &str) -> Value {
         serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn text_semantic_eq_decides_like_parse_then_compare() {
+        let cases = [
+            (
+                r#"{"a": 1, "b": [true, null, "x"]}"#,
+                json!({"b": [true, null, "x"], "a": 1.0}),
+                true,
+            ),
+            (r#"{"a": 1}"#, json!({"a": 2}), false),
+            (r#"{"a": 1}"#, json!({"a": 1, "b": 2}), false),
+            (r#"{"a": 1, "b": 2}"#, json!({"a": 1}), false),
+            (r#"[1, 2]"#, json!([1, 2, 3]), false),
+            (r#"[1, 2, 3]"#, json!([1, 2]), false),
+            (r#"{"a": 1}"#, json!([1]), false),
+            (r#"[]"#, json!({}), false),
+            (r#"{}"#, json!({}), true),
+            (r#"true"#, json!(1), false),
+            (r#"1e2"#, json!(100), true),
+            (r#"0.1"#, json!(0.1), true),
+            (r#""\u00e9\n""#, json!("é\n"), true),
+            (r#"{"a": 1, "a": 1}"#, json!({"a": 1}), false), // duplicate key: documented
+        ];
+        for (text, expected, want) in cases {
+            assert_eq!(
+                text_semantic_eq(text, &expected),
+                Ok(want),
+                "{text} vs {expected}"
+            );
+        }
+        // not JSON before any difference: an error; after one: "differs" already decided
+        assert!(text_semantic_eq(r#"{"a": 1, "b": [tru"#, &json!({"a": 1, "b": [true]})).is_err());
+        assert!(text_semantic_eq("", &json!({})).is_err());
+        assert!(text_semantic_eq(r#"{"a": 1} x"#, &json!({"a": 1})).is_err());
+        assert_eq!(
+            text_semantic_eq(r#"{"a": 2, "b": [tru"#, &json!({"a": 1})),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn text_semantic_eq_agrees_with_semantic_eq_on_random_documents() {
+        fn leaf(rng: &mut fastrand::Rng) -> Value {
+            match rng.u8(..8) {
+                0 => Value::Null,
+                1 => Value::Bool(rng.bool()),
+                2 => json!(rng.i64(-5..5)),
+                3 => p(["1.0", "2.5", "-0.0", "1e3", "0.1"][rng.usize(..5)]),
+                4 => json!(u64::MAX - rng.u64(..3)),
+                _ => Value::String(
+                    ["", "x", "é", "a\"b", "\u{1F600}", "line\n"][rng.usize(..6)].to_string(),
+                ),
+            }
+        }
+        fn value(rng: &mut fastrand::Rng, depth: u32) -> Value {
+            if depth == 0 || rng.u8(..3) == 0 {
+                return leaf(rng);
+            }
+            if rng.bool() {
+                Value::Array((0..rng.usize(..4)).map(|_| value(rng, depth - 1)).collect())
+            } else {
+                let keys = ["a", "b", "c", "é", "d e"];
+                Value::Object(
+                    (0..rng.usize(..4))
+                        .map(|_| (keys[rng.usize(..5)].to_string(), value(rng, depth - 1)))
+                        .collect(),
+                )
+            }
+        }
+        /// The same value changed in one random place (or, sometimes, only reordered or
+        /// written with equal numbers of another form).
+        fn variant(rng: &mut fastrand::Rng, v: &Value) -> Value {
+            match v {
+                Value::Array(items) if !items.is_empty() && rng.u8(..4) != 0 => {
+                    let mut items = items.clone();
+                    let i = rng.usize(..items.len());
+                    items[i] = variant(rng, &items[i]);
+                    if rng.u8(..8) == 0 {
+                        items.push(Value::Null);
+                    }
+                    Value::Array(items)
+                }
+                Value::Object(m) if !m.is_empty() && rng.u8(..4) != 0 => {
+                    let mut entries: Vec<(String, Value)> =
+                        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    rng.shuffle(&mut entries);
+                    let i = rng.usize(..entries.len());
+                    entries[i].1 = variant(rng, &entries[i].1);
+                    if rng.u8(..8) == 0 {
+                        entries.pop();
+                    }
+                    Value::Object(entries.into_iter().collect())
+                }
+                Value::Number(n) if rng.bool() => {
+                    // the same number written as a float, when it is a small integer
+                    match n.as_i64() {
+                        Some(i) if i.abs() < 1000 => p(&format!("{i}.0")),
+                        _ => leaf(rng),
+                    }
+                }
+                _ if rng.bool() => v.clone(),
+                _ => leaf(rng),
+            }
+        }
+        let mut rng = fastrand::Rng::with_seed(11);
+        let (mut equal, mut different) = (0, 0);
+        for _ in 0..4000 {
+            let old = value(&mut rng, 4);
+            let new = variant(&mut rng, &old);
+            for text in [dumps_indent(&old, 1), dumps(&old)] {
+                let want = semantic_eq(&p(&text), &new);
+                assert_eq!(text_semantic_eq(&text, &new), Ok(want), "{text} vs {new}");
+                if want {
+                    equal += 1;
+                } else {
+                    different += 1;
+                }
+            }
+        }
+        // both outcomes are exercised
+        assert!(
+            equal > 1000 && different > 1000,
+            "{equal} equal, {different} different"
+        );
     }
 
     #[test]
