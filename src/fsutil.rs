@@ -269,14 +269,11 @@ pub struct StageRequest<'a> {
 /// returns. Returns them in `requests` order; on any error the temporary files already made
 /// are removed and nothing is returned.
 pub fn stage_all(requests: &[StageRequest], flush: Flush) -> io::Result<Vec<Staged>> {
-    use std::os::unix::fs::MetadataExt;
+    if flush == Flush::Filesystem {
+        return stage_all_then_syncfs(requests);
+    }
     use std::sync::{mpsc, Mutex};
-    let workers = match flush {
-        Flush::EachFile => requests.len().min(STAGE_WORKERS),
-        Flush::Filesystem => 0,
-    };
-    // Filesystem: one open file per filesystem written to, for its syncfs
-    let mut one_per_fs: Vec<(u64, File, &Path)> = Vec::new();
+    let workers = requests.len().min(STAGE_WORKERS);
     let (queue, jobs) = mpsc::channel::<(usize, File)>();
     let jobs = Mutex::new(jobs);
     let failure: Mutex<Option<io::Error>> = Mutex::new(None);
@@ -299,59 +296,92 @@ pub fn stage_all(requests: &[StageRequest], flush: Flush) -> io::Result<Vec<Stag
             });
         }
         for (i, r) in requests.iter().enumerate() {
-            let tmp = match temp_path(r.path) {
-                Ok(t) => t,
-                Err(e) => {
-                    fail(e);
-                    break;
-                }
-            };
-            let s = Staged {
-                tmp,
-                path: r.path.to_path_buf(),
-                committed: false,
-            };
-            let written = (|| {
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&s.tmp)?;
-                f.write_all(r.data)?;
-                f.set_permissions(fs::Permissions::from_mode(r.mode))?;
-                if r.owner.uid.is_some() || r.owner.gid.is_some() {
-                    std::os::unix::fs::fchown(&f, r.owner.uid, r.owner.gid)?;
-                }
-                Ok::<File, io::Error>(f)
-            })();
-            staged.push(s); // from here on, dropping `staged` removes the temporary file
-            match written {
-                Ok(f) if flush == Flush::Filesystem => match f.metadata() {
-                    Ok(m) if one_per_fs.iter().any(|(dev, ..)| *dev == m.dev()) => {}
-                    Ok(m) => one_per_fs.push((m.dev(), f, r.path)),
-                    Err(e) => {
-                        fail(e);
-                        break;
-                    }
-                },
+            match write_temp(r, &mut staged) {
                 Ok(f) => {
                     let _ = queue.send((i, f));
                 }
                 Err(e) => {
-                    let shown = r.path.display();
-                    fail(io::Error::new(e.kind(), format!("writing {shown}: {e}")));
+                    fail(e);
                     break;
                 }
             }
         }
         drop(queue); // the workers finish the queue and stop
     });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
+    match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(staged),
     }
-    let handles: Vec<(&File, &Path)> = one_per_fs.iter().map(|(_, f, p)| (f, *p)).collect();
+}
+
+/// [`stage_all`] with [`Flush::Filesystem`]: the files are written by two threads (creating
+/// files is most of the work, and the kernel does it in parallel), then one `syncfs` per
+/// filesystem.
+fn stage_all_then_syncfs(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
+    use std::os::unix::fs::MetadataExt;
+    // per half: the staged files, and one open file per filesystem written to
+    type Half = io::Result<(Vec<Staged>, Vec<(u64, File, PathBuf)>)>;
+    fn write_half(part: &[StageRequest]) -> Half {
+        let mut staged = Vec::with_capacity(part.len());
+        let mut one_per_fs: Vec<(u64, File, PathBuf)> = Vec::new();
+        for r in part {
+            let f = write_temp(r, &mut staged)?;
+            let dev = f.metadata()?.dev();
+            if !one_per_fs.iter().any(|(known, ..)| *known == dev) {
+                one_per_fs.push((dev, f, r.path.to_path_buf()));
+            }
+        }
+        Ok((staged, one_per_fs))
+    }
+    let (first, second) = requests.split_at(requests.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| write_half(second));
+        let a = write_half(first);
+        let b = helper
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("file writer failed")));
+        (a, b)
+    });
+    // on an error, both halves' temporary files are removed as they drop
+    let ((mut staged, mut files), (more, more_files)) = (a?, b?);
+    staged.extend(more);
+    files.extend(more_files);
+    let mut handles: Vec<(&File, &Path)> = Vec::new();
+    for (i, (dev, f, p)) in files.iter().enumerate() {
+        if !files[..i].iter().any(|(known, ..)| known == dev) {
+            handles.push((f, p));
+        }
+    }
     syncfs_each_fs(&handles)?;
     Ok(staged)
+}
+
+/// Create `r`'s temporary file, write it and set its mode and owner; the [`Staged`] is pushed
+/// onto `staged` as soon as the file exists (so an error later removes it).
+fn write_temp(r: &StageRequest, staged: &mut Vec<Staged>) -> io::Result<File> {
+    let tmp = temp_path(r.path)?;
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        staged.push(Staged {
+            tmp: tmp.clone(),
+            path: r.path.to_path_buf(),
+            committed: false,
+        });
+        f.write_all(r.data)?;
+        f.set_permissions(fs::Permissions::from_mode(r.mode))?;
+        if r.owner.uid.is_some() || r.owner.gid.is_some() {
+            std::os::unix::fs::fchown(&f, r.owner.uid, r.owner.gid)?;
+        }
+        Ok::<File, io::Error>(f)
+    })();
+    written.map_err(|e| {
+        let shown = r.path.display();
+        io::Error::new(e.kind(), format!("writing {shown}: {e}"))
+    })
 }
 
 /// Threads [`stage_all`] uses: enough outstanding fsyncs for the journal to batch them.

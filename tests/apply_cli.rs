@@ -492,3 +492,57 @@ fn directory_in_the_way_fails_before_anything_is_written() {
     );
     assert!(!t.p("out/a_first").exists());
 }
+
+/// A first render of many files into new directories (the batch the agent makes durable with
+/// one syncfs per filesystem when the system is quiet): every file is there with its mode, no
+/// temporary file is left, and a second render rewrites nothing.
+#[test]
+fn a_large_first_render_into_new_directories() {
+    let t = T::new();
+    t.file("m.json", r#"{"svc": {"port": 8080, "name": "web"}}"#);
+    for d in 0..6 {
+        for k in 0..7 {
+            let rel = format!("etc/d{d}/sub/f{k}.conf");
+            t.template(
+                &rel,
+                &format!("{d}-{k} {{{{svc.name}}}}:{{{{svc.port}}}}\n"),
+            );
+            if k == 3 {
+                t.template(&format!("{rel}.oac"), "mode: 0640\n");
+            }
+        }
+    }
+    let o = t.install(&[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut seen = 0;
+    for d in 0..6 {
+        for k in 0..7 {
+            let rel = format!("etc/d{d}/sub/f{k}.conf");
+            assert_eq!(t.out(&rel), format!("{d}-{k} web:8080\n"));
+            let mode = std::fs::metadata(t.p(&format!("out/{rel}")))
+                .unwrap()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, if k == 3 { 0o640 } else { 0o644 }, "{rel}");
+            seen += 1;
+        }
+        let names: Vec<String> = std::fs::read_dir(t.p(&format!("out/etc/d{d}/sub")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 7, "temporary files left: {names:?}");
+    }
+    assert_eq!(seen, 42);
+    let before = std::fs::metadata(t.p("out/etc/d5/sub/f6.conf"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = t.install(&[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let after = std::fs::metadata(t.p("out/etc/d5/sub/f6.conf"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "an unchanged file was rewritten");
+}

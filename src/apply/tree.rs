@@ -274,10 +274,31 @@ pub fn read_ahead(root: &Path, out_dir: Option<&Path>) -> (Vec<Prepared>, Vec<Ex
     let mut controls = ControlFiles::new();
     walk(root, "", &mut templates, &mut controls);
     let existing = match out_dir {
-        Some(out_dir) => templates
-            .iter()
-            .map(|t| probe(&output_path(out_dir, &t.output)))
-            .collect(),
+        Some(out_dir) => {
+            // nothing can be in a directory that is not there (a first render): one look at
+            // each directory instead of a failed open per output
+            let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
+            templates
+                .iter()
+                .map(|t| {
+                    let path = output_path(out_dir, &t.output);
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    let there = match dirs.iter().rev().find(|(d, _)| d == dir) {
+                        Some((_, there)) => *there,
+                        None => {
+                            let there = dir.as_os_str().is_empty() || dir.is_dir();
+                            dirs.push((dir.to_path_buf(), there));
+                            there
+                        }
+                    };
+                    if there {
+                        probe(&path)
+                    } else {
+                        Existing::default()
+                    }
+                })
+                .collect()
+        }
         None => Vec::new(),
     };
     let prepared = templates
