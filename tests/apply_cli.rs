@@ -546,3 +546,34 @@ fn a_large_first_render_into_new_directories() {
         .unwrap();
     assert_eq!(before, after, "an unchanged file was rewritten");
 }
+
+/// With many templates (rendered on two threads), a failure is still reported like the
+/// reference: only the first failing template in tree order (directory order, as os.walk),
+/// one error, nothing written.
+#[test]
+fn with_many_templates_only_the_first_failure_in_tree_order_is_reported() {
+    let t = T::new();
+    t.file("m.json", r#"{"x": 1, "a": true, "c": true}"#);
+    for i in 0..40 {
+        t.template(&format!("f{i:02}"), "ok {{x}}\n");
+    }
+    t.template("f05", "bad {{#a}}x{{/b}}\n");
+    t.template("f33", "bad {{#c}}y{{/d}}\n");
+    let first_bad = std::fs::read_dir(t.p("templates"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n == "f05" || n == "f33")
+        .unwrap();
+    let o = t.install(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert_eq!(err.matches("Section end tag mismatch").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "could not render moustache template {}",
+            t.p(&format!("templates/{first_bad}")).display()
+        )),
+        "{err}"
+    );
+    assert!(!t.p("out").exists(), "something was written");
+}

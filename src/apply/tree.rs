@@ -96,7 +96,7 @@ pub struct Rendered {
 /// What rendering needs besides the metadata.
 pub struct RenderEnv<'a> {
     pub users: &'a UserDb,
-    pub partials: &'a dyn mustache::Partials,
+    pub partials: &'a (dyn mustache::Partials + Sync),
     pub log: &'a Log,
 }
 
@@ -328,14 +328,59 @@ fn render_source(
         Source::Tera(text) => crate::render::tera::render(&path.to_string_lossy(), text, config)
             .map(String::into_bytes)
             .map_err(|e| format!("could not render tera template {}: {e}", path.display())),
-        Source::Mustache(text) => match mustache::render(text, config, env.partials) {
-            Ok(s) => Ok(s.into_bytes()),
-            Err(e) => {
-                env.log.error(&e.0);
-                Err(fail())
-            }
-        },
+        Source::Mustache(text) => {
+            mustache_result(mustache::render(text, config, env.partials), path, env)
+        }
     }
+}
+
+/// A mustache rendering's outcome as [`render_source`] reports it (the error is logged).
+fn mustache_result(
+    rendered: Result<String, mustache::Error>,
+    path: &Path,
+    env: &RenderEnv,
+) -> Result<Vec<u8>, String> {
+    rendered.map(String::into_bytes).map_err(|e| {
+        env.log.error(&e.0);
+        format!("could not render moustache template {}", path.display())
+    })
+}
+
+/// Fewer templates than this are rendered on one thread.
+const PARALLEL_RENDER_MIN: usize = 32;
+
+/// Mustache templates depend on nothing but the metadata and partials: with many templates,
+/// the second half is rendered on another thread while the first half renders here. Returns,
+/// per template, its mustache rendering (`None` for other kinds, or when not worth a thread);
+/// [`render_all`] uses them in tree order, so errors and logs come out as before.
+fn prerender(
+    prepared: &[Prepared],
+    config: &Value,
+    partials: &(dyn mustache::Partials + Sync),
+) -> Vec<Option<Result<String, mustache::Error>>> {
+    let render_part = |part: &[Prepared]| -> Vec<Option<Result<String, mustache::Error>>> {
+        part.iter()
+            .map(|p| match &p.source {
+                Source::Mustache(text) => Some(mustache::render(text, config, partials)),
+                _ => None,
+            })
+            .collect()
+    };
+    if prepared.len() < PARALLEL_RENDER_MIN {
+        return prepared.iter().map(|_| None).collect();
+    }
+    let (first, second) = prepared.split_at(prepared.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| render_part(second));
+        let mut out = render_part(first);
+        // a helper that died renders nothing: those templates are rendered in order below
+        out.extend(
+            helper
+                .join()
+                .unwrap_or_else(|_| second.iter().map(|_| None).collect()),
+        );
+        out
+    })
 }
 
 /// Render one template (executable, tera or mustache). `stdin_json` is computed on demand.
@@ -381,7 +426,8 @@ pub fn render_all(
     let mut stdin_json = None;
     let mut res: Vec<Rendered> = Vec::with_capacity(prepared.len());
     let mut outputs = std::collections::HashSet::new();
-    for p in prepared {
+    let prerendered = prerender(&prepared, config, env.partials);
+    for (p, done) in prepared.into_iter().zip(prerendered) {
         let t = p.template;
         let with_path = |e: String| {
             let p = t.template.display().to_string();
@@ -391,8 +437,11 @@ pub fn render_all(
                 format!("{e} (template {p})")
             }
         };
-        let body = render_source(&t.template, &p.source, config, &mut stdin_json, env)
-            .map_err(with_path)?;
+        let body = match done {
+            Some(rendered) => mustache_result(rendered, &t.template, env),
+            None => render_source(&t.template, &p.source, config, &mut stdin_json, env),
+        }
+        .map_err(with_path)?;
         let control = p
             .control
             .and_then(|text| parse_control_text(text.as_deref(), &t.template, env.users))
