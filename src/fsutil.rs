@@ -233,22 +233,21 @@ fn dirty_kib(meminfo: &str) -> Option<u64> {
     Some(field("Dirty")? + field("Writeback")?)
 }
 
-/// `syncfs(2)` on each distinct filesystem among `files` (open descriptors with the path to
-/// name in an error).
-fn syncfs_each_fs(files: &[(&File, &Path)]) -> io::Result<()> {
+/// `syncfs(2)` once per filesystem among `files`: (device, an open file on it, the path to name
+/// in an error).
+fn syncfs_each_fs<P: AsRef<Path>>(files: &[(u64, File, P)]) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
     let mut done: Vec<u64> = Vec::new();
-    for (f, path) in files {
-        let dev = f.metadata()?.dev();
-        if done.contains(&dev) {
+    for (dev, f, path) in files {
+        if done.contains(dev) {
             continue;
         }
         nix::unistd::syncfs(f.as_raw_fd()).map_err(|e| {
             let e = io::Error::from(e);
-            io::Error::new(e.kind(), format!("syncing {}: {e}", path.display()))
+            let shown = path.as_ref().display();
+            io::Error::new(e.kind(), format!("syncing {shown}: {e}"))
         })?;
-        done.push(dev);
+        done.push(*dev);
     }
     Ok(())
 }
@@ -326,7 +325,7 @@ fn stage_all_then_syncfs(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
         let mut one_per_fs: Vec<(u64, File, PathBuf)> = Vec::new();
         for r in part {
             let f = write_temp(r, &mut staged)?;
-            let dev = f.metadata()?.dev();
+            let dev = f.metadata().map_err(|e| named(e, r.path))?.dev();
             if !one_per_fs.iter().any(|(known, ..)| *known == dev) {
                 one_per_fs.push((dev, f, r.path.to_path_buf()));
             }
@@ -346,13 +345,7 @@ fn stage_all_then_syncfs(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
     let ((mut staged, mut files), (more, more_files)) = (a?, b?);
     staged.extend(more);
     files.extend(more_files);
-    let mut handles: Vec<(&File, &Path)> = Vec::new();
-    for (i, (dev, f, p)) in files.iter().enumerate() {
-        if !files[..i].iter().any(|(known, ..)| known == dev) {
-            handles.push((f, p));
-        }
-    }
-    syncfs_each_fs(&handles)?;
+    syncfs_each_fs(&files)?;
     Ok(staged)
 }
 
@@ -378,10 +371,12 @@ fn write_temp(r: &StageRequest, staged: &mut Vec<Staged>) -> io::Result<File> {
         }
         Ok::<File, io::Error>(f)
     })();
-    written.map_err(|e| {
-        let shown = r.path.display();
-        io::Error::new(e.kind(), format!("writing {shown}: {e}"))
-    })
+    written.map_err(|e| named(e, r.path))
+}
+
+/// `e` as an error writing `path`.
+fn named(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
 }
 
 /// Threads [`stage_all`] uses: enough outstanding fsyncs for the journal to batch them.
@@ -407,8 +402,7 @@ pub fn sync_dirs_with(dirs: &[&Path], flush: Flush) -> io::Result<()> {
             opened.push((dev, File::open(d).map_err(named)?, d));
         }
     }
-    let handles: Vec<(&File, &Path)> = opened.iter().map(|(_, f, p)| (f, *p)).collect();
-    syncfs_each_fs(&handles)
+    syncfs_each_fs(&opened)
 }
 
 /// fsync several directories at once (after renames into them); the first error is returned.
