@@ -124,6 +124,15 @@ impl Guest {
         cmd.args(self.args()).args(extra);
         cmd.env("LC_ALL", "C").output().unwrap()
     }
+    /// One `--one-time` run of the request collector with `command`, which must succeed.
+    fn one_time(&self, command: &str) {
+        let out = self.occ(&["--one-time", "--command", command, "request"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn md5_len(s: &str) -> usize {
@@ -861,14 +870,7 @@ fn python_cache_is_continued_and_ours_is_readable_by_python() {
 fn one_time_runs_reuse_validators_and_leave_unchanged_files_alone() {
     let g = Guest::new();
     let cmd = g.recording_command();
-    let run = || {
-        let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = || g.one_time(&cmd);
     run();
     let request_json = g.cache().join("request.json");
     let before = fs::metadata(&request_json).unwrap().modified().unwrap();
@@ -897,14 +899,7 @@ fn one_time_runs_reuse_validators_and_leave_unchanged_files_alone() {
 fn a_damaged_cached_document_is_fetched_again_on_304() {
     let g = Guest::new();
     let cmd = g.recording_command();
-    let run = || {
-        let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = || g.one_time(&cmd);
     run();
     let request_json = g.cache().join("request.json");
     let good = fs::read(&request_json).unwrap();
@@ -945,14 +940,8 @@ fn a_change_within_the_same_second_is_not_missed() {
             .header("Date", second)
     });
     let cmd = g.recording_command();
-    let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    g.one_time(&cmd);
     g.doc.lock().unwrap()["old-style"] = json!("changed in the same second");
-    let out = g.occ(&["--one-time", "--command", &cmd, "request"]);
-    assert!(out.status.success());
+    g.one_time(&cmd);
     assert_eq!(g.runs(), 2, "the change must be seen");
 }
