@@ -25,10 +25,9 @@ pub struct Cache {
 pub struct StagedCycle {
     /// (path, changed) per entry, in order.
     pub stored: Vec<(PathBuf, bool)>,
-    /// New cache files, written and fsynced, not yet renamed into place.
+    /// New cache files (and the caller's extras), written and fsynced, not yet renamed into
+    /// place.
     pub durable: Vec<fsutil::Staged>,
-    /// More files to switch in with them (staged without fsync, e.g. by [`Cache::stage`]).
-    pub staged: Vec<fsutil::Staged>,
 }
 
 /// The file-name stem for an output key. Ordinary names are kept as they are (compatibility);
@@ -183,11 +182,7 @@ impl Cache {
                 .into_iter()
                 .flatten()
                 .collect::<io::Result<Vec<_>>>()?;
-            Ok(StagedCycle {
-                stored,
-                durable,
-                staged: Vec::new(),
-            })
+            Ok(StagedCycle { stored, durable })
         })
     }
 
@@ -247,10 +242,10 @@ impl Cache {
         self.switch_in_files(Vec::new(), staged)
     }
 
-    /// Make the staged files durable together, rename everything in order (the cache files
-    /// first), sync the directory once.
+    /// Rename a staged cycle's files in, in order (the cache files first), and sync the
+    /// directory once.
     pub fn switch_in(&self, cycle: StagedCycle) -> io::Result<()> {
-        self.switch_in_files(cycle.durable, cycle.staged)
+        self.switch_in_files(cycle.durable, Vec::new())
     }
 
     fn switch_in_files(
