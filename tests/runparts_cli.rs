@@ -34,6 +34,51 @@ fn os(s: &Path) -> &std::ffi::OsStr {
     s.as_os_str()
 }
 
+/// What follows `dib-run-parts <date> ` in a line, where `<date>` is `date` in the C locale:
+/// `Fri Dec  4 17:42:09 CET 2026`. The day of the month is space-padded, so the date cannot be
+/// split on single spaces; the zone abbreviation has no fixed width.
+fn body_after_date_prefix(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("dib-run-parts ")?;
+    // "Fri Dec  4 17:42:09 " is 20 bytes wide whatever the day
+    let (fixed, rest) = (rest.get(..20)?, rest.get(20..)?);
+    let b = fixed.as_bytes();
+    let day = fixed[8..10].trim_start();
+    let well_formed = b[3] == b' '
+        && b[7] == b' '
+        && !day.is_empty()
+        && day.bytes().all(|c| c.is_ascii_digit())
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b' ';
+    if !well_formed {
+        return None;
+    }
+    let (zone, rest) = rest.split_once(' ')?;
+    let (year, body) = rest.split_once(' ').unwrap_or((rest, ""));
+    (!zone.is_empty() && year.len() == 4 && year.bytes().all(|c| c.is_ascii_digit()))
+        .then_some(body)
+}
+
+#[test]
+fn date_prefix_is_stripped_on_any_day_and_zone() {
+    for (line, body) in [
+        (
+            "dib-run-parts Fri Dec  4 17:42:09 UTC 2026 Target: x",
+            "Target: x",
+        ),
+        ("dib-run-parts Mon Nov 23 03:46:57 CET 2026 ", ""),
+        ("dib-run-parts Tue Jan  1 00:00:00 +0530 2030 a  b", "a  b"),
+        ("dib-run-parts Sun Feb 29 23:59:59 America/X 2032", ""),
+    ] {
+        assert_eq!(body_after_date_prefix(line), Some(body), "{line}");
+    }
+    assert_eq!(
+        body_after_date_prefix("dib-run-parts Fri Dec 4 1:2:3 UTC 2026 x"),
+        None
+    );
+}
+
 /// Build the ordering-vector directory of spec §5.4 (scripts echo their own name).
 fn ordering_tree(dir: &Path) {
     for n in ["10-b", "a-z", "9-a", "-5y", "010-c", "_x", "10-a", "2.sh"] {
@@ -192,14 +237,7 @@ fn success_prints_the_profiling_block_and_leaves_no_temp_files() {
     );
     let bodies: Vec<&str> = lines
         .iter()
-        .map(|l| {
-            // prefix = name + 6 date words
-            let mut rest = *l;
-            for _ in 0..7 {
-                rest = rest.split_once(' ').map(|x| x.1).unwrap_or("");
-            }
-            rest
-        })
+        .map(|l| body_after_date_prefix(l).unwrap_or_else(|| panic!("no date prefix: {l:?}")))
         .collect();
     let at = bodies
         .iter()
@@ -417,5 +455,36 @@ fn sigint_stops_the_running_script_tree() {
             "sleeper {sleeper} still running: {stat}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_line_has_a_c_locale_date_prefix_in_any_zone_and_locale() {
+    for (tz, locale) in [
+        ("UTC", "C"),
+        ("Asia/Kolkata", "de_DE.UTF-8"),
+        ("America/St_Johns", "fr_FR.UTF-8"),
+        ("<+0330>-3:30", "ja_JP.UTF-8"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("configure.d");
+        exe(&dir.join("10-a"), "#!/bin/sh\n");
+        let out = Command::new(common::legacy(tmp.path(), "dib-run-parts"))
+            .arg(&dir)
+            .env("TZ", tz)
+            .env("LC_ALL", locale)
+            .env("LANG", locale)
+            .env_remove("RUN_PARTS_REGEX")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "TZ={tz}");
+        let err = text(&out.stderr);
+        assert!(err.lines().count() > 5, "TZ={tz}: {err}");
+        for line in err.lines() {
+            assert!(
+                body_after_date_prefix(line).is_some(),
+                "TZ={tz} LC_ALL={locale}: {line:?}"
+            );
+        }
     }
 }
