@@ -1,0 +1,113 @@
+//! Defects found by hostile testing (issue 11), deploy side: a full state dir, signals to a
+//! standalone run, hooks leaving background children, hung signal endpoints, odd ids, big
+//! output files and secrets in hook output.
+
+mod common;
+#[path = "fixtures/deploy/support.rs"]
+mod support;
+
+use common::{Response, Server};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::Site;
+
+/// A tmpfs mounted for the test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Mount a tmpfs of `size` on `dir`; None (the test is skipped, saying why) only when mounting
+/// is impossible here (not root, no mount privilege).
+fn mount_tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+        Ok(o) => {
+            eprintln!(
+                "SKIP: cannot mount a tmpfs on {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("SKIP: cannot run mount: {e}");
+            None
+        }
+    }
+}
+
+fn status(site: &Site) -> std::process::Output {
+    Command::new(common::bin())
+        .arg("status")
+        .arg("--state-dir")
+        .arg(&site.state)
+        .output()
+        .unwrap()
+}
+
+fn signal_inputs(url: &str) -> serde_json::Value {
+    json!([
+        {"name": "deploy_signal_transport", "type": "String", "value": "CFN_SIGNAL"},
+        {"name": "deploy_signal_id", "type": "String", "value": url},
+        {"name": "deploy_signal_verb", "type": "String", "value": "POST"}
+    ])
+}
+
+/// Issue 11 (high): a 200 KB state dir with 190 KB used. The hook runs, but neither its kept
+/// result nor the outbox record fits. The result must not be marked finished, the run and
+/// `status` must say so, and once there is space the next run signals the hook's real result.
+#[test]
+fn result_that_cannot_be_saved_is_never_marked_finished_and_is_signalled_later() {
+    let srv = Server::start(|_| Response::new(200, ""));
+    let mut site = Site::new();
+    site.notify = None;
+    let Some(_mount) = mount_tmpfs(&site.state, "200k") else {
+        return;
+    };
+    let filler = site.state.join("filler");
+    std::fs::write(&filler, vec![b'x'; 190 * 1024]).unwrap();
+    // 40 KB of stdout: the result does not fit in what is left, a journal record does
+    site.write_list(&json!([support::script_entry(
+        "full1",
+        "#!/bin/sh\nhead -c 40000 /dev/zero | tr '\\0' o\necho\necho done >&2\n",
+        signal_inputs(&srv.url("/signal/full1")),
+        json!([])
+    )]));
+    let out = site.deploy();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the run reports the loss");
+    assert!(log.contains("could not be saved"), "{log}");
+    assert!(srv.requests().is_empty());
+    let j = site.journal("full1").expect("running record");
+    assert_eq!(j["state"], "running", "never marked finished: {j:#}");
+    let st = status(&site);
+    let st_out = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(1), "{st_out}");
+    assert!(st_out.contains("full1"), "{st_out}");
+    assert!(st_out.contains("not saved"), "{st_out}");
+
+    // space freed: the next run signals the hook's own result, once
+    std::fs::remove_file(&filler).unwrap();
+    let out = site.deploy();
+    assert!(out.status.success());
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    let body = reqs[0].body_json();
+    assert_eq!(body["deploy_status_code"], 0, "{body:#}");
+    assert_eq!(body["deploy_stderr"], "done\n");
+    assert_eq!(body["deploy_stdout"].as_str().unwrap().len(), 40001);
+    assert_eq!(site.journal("full1").unwrap()["state"], "succeeded");
+    assert_eq!(status(&site).status.code(), Some(0));
+    assert!(site.deploy().status.success());
+    assert_eq!(srv.requests().len(), 1, "signalled once");
+}
