@@ -111,3 +111,90 @@ fn result_that_cannot_be_saved_is_never_marked_finished_and_is_signalled_later()
     assert!(site.deploy().status.success());
     assert_eq!(srv.requests().len(), 1, "signalled once");
 }
+
+fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn kill9(pid: i32) {
+    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+}
+
+/// Issue 11: `nohup mydaemon &` in a script deployment. The background process keeps the
+/// hook's stdout and stderr open; the deployment still ends when the script exits (its status
+/// is signalled, no timeout) and the background process is left running.
+#[test]
+fn background_child_holding_the_output_does_not_hold_the_deployment() {
+    let site = Site::new();
+    let pidfile = site.root.join("bg.pid");
+    site.write_list(&json!([support::script_entry(
+        "bg1",
+        &format!(
+            "#!/bin/sh\necho started\nsleep 60 &\necho $! > {}\necho to-stderr >&2\nexit 3\n",
+            pidfile.display()
+        ),
+        json!([]),
+        json!([])
+    )]));
+    let out = site.deploy_cmd(&["--hook-timeout", "5"]).output().unwrap();
+    let bg: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = pid_alive(bg);
+    kill9(bg);
+    assert!(out.status.success());
+    let s = site.signal_for("bg1");
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(
+        s[0]["deploy_status_code"], 3,
+        "the script's own status, not a timeout: {s:#?}"
+    );
+    assert_eq!(s[0]["deploy_stdout"], "started\n");
+    assert_eq!(s[0]["deploy_stderr"], "to-stderr\n");
+    assert!(alive, "the background process is left running");
+}
+
+/// The same for an external hook program (not the built-in script hook).
+#[test]
+fn external_hook_leaving_a_background_child_ends_with_its_own_status() {
+    let site = Site::new();
+    let pidfile = site.root.join("bg.pid");
+    std::fs::write(
+        site.hooks.join("bghook"),
+        format!(
+            "#!/bin/sh\ncat >/dev/null\nsleep 60 &\necho $! > {}\necho '{{\"deploy_status_code\": 0, \"deploy_stdout\": \"ok\"}}'\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        site.hooks.join("bghook"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut entry = support::script_entry("bg2", "", json!([]), json!([]));
+    entry["group"] = json!("bghook");
+    site.write_list(&json!([entry]));
+    let out = site.deploy_cmd(&["--hook-timeout", "5"]).output().unwrap();
+    let bg: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = pid_alive(bg);
+    kill9(bg);
+    assert!(out.status.success());
+    let s = site.signal_for("bg2");
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(s[0]["deploy_status_code"], 0, "{s:#?}");
+    assert_eq!(s[0]["deploy_stdout"], "ok");
+    assert!(alive, "the background process is left running");
+}
