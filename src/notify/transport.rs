@@ -160,6 +160,13 @@ pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
     if iv.contains_key("deploy_signal_id") {
         let url = required(&iv, "deploy_signal_id", "HTTP")?;
         crate::logging::register_secret(&url);
+        if !has_http_scheme(&url) {
+            // the reference's requests raises InvalidSchema/MissingSchema: final, never retried
+            return Err(format!(
+                "deploy_signal_id {}: unsupported URL scheme (only http:// and https:// can be signalled)",
+                crate::logging::redact_url(&url)
+            ));
+        }
         let verb = match iv.get("deploy_signal_verb") {
             Some(Value::String(v)) if v == "PUT" => Verb::Put,
             _ => Verb::Post,
@@ -185,6 +192,12 @@ pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
         }
     }
     Ok(out)
+}
+
+/// `http://` or `https://`, in any letter case (what requests can send to).
+fn has_http_scheme(url: &str) -> bool {
+    let lower = url.trim_start().get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Why an attempt did not succeed.
