@@ -198,3 +198,161 @@ fn external_hook_leaving_a_background_child_ends_with_its_own_status() {
     assert_eq!(s[0]["deploy_stdout"], "ok");
     assert!(alive, "the background process is left running");
 }
+
+/// A TCP endpoint that accepts connections and never answers, until `heal` is called: from
+/// then on it answers every new request with 200. Counts the requests answered.
+struct HungEndpoint {
+    addr: std::net::SocketAddr,
+    healed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HungEndpoint {
+    fn start() -> HungEndpoint {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ep = HungEndpoint {
+            addr,
+            healed: Default::default(),
+            held: Default::default(),
+            answered: Default::default(),
+        };
+        let (healed, held, answered) = (ep.healed.clone(), ep.held.clone(), ep.answered.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if !healed.load(Ordering::SeqCst) {
+                    held.lock().unwrap().push(stream);
+                    continue;
+                }
+                let answered = answered.clone();
+                std::thread::spawn(move || {
+                    let mut s = stream;
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // headers, then the body by Content-Length
+                    loop {
+                        let n = s.read(&mut chunk).unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len: usize = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse().ok())?
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    answered.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        ep
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Whether the first held connection is still open from the client's side.
+    fn first_connection_still_open(&self) -> bool {
+        use std::io::Read;
+        let held = self.held.lock().unwrap();
+        let Some(s) = held.first() else { return false };
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        // the request was sent long ago; nothing more comes unless the client closes (0)
+        let mut s = s;
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => return false,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn heal(&self) {
+        self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.held.lock().unwrap().clear();
+    }
+}
+
+/// Issue 11: a signal endpoint that accepts connections but never answers held every
+/// deployment for the whole HTTP timeout. Signals are queued and the next deployment runs
+/// while the first signal is still unanswered; nothing is lost: once the endpoint answers,
+/// `heat-config-notify --flush` delivers all three.
+#[test]
+fn hung_signal_endpoint_does_not_hold_the_next_deployments() {
+    let ep = HungEndpoint::start();
+    let mut site = Site::new();
+    site.notify = None;
+    site.extra_env.push(("OS_HTTP__TIMEOUT".into(), "600".into()));
+    site.extra_env.push((
+        "HEAT_AGENT_CONFIG_DIR".into(),
+        site.root.join("no-config").display().to_string(),
+    ));
+    let ran = site.root.join("ran");
+    let list: Vec<serde_json::Value> = (1..=3)
+        .map(|i| {
+            support::script_entry(
+                &format!("hung{i}"),
+                &format!("#!/bin/sh\necho {i} >> {}\n", ran.display()),
+                signal_inputs(&ep.url(&format!("/signal/{i}"))),
+                json!([]),
+            )
+        })
+        .collect();
+    site.write_list(&json!(list));
+    let mut child = site.deploy_cmd(&[]).spawn().unwrap();
+    // all three hooks run while the first signal is still waiting for its answer
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_to_string(&ran).map_or(0, |t| t.lines().count()) < 3 {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the deployments after the first waited for its signal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        ep.first_connection_still_open(),
+        "hooks 2 and 3 ran while signal 1 was in flight"
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    for i in 1..=3 {
+        assert_eq!(site.journal(&format!("hung{i}")).unwrap()["state"], "succeeded");
+    }
+    // nothing lost: every signal is still queued, and delivered once the endpoint answers
+    ep.heal();
+    let flush = Command::new(common::bin())
+        .args(["notify", "--flush"])
+        .env("HEAT_AGENT_STATE_DIR", &site.state)
+        .env("HEAT_AGENT_NOTIFY_WAIT", "60")
+        .env("HEAT_AGENT_CONFIG_DIR", site.root.join("no-config"))
+        .output()
+        .unwrap();
+    assert!(
+        flush.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flush.stderr)
+    );
+    assert_eq!(
+        ep.answered.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "all three signals delivered"
+    );
+}

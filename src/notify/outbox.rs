@@ -275,6 +275,7 @@ fn forget_credentials(rec: &mut Record) {
 }
 
 /// Files in `<state_dir>/outbox/`.
+#[derive(Clone)]
 pub struct Outbox {
     dir: PathBuf,
     backoff: Backoff,
@@ -311,6 +312,33 @@ impl Outbox {
             .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
     }
 
+    /// Short exclusive lock for replacing a record file. Delivery passes hold [`Outbox::lock`]
+    /// for as long as the network takes; queueing a new signal must not wait for that.
+    fn write_lock(&self) -> io::Result<nix::fcntl::Flock<File>> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_0600()
+            .open(self.dir.join(".write.lock"))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
+    }
+
+    /// Write back a record after an attempt, unless a newer signal for the same id was queued
+    /// meanwhile (that one is kept).
+    fn write_back(&self, rec: &Record) -> io::Result<()> {
+        let _lock = self.write_lock()?;
+        if let Ok(bytes) = fs::read(self.path(&rec.id)) {
+            if let Ok(current) = serde_json::from_slice::<Summary>(&bytes) {
+                if current.created_at != rec.created_at {
+                    return Ok(());
+                }
+            }
+        }
+        self.write(rec)
+    }
+
     fn write(&self, rec: &Record) -> io::Result<()> {
         let bytes = serde_json::to_vec(rec).map_err(io::Error::other)?;
         fsutil::atomic_write(&self.path(&rec.id), &bytes, 0o600, fsutil::Owner::default())
@@ -321,7 +349,7 @@ impl Outbox {
     /// `signal` = signal data. A record already there for `id` is replaced.
     pub fn enqueue(&self, id: &str, entry: &Value, signal: &Value) -> io::Result<()> {
         let rec = new_record(id, entry, signal, now());
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         self.write(&rec)
     }
 
@@ -457,7 +485,7 @@ impl Outbox {
                 );
                 forget_credentials(&mut rec);
                 summary.failed += 1;
-                if let Err(e) = self.write(&rec) {
+                if let Err(e) = self.write_back(&rec) {
                     log::error!("outbox: {e}");
                 }
                 continue;
@@ -479,7 +507,7 @@ impl Outbox {
                 State::Failed => summary.failed += 1,
                 State::Queued => summary.pending += 1,
             }
-            if let Err(e) = self.write(&rec) {
+            if let Err(e) = self.write_back(&rec) {
                 log::error!("outbox: {e}");
             }
         }
