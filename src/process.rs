@@ -45,6 +45,8 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL when the timeout fires.
     pub kill_grace: Duration,
+    /// The same when the caller's stop flag is raised.
+    pub stop_grace: Duration,
     /// Put the child in its own process group (so the whole tree can be killed).
     pub own_group: bool,
     /// After the child exited, how long to wait for its captured streams to close (a
@@ -66,6 +68,7 @@ impl Spec {
             stderr: Output::Inherit,
             timeout: None,
             kill_grace: Duration::from_secs(5),
+            stop_grace: Duration::from_millis(500),
             own_group: true,
             drain_grace: DRAIN_GRACE,
         }
@@ -304,7 +307,7 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
             timed_out = time_up && !stop_now;
             cancelled = stop_now;
             let grace = if cancelled {
-                Duration::from_millis(500)
+                spec.stop_grace
             } else {
                 spec.kill_grace
             };

@@ -356,3 +356,87 @@ fn hung_signal_endpoint_does_not_hold_the_next_deployments() {
         "all three signals delivered"
     );
 }
+
+fn wait_for(p: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !p.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            p.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Issue 11: SIGTERM, SIGINT or SIGHUP to a standalone `deploy` (or `55-heat-config`) killed it
+/// at once and left the hook running as an orphan, later reported as interrupted while it may
+/// still run. Now the hook's processes are stopped (TERM, then KILL after a grace period), the
+/// deployment is recorded and signalled as interrupted, and the next run changes nothing.
+#[test]
+fn signals_to_a_standalone_deploy_stop_the_hook_and_record_the_result() {
+    for (legacy, sig, name) in [
+        (false, "TERM", 15),
+        (true, "INT", 2),
+        (false, "HUP", 1),
+    ] {
+        let site = Site::new();
+        let id = format!("sig{name}");
+        let pidfile = site.root.join("hook.pid");
+        let termfile = site.root.join("hook.term");
+        let second = site.root.join("second.ran");
+        site.write_list(&json!([
+            support::script_entry(
+                &id,
+                &format!(
+                    "#!/bin/sh\ntrap 'echo term > {t}; exit 7' TERM\necho $$ > {p}.tmp && mv {p}.tmp {p}\nsleep 120 &\nwait\n",
+                    t = termfile.display(),
+                    p = pidfile.display()
+                ),
+                json!([]),
+                json!([])
+            ),
+            support::script_entry(
+                "after",
+                &format!("#!/bin/sh\ntouch {}\n", second.display()),
+                json!([]),
+                json!([])
+            )
+        ]));
+        let mut cmd = if legacy {
+            site.legacy_cmd()
+        } else {
+            site.deploy_cmd(&[])
+        };
+        let mut child = cmd.spawn().unwrap();
+        wait_for(&pidfile);
+        let hook_pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        let hook_alive = pid_alive(hook_pid);
+        if hook_alive {
+            kill9(hook_pid);
+        }
+        assert!(!hook_alive, "SIG{sig}: the hook was not left running");
+        assert!(termfile.exists(), "SIG{sig}: the hook got SIGTERM first");
+        assert_eq!(status.code(), Some(128 + name), "SIG{sig}");
+        let j = site.journal(&id).unwrap();
+        assert_eq!(j["state"], "interrupted", "SIG{sig}: {j:#}");
+        let s = site.signal_for(&id);
+        assert_eq!(s.len(), 1, "SIG{sig}: signalled at once: {s:#?}");
+        assert_eq!(s[0]["deploy_status_code"], 125);
+        assert!(!second.exists(), "SIG{sig}: no deployment starts after the stop");
+        // the next run does not report it again, and runs the rest
+        assert!(site.deploy().status.success());
+        assert_eq!(site.signal_for(&id).len(), 1, "SIG{sig}");
+        assert!(second.exists());
+    }
+}

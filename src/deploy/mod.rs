@@ -23,7 +23,7 @@ use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,7 +183,39 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(id) = matches.get_one::<String>("rerun") {
         return forget(&paths, id);
     }
-    run(&settings, &paths, None)
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicI32::new(0));
+    if let Err(e) = stop_on_signals(&stop, &received) {
+        log::warn!("cannot handle SIGTERM/SIGINT/SIGHUP: {e}");
+    }
+    let code = run(&settings, &paths, Some(&stop));
+    match received.load(Ordering::SeqCst) {
+        0 => code,
+        sig => {
+            log::warn!("stopped by signal {sig}");
+            128 + sig
+        }
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP raise `stop`: the running hook's processes are stopped (with
+/// [`crate::hooks::STOP_GRACE`]), its deployment recorded and signalled as interrupted, and no
+/// further deployment starts. A second signal exits at once (everything already recorded is
+/// durable; a hook still in its grace period may be left running).
+fn stop_on_signals(stop: &Arc<AtomicBool>, received: &Arc<AtomicI32>) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let (stop, received) = (stop.clone(), received.clone());
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if received.swap(sig, Ordering::SeqCst) != 0 {
+                std::process::exit(128 + sig);
+            }
+            log::warn!("signal {sig} received: stopping the running hook, then exiting");
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    Ok(())
 }
 
 /// Load the deployments list. `Ok(None)`: the file is empty (no deployments key in metadata).
@@ -360,7 +392,7 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
             // W17: a corrupt render runs nothing, changes nothing, and fails loudly so the
             // collector retries on its next poll.
             log::error!("{e}; no deployment run, previous state kept");
-            runner.notifier.deliver(settings, stop);
+            runner.notifier.deliver(settings);
             return 1;
         }
     };
@@ -371,7 +403,7 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
         }
         runner.deploy(index, raw);
     }
-    runner.notifier.deliver(settings, stop);
+    runner.notifier.deliver(settings);
     match runner.unsaved.get() {
         0 => 0,
         n => {
@@ -584,10 +616,17 @@ impl Runner<'_> {
                 match self.run_hook(hook, &dep, timeout) {
                     Some(s) => s,
                     None => {
-                        // Stopped by the caller: leave the journal `running`; the next start
-                        // handles it as interrupted.
-                        log::warn!("deployment {} stopped while its hook ran", dep.id);
-                        return;
+                        // Stopped by a signal: the hook's processes were stopped; the
+                        // deployment is recorded and signalled as interrupted now.
+                        let msg = format!(
+                            "interrupted: heat-agent was told to stop (signal) while the {} hook of deployment {} was running; \
+                             its processes were stopped and it was not run again",
+                            dep.group, dep.id
+                        );
+                        log::error!("{msg}");
+                        rec.state = State::Interrupted;
+                        rec.error = Some(msg.clone());
+                        entry::failure_signal(String::new(), msg, STATUS_INTERRUPTED)
                     }
                 }
             }
@@ -648,6 +687,7 @@ impl Runner<'_> {
                 let mut spec = Spec::new(path).capture(CAPTURE_LIMIT);
                 spec.stdin = Some(pyjson::dumps(&dep.entry).into_bytes());
                 spec.timeout = timeout;
+                spec.stop_grace = crate::hooks::STOP_GRACE;
                 match process::run(&spec, self.stop) {
                     Err(e) => {
                         let code = if e.kind() == io::ErrorKind::NotFound {

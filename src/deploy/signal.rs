@@ -9,7 +9,6 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -88,11 +87,11 @@ impl Notifier {
     /// Attempt the queued signals that are due (no-op for an external program), then wait
     /// for this run's deliveries, but never for an endpoint that does not answer: what is still
     /// in flight after [`STALLED_ATTEMPT`] stays queued for the daemon or the next run.
-    pub fn deliver(&self, settings: &Settings, stop: Option<&Arc<AtomicBool>>) {
+    pub fn deliver(&self, settings: &Settings) {
         if let Notifier::Outbox(o, courier) = self {
             let courier = courier.get_or_init(|| Courier::start(o.clone(), settings.clone()));
             courier.send(Job::Due);
-            courier.wait(stop, o.dir());
+            courier.wait(o.dir());
         }
     }
 
@@ -152,8 +151,9 @@ impl Courier {
         }
     }
 
-    /// No more jobs; wait until they are done, a stop request, or a stalled attempt.
-    fn wait(&self, stop: Option<&Arc<AtomicBool>>, outbox_dir: &Path) {
+    /// No more jobs; wait until they are done or an attempt stalls. A stop request does not
+    /// cut this short: the signal of a deployment it interrupted is worth one attempt.
+    fn wait(&self, outbox_dir: &Path) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
@@ -168,7 +168,7 @@ impl Courier {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .is_some_and(|t| t.elapsed() > STALLED_ATTEMPT);
-            if stalled || stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            if stalled {
                 log::warn!(
                     "a signal endpoint is not answering; undelivered signals stay queued in {} \
                      (delivered by the heat-agent daemon, `heat-config-notify --flush` or the next run)",

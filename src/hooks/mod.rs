@@ -31,6 +31,11 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTIN.contains(&name)
 }
 
+/// How long a hook's processes get between SIGTERM and SIGKILL when the runner is told to
+/// stop (SIGTERM/SIGINT/SIGHUP to `deploy`): time to clean up, well within systemd's stop
+/// timeout.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// How the runner wants the hook's tools run.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
@@ -335,6 +340,7 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
     });
     spec.stdin = Some(Vec::new());
     spec.timeout = ctx.timeout;
+    spec.stop_grace = STOP_GRACE;
     let mut attempts = 0;
     loop {
         match process::run(&spec, ctx.stop.as_ref()) {
