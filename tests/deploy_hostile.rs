@@ -26,7 +26,13 @@ impl Drop for Tmpfs {
 fn mount_tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
     std::fs::create_dir_all(dir).unwrap();
     let out = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
         .arg(dir)
         .output();
     match out {
@@ -254,7 +260,9 @@ impl HungEndpoint {
                             }
                         }
                     }
-                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = s.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
                     answered.fetch_add(1, Ordering::SeqCst);
                 });
             }
@@ -300,7 +308,8 @@ fn hung_signal_endpoint_does_not_hold_the_next_deployments() {
     let ep = HungEndpoint::start();
     let mut site = Site::new();
     site.notify = None;
-    site.extra_env.push(("OS_HTTP__TIMEOUT".into(), "600".into()));
+    site.extra_env
+        .push(("OS_HTTP__TIMEOUT".into(), "600".into()));
     site.extra_env.push((
         "HEAT_AGENT_CONFIG_DIR".into(),
         site.root.join("no-config").display().to_string(),
@@ -334,7 +343,10 @@ fn hung_signal_endpoint_does_not_hold_the_next_deployments() {
     let status = child.wait().unwrap();
     assert!(status.success());
     for i in 1..=3 {
-        assert_eq!(site.journal(&format!("hung{i}")).unwrap()["state"], "succeeded");
+        assert_eq!(
+            site.journal(&format!("hung{i}")).unwrap()["state"],
+            "succeeded"
+        );
     }
     // nothing lost: every signal is still queued, and delivered once the endpoint answers
     ep.heal();
@@ -375,11 +387,7 @@ fn wait_for(p: &Path) {
 /// deployment is recorded and signalled as interrupted, and the next run changes nothing.
 #[test]
 fn signals_to_a_standalone_deploy_stop_the_hook_and_record_the_result() {
-    for (legacy, sig, name) in [
-        (false, "TERM", 15),
-        (true, "INT", 2),
-        (false, "HUP", 1),
-    ] {
+    for (legacy, sig, name) in [(false, "TERM", 15), (true, "INT", 2), (false, "HUP", 1)] {
         let site = Site::new();
         let id = format!("sig{name}");
         let pidfile = site.root.join("hook.pid");
@@ -433,10 +441,67 @@ fn signals_to_a_standalone_deploy_stop_the_hook_and_record_the_result() {
         let s = site.signal_for(&id);
         assert_eq!(s.len(), 1, "SIG{sig}: signalled at once: {s:#?}");
         assert_eq!(s[0]["deploy_status_code"], 125);
-        assert!(!second.exists(), "SIG{sig}: no deployment starts after the stop");
+        assert!(
+            !second.exists(),
+            "SIG{sig}: no deployment starts after the stop"
+        );
         // the next run does not report it again, and runs the rest
         assert!(site.deploy().status.success());
         assert_eq!(site.signal_for(&id).len(), 1, "SIG{sig}");
         assert!(second.exists());
     }
+}
+
+/// Issue 11: ids over about 245 bytes were never run or signalled, and an id `X.notify` listed
+/// after `X` never ran (its marker was X's notify file). Ids map to file names injectively and
+/// within the name limit; ordinary ids keep the reference's names byte for byte.
+#[test]
+fn long_ids_and_notify_suffixed_ids_run_and_are_signalled_once() {
+    let srv = Server::start(|_| Response::new(200, ""));
+    let mut site = Site::new();
+    site.notify = None;
+    let long = "L".repeat(300);
+    let long_utf8 = "é".repeat(200); // 400 bytes
+    let ids = [
+        "8b1a2c3d-0000-4000-8000-00000000abcd".to_string(),
+        "X".to_string(),
+        "X.notify".to_string(),
+        long.clone(),
+        long_utf8.clone(),
+        "100%".to_string(),
+    ];
+    let ran = site.root.join("ran");
+    let list: Vec<serde_json::Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            support::script_entry(
+                id,
+                &format!("#!/bin/sh\necho {i} >> {}\n", ran.display()),
+                signal_inputs(&srv.url(&format!("/signal/{i}"))),
+                json!([]),
+            )
+        })
+        .collect();
+    site.write_list(&json!(list));
+    let out = site.deploy();
+    assert!(out.status.success());
+    let runs = std::fs::read_to_string(&ran).unwrap_or_default();
+    assert_eq!(runs.lines().count(), ids.len(), "every id ran once: {runs}");
+    let mut paths: Vec<String> = srv.requests().iter().map(|r| r.path().to_string()).collect();
+    paths.sort();
+    assert_eq!(paths.len(), ids.len(), "every id signalled: {paths:?}");
+    // the reference's layout for ordinary ids
+    for id in ["8b1a2c3d-0000-4000-8000-00000000abcd", "X"] {
+        assert!(site.marker(id).exists(), "{id}");
+        assert!(site.notify_file(id).exists(), "{id}");
+        assert_eq!(site.journal(id).unwrap()["state"], "succeeded");
+    }
+    for f in std::fs::read_dir(&site.deployed).unwrap().flatten() {
+        assert!(f.file_name().len() <= 255);
+    }
+    // a second run runs and signals nothing again
+    assert!(site.deploy().status.success());
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), ids.len());
+    assert_eq!(srv.requests().len(), ids.len());
 }

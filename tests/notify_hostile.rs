@@ -56,7 +56,11 @@ impl Env {
 /// It is a final failure: one clear error naming the problem, exit 1, nothing left queued.
 #[test]
 fn unsupported_signal_url_scheme_is_a_final_failure() {
-    for url in ["mock://signal/here?Signature=c2VjcmV0", "ftp://h/x", "no-scheme-at-all"] {
+    for url in [
+        "mock://signal/here?Signature=c2VjcmV0",
+        "ftp://h/x",
+        "no-scheme-at-all",
+    ] {
         let env = Env::new();
         let config = env.config(&json!({
             "id": "scheme1",
@@ -69,7 +73,10 @@ fn unsupported_signal_url_scheme_is_a_final_failure() {
         let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
         assert_eq!(errors.len(), 1, "{url}: one clear error: {err}");
         assert!(errors[0].contains("unsupported URL scheme"), "{err}");
-        assert!(!err.contains("c2VjcmV0"), "the signature stays masked: {err}");
+        assert!(
+            !err.contains("c2VjcmV0"),
+            "the signature stays masked: {err}"
+        );
         let queued: Vec<Value> = env
             .outbox_records()
             .into_iter()

@@ -55,6 +55,28 @@ pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id != "." && id != ".." && !id.contains('/') && !id.contains('\0')
 }
 
+/// The file stem for deployment `id` (`<deployed>/<stem>.json`, `<stem>.notify.json`, the
+/// journal's `<stem>.json`, hooks' working files). The id itself, as the reference names
+/// them, for every id that can be one: no `%`, no leading `.`, not ending in `.notify` (whose
+/// marker would be the notify file of another id) and at most
+/// [`crate::notify::outbox::MAX_FILE_STEM`] bytes. Otherwise `%` and those dots are escaped
+/// (`%25`, `%2E`), and a stem still too long is cut and ends in a hash of the id. Injective:
+/// only escaped stems contain `%`.
+pub fn file_stem(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, c) in id.char_indices() {
+        match c {
+            '%' => out.push_str("%25"),
+            '.' if i == 0 => out.push_str("%2E"),
+            _ => out.push(c),
+        }
+    }
+    if let Some(base) = out.strip_suffix(".notify") {
+        out = format!("{base}%2Enotify");
+    }
+    crate::notify::outbox::shorten_stem(out, id)
+}
+
 /// Sanitise, validate and resolve one raw entry. `Err` is a one-line reason (the entry is
 /// skipped and logged; the other deployments still run).
 pub fn prepare(raw: &Value) -> Result<Prepared, String> {
@@ -299,6 +321,23 @@ pub fn is_secret_input(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_stems_keep_ordinary_ids_and_are_injective_and_bounded() {
+        for id in ["8b1a2c3d-0000-4000-8000-00000000abcd", "X", "a.b", "é"] {
+            assert_eq!(file_stem(id), id);
+        }
+        assert_eq!(file_stem("X.notify"), "X%2Enotify");
+        assert_eq!(file_stem(".hidden"), "%2Ehidden");
+        assert_eq!(file_stem("100%"), "100%25");
+        assert_eq!(file_stem("100%25"), "100%2525");
+        let long = "L".repeat(300);
+        let longer = "L".repeat(301);
+        assert!(file_stem(&long).len() <= 200);
+        assert_ne!(file_stem(&long), file_stem(&longer));
+        assert!(file_stem(&"é".repeat(200)).len() <= 200);
+        assert_eq!(file_stem(&"L".repeat(200)), "L".repeat(200));
+    }
 
     fn run(raw: Value) -> Deployment {
         match prepare(&raw).unwrap() {

@@ -87,12 +87,15 @@ impl Paths {
         }
     }
 
+    /// `<deployed>/<id>.json`, the reference's marker (see [`entry::file_stem`] for ids that
+    /// cannot be file names as they are).
     pub fn marker(&self, id: &str) -> PathBuf {
-        self.deployed.join(format!("{id}.json"))
+        self.deployed.join(format!("{}.json", entry::file_stem(id)))
     }
 
     pub fn notify_file(&self, id: &str) -> PathBuf {
-        self.deployed.join(format!("{id}.notify.json"))
+        self.deployed
+            .join(format!("{}.notify.json", entry::file_stem(id)))
     }
 }
 
@@ -839,8 +842,7 @@ impl Runner<'_> {
         }
         // "for debugging", as the reference: the signal data as handed over.
         let text = pyjson::dumps_indent(signal, 2);
-        if let Err(e) = journal::replace_file(&self.paths.notify_file(id), text.as_bytes(), false)
-        {
+        if let Err(e) = journal::replace_file(&self.paths.notify_file(id), text.as_bytes(), false) {
             log::warn!("{e}");
         }
         Ok(())

@@ -5,10 +5,10 @@
 use crate::config::Settings;
 use crate::process::{self, Spec};
 use serde_json::Value;
+use std::cell::OnceCell;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::cell::OnceCell;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};

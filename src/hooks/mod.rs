@@ -234,10 +234,11 @@ pub(crate) fn option_text(opts: &Map<String, Value>, key: &str) -> Option<String
         .map(pyjson::py_str)
 }
 
-/// The entry id, usable as a file name.
+/// The entry id as the hooks' file name (working script, outputs path): the id itself, as the
+/// reference hooks name them, except for ids that cannot be one (`deploy::entry::file_stem`).
 pub(crate) fn entry_id(entry: &Value) -> Result<String, HookError> {
     match entry.get("id").and_then(Value::as_str) {
-        Some(id) if crate::deploy::entry::valid_id(id) => Ok(id.to_string()),
+        Some(id) if crate::deploy::entry::valid_id(id) => Ok(crate::deploy::entry::file_stem(id)),
         _ => Err(HookError::new("deployment has no usable id", 1)),
     }
 }

@@ -149,7 +149,32 @@ pub fn file_stem(id: &str) -> String {
     if out.is_empty() {
         out.push_str("%00");
     }
-    out
+    shorten_stem(out, id)
+}
+
+/// Longest file stem made from a deployment id: with `.notify.json`, a temp file's `.` and
+/// `.tmpXXXXXXXX`, or a hook's `.<output name>`, names stay within NAME_MAX (255 bytes).
+pub const MAX_FILE_STEM: usize = 200;
+
+/// `stem` (an escaped form of `id` in which `%` is only ever followed by two hex digits) when
+/// short enough; else its beginning, `%-` and the SHA-256 of `id`, which no escaped form can
+/// equal.
+pub fn shorten_stem(mut stem: String, id: &str) -> String {
+    use sha2::Digest;
+    if stem.len() <= MAX_FILE_STEM {
+        return stem;
+    }
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut cut = MAX_FILE_STEM - 2 - 2 * digest.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    stem.truncate(cut);
+    stem.push_str("%-");
+    for b in digest {
+        stem.push_str(&format!("{b:02x}"));
+    }
+    stem
 }
 
 fn text_of(v: Option<&Value>) -> Option<String> {

@@ -196,7 +196,11 @@ pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
 
 /// `http://` or `https://`, in any letter case (what requests can send to).
 fn has_http_scheme(url: &str) -> bool {
-    let lower = url.trim_start().get(..8).unwrap_or(url).to_ascii_lowercase();
+    let lower = url
+        .trim_start()
+        .get(..8)
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
