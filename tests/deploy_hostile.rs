@@ -505,3 +505,37 @@ fn long_ids_and_notify_suffixed_ids_run_and_are_signalled_once() {
     assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), ids.len());
     assert_eq!(srv.requests().len(), ids.len());
 }
+
+/// Issue 11: declared output files were read whole (300 MB of output cost 1 GB of memory).
+/// They are bounded like stdout: the tail is kept. The run is limited to 256 MiB of data
+/// memory (RLIMIT_DATA), which a whole 300 MB output cannot fit in.
+#[test]
+fn huge_output_file_is_bounded_like_stdout() {
+    let site = Site::new();
+    site.write_list(&json!([support::script_entry(
+        "bigout",
+        "#!/bin/sh\nf=\"$heat_outputs_path.big\"\ntruncate -s 300M \"$f\"\nprintf 'THE END' >> \"$f\"\nprintf small > \"$heat_outputs_path.small\"\n",
+        json!([]),
+        json!([{"name": "big"}, {"name": "small"}])
+    )]));
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--data={}", 256u64 << 20))
+        .arg("--")
+        .arg(common::bin())
+        .arg("deploy");
+    site.env(&mut cmd);
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_dir_all(site.root.join("script-outputs"));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = site.signal_for("bigout");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["small"], "small");
+    let big = s[0]["big"].as_str().unwrap();
+    assert!(big.ends_with("THE END"), "the tail is kept");
+    assert!(big.len() <= (1 << 20) + 100, "{}", big.len());
+}

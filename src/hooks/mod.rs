@@ -314,13 +314,48 @@ pub(crate) fn collect_outputs(
         let mut p = heat_outputs_path.as_os_str().to_owned();
         p.push(".");
         p.push(name);
-        if let Ok(bytes) = std::fs::read(PathBuf::from(p)) {
+        if let Some((bytes, dropped)) = read_tail(Path::new(&p), OUTPUT_FILE_LIMIT) {
+            if dropped > 0 {
+                log::warn!(
+                    "output {name}: {} bytes; only the last {} are kept",
+                    dropped + bytes.len() as u64,
+                    bytes.len()
+                );
+            }
             response.insert(
                 name.to_string(),
-                Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                Value::String(crate::deploy::entry::decode_tail(&bytes, dropped)),
             );
         }
     }
+}
+
+/// Bound on a declared output file, like the hook's captured stdout: the tail is kept (Heat
+/// takes at most ~1 MiB per signal anyway).
+pub const OUTPUT_FILE_LIMIT: usize = crate::deploy::CAPTURE_LIMIT;
+
+/// The last `limit` bytes of a file (starting at a UTF-8 character boundary when cut), and
+/// how many bytes before them were dropped. None when it cannot be read (absent).
+fn read_tail(path: &Path, limit: usize) -> Option<(Vec<u8>, u64)> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut skip = len.saturating_sub(limit as u64);
+    if skip > 0 {
+        f.seek(SeekFrom::Start(skip)).ok()?;
+    }
+    let mut bytes = Vec::new();
+    f.take(limit as u64).read_to_end(&mut bytes).ok()?;
+    if skip > 0 {
+        let partial = bytes
+            .iter()
+            .take(3)
+            .take_while(|b| (**b & 0xC0) == 0x80)
+            .count();
+        bytes.drain(..partial);
+        skip += partial as u64;
+    }
+    Some((bytes, skip))
 }
 
 /// How a tool run ended, from the hook's point of view.
