@@ -539,3 +539,108 @@ fn huge_output_file_is_bounded_like_stdout() {
     assert!(big.ends_with("THE END"), "the tail is kept");
     assert!(big.len() <= (1 << 20) + 100, "{}", big.len());
 }
+
+/// Issue 11: masking was by input name only (`password`, `secret`, `token`, `*_key`). Values of
+/// inputs marked hidden/secret, of inputs named like a password or key, and of secret-named
+/// keys inside structured inputs are masked wherever hook output is logged, at any level.
+/// The failed deployment's stderr tail (issue 14) is masked too.
+#[test]
+fn secrets_are_masked_in_logged_hook_output() {
+    let secrets = [
+        "PassValue-4711",
+        "HiddenValue-0815",
+        "NestedAdminPw-42",
+        "MIIEpAIBAAKCAQEAsecretkeyline1",
+        "sEcReTkEyLiNe2-AAAAB3NzaC1yc2E",
+        "ApiKeyValue-9999",
+    ];
+    let site = Site::new();
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n{}\n-----END RSA PRIVATE KEY-----\n",
+        secrets[3], secrets[4]
+    );
+    let script = "#!/bin/sh\n\
+        echo \"db=$db_pass hidden=$opaque cfg=$cfg apikey=$apiKey\"\n\
+        echo \"db=$db_pass hidden=$opaque cfg=$cfg\" >&2\n\
+        printf '%s\\n' \"$ssh_private_key\" >&2\n\
+        echo \"key line: $(printf '%s' \"$ssh_private_key\" | sed -n 3p)\" >&2\n\
+        echo boom-marker >&2\n\
+        exit 2\n";
+    site.write_list(&json!([support::script_entry(
+        "sec1",
+        script,
+        json!([
+            {"name": "db_pass", "type": "String", "value": secrets[0]},
+            {"name": "opaque", "type": "String", "hidden": true, "value": secrets[1]},
+            {"name": "cfg", "type": "Json", "value": {"admin": {"admin_password": secrets[2]}, "port": 8080}},
+            {"name": "ssh_private_key", "type": "String", "value": pem},
+            {"name": "apiKey", "type": "String", "value": secrets[5]}
+        ]),
+        json!([])
+    )]));
+    // at debug level: everything the hook printed is logged
+    let out = site.deploy();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success());
+    assert!(log.contains("***"), "{log}");
+    for s in secrets {
+        assert!(!log.contains(s), "{s} leaked:\n{log}");
+    }
+    // Heat still gets the real output
+    let sig = site.signal_for("sec1");
+    assert!(sig[0]["deploy_stdout"].as_str().unwrap().contains(secrets[0]));
+
+    // at the default level: the failed deployment's stderr tail at ERROR, masked too
+    std::fs::remove_file(site.marker("sec1")).unwrap();
+    let out = site.deploy_cmd(&[]).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let stderr_line = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("stderr"))
+        .unwrap_or_else(|| panic!("no stderr at ERROR:\n{log}"));
+    assert!(log.contains("boom-marker"), "{stderr_line}\n{log}");
+    for s in secrets {
+        assert!(!log.contains(s), "{s} leaked:\n{log}");
+    }
+}
+
+/// Issue 14: a failed deployment's stderr tail is logged at ERROR (today only at debug), for
+/// built-in and external hooks.
+#[test]
+fn failed_deployment_stderr_tail_is_logged_at_error() {
+    let site = Site::new();
+    std::fs::write(
+        site.hooks.join("failhook"),
+        "#!/bin/sh\ncat >/dev/null\necho '{\"deploy_status_code\": 3, \"deploy_stderr\": \"external-boom\"}'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        site.hooks.join("failhook"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut external = support::script_entry("fe", "", json!([]), json!([]));
+    external["group"] = json!("failhook");
+    site.write_list(&json!([
+        support::script_entry(
+            "fs",
+            "#!/bin/sh\necho early-line >&2\necho script-boom >&2\nexit 2\n",
+            json!([]),
+            json!([])
+        ),
+        external
+    ]));
+    let out = site.deploy_cmd(&[]).output().unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    for (id, text) in [("fs", "script-boom"), ("fe", "external-boom")] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("[ERROR]") && l.contains(&format!("deployment {id} stderr"))),
+            "{id}: no stderr line at ERROR:\n{log}"
+        );
+        assert!(log.contains(text), "{text}:\n{log}");
+    }
+    assert!(!log.contains("DEBUG"));
+}

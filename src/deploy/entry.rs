@@ -308,14 +308,86 @@ pub fn verdict(entry: &Value, signal: &Value) -> Verdict {
     }
 }
 
-/// Input names whose values are secrets (masked in logs).
+/// Names whose values are secrets (masked in logs): anything named like a password, secret,
+/// token, credential or key (`db_pass`, `ssh_private_key`, `apiKey`), and the signal URL.
 pub fn is_secret_input(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n.contains("password")
-        || n.contains("secret")
-        || n.contains("token")
+    const PARTS: [&str; 7] = [
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "credential",
+        "private",
+    ];
+    const WORDS: [&str; 4] = ["pass", "pwd", "key", "apikey"];
+    PARTS.iter().any(|p| n.contains(p))
         || n == "deploy_signal_id"
-        || n.ends_with("_key")
+        || n.ends_with("key")
+        || n.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| WORDS.contains(&w))
+}
+
+/// Every value of a deployment entry to mask in logs: inputs named like secrets
+/// ([`is_secret_input`]) or marked `hidden`/`secret`/`sensitive` by Heat or the template,
+/// and, inside structured input values, any string under a key named like a secret. A
+/// multi-line secret (a private key) is masked line by line too.
+pub fn secret_values(entry: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(inputs) = entry.get("inputs").and_then(Value::as_array) else {
+        return out;
+    };
+    for input in inputs {
+        let name = input.get("name").and_then(Value::as_str).unwrap_or("");
+        let marked = ["hidden", "secret", "sensitive"]
+            .iter()
+            .any(|k| input.get(*k).is_some_and(pyjson::truthy));
+        let value = input.get("value").unwrap_or(&Value::Null);
+        if marked || is_secret_input(name) {
+            all_strings(value, &mut out);
+        } else {
+            secret_members(value, &mut out);
+        }
+    }
+    let lines: Vec<String> = out
+        .iter()
+        .filter(|s| s.contains('\n'))
+        .flat_map(|s| s.lines().map(str::trim).filter(|l| l.len() >= 8))
+        .map(str::to_string)
+        .collect();
+    out.extend(lines);
+    out
+}
+
+/// The strings anywhere in `v`.
+fn all_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Null => {}
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| all_strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| all_strings(x, out)),
+        // numbers and booleans: masking every `True` or `8080` in the logs would hide more
+        // than it protects
+        _ => {}
+    }
+}
+
+/// Values under keys named like secrets, at any depth of a structured value.
+fn secret_members(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| secret_members(x, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                if is_secret_input(k) {
+                    all_strings(x, out);
+                } else {
+                    secret_members(x, out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -497,13 +497,28 @@ fn read_marker(path: &Path) -> Option<Value> {
         .filter(Value::is_object)
 }
 
+/// The end of a failed deployment's `deploy_stderr`, at ERROR (the whole of it goes to Heat;
+/// registered secrets are masked by the logger).
+fn log_stderr_tail(id: &str, signal: &Value) {
+    const KEEP: usize = 4096;
+    let Some(err) = signal.get("deploy_stderr").and_then(Value::as_str) else {
+        return;
+    };
+    let err = err.trim_end();
+    if err.is_empty() {
+        return;
+    }
+    let mut start = err.len().saturating_sub(KEEP);
+    while !err.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = if start > 0 { "[...] " } else { "" };
+    log::error!("deployment {id} stderr: {cut}{}", &err[start..]);
+}
+
 fn register_secrets(dep: &Deployment) {
-    for (name, value) in &dep.inputs {
-        if entry::is_secret_input(name) {
-            if let Some(s) = value.as_str() {
-                crate::logging::register_secret(s);
-            }
-        }
+    for s in entry::secret_values(&dep.entry) {
+        crate::logging::register_secret(&s);
     }
 }
 
@@ -643,7 +658,10 @@ impl Runner<'_> {
                 None | Some("0") | Some("") | Some("None") | Some("False") => {
                     log::info!("Completed {} for {}", h.describe(), dep.id)
                 }
-                Some(c) => log::error!("Error running {} for {}. [{c}]", h.describe(), dep.id),
+                Some(c) => {
+                    log::error!("Error running {} for {}. [{c}]", h.describe(), dep.id);
+                    log_stderr_tail(&dep.id, &signal);
+                }
             }
         }
         self.finish_counted(&mut rec, &dep.entry, &signal);

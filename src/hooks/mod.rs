@@ -157,12 +157,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    for (k, v) in inputs(&entry) {
-        if crate::deploy::entry::is_secret_input(&k) {
-            if let Some(s) = v.as_str() {
-                crate::logging::register_secret(s);
-            }
-        }
+    for s in crate::deploy::entry::secret_values(&entry) {
+        crate::logging::register_secret(&s);
     }
     match run_builtin(
         &name,
