@@ -488,7 +488,11 @@ fn long_ids_and_notify_suffixed_ids_run_and_are_signalled_once() {
     assert!(out.status.success());
     let runs = std::fs::read_to_string(&ran).unwrap_or_default();
     assert_eq!(runs.lines().count(), ids.len(), "every id ran once: {runs}");
-    let mut paths: Vec<String> = srv.requests().iter().map(|r| r.path().to_string()).collect();
+    let mut paths: Vec<String> = srv
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
     paths.sort();
     assert_eq!(paths.len(), ids.len(), "every id signalled: {paths:?}");
     // the reference's layout for ordinary ids
@@ -502,7 +506,10 @@ fn long_ids_and_notify_suffixed_ids_run_and_are_signalled_once() {
     }
     // a second run runs and signals nothing again
     assert!(site.deploy().status.success());
-    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), ids.len());
+    assert_eq!(
+        std::fs::read_to_string(&ran).unwrap().lines().count(),
+        ids.len()
+    );
     assert_eq!(srv.requests().len(), ids.len());
 }
 
@@ -588,7 +595,10 @@ fn secrets_are_masked_in_logged_hook_output() {
     }
     // Heat still gets the real output
     let sig = site.signal_for("sec1");
-    assert!(sig[0]["deploy_stdout"].as_str().unwrap().contains(secrets[0]));
+    assert!(sig[0]["deploy_stdout"]
+        .as_str()
+        .unwrap()
+        .contains(secrets[0]));
 
     // at the default level: the failed deployment's stderr tail at ERROR, masked too
     std::fs::remove_file(site.marker("sec1")).unwrap();

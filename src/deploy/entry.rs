@@ -395,6 +395,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secret_values_by_name_mark_and_nesting() {
+        for n in [
+            "db_pass",
+            "ssh_private_key",
+            "apiKey",
+            "api_key",
+            "user-pwd",
+            "Token",
+            "key",
+        ] {
+            assert!(is_secret_input(n), "{n}");
+        }
+        for n in [
+            "deploy_action",
+            "passage",
+            "keystone_url",
+            "monkeys",
+            "deploy_queue_id",
+        ] {
+            assert!(!is_secret_input(n), "{n}");
+        }
+        let e = json!({"inputs": [
+            {"name": "plain", "value": "visible"},
+            {"name": "x", "hidden": true, "value": "h1"},
+            {"name": "y", "secret": "yes", "value": ["h2", 3]},
+            {"name": "cfg", "value": {"a": {"admin_password": "h3"}, "n": 1, "l": [{"token": "h4"}]}},
+            {"name": "k_key", "value": "line1\nline-two-long\n"},
+            {"name": "flag_key", "value": true}
+        ]});
+        let v = secret_values(&e);
+        for s in [
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "line1\nline-two-long\n",
+            "line-two-long",
+        ] {
+            assert!(v.iter().any(|x| x == s), "{s}: {v:?}");
+        }
+        assert!(!v
+            .iter()
+            .any(|x| x == "visible" || x == "3" || x == "True" || x == "line1"));
+    }
+
+    #[test]
     fn file_stems_keep_ordinary_ids_and_are_injective_and_bounded() {
         for id in ["8b1a2c3d-0000-4000-8000-00000000abcd", "X", "a.b", "é"] {
             assert_eq!(file_stem(id), id);
