@@ -450,20 +450,34 @@ mod tests {
             ("GET", Verb::Post),
         ] {
             let t = targets(&entry(&[
-                ("deploy_signal_id", json!("u")),
+                ("deploy_signal_id", json!("https://u")),
                 ("deploy_signal_verb", json!(verb)),
             ]))
             .unwrap();
             assert_eq!(
                 t,
                 vec![Target::Http {
-                    url: "u".into(),
+                    url: "https://u".into(),
                     verb: want
                 }],
                 "{verb}"
             );
         }
         assert_eq!(transport_label(&t), "cfn");
+    }
+
+    #[test]
+    fn only_http_and_https_signal_urls_are_usable() {
+        for url in ["http://h/x", "HTTPS://h/x", "Http://h"] {
+            assert!(
+                targets(&entry(&[("deploy_signal_id", json!(url))])).is_ok(),
+                "{url}"
+            );
+        }
+        for url in ["mock://h/x", "ftp://h", "h/x", "", "file:///etc/passwd"] {
+            let e = targets(&entry(&[("deploy_signal_id", json!(url))])).unwrap_err();
+            assert!(e.contains("unsupported URL scheme"), "{url}: {e}");
+        }
     }
 
     #[test]
