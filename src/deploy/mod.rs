@@ -109,7 +109,9 @@ pub fn command() -> clap::Command {
              runs each deployment not yet deployed (no marker <deployed>/<id>.json) through its hook, \
              records it in the journal (<state dir>/journal/<id>.json) and hands the signal to the outbox. \
              Honours HEAT_SHELL_CONFIG, HEAT_CONFIG_DEPLOYED, HEAT_CONFIG_DEPLOYED_OLD, HEAT_CONFIG_HOOKS \
-             and HEAT_CONFIG_NOTIFY like the reference.",
+             and HEAT_CONFIG_NOTIFY like the reference. SIGTERM, SIGINT or SIGHUP stop the running hook \
+             (SIGTERM, SIGKILL after 5 s), record and signal its deployment as interrupted, and exit 128+N. \
+             Exit 1 also when a hook's result could not be saved (a full state dir); the next run signals it.",
         )
         .arg(
             Arg::new("mark-deployed-all")
