@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ pub enum Output {
 
 /// Default capture bound: 4 MiB per stream (Heat's signal body limit is 1 MiB anyway).
 pub const DEFAULT_CAPTURE: usize = 4 << 20;
+
+/// Default [`Spec::drain_grace`].
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -42,8 +45,13 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL when the timeout fires.
     pub kill_grace: Duration,
+    /// The same when the caller's stop flag is raised.
+    pub stop_grace: Duration,
     /// Put the child in its own process group (so the whole tree can be killed).
     pub own_group: bool,
+    /// After the child exited, how long to wait for its captured streams to close (a
+    /// background process it started may keep them open indefinitely).
+    pub drain_grace: Duration,
 }
 
 impl Spec {
@@ -60,7 +68,9 @@ impl Spec {
             stderr: Output::Inherit,
             timeout: None,
             kill_grace: Duration::from_secs(5),
+            stop_grace: Duration::from_millis(500),
             own_group: true,
+            drain_grace: DRAIN_GRACE,
         }
     }
 
@@ -163,25 +173,53 @@ impl Tail {
     }
 }
 
-fn reader<R: Read + Send + 'static>(mut r: R, limit: usize) -> thread::JoinHandle<(Vec<u8>, u64)> {
-    thread::spawn(move || {
-        let mut tail = Tail {
+/// A stream being captured by its own thread.
+struct Capture {
+    tail: Arc<Mutex<Tail>>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Capture {
+    fn start<R: Read + Send + 'static>(mut r: R, limit: usize) -> Capture {
+        let tail = Arc::new(Mutex::new(Tail {
             limit,
             buf: Vec::new(),
             dropped: 0,
-        };
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match r.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => tail.push(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+        }));
+        let shared = tail.clone();
+        let thread = thread::spawn(move || {
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                match r.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => lock(&shared).push(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
             }
+        });
+        Capture { tail, thread }
+    }
+
+    /// What was read by `deadline` (or EOF, if sooner). A background process of the child
+    /// may hold the stream open long after the child exited: its later output is drained by
+    /// the thread while this process lives, and not waited for.
+    fn finish(self, deadline: Instant) -> (Vec<u8>, u64) {
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
         }
+        let mut tail = lock(&self.tail);
         tail.trim();
-        (tail.buf, tail.dropped)
-    })
+        if self.thread.is_finished() {
+            (std::mem::take(&mut tail.buf), tail.dropped)
+        } else {
+            (tail.buf.clone(), tail.dropped)
+        }
+    }
+}
+
+fn lock(t: &Mutex<Tail>) -> std::sync::MutexGuard<'_, Tail> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn stdio_for(o: Output) -> Stdio {
@@ -228,12 +266,12 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
     })?;
     let pid = child.id() as i32;
 
-    let out_handle = match (spec.stdout, child.stdout.take()) {
-        (Output::Capture(limit), Some(s)) => Some(reader(s, limit)),
+    let out_capture = match (spec.stdout, child.stdout.take()) {
+        (Output::Capture(limit), Some(s)) => Some(Capture::start(s, limit)),
         _ => None,
     };
-    let err_handle = match (spec.stderr, child.stderr.take()) {
-        (Output::Capture(limit), Some(s)) => Some(reader(s, limit)),
+    let err_capture = match (spec.stderr, child.stderr.take()) {
+        (Output::Capture(limit), Some(s)) => Some(Capture::start(s, limit)),
         _ => None,
     };
     if let (Some(data), Some(mut sin)) = (spec.stdin.clone(), child.stdin.take()) {
@@ -269,7 +307,7 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
             timed_out = time_up && !stop_now;
             cancelled = stop_now;
             let grace = if cancelled {
-                Duration::from_millis(500)
+                spec.stop_grace
             } else {
                 spec.kill_grace
             };
@@ -278,11 +316,14 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
         }
     };
 
-    let (stdout, stdout_dropped) = out_handle
-        .map(|h| h.join().unwrap_or_default())
+    // The child has exited: its output is complete once its pipes close, unless a background
+    // process it left (`nohup daemon &`) holds them. That one is not waited for (nor killed).
+    let drain_deadline = Instant::now() + spec.drain_grace;
+    let (stdout, stdout_dropped) = out_capture
+        .map(|c| c.finish(drain_deadline))
         .unwrap_or_default();
-    let (stderr, stderr_dropped) = err_handle
-        .map(|h| h.join().unwrap_or_default())
+    let (stderr, stderr_dropped) = err_capture
+        .map(|c| c.finish(drain_deadline))
         .unwrap_or_default();
     use std::os::unix::process::ExitStatusExt;
     Ok(Finished {
@@ -431,6 +472,30 @@ mod tests {
             .unwrap();
         thread::sleep(Duration::from_millis(200));
         assert!(!alive(child), "grandchild {child} survived");
+    }
+
+    #[test]
+    fn background_child_holding_the_pipes_is_neither_waited_for_nor_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("bg.pid");
+        let mut spec = Spec::shell(&format!(
+            "echo before; sleep 30 & echo $! > {}; exit 4",
+            pidfile.display()
+        ))
+        .capture(1024);
+        spec.drain_grace = Duration::from_millis(200);
+        let f = run(&spec, None).unwrap();
+        let bg: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let bg_alive = alive(bg);
+        let _ = kill(Pid::from_raw(bg), Signal::SIGKILL);
+        assert_eq!(f.code, Some(4));
+        assert!(!f.timed_out);
+        assert_eq!(f.stdout, b"before\n");
+        assert!(bg_alive);
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub fn command() -> clap::Command {
         .long_about(
             "Lists every deployment the agent knows (journal and signal outbox in the state \
              directory): id, name, group, action, state, exit code, duration, signal delivery and \
-             the last error. Exit status 1 when a deployment failed or was interrupted, or a signal \
-             is undelivered (queued or failed permanently); 0 otherwise.",
+             the last error. Exit status 1 when a deployment failed or was interrupted, a signal \
+             is undelivered (queued or failed permanently), or a result was not saved (a journal \
+             record left running with no deployment run active); 0 otherwise.",
         )
         .arg(
             clap::Arg::new("json")
@@ -190,6 +191,23 @@ pub fn collect(state_dir: &Path) -> (Vec<Row>, Vec<String>) {
                 row.action = row.action.clone().or(s.action.clone());
                 row.signal = Some(s);
             }
+        }
+    }
+    if !crate::deploy::runner_active(state_dir) {
+        let kept = std::fs::read_dir(&journal).into_iter().flatten().flatten();
+        for f in kept.filter(|f| f.path().extension().is_some_and(|x| x == "result")) {
+            problems.push(format!(
+                "{}: a result whose signal is not queued yet (the state dir was full?): the next \
+                 deploy run queues it",
+                f.path().display()
+            ));
+        }
+        for row in rows.values().filter(|r| r.state == "running") {
+            problems.push(format!(
+                "deployment {}: journal says running but no deployment run is active; its result was \
+                 not saved (crash or full disk): the next deploy run signals it",
+                row.id
+            ));
         }
     }
     let mut rows: Vec<Row> = rows.into_values().collect();

@@ -67,7 +67,8 @@ impl Journal {
     }
 
     pub fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
+        self.dir
+            .join(format!("{}.json", super::entry::file_stem(id)))
     }
 
     /// Write a record; `running` ones durably (file and directory fsync), later states with a
@@ -123,7 +124,8 @@ impl Journal {
     }
 
     fn result_path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.result"))
+        self.dir
+            .join(format!("{}.result", super::entry::file_stem(id)))
     }
 
     /// Keep the signal data until it has been handed over.

@@ -23,7 +23,7 @@ use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,12 +87,15 @@ impl Paths {
         }
     }
 
+    /// `<deployed>/<id>.json`, the reference's marker (see [`entry::file_stem`] for ids that
+    /// cannot be file names as they are).
     pub fn marker(&self, id: &str) -> PathBuf {
-        self.deployed.join(format!("{id}.json"))
+        self.deployed.join(format!("{}.json", entry::file_stem(id)))
     }
 
     pub fn notify_file(&self, id: &str) -> PathBuf {
-        self.deployed.join(format!("{id}.notify.json"))
+        self.deployed
+            .join(format!("{}.notify.json", entry::file_stem(id)))
     }
 }
 
@@ -106,7 +109,9 @@ pub fn command() -> clap::Command {
              runs each deployment not yet deployed (no marker <deployed>/<id>.json) through its hook, \
              records it in the journal (<state dir>/journal/<id>.json) and hands the signal to the outbox. \
              Honours HEAT_SHELL_CONFIG, HEAT_CONFIG_DEPLOYED, HEAT_CONFIG_DEPLOYED_OLD, HEAT_CONFIG_HOOKS \
-             and HEAT_CONFIG_NOTIFY like the reference.",
+             and HEAT_CONFIG_NOTIFY like the reference. SIGTERM, SIGINT or SIGHUP stop the running hook \
+             (SIGTERM, SIGKILL after 5 s), record and signal its deployment as interrupted, and exit 128+N. \
+             Exit 1 also when a hook's result could not be saved (a full state dir); the next run signals it.",
         )
         .arg(
             Arg::new("mark-deployed-all")
@@ -183,7 +188,39 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(id) = matches.get_one::<String>("rerun") {
         return forget(&paths, id);
     }
-    run(&settings, &paths, None)
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicI32::new(0));
+    if let Err(e) = stop_on_signals(&stop, &received) {
+        log::warn!("cannot handle SIGTERM/SIGINT/SIGHUP: {e}");
+    }
+    let code = run(&settings, &paths, Some(&stop));
+    match received.load(Ordering::SeqCst) {
+        0 => code,
+        sig => {
+            log::warn!("stopped by signal {sig}");
+            128 + sig
+        }
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP raise `stop`: the running hook's processes are stopped (with
+/// [`crate::hooks::STOP_GRACE`]), its deployment recorded and signalled as interrupted, and no
+/// further deployment starts. A second signal exits at once (everything already recorded is
+/// durable; a hook still in its grace period may be left running).
+fn stop_on_signals(stop: &Arc<AtomicBool>, received: &Arc<AtomicI32>) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let (stop, received) = (stop.clone(), received.clone());
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if received.swap(sig, Ordering::SeqCst) != 0 {
+                std::process::exit(128 + sig);
+            }
+            log::warn!("signal {sig} received: stopping the running hook, then exiting");
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    Ok(())
 }
 
 /// Load the deployments list. `Ok(None)`: the file is empty (no deployments key in metadata).
@@ -312,8 +349,19 @@ fn lock(state_dir: &Path) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
     }
 }
 
+/// Whether a deployment run holds the lock of `state_dir` now (a `running` journal record
+/// without one is stale: its result was never kept).
+pub fn runner_active(state_dir: &Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(file) = std::fs::File::open(state_dir.join("deploy.lock")) else {
+        return false;
+    };
+    Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+}
+
 /// Run every pending deployment. Exit code: 1 when the config file is missing or unreadable,
-/// or the state cannot be kept; 0 otherwise (failed hooks are reported through their signals).
+/// the state cannot be kept, or a hook's result could not be made durable; 0 otherwise (failed
+/// hooks are reported through their signals).
 pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -> i32 {
     if let Err(e) = prepare_files(paths) {
         log::error!("{e}");
@@ -340,6 +388,7 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
         journal,
         notifier,
         stop,
+        unsaved: std::cell::Cell::new(0),
     };
     runner.recover(list.as_deref().unwrap_or(&[]));
     let list = match list {
@@ -348,7 +397,7 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
             // W17: a corrupt render runs nothing, changes nothing, and fails loudly so the
             // collector retries on its next poll.
             log::error!("{e}; no deployment run, previous state kept");
-            runner.notifier.deliver(settings, stop);
+            runner.notifier.deliver(settings);
             return 1;
         }
     };
@@ -359,8 +408,17 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
         }
         runner.deploy(index, raw);
     }
-    runner.notifier.deliver(settings, stop);
-    0
+    runner.notifier.deliver(settings);
+    match runner.unsaved.get() {
+        0 => 0,
+        n => {
+            log::error!(
+                "{n} deployment result(s) could not be saved in {}; they are signalled by the next run once there is space",
+                state_dir.display()
+            );
+            1
+        }
+    }
 }
 
 /// How a deployment's hook is run.
@@ -441,13 +499,28 @@ fn read_marker(path: &Path) -> Option<Value> {
         .filter(Value::is_object)
 }
 
+/// The end of a failed deployment's `deploy_stderr`, at ERROR (the whole of it goes to Heat;
+/// registered secrets are masked by the logger).
+fn log_stderr_tail(id: &str, signal: &Value) {
+    const KEEP: usize = 4096;
+    let Some(err) = signal.get("deploy_stderr").and_then(Value::as_str) else {
+        return;
+    };
+    let err = err.trim_end();
+    if err.is_empty() {
+        return;
+    }
+    let mut start = err.len().saturating_sub(KEEP);
+    while !err.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = if start > 0 { "[...] " } else { "" };
+    log::error!("deployment {id} stderr: {cut}{}", &err[start..]);
+}
+
 fn register_secrets(dep: &Deployment) {
-    for (name, value) in &dep.inputs {
-        if entry::is_secret_input(name) {
-            if let Some(s) = value.as_str() {
-                crate::logging::register_secret(s);
-            }
-        }
+    for s in entry::secret_values(&dep.entry) {
+        crate::logging::register_secret(&s);
     }
 }
 
@@ -457,6 +530,8 @@ struct Runner<'a> {
     journal: Journal,
     notifier: Notifier,
     stop: Option<&'a Arc<AtomicBool>>,
+    /// Results this run could not make durable in the state dir (the run then exits 1).
+    unsaved: std::cell::Cell<usize>,
 }
 
 impl Runner<'_> {
@@ -561,10 +636,17 @@ impl Runner<'_> {
                 match self.run_hook(hook, &dep, timeout) {
                     Some(s) => s,
                     None => {
-                        // Stopped by the caller: leave the journal `running`; the next start
-                        // handles it as interrupted.
-                        log::warn!("deployment {} stopped while its hook ran", dep.id);
-                        return;
+                        // Stopped by a signal: the hook's processes were stopped; the
+                        // deployment is recorded and signalled as interrupted now.
+                        let msg = format!(
+                            "interrupted: heat-agent was told to stop (signal) while the {} hook of deployment {} was running; \
+                             its processes were stopped and it was not run again",
+                            dep.group, dep.id
+                        );
+                        log::error!("{msg}");
+                        rec.state = State::Interrupted;
+                        rec.error = Some(msg.clone());
+                        entry::failure_signal(String::new(), msg, STATUS_INTERRUPTED)
                     }
                 }
             }
@@ -578,10 +660,35 @@ impl Runner<'_> {
                 None | Some("0") | Some("") | Some("None") | Some("False") => {
                     log::info!("Completed {} for {}", h.describe(), dep.id)
                 }
-                Some(c) => log::error!("Error running {} for {}. [{c}]", h.describe(), dep.id),
+                Some(c) => {
+                    log::error!("Error running {} for {}. [{c}]", h.describe(), dep.id);
+                    log_stderr_tail(&dep.id, &signal);
+                }
             }
         }
-        self.finish(&mut rec, &dep.entry, &signal);
+        self.finish_counted(&mut rec, &dep.entry, &signal);
+    }
+
+    /// [`Runner::finish`], counting a result that could not be made durable.
+    fn finish_counted(&self, rec: &mut Record, entry_value: &Value, signal: &Value) {
+        if !self.finish(rec, entry_value, signal) {
+            self.unsaved.set(self.unsaved.get() + 1);
+        }
+    }
+
+    /// The signal data written beside the marker after `rec` started: a result the state dir
+    /// could not take.
+    fn result_beside_marker(&self, rec: &Record) -> Option<Value> {
+        let path = self.paths.notify_file(&rec.id);
+        let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+        let at = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        if at < rec.started_at {
+            return None;
+        }
+        read_marker(&path)
     }
 
     /// Run the hook; `None` when stopped by the caller.
@@ -603,6 +710,7 @@ impl Runner<'_> {
                 let mut spec = Spec::new(path).capture(CAPTURE_LIMIT);
                 spec.stdin = Some(pyjson::dumps(&dep.entry).into_bytes());
                 spec.timeout = timeout;
+                spec.stop_grace = crate::hooks::STOP_GRACE;
                 match process::run(&spec, self.stop) {
                     Err(e) => {
                         let code = if e.kind() == io::ErrorKind::NotFound {
@@ -656,12 +764,18 @@ impl Runner<'_> {
         }
     }
 
-    /// Result known: keep it, journal the end, hand the signal over, then try to deliver.
-    fn finish(&self, rec: &mut Record, entry_value: &Value, signal: &Value) {
+    /// Result known: make it durable, journal the end, hand the signal over, then try to
+    /// deliver. Durable means the kept result or the outbox record (both in the state dir). When
+    /// neither can be written (a full disk) the journal stays `running`: the result is never
+    /// marked finished. It is then written beside the marker (`<deployed>/<id>.notify.json`,
+    /// the reference's own copy of the signal data) for the next run to signal, and this run
+    /// reports the failure (`false`).
+    fn finish(&self, rec: &mut Record, entry_value: &Value, signal: &Value) -> bool {
         let v = entry::verdict(entry_value, signal);
         let now = journal::now();
-        if rec.state != State::Interrupted {
-            rec.state = if v.failed {
+        let mut done = rec.clone();
+        if done.state != State::Interrupted {
+            done.state = if v.failed {
                 State::Failed
             } else {
                 State::Succeeded
@@ -675,41 +789,83 @@ impl Runner<'_> {
                 .filter(|l| l.starts_with("heat-agent: "))
                 .map(str::to_string);
             if !v.failed {
-                rec.error = None;
-            } else if rec.error.is_none() {
-                rec.error = own_line.or_else(|| v.error.clone());
+                done.error = None;
+            } else if done.error.is_none() {
+                done.error = own_line.or_else(|| v.error.clone());
             }
         }
-        rec.finished_at = Some(now);
-        rec.duration = Some((now - rec.started_at).max(0.0));
-        rec.exit_code = v.exit_code;
-        if let Err(e) = self.journal.keep_result(&rec.id, signal) {
-            log::error!("{e}");
-        }
+        done.finished_at = Some(now);
+        done.duration = Some((now - done.started_at).max(0.0));
+        done.exit_code = v.exit_code;
+        let queued_directly = match self.journal.keep_result(&rec.id, signal) {
+            Ok(()) => false,
+            Err(keep_err) => match self.hand_over(&rec.id, entry_value, signal) {
+                Ok(()) => true,
+                Err(queue_err) => {
+                    self.keep_result_beside_marker(&rec.id, signal, &keep_err, &queue_err);
+                    return false;
+                }
+            },
+        };
+        *rec = done;
         if let Err(e) = self.journal.write(rec) {
+            // the kept result (or the outbox record) counts as finished on the next start
             log::error!("{e}");
         }
-        self.hand_over(&rec.id, entry_value, signal);
+        if !queued_directly {
+            if let Err(e) = self.hand_over(&rec.id, entry_value, signal) {
+                log::error!(
+                    "cannot queue the signal of {}: {e}; its result is kept and queued on the next run",
+                    rec.id
+                );
+            }
+        }
         self.notifier.deliver_one(self.settings, &rec.id);
+        true
     }
 
-    fn hand_over(&self, id: &str, entry_value: &Value, signal: &Value) {
+    /// Last resort for a result the state dir could not take: the reference's debugging copy
+    /// of the signal data beside the marker, written durably. `recover` signals it.
+    fn keep_result_beside_marker(
+        &self,
+        id: &str,
+        signal: &Value,
+        keep_err: &io::Error,
+        queue_err: &io::Error,
+    ) {
+        let path = self.paths.notify_file(id);
+        let text = pyjson::dumps_indent(signal, 2);
+        let saved = journal::replace_file(&path, text.as_bytes(), true);
+        let next = match &saved {
+            Ok(()) => format!(
+                "it is kept in {} and signalled by the next run",
+                path.display()
+            ),
+            Err(e) => format!(
+                "{e}; the next run signals it as interrupted (status {STATUS_INTERRUPTED}), \
+                 its hook's own result is lost"
+            ),
+        };
+        log::error!(
+            "deployment {id}: its result could not be saved ({keep_err}; {queue_err}); \
+             it is NOT marked finished: {next}. Free space in the state dir"
+        );
+    }
+
+    /// Queue the signal; on success forget the kept result and write the reference's
+    /// `<id>.notify.json`.
+    fn hand_over(&self, id: &str, entry_value: &Value, signal: &Value) -> io::Result<()> {
         let marker = self.paths.marker(id);
-        match self.notifier.hand_over(&marker, id, entry_value, signal) {
-            Ok(()) => {
-                if let Err(e) = self.journal.handed_over(id) {
-                    log::error!("{e}");
-                }
-                // "for debugging", as the reference: the signal data as handed over.
-                let text = pyjson::dumps_indent(signal, 2);
-                if let Err(e) =
-                    journal::replace_file(&self.paths.notify_file(id), text.as_bytes(), false)
-                {
-                    log::warn!("{e}");
-                }
-            }
-            Err(e) => log::error!("cannot queue the signal of {id}: {e}; retried on the next run"),
+        self.notifier.hand_over(&marker, id, entry_value, signal)?;
+        if let Err(e) = self.journal.handed_over(id) {
+            log::error!("{e}");
         }
+        // "for debugging", as the reference: the signal data as handed over.
+        let text = pyjson::dumps_indent(signal, 2);
+        if let Err(e) = journal::replace_file(&self.paths.notify_file(id), text.as_bytes(), false) {
+            log::warn!("{e}");
+        }
+        Ok(())
     }
 
     fn ensure_marker(&self, id: &str, entry_value: &Value) {
@@ -749,7 +905,20 @@ impl Runner<'_> {
                                 rec.id
                             );
                             self.ensure_marker(&rec.id, &e);
-                            self.finish(&mut rec, &e, &signal);
+                            self.finish_counted(&mut rec, &e, &signal);
+                            continue;
+                        }
+                    }
+                    // The state dir was full when the hook ended: its result went beside the
+                    // marker instead (see keep_result_beside_marker).
+                    if let Some(signal) = self.result_beside_marker(&rec) {
+                        if let Some(e) = self.entry_for(&rec.id, list) {
+                            log::warn!(
+                                "deployment {}: its result could not be saved last time; signalling it now",
+                                rec.id
+                            );
+                            self.ensure_marker(&rec.id, &e);
+                            self.finish_counted(&mut rec, &e, &signal);
                             continue;
                         }
                     }
@@ -778,7 +947,7 @@ impl Runner<'_> {
                         Some(e) => {
                             // never run it again by accident (its marker may have been lost)
                             self.ensure_marker(&rec.id, &e);
-                            self.finish(&mut rec, &e, &signal)
+                            self.finish_counted(&mut rec, &e, &signal)
                         }
                         None => {
                             log::error!(
@@ -799,7 +968,10 @@ impl Runner<'_> {
                     Ok(Some(signal)) => match self.entry_for(&rec.id, list) {
                         Some(e) => {
                             log::warn!("deployment {}: signal was not queued before a crash; queueing it now", rec.id);
-                            self.hand_over(&rec.id, &e, &signal);
+                            if let Err(err) = self.hand_over(&rec.id, &e, &signal) {
+                                log::error!("cannot queue the signal of {}: {err}; its result is kept and queued on the next run", rec.id);
+                                self.unsaved.set(self.unsaved.get() + 1);
+                            }
                         }
                         None => {
                             log::error!(

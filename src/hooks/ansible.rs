@@ -25,7 +25,8 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
     let id = super::entry_id(entry)?;
 
     let mut variables = Map::new();
-    variables.insert("heat_config_id".into(), Value::String(id.clone()));
+    let raw_id = entry.get("id").cloned().unwrap_or(Value::Null);
+    variables.insert("heat_config_id".into(), raw_id);
     for (name, value) in super::inputs(entry) {
         variables.insert(name, value);
     }

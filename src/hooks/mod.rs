@@ -31,6 +31,11 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTIN.contains(&name)
 }
 
+/// How long a hook's processes get between SIGTERM and SIGKILL when the runner is told to
+/// stop (SIGTERM/SIGINT/SIGHUP to `deploy`): time to clean up, well within systemd's stop
+/// timeout.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// How the runner wants the hook's tools run.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
@@ -152,12 +157,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    for (k, v) in inputs(&entry) {
-        if crate::deploy::entry::is_secret_input(&k) {
-            if let Some(s) = v.as_str() {
-                crate::logging::register_secret(s);
-            }
-        }
+    for s in crate::deploy::entry::secret_values(&entry) {
+        crate::logging::register_secret(&s);
     }
     match run_builtin(
         &name,
@@ -229,10 +230,11 @@ pub(crate) fn option_text(opts: &Map<String, Value>, key: &str) -> Option<String
         .map(pyjson::py_str)
 }
 
-/// The entry id, usable as a file name.
+/// The entry id as the hooks' file name (working script, outputs path): the id itself, as the
+/// reference hooks name them, except for ids that cannot be one (`deploy::entry::file_stem`).
 pub(crate) fn entry_id(entry: &Value) -> Result<String, HookError> {
     match entry.get("id").and_then(Value::as_str) {
-        Some(id) if crate::deploy::entry::valid_id(id) => Ok(id.to_string()),
+        Some(id) if crate::deploy::entry::valid_id(id) => Ok(crate::deploy::entry::file_stem(id)),
         _ => Err(HookError::new("deployment has no usable id", 1)),
     }
 }
@@ -308,13 +310,48 @@ pub(crate) fn collect_outputs(
         let mut p = heat_outputs_path.as_os_str().to_owned();
         p.push(".");
         p.push(name);
-        if let Ok(bytes) = std::fs::read(PathBuf::from(p)) {
+        if let Some((bytes, dropped)) = read_tail(Path::new(&p), OUTPUT_FILE_LIMIT) {
+            if dropped > 0 {
+                log::warn!(
+                    "output {name}: {} bytes; only the last {} are kept",
+                    dropped + bytes.len() as u64,
+                    bytes.len()
+                );
+            }
             response.insert(
                 name.to_string(),
-                Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                Value::String(crate::deploy::entry::decode_tail(&bytes, dropped)),
             );
         }
     }
+}
+
+/// Bound on a declared output file, like the hook's captured stdout: the tail is kept (Heat
+/// takes at most ~1 MiB per signal anyway).
+pub const OUTPUT_FILE_LIMIT: usize = crate::deploy::CAPTURE_LIMIT;
+
+/// The last `limit` bytes of a file (starting at a UTF-8 character boundary when cut), and
+/// how many bytes before them were dropped. None when it cannot be read (absent).
+fn read_tail(path: &Path, limit: usize) -> Option<(Vec<u8>, u64)> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut skip = len.saturating_sub(limit as u64);
+    if skip > 0 {
+        f.seek(SeekFrom::Start(skip)).ok()?;
+    }
+    let mut bytes = Vec::new();
+    f.take(limit as u64).read_to_end(&mut bytes).ok()?;
+    if skip > 0 {
+        let partial = bytes
+            .iter()
+            .take(3)
+            .take_while(|b| (**b & 0xC0) == 0x80)
+            .count();
+        bytes.drain(..partial);
+        skip += partial as u64;
+    }
+    Some((bytes, skip))
 }
 
 /// How a tool run ended, from the hook's point of view.
@@ -335,6 +372,7 @@ pub(crate) fn run_tool(mut spec: Spec, ctx: &Context, what: &str) -> ToolRun {
     });
     spec.stdin = Some(Vec::new());
     spec.timeout = ctx.timeout;
+    spec.stop_grace = STOP_GRACE;
     let mut attempts = 0;
     loop {
         match process::run(&spec, ctx.stop.as_ref()) {

@@ -149,7 +149,32 @@ pub fn file_stem(id: &str) -> String {
     if out.is_empty() {
         out.push_str("%00");
     }
-    out
+    shorten_stem(out, id)
+}
+
+/// Longest file stem made from a deployment id: with `.notify.json`, a temp file's `.` and
+/// `.tmpXXXXXXXX`, or a hook's `.<output name>`, names stay within NAME_MAX (255 bytes).
+pub const MAX_FILE_STEM: usize = 200;
+
+/// `stem` (an escaped form of `id` in which `%` is only ever followed by two hex digits) when
+/// short enough; else its beginning, `%-` and the SHA-256 of `id`, which no escaped form can
+/// equal.
+pub fn shorten_stem(mut stem: String, id: &str) -> String {
+    use sha2::Digest;
+    if stem.len() <= MAX_FILE_STEM {
+        return stem;
+    }
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut cut = MAX_FILE_STEM - 2 - 2 * digest.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    stem.truncate(cut);
+    stem.push_str("%-");
+    for b in digest {
+        stem.push_str(&format!("{b:02x}"));
+    }
+    stem
 }
 
 fn text_of(v: Option<&Value>) -> Option<String> {
@@ -275,6 +300,7 @@ fn forget_credentials(rec: &mut Record) {
 }
 
 /// Files in `<state_dir>/outbox/`.
+#[derive(Clone)]
 pub struct Outbox {
     dir: PathBuf,
     backoff: Backoff,
@@ -311,6 +337,33 @@ impl Outbox {
             .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
     }
 
+    /// Short exclusive lock for replacing a record file. Delivery passes hold [`Outbox::lock`]
+    /// for as long as the network takes; queueing a new signal must not wait for that.
+    fn write_lock(&self) -> io::Result<nix::fcntl::Flock<File>> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_0600()
+            .open(self.dir.join(".write.lock"))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
+    }
+
+    /// Write back a record after an attempt, unless a newer signal for the same id was queued
+    /// meanwhile (that one is kept).
+    fn write_back(&self, rec: &Record) -> io::Result<()> {
+        let _lock = self.write_lock()?;
+        if let Ok(bytes) = fs::read(self.path(&rec.id)) {
+            if let Ok(current) = serde_json::from_slice::<Summary>(&bytes) {
+                if current.created_at != rec.created_at {
+                    return Ok(());
+                }
+            }
+        }
+        self.write(rec)
+    }
+
     fn write(&self, rec: &Record) -> io::Result<()> {
         let bytes = serde_json::to_vec(rec).map_err(io::Error::other)?;
         fsutil::atomic_write(&self.path(&rec.id), &bytes, 0o600, fsutil::Owner::default())
@@ -321,7 +374,7 @@ impl Outbox {
     /// `signal` = signal data. A record already there for `id` is replaced.
     pub fn enqueue(&self, id: &str, entry: &Value, signal: &Value) -> io::Result<()> {
         let rec = new_record(id, entry, signal, now());
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         self.write(&rec)
     }
 
@@ -457,7 +510,7 @@ impl Outbox {
                 );
                 forget_credentials(&mut rec);
                 summary.failed += 1;
-                if let Err(e) = self.write(&rec) {
+                if let Err(e) = self.write_back(&rec) {
                     log::error!("outbox: {e}");
                 }
                 continue;
@@ -479,7 +532,7 @@ impl Outbox {
                 State::Failed => summary.failed += 1,
                 State::Queued => summary.pending += 1,
             }
-            if let Err(e) = self.write(&rec) {
+            if let Err(e) = self.write_back(&rec) {
                 log::error!("outbox: {e}");
             }
         }

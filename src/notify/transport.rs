@@ -160,6 +160,13 @@ pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
     if iv.contains_key("deploy_signal_id") {
         let url = required(&iv, "deploy_signal_id", "HTTP")?;
         crate::logging::register_secret(&url);
+        if !has_http_scheme(&url) {
+            // the reference's requests raises InvalidSchema/MissingSchema: final, never retried
+            return Err(format!(
+                "deploy_signal_id {}: unsupported URL scheme (only http:// and https:// can be signalled)",
+                crate::logging::redact_url(&url)
+            ));
+        }
         let verb = match iv.get("deploy_signal_verb") {
             Some(Value::String(v)) if v == "PUT" => Verb::Put,
             _ => Verb::Post,
@@ -185,6 +192,16 @@ pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
         }
     }
     Ok(out)
+}
+
+/// `http://` or `https://`, in any letter case (what requests can send to).
+fn has_http_scheme(url: &str) -> bool {
+    let lower = url
+        .trim_start()
+        .get(..8)
+        .unwrap_or(url)
+        .to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Why an attempt did not succeed.
@@ -433,20 +450,34 @@ mod tests {
             ("GET", Verb::Post),
         ] {
             let t = targets(&entry(&[
-                ("deploy_signal_id", json!("u")),
+                ("deploy_signal_id", json!("https://u")),
                 ("deploy_signal_verb", json!(verb)),
             ]))
             .unwrap();
             assert_eq!(
                 t,
                 vec![Target::Http {
-                    url: "u".into(),
+                    url: "https://u".into(),
                     verb: want
                 }],
                 "{verb}"
             );
         }
         assert_eq!(transport_label(&t), "cfn");
+    }
+
+    #[test]
+    fn only_http_and_https_signal_urls_are_usable() {
+        for url in ["http://h/x", "HTTPS://h/x", "Http://h"] {
+            assert!(
+                targets(&entry(&[("deploy_signal_id", json!(url))])).is_ok(),
+                "{url}"
+            );
+        }
+        for url in ["mock://h/x", "ftp://h", "h/x", "", "file:///etc/passwd"] {
+            let e = targets(&entry(&[("deploy_signal_id", json!(url))])).unwrap_err();
+            assert!(e.contains("unsupported URL scheme"), "{url}: {e}");
+        }
     }
 
     #[test]
