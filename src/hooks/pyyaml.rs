@@ -276,7 +276,8 @@ impl Emitter {
                 for k in keys {
                     self.write_indent();
                     let a = analyze(k);
-                    if k.chars().count() < 128 && !a.empty && !a.multiline {
+                    // PyYAML counts the prepared tag (`!!str`) in a simple key's length
+                    if k.chars().count() + 5 < 128 && !a.empty && !a.multiline {
                         self.scalar(k, resolves_to_str(k), Ctx::SimpleKey);
                         self.write_indicator(":", false, false, false);
                     } else {
@@ -593,6 +594,9 @@ mod tests {
             "x:\n- a:\n  - 1\n  - 2\n"
         );
         assert_eq!(safe_dump(&json!("-")), "'-'\n");
+        // the `!!str` tag counts: 122 characters are a simple key, 123 are not
+        assert!(safe_dump(&json!({"a".repeat(122): 1})).starts_with("aaa"));
+        assert!(safe_dump(&json!({"a".repeat(123): 1})).starts_with("? aaa"));
         assert_eq!(safe_dump(&json!("a b")), "a b\n...\n");
     }
 }
