@@ -318,3 +318,91 @@ fn differential_against_reference_hook_salt() {
         );
     }
 }
+
+// ----- through the runner: the shipped wrapper, a secret input, the runner's timeout -----
+
+#[test]
+fn deploy_runs_group_salt_through_the_shipped_wrapper() {
+    let Some(s) = Salt::new() else { return };
+    let mut site = support::Site::new();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/salt"),
+        site.hooks.join("salt"),
+    )
+    .unwrap();
+    let target = s.root.join("via-runner.txt");
+    let sls = format!(
+        "w:\n  file.managed:\n    - name: {}\n    - contents: \"{{{{ opts['greeting'] }}}}\"\n",
+        target.display()
+    );
+    let secret = "s3cr3t-salt-value";
+    site.write_list(&json!([{
+        "id": "salt1", "name": "salt-config", "group": "salt", "config": sls, "options": {},
+        "inputs": [{"name": "greeting", "type": "String", "value": "hi"},
+                   {"name": "db_password", "type": "String", "value": secret}],
+        "outputs": [{"name": "retcode"}]
+    }]));
+    site.extra_env = vec![
+        // the wrapper execs `heat-agent`, which is not on PATH: the runner must run it in-process
+        (
+            "PATH".into(),
+            format!("{}:/usr/bin:/bin", s.venv.join("bin").display()),
+        ),
+        (
+            "HEAT_SALT_WORKING".into(),
+            s.working().to_str().unwrap().into(),
+        ),
+        (
+            "SALT_MINION_CONFIG".into(),
+            s.root.join("conf/minion").to_str().unwrap().into(),
+        ),
+        ("HEAT_AGENT_LOG_LEVEL".into(), "debug".into()),
+    ];
+    let out = site.deploy();
+    assert!(out.status.success());
+    let signal = &site.signal_for("salt1")[0];
+    assert_eq!(signal["deploy_status_code"], 0, "{signal}");
+    assert_eq!(signal["retcode"], 0);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "hi\n");
+    // the secret is in the private inputs file, never in the agent's log
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains(secret), "secret leaked: {log}");
+    let inputs = s.working().join(".salt1.minion/heat-inputs.conf");
+    assert!(std::fs::read_to_string(&inputs).unwrap().contains(secret));
+    assert_eq!(support::mode(&inputs), 0o600);
+}
+
+#[test]
+fn runner_timeout_kills_salt_call() {
+    let Some(s) = Salt::new() else { return };
+    let mut site = support::Site::new();
+    site.write_list(&json!([{
+        "id": "slow1", "name": "slow", "group": "salt", "options": {},
+        "config": "nap:\n  cmd.run:\n    - name: sleep 60\n",
+        "inputs": [{"name": "deploy_timeout", "type": "Number", "value": 3}],
+        "outputs": []
+    }]));
+    site.extra_env = vec![
+        (
+            "PATH".into(),
+            format!("{}:/usr/bin:/bin", s.venv.join("bin").display()),
+        ),
+        (
+            "HEAT_SALT_WORKING".into(),
+            s.working().to_str().unwrap().into(),
+        ),
+        (
+            "SALT_MINION_CONFIG".into(),
+            s.root.join("conf/minion").to_str().unwrap().into(),
+        ),
+    ];
+    let t0 = std::time::Instant::now();
+    assert!(site.deploy().status.success());
+    let signal = &site.signal_for("slow1")[0];
+    assert_eq!(signal["deploy_status_code"], 124, "{signal}");
+    assert!(signal["deploy_stderr"]
+        .as_str()
+        .unwrap()
+        .contains("timed out"));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(50));
+}
