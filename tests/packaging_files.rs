@@ -229,9 +229,14 @@ fn elements_follow_diskimage_builder_conventions() {
         );
     }
     // the packages the reference elements installed
-    assert!(read(&elements.join("heat-agent-salt/package-installs.yaml")).contains("\nsalt-minion:\n"));
+    assert!(
+        read(&elements.join("heat-agent-salt/package-installs.yaml")).contains("\nsalt-minion:\n")
+    );
     let chef = read(&elements.join("heat-agent-chef/package-installs.yaml"));
-    assert!(chef.contains("\nchef:\n") && chef.contains("\ngit:\n"), "{chef}");
+    assert!(
+        chef.contains("\nchef:\n") && chef.contains("\ngit:\n"),
+        "{chef}"
+    );
     let t = elements.join("heat-agent/os-apply-config");
     for oac in [
         "etc/os-collect-config.conf.oac",
