@@ -39,7 +39,7 @@ templates=$dest/usr/libexec/os-apply-config/templates
 done
 
 install -d -m 0755 "$dest/var/lib/heat-config/hooks"
-for hook in script ansible puppet; do
+for hook in script ansible puppet salt chef; do
     printf '#!/bin/sh\nexec /usr/bin/heat-agent hook %s "$@"\n' "$hook" >"$dest/var/lib/heat-config/hooks/$hook"
     chmod 0755 "$dest/var/lib/heat-config/hooks/$hook"
 done

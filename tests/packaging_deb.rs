@@ -54,6 +54,8 @@ fn expected_entries() -> Vec<(&'static str, u32, Option<&'static str>)> {
         ("var/lib/heat-config/hooks/script", 0o755, None),
         ("var/lib/heat-config/hooks/ansible", 0o755, None),
         ("var/lib/heat-config/hooks/puppet", 0o755, None),
+        ("var/lib/heat-config/hooks/salt", 0o755, None),
+        ("var/lib/heat-config/hooks/chef", 0o755, None),
         ("usr/share/man/man1/heat-agent.1.gz", 0o644, None),
         ("usr/share/man/man1/heat-agent-run.1.gz", 0o644, None),
         ("usr/share/man/man1/os-collect-config.1.gz", 0o644, None),
@@ -178,7 +180,7 @@ fn deb_package_installs_binary_names_unit_hooks_and_docs() {
         run_ok(Command::new("sh").arg("-n").arg(control.join(script)));
     }
     let conffiles = read(&control.join("conffiles"));
-    for hook in ["script", "ansible", "puppet"] {
+    for hook in ["script", "ansible", "puppet", "salt", "chef"] {
         assert!(conffiles
             .lines()
             .any(|l| l == format!("/var/lib/heat-config/hooks/{hook}")));

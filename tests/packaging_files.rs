@@ -158,7 +158,13 @@ fn dib_runnable_name(name: &str) -> bool {
 #[test]
 fn elements_follow_diskimage_builder_conventions() {
     let elements = repo().join("elements");
-    for element in ["heat-agent", "heat-agent-ansible", "heat-agent-puppet"] {
+    for element in [
+        "heat-agent",
+        "heat-agent-ansible",
+        "heat-agent-puppet",
+        "heat-agent-salt",
+        "heat-agent-chef",
+    ] {
         let dir = elements.join(element);
         assert!(dir.join("README.rst").is_file(), "{element}: README.rst");
         assert!(
@@ -216,6 +222,21 @@ fn elements_follow_diskimage_builder_conventions() {
     assert!(
         read(&elements.join("heat-agent-puppet/element-provides")).contains("heat-config-puppet")
     );
+    for tool in ["salt", "chef"] {
+        assert_eq!(
+            read(&elements.join(format!("heat-agent-{tool}/element-provides"))),
+            format!("heat-config-{tool}\n")
+        );
+    }
+    // the packages the reference elements installed
+    assert!(
+        read(&elements.join("heat-agent-salt/package-installs.yaml")).contains("\nsalt-minion:\n")
+    );
+    let chef = read(&elements.join("heat-agent-chef/package-installs.yaml"));
+    assert!(
+        chef.contains("\nchef:\n") && chef.contains("\ngit:\n"),
+        "{chef}"
+    );
     let t = elements.join("heat-agent/os-apply-config");
     for oac in [
         "etc/os-collect-config.conf.oac",
@@ -236,13 +257,15 @@ fn sub_elements_add_their_hooks() {
     let out = run_ok(Command::new("bash").arg("-c").arg(format!(
         "unset DIB_HEAT_AGENT_HOOKS; for f in '{0}/heat-agent/environment.d/10-heat-agent.bash' \
          '{0}/heat-agent-ansible/environment.d/20-heat-agent-ansible.bash' \
-         '{0}/heat-agent-puppet/environment.d/20-heat-agent-puppet.bash'; do . \"$f\"; done; \
+         '{0}/heat-agent-puppet/environment.d/20-heat-agent-puppet.bash' \
+         '{0}/heat-agent-salt/environment.d/20-heat-agent-salt.bash' \
+         '{0}/heat-agent-chef/environment.d/20-heat-agent-chef.bash'; do . \"$f\"; done; \
          echo \"$DIB_HEAT_AGENT_HOOKS\"",
         elements.display()
     )));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "script ansible puppet"
+        "script ansible puppet salt chef"
     );
 }
 

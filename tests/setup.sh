@@ -7,6 +7,8 @@
 #     `ansible-playbook`)
 #   - tests/.venv/heat-agents: the heat-agents element scripts (55-heat-config,
 #     heat-config-notify, hooks) from the heat-agents sdist
+#   - tests/.venv-salt: salt from PyPI (real `salt-call` for the salt hook; its python runs the
+#     reference hook-salt.py). A venv of its own: salt's pins are not the reference tools'.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${HEAT_AGENT_TEST_VENV:-$here/.venv}
@@ -56,4 +58,11 @@ if [ ! -f "$venv/.complete-v2" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check websocket-client
     touch "$venv/.complete-v2"
 fi
-log "ready: venv $venv, puppet $(puppet --version 2>/dev/null || echo missing)"
+salt_venv=${HEAT_AGENT_TEST_SALT_VENV:-$here/.venv-salt}
+if [ ! -f "$salt_venv/.complete-v1" ]; then
+    log "creating $salt_venv (salt)"
+    python3 -m venv "$salt_venv"
+    "$salt_venv/bin/pip" install -q --disable-pip-version-check salt==3008.4
+    touch "$salt_venv/.complete-v1"
+fi
+log "ready: venv $venv, salt venv $salt_venv, puppet $(puppet --version 2>/dev/null || echo missing)"

@@ -386,7 +386,7 @@ _heat__agent() {
             return 0
             ;;
         heat__subcmd__agent__subcmd__hook)
-            opts="-h --help script ansible puppet json-file hiera apply-config"
+            opts="-h --help script ansible puppet salt chef json-file hiera apply-config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,11 +1,14 @@
-//! Built-in hooks (spec heat-deployments §4): script, ansible, puppet, json-file, hiera,
-//! apply-config. Same working/outputs dirs, environment overrides, file names and argv as the
-//! reference hooks; the runner calls them in-process, `heat-agent hook NAME` runs the same code
-//! for external use (deployment JSON on stdin, result JSON on stdout).
+//! Built-in hooks (spec heat-deployments §4): script, ansible, puppet, salt, chef, json-file,
+//! hiera, apply-config. Same working/outputs dirs, environment overrides, file names and argv as
+//! the reference hooks; the runner calls them in-process, `heat-agent hook NAME` runs the same
+//! code for external use (deployment JSON on stdin, result JSON on stdout).
 
 mod ansible;
+mod chef;
 mod files;
 mod puppet;
+mod pyyaml;
+mod salt;
 mod script;
 
 use crate::process::{self, Finished, Spec};
@@ -18,10 +21,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const BUILTIN: [&str; 6] = [
+pub const BUILTIN: [&str; 8] = [
     "script",
     "ansible",
     "puppet",
+    "salt",
+    "chef",
     "json-file",
     "hiera",
     "apply-config",
@@ -62,6 +67,8 @@ pub fn run_builtin(name: &str, entry: &Value, ctx: &Context) -> Outcome {
         "script" => script::run(entry, ctx),
         "ansible" => ansible::run(entry, ctx),
         "puppet" => puppet::run(entry, ctx),
+        "salt" => salt::run(entry, ctx),
+        "chef" => chef::run(entry, ctx),
         "json-file" => files::json_file(entry),
         "hiera" => files::hiera(entry, ctx),
         "apply-config" => files::apply_config(ctx),
@@ -111,10 +118,12 @@ pub fn command() -> clap::Command {
     clap::Command::new("hook")
         .about("Run a built-in hook: deployment JSON on stdin, result JSON on stdout")
         .long_about(
-            "Runs one of the built-in hooks (script, ansible, puppet, json-file, hiera, apply-config) \
+            "Runs one of the built-in hooks (script, ansible, puppet, salt, chef, json-file, hiera, \
+             apply-config) \
              with the reference hooks' contract: the deployment entry as JSON on stdin, \
              {deploy_stdout, deploy_stderr, deploy_status_code, <outputs>} as JSON on stdout, exit 0. \
-             Honours HEAT_SCRIPT_*, HEAT_ANSIBLE_*, HEAT_PUPPET_*, HEAT_HIERA_*, HEAT_APPLY_CONFIG_CMD.",
+             Honours HEAT_SCRIPT_*, HEAT_ANSIBLE_*, HEAT_PUPPET_*, HEAT_SALT_*, SALT_MINION_CONFIG, \
+             HEAT_CHEF_*, HEAT_HIERA_*, HEAT_APPLY_CONFIG_CMD.",
         )
         .arg(
             Arg::new("name")

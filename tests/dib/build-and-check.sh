@@ -118,6 +118,8 @@ for element in $extra_elements; do
     hook=${element#heat-agent-}
     tool=$hook
     [ "$hook" = ansible ] && tool=ansible-playbook
+    [ "$hook" = salt ] && tool=salt-call
+    [ "$hook" = chef ] && tool=chef-client
     check "$element: $hook hook wrapper 0755" mode_is /var/lib/heat-config/hooks/$hook 755
     check "$element: $tool installed" in_root sh -c "command -v $tool"
 done

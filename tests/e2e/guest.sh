@@ -40,6 +40,8 @@ agent_env() {
     export HEAT_PUPPET_OUTPUTS=$G/var/run/heat-config/heat-config-puppet
     export HEAT_PUPPET_HIERA_DATADIR=$G/etc/puppet/hieradata
     export HEAT_PUPPET_CMD=$G/opt/tools/bin/puppet
+    export HEAT_SALT_WORKING=$G/var/lib/heat-config/heat-config-salt
+    export SALT_MINION_CONFIG=$G/etc/salt/minion
     export HEAT_AGENT_STATE_DIR=$G/var/lib/heat-agent
     export HEAT_AGENT_SYSCONFDIR=$G/etc
     export HEAT_AGENT_CONFIG_DIR=$G/etc/heat-agent
@@ -84,6 +86,10 @@ setup() {
         "$(command -v puppet)" "$G/var/lib/puppet" "$G/etc/puppet" "$G/etc/puppet/code" "$G/var/log/puppet" \
         "$G/var/run/puppet" >"$G/opt/tools/bin/puppet"
     chmod 755 "$G/opt/tools/bin/puppet" "$G/opt/tools/bin/ansible-playbook"
+    # salt-call from venv-salt; salt keeps its state inside the guest root (root_dir)
+    ln -sf "$E2E_SALT_VENV/bin/salt-call" "$G/opt/tools/bin/salt-call"
+    mkdir -p "$G/etc/salt"
+    printf 'root_dir: %s\nid: e2e-guest\n' "$G" >"$G/etc/salt/minion"
     # os-apply-config templates of the heat-config element + the suite's own
     mkdir -p "$OAC/$GREL/etc" "$OAC/$GREL/var/run/heat-config"
     cp "$HA/heat-config/os-apply-config/etc/os-collect-config.conf" "$OAC/$GREL/etc/os-collect-config.conf"
@@ -104,6 +110,9 @@ setup() {
             install -m 0755 "$HA/heat-config-$t/install.d/hook-$t.py" "$G/var/lib/heat-config/hooks/$t"
             sed -i "1s|.*|#!$E2E_GUEST_VENV/bin/python|" "$G/var/lib/heat-config/hooks/$t"
         done
+        # hook-salt.py imports salt: venv-salt's python
+        install -m 0755 "$HA/heat-config-salt/install.d/hook-salt.py" "$G/var/lib/heat-config/hooks/salt"
+        sed -i "1s|.*|#!$E2E_SALT_VENV/bin/python|" "$G/var/lib/heat-config/hooks/salt"
     else
         [ -x "$E2E_AGENT_BIN" ] || { echo "E2E_AGENT_BIN=$E2E_AGENT_BIN is not an executable" >&2; exit 1; }
         # one copy per suite run (run.sh drops it), so a rebuild mid-run changes nothing
@@ -116,7 +125,7 @@ setup() {
         shim "$ORC/configure.d/20-os-apply-config" heat-agent apply
         shim "$ORC/configure.d/55-heat-config" heat-agent deploy
         # the project's shipped hook wrappers where the tree has them (as packages install them)
-        for n in script ansible puppet; do
+        for n in script ansible puppet salt; do
             if [ -f "$E2E_REPO/hooks/$n" ]; then
                 install -m 0755 "$E2E_REPO/hooks/$n" "$G/var/lib/heat-config/hooks/$n"
             else

@@ -2,6 +2,7 @@
 # Install what the suite needs (idempotent; a second run takes ~1 s):
 #  - Debian: postgresql (the database), curl, puppet (group: puppet hook), redis-server (Zaqar's store)
 #  - venv-srv:   openstack-heat + keystone + gunicorn + the heat/openstack clients (pinned lock)
+#  - venv-salt:  salt (salt-call, group: salt; its own venv as its pins are its own)
 #  - venv-swift:   OpenStack Swift + keystonemiddleware (pinned lock; only with E2E_SWIFT=1)
 #  - venv-zaqar:   OpenStack Zaqar + redis client (pinned lock; only with E2E_ZAQAR=1)
 #  - venv-guest: the guest's python tools: ansible-core (group: ansible) and, for E2E_AGENT=python,
@@ -56,6 +57,7 @@ install_venv() { # dir requirement-files...
 }
 install_venv "$E2E_SRV_VENV" "$E2E_DIR/requirements-server.txt"
 install_venv "$E2E_GUEST_VENV" "$E2E_DIR/requirements-python-agent.txt" "$E2E_DIR/requirements-guest.txt"
+install_venv "$E2E_SALT_VENV" "$E2E_DIR/requirements-salt.txt"
 if [ "$E2E_SWIFT" = 1 ]; then install_venv "$E2E_SWIFT_VENV" "$E2E_DIR/requirements-swift.txt"; fi
 if [ "$E2E_ZAQAR" = 1 ]; then install_venv "$E2E_ZAQAR_VENV" "$E2E_DIR/requirements-zaqar.txt"; fi
 

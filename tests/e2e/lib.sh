@@ -6,6 +6,7 @@ export E2E_REPO=${E2E_REPO:-$(cd "$E2E_DIR/../.." && pwd)}
 export E2E_BASE=${E2E_BASE:-/var/tmp/heat-agent-e2e}
 export E2E_SRV_VENV=$E2E_BASE/venv-srv      # heat + keystone + clients
 export E2E_GUEST_VENV=$E2E_BASE/venv-guest  # python agent + ansible-core (the "guest's" python tools)
+export E2E_SALT_VENV=$E2E_BASE/venv-salt    # salt (salt-call for group: salt)
 export E2E_SWIFT_VENV=$E2E_BASE/venv-swift  # OpenStack Swift (object store for the temp-URL transports)
 export E2E_ZAQAR_VENV=$E2E_BASE/venv-zaqar  # OpenStack Zaqar (queues for the ZAQAR_* transports)
 export E2E_ETC=$E2E_BASE/etc

@@ -4,7 +4,7 @@
 # stop everything.
 #
 #   tests/e2e/run.sh [SCENARIO...]     default: all of
-#       transports update fail ansible puppet structured delete fault-api fault-kill
+#       transports update fail ansible puppet salt structured delete fault-api fault-kill
 #
 # Environment:
 #   E2E_AGENT=heat-agent|python   agent under test (default heat-agent)

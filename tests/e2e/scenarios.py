@@ -429,6 +429,31 @@ def puppet(s):
     _tool_group(s, 'puppet.yaml', 'puppet')
 
 
+def salt(s):
+    """4c: group salt (a real state applied by salt-call --local)."""
+    result = os.path.join(GUEST, 'var', 'lib', 'e2e-salt-result')
+    if os.path.exists(result):
+        os.unlink(result)
+    sid, _ = s.create_with_agent('salt.yaml', {'message': 'hello-salt',
+                                               'result_path': result})
+    status, reason, _ = s.wait(sid, 'CREATE')
+    s.eq(status, 'CREATE_COMPLETE', 'stack status')
+    out = s.outputs(sid)
+    dep = s.deployment(sid)
+    s.save('outputs.json', out)
+    s.save('deployment.json', dep)
+    s.eq(out.get('deploy_status_code'), 0, 'deploy_status_code')
+    s.check('stdout: salt says hello-salt' in (out.get('deploy_stdout') or ''),
+            "deploy_stdout is salt's result with the state's output", out.get('deploy_stdout'))
+    s.check(not out.get('deploy_stderr'), 'deploy_stderr is empty (null, as the reference)',
+            out.get('deploy_stderr'))
+    s.eq(out.get('retcode'), 0, "output retcode (from salt's result)")
+    s.check(os.path.exists(result) and open(result).read().strip() == 'hello-salt-from-salt',
+            'the state wrote its file with the input', result)
+    s.eq(dep.get('status'), 'COMPLETE', 'deployment status')
+    s.stop_agent()
+
+
 def structured(s):
     """5: StructuredConfig/StructuredDeployment rendered through os-apply-config."""
     rendered = os.path.join(GUEST, 'etc', 'e2e', 'structured.conf')
@@ -552,7 +577,7 @@ def fault_kill(s):
 
 
 SCENARIOS = [('transports', transports), ('update', update), ('fail', fail),
-             ('ansible', ansible), ('puppet', puppet),
+             ('ansible', ansible), ('puppet', puppet), ('salt', salt),
              ('structured', structured), ('delete', delete),
              ('fault-api', fault_api), ('fault-kill', fault_kill)]
 
