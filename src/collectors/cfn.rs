@@ -202,7 +202,7 @@ pub fn field_value(body: &[u8], path: &str, field: &str) -> Result<Value, Collec
     if text.trim().is_empty() {
         return Err(na(format!("Path {path} is empty.")));
     }
-    serde_json::from_str(&text)
+    crate::pyjson::parse_value(&text)
         .map_err(|e| na(format!("Path {path} failed to parse as json. ({e})")))
 }
 
