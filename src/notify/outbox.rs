@@ -355,7 +355,7 @@ impl Outbox {
     fn write_back(&self, rec: &Record) -> io::Result<()> {
         let _lock = self.write_lock()?;
         if let Ok(bytes) = fs::read(self.path(&rec.id)) {
-            if let Ok(current) = serde_json::from_slice::<Summary>(&bytes) {
+            if let Ok(current) = crate::pyjson::from_slice::<Summary>(&bytes) {
                 if current.created_at != rec.created_at {
                     return Ok(());
                 }
