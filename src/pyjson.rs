@@ -378,8 +378,38 @@ pub fn loads_bytes(bytes: &[u8], source: &str) -> Result<Value, String> {
 /// [`NAN_TEXT`] as NaN: non-finite numbers in it read back as they were. The error is the
 /// bare message; the caller names the file.
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    // The agent writes non-finite numbers as number texts serde_json reads, so its own
+    // files normally parse directly (with serde_json's nesting bound of 128, which keeps
+    // the stack small); only a `NaN`/`Infinity` literal needs the Python reader, and then
+    // the value goes through serde_json's Value deserializer, which recurses more deeply
+    // per level: the same bound applies.
+    let serde_error = match serde_json::from_str(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e.to_string(),
+    };
     let value = parse(text, true)?;
+    if nesting(&value) > SERDE_DEPTH {
+        return Err(serde_error);
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// serde_json's own nesting bound.
+const SERDE_DEPTH: usize = 128;
+
+/// How deeply lists and maps nest in `v` (counted without recursion).
+fn nesting(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(v, 0usize)];
+    while let Some((v, depth)) = todo.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            Value::Array(items) => todo.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => todo.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// [`from_str`] of bytes.
@@ -1228,5 +1258,24 @@ mod tests {
         let e = loads(&deep(MAX_DEPTH + 1), "t").unwrap_err();
         assert!(e.contains("maximum recursion depth exceeded"), "{e}");
         assert!(loads(&deep(1_000_000), "t").is_err());
+    }
+
+    /// Found by the fuzzer: a 1,000-deep value through serde_json's Value deserializer
+    /// overflowed a daemon thread's 2 MiB stack. Typed reads keep serde_json's bound.
+    #[test]
+    fn typed_reads_of_deep_documents_end_in_an_error_not_an_overflow() {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = format!("{}NaN{}", "[".repeat(900), "]".repeat(900));
+                assert!(loads(&deep, "t").is_ok());
+                let e = from_str::<Value>(&deep).unwrap_err();
+                assert!(e.contains("recursion limit"), "{e}");
+                let shallow = format!("{}NaN{}", "[".repeat(100), "]".repeat(100));
+                assert!(from_str::<Value>(&shallow).is_ok());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -222,10 +222,13 @@ fn json_target(rng: &mut Rng) {
     }
     let _ = pyjson::py_repr(&v);
     let _ = pyjson::truthy(&v);
-    // the agent's own typed files (serde_json's writer) round-trip too
+    // the agent's own typed files (serde_json's writer) round-trip too, within serde_json's
+    // nesting bound of 128
     let own = serde_json::to_string(&v).unwrap();
-    let back: serde_json::Value = pyjson::from_str(&own).expect("serde_json output reads back");
-    assert_eq!(pyjson::dumps(&back), pyjson::dumps(&v));
+    match pyjson::from_str::<serde_json::Value>(&own) {
+        Ok(back) => assert_eq!(pyjson::dumps(&back), pyjson::dumps(&v)),
+        Err(e) => assert!(e.contains("recursion limit"), "{own}: {e}"),
+    }
 }
 
 #[test]
