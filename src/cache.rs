@@ -274,7 +274,7 @@ impl Cache {
     /// The newest stored value (`.json`), if it exists and parses.
     pub fn current(&self, key: &str) -> Option<Value> {
         let text = fs::read_to_string(self.path(key)).ok()?;
-        serde_json::from_str(&text).ok()
+        pyjson::parse_value(&text).ok()
     }
 
     /// Mark `key`'s newest value as applied: copy `.json` to `.json.last` (atomically).

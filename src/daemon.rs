@@ -49,7 +49,7 @@ fn validators_of(state: &State) -> Validators {
 pub fn load_validators(state: &mut State, cache: &Cache) {
     let Some(v) = std::fs::read_to_string(cache.dir().join(VALIDATORS_FILE))
         .ok()
-        .and_then(|t| serde_json::from_str::<Validators>(&t).ok())
+        .and_then(|t| pyjson::from_str::<Validators>(&t).ok())
     else {
         return;
     };
@@ -71,7 +71,7 @@ fn validators_to_save(state: &State, cache: &Cache) -> Option<String> {
     let now = validators_of(state);
     let on_disk = std::fs::read_to_string(cache.dir().join(VALIDATORS_FILE))
         .ok()
-        .and_then(|t| serde_json::from_str::<Validators>(&t).ok());
+        .and_then(|t| pyjson::from_str::<Validators>(&t).ok());
     if on_disk.as_ref() == Some(&now) || (on_disk.is_none() && now == Validators::default()) {
         return None;
     }
@@ -195,7 +195,7 @@ pub fn collect_print(settings: &Settings, state: &mut State) -> Value {
 fn load_sources(cache: &Cache) -> BTreeMap<String, Vec<String>> {
     std::fs::read_to_string(cache.dir().join(SOURCES_FILE))
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .and_then(|t| pyjson::from_str(&t).ok())
         .unwrap_or_default()
 }
 
@@ -701,7 +701,7 @@ impl OutboxWatch {
     fn load(state_dir: &Path) -> OutboxWatch {
         std::fs::read(state_dir.join(Self::FILE))
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| crate::pyjson::from_slice(&b).ok())
             .unwrap_or_default()
     }
 

@@ -148,13 +148,15 @@ pub fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
 
 /// Whether Python's `json.loads` would make this number a float.
 pub fn is_float(n: &Number) -> bool {
-    let text = n.to_string();
-    text.contains(['.', 'e', 'E'])
+    n.as_str().contains(['.', 'e', 'E'])
 }
 
 /// The number as f64 (Python's float() of the source text).
 pub fn number_f64(n: &Number) -> f64 {
-    n.to_string().parse::<f64>().unwrap_or(f64::NAN)
+    match n.as_str() {
+        NAN_TEXT => f64::NAN,
+        text => text.parse::<f64>().unwrap_or(f64::NAN),
+    }
 }
 
 /// [`number_repr`] appended to `out` (integers, the common case, without a temporary).
@@ -173,7 +175,7 @@ fn write_number(out: &mut String, n: &Number) {
 pub fn number_repr(n: &Number) -> String {
     let text = n.to_string();
     if text.contains(['.', 'e', 'E']) {
-        float_repr(text.parse::<f64>().unwrap_or(f64::NAN))
+        float_repr(number_f64(n))
     } else if text == "-0" {
         "0".to_string()
     } else {
@@ -352,9 +354,344 @@ pub fn write_str_repr(out: &mut String, s: &str) {
 }
 
 /// Parse a document as Python's `json.loads` would, with a one-line error naming `source`.
-/// Deviation (recorded in docs/compatibility.md): `NaN`/`Infinity` literals are rejected.
+/// Accepts what Python accepts beyond strict JSON: `NaN`, `Infinity`, `-Infinity`, huge
+/// exponents, lone surrogate escapes (stored as U+FFFD: a Rust string cannot hold them; see
+/// docs/compatibility.md). Nesting deeper than [`MAX_DEPTH`] is an error, as in Python.
 pub fn loads(text: &str, source: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|e| format!("{source} is not valid JSON ({e})"))
+    parse(text, false).map_err(|e| format!("{source} is not valid JSON ({e})"))
+}
+
+/// [`loads`] without a source: the bare Python-like message, for callers that word the error.
+pub fn parse_value(text: &str) -> Result<Value, String> {
+    parse(text, false)
+}
+
+/// [`loads`] of bytes: UTF-8 with an optional byte order mark (Python's `json.loads(bytes)`).
+pub fn loads_bytes(bytes: &[u8], source: &str) -> Result<Value, String> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("{source} is not valid JSON (not UTF-8: {e})"))?;
+    loads(text, source)
+}
+
+/// A typed record the agent wrote itself (with serde_json), read like [`loads`] but keeping
+/// [`NAN_TEXT`] as NaN: non-finite numbers in it read back as they were. The error is the
+/// bare message; the caller names the file.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    // The agent writes non-finite numbers as number texts serde_json reads, so its own
+    // files normally parse directly (with serde_json's nesting bound of 128, which keeps
+    // the stack small); only a `NaN`/`Infinity` literal needs the Python reader, and then
+    // the value goes through serde_json's Value deserializer, which recurses more deeply
+    // per level: the same bound applies.
+    let serde_error = match serde_json::from_str(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e.to_string(),
+    };
+    let value = parse(text, true)?;
+    if nesting(&value) > SERDE_DEPTH {
+        return Err(serde_error);
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// serde_json's own nesting bound.
+const SERDE_DEPTH: usize = 128;
+
+/// How deeply lists and maps nest in `v` (counted without recursion).
+fn nesting(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(v, 0usize)];
+    while let Some((v, depth)) = todo.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            Value::Array(items) => todo.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => todo.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// [`from_str`] of bytes.
+pub fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    from_str(text)
+}
+
+/// The deepest nesting of lists and maps read: Python's default recursion limit, which its
+/// `json` module hits a few levels earlier ("maximum recursion depth exceeded").
+pub const MAX_DEPTH: usize = 1000;
+
+/// How a number Python reads as a non-finite float is held in a [`Number`]: as number text
+/// that serde_json itself reads and writes back unchanged (so the agent's own typed files
+/// round-trip), and that [`number_f64`] and [`number_repr`] turn into the float Python has.
+/// `1e400` and the like keep their own text: they already read as infinite.
+pub const INFINITY_TEXT: &str = "1e99999999999999999999";
+pub const NEG_INFINITY_TEXT: &str = "-1e99999999999999999999";
+/// NaN has no number text, so one otherwise meaningless spelling of -0.0 stands for it; the
+/// reader rewrites that exact spelling, should a document hold it, to `-0.0`.
+pub const NAN_TEXT: &str = "-0.0e-99999999999999999999";
+
+fn special_number(text: &str) -> Value {
+    Value::Number(text.parse::<Number>().expect("valid JSON number text"))
+}
+
+/// A one-line parse error at byte `at`, worded like Python's `json.JSONDecodeError`.
+fn parse_error(text: &str, at: usize, what: &str) -> String {
+    let before = &text.as_bytes()[..at.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    let char_index = String::from_utf8_lossy(before).chars().count();
+    format!("{what}: line {line} column {column} (char {char_index})")
+}
+
+/// `own`: the text is the agent's own, where [`NAN_TEXT`] already means NaN.
+fn parse(text: &str, own: bool) -> Result<Value, String> {
+    let mut p = Parser {
+        text,
+        b: text.as_bytes(),
+        at: 0,
+        own,
+    };
+    if text.starts_with('\u{feff}') {
+        return p.err(0, "Unexpected UTF-8 BOM (decode using utf-8-sig)");
+    }
+    p.skip_ws();
+    let v = p.value(0)?;
+    p.skip_ws();
+    if p.at != p.b.len() {
+        return Err(parse_error(text, p.at, "Extra data"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    at: usize,
+    own: bool,
+}
+
+impl Parser<'_> {
+    fn err<T>(&self, at: usize, what: &str) -> Result<T, String> {
+        Err(parse_error(self.text, at, what))
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        if self.b[self.at..].starts_with(word.as_bytes()) {
+            self.at += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        match self.b.get(self.at) {
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'n') if self.eat("null") => Ok(Value::Null),
+            Some(b't') if self.eat("true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat("false") => Ok(Value::Bool(false)),
+            Some(b'N') if self.eat("NaN") => Ok(special_number(NAN_TEXT)),
+            Some(b'I') if self.eat("Infinity") => Ok(special_number(INFINITY_TEXT)),
+            Some(b'-') if self.eat("-Infinity") => Ok(special_number(NEG_INFINITY_TEXT)),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.err(self.at, "Expecting value"),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, String> {
+        let start = self.at;
+        let digits = |p: &mut Self| {
+            let from = p.at;
+            while let Some(b'0'..=b'9') = p.b.get(p.at) {
+                p.at += 1;
+            }
+            p.at - from
+        };
+        if self.b[self.at] == b'-' {
+            self.at += 1;
+        }
+        match self.b.get(self.at) {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return self.err(start, "Expecting value"),
+        }
+        // Like Python's scanner, a fraction or exponent without digits ends the number there
+        // (and the next token is then the error).
+        if self.b.get(self.at) == Some(&b'.')
+            && matches!(self.b.get(self.at + 1), Some(b'0'..=b'9'))
+        {
+            self.at += 1;
+            digits(self);
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.at) {
+            let mark = self.at;
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.at) {
+                self.at += 1;
+            }
+            if digits(self) == 0 {
+                self.at = mark;
+            }
+        }
+        let mut text = &self.text[start..self.at];
+        if text == NAN_TEXT && !self.own {
+            text = "-0.0";
+        }
+        Ok(special_number(text))
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self
+            .b
+            .get(self.at..self.at + 4)
+            .filter(|d| d.iter().all(u8::is_ascii_hexdigit));
+        match digits {
+            Some(d) => {
+                self.at += 4;
+                Ok(u32::from_str_radix(std::str::from_utf8(d).unwrap_or("0"), 16).unwrap_or(0))
+            }
+            None => self.err(self.at - 1, "Invalid \\uXXXX escape"),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let start = self.at;
+        self.at += 1;
+        let mut out = String::new();
+        loop {
+            let run = self.at;
+            while let Some(&c) = self.b.get(self.at) {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.at += 1;
+            }
+            out.push_str(&self.text[run..self.at]);
+            match self.b.get(self.at) {
+                None => return self.err(start, "Unterminated string starting at"),
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    let esc = self.at;
+                    self.at += 1;
+                    let c = match self.b.get(self.at) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.at += 1;
+                            let unit = self.hex4()?;
+                            let code = if (0xd800..0xdc00).contains(&unit)
+                                && self.b[self.at..].starts_with(b"\\u")
+                            {
+                                let mark = self.at;
+                                self.at += 2;
+                                let low = self.hex4()?;
+                                if (0xdc00..0xe000).contains(&low) {
+                                    0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                                } else {
+                                    self.at = mark;
+                                    unit
+                                }
+                            } else {
+                                unit
+                            };
+                            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                            continue;
+                        }
+                        None => return self.err(start, "Unterminated string starting at"),
+                        Some(_) => return self.err(esc, "Invalid \\escape"),
+                    };
+                    self.at += 1;
+                    out.push(c);
+                }
+                Some(_) => return self.err(self.at, "Invalid control character at"),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return self.err(self.at, "maximum recursion depth exceeded");
+        }
+        self.at += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.eat("]") {
+            return Ok(Value::Array(items));
+        }
+        loop {
+            items.push(self.value(depth)?);
+            self.skip_ws();
+            if self.eat("]") {
+                return Ok(Value::Array(items));
+            }
+            if !self.eat(",") {
+                return self.err(self.at, "Expecting ',' delimiter");
+            }
+            self.skip_ws();
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return self.err(self.at, "maximum recursion depth exceeded");
+        }
+        self.at += 1;
+        let mut map = Map::new();
+        self.skip_ws();
+        if self.eat("}") {
+            return Ok(Value::Object(map));
+        }
+        loop {
+            if self.b.get(self.at) != Some(&b'"') {
+                return self.err(self.at, "Expecting property name enclosed in double quotes");
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if !self.eat(":") {
+                return self.err(self.at, "Expecting ':' delimiter");
+            }
+            self.skip_ws();
+            let value = self.value(depth)?;
+            // a repeated key keeps its first place and takes the last value, as a dict does
+            map.insert(key, value);
+            self.skip_ws();
+            if self.eat("}") {
+                return Ok(Value::Object(map));
+            }
+            if !self.eat(",") {
+                return self.err(self.at, "Expecting ',' delimiter");
+            }
+            self.skip_ws();
+        }
+    }
 }
 
 /// Value equality with Python's meaning for numbers (`1 == 1.0`), map key order ignored,
@@ -395,7 +732,9 @@ pub fn text_semantic_eq(text: &str, expected: &Value) -> Result<bool, String> {
     {
         Ok(()) => Ok(true),
         Err(e) if e.is_data() && e.to_string().starts_with(DIFFERS) => Ok(false),
-        Err(e) => Err(e.to_string()),
+        // What serde_json refuses but Python reads (NaN, Infinity, lone surrogates, deep
+        // nesting) is decided the slow way.
+        Err(_) => parse(text, false).map(|old| semantic_eq(&old, expected)),
     }
 }
 
@@ -807,5 +1146,136 @@ mod tests {
             s,
             "{\n    \"a\": {\n        \"c\": 2,\n        \"d\": []\n    },\n    \"b\": 1\n}"
         );
+    }
+
+    #[test]
+    fn loads_accepts_what_python_accepts_and_dumps_writes_it_back() {
+        // expected texts from Python 3.11: json.dumps(json.loads(text))
+        for (text, want) in [
+            ("[NaN, Infinity, -Infinity]", "[NaN, Infinity, -Infinity]"),
+            (
+                "[1e400, -1E400, 1e-400, 1.5e+3]",
+                "[Infinity, -Infinity, 0.0, 1500.0]",
+            ),
+            (r#"{"a": 1e400}"#, r#"{"a": Infinity}"#),
+            (r#""\ud83d\ude00 \u00e9""#, r#""\ud83d\ude00 \u00e9""#),
+            (" \t\n[1 , 2 ]\r\n", "[1, 2]"),
+            (r#"{"b":1,"a":2,"b":3}"#, r#"{"b": 3, "a": 2}"#),
+            ("-0", "0"),
+            ("-0.0e-99999999999999999999", "-0.0"),
+            (r#""\/\b\f\n\r\t\"\\""#, r#""/\b\f\n\r\t\"\\""#),
+        ] {
+            let v = loads(text, "t").unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(dumps(&v), want, "{text}");
+            // and what was written reads back the same
+            let again = loads(&dumps(&v), "t").unwrap();
+            assert_eq!(dumps(&again), want, "{text}");
+        }
+        // lone surrogates become U+FFFD (documented deviation: Python keeps them)
+        assert_eq!(
+            loads(r#""a\ud800b\udc00c\ud800\u0041""#, "t").unwrap(),
+            json!("a\u{fffd}b\u{fffd}c\u{fffd}A")
+        );
+    }
+
+    #[test]
+    fn non_finite_numbers_behave_as_python_floats() {
+        let v = loads("[NaN, Infinity, -Infinity, 1e400]", "t").unwrap();
+        let n: Vec<&Number> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_number().unwrap())
+            .collect();
+        assert!(number_f64(n[0]).is_nan());
+        assert_eq!(number_f64(n[1]), f64::INFINITY);
+        assert_eq!(number_f64(n[2]), f64::NEG_INFINITY);
+        assert_eq!(number_f64(n[3]), f64::INFINITY);
+        assert!(n.iter().all(|x| is_float(x)));
+        assert_eq!(py_str(&v), "[nan, inf, -inf, inf]");
+        assert!(truthy(&v[0]) && truthy(&v[1]));
+        assert!(semantic_eq(
+            &v,
+            &loads("[NaN, 1e999, -1e999, Infinity]", "t").unwrap()
+        ));
+        // the agent's own typed files (written by serde_json) read back unchanged
+        let text = serde_json::to_string(&v).unwrap();
+        let back: Value = from_str(&text).unwrap();
+        assert_eq!(dumps(&back), "[NaN, Infinity, -Infinity, Infinity]");
+        #[derive(serde::Deserialize)]
+        struct Rec {
+            payload: Value,
+        }
+        let rec: Rec = from_str(&format!("{{\"payload\": {text}}}")).unwrap();
+        assert_eq!(dumps(&rec.payload), "[NaN, Infinity, -Infinity, Infinity]");
+    }
+
+    #[test]
+    fn loads_errors_are_one_line_like_pythons() {
+        for (text, want) in [
+            ("", "Expecting value: line 1 column 1 (char 0)"),
+            ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
+            (
+                "{\"a\" 1}",
+                "Expecting ':' delimiter: line 1 column 6 (char 5)",
+            ),
+            (
+                "{1: 2}",
+                "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+            ),
+            ("[1 2]", "Expecting ',' delimiter: line 1 column 4 (char 3)"),
+            ("[1]\n x", "Extra data: line 2 column 2 (char 5)"),
+            (
+                "\"a\nb\"",
+                "Invalid control character at: line 1 column 3 (char 2)",
+            ),
+            (
+                "\"ab",
+                "Unterminated string starting at: line 1 column 1 (char 0)",
+            ),
+            ("\"\\x\"", "Invalid \\escape: line 1 column 2 (char 1)"),
+            (
+                "\"\\u12\"",
+                "Invalid \\uXXXX escape: line 1 column 3 (char 2)",
+            ),
+            ("nan", "Expecting value: line 1 column 1 (char 0)"),
+            ("-NaN", "Expecting value: line 1 column 1 (char 0)"),
+            ("1.", "Extra data: line 1 column 2 (char 1)"),
+            ("01", "Extra data: line 1 column 2 (char 1)"),
+            (
+                "\u{feff}{}",
+                "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)",
+            ),
+        ] {
+            let e = loads(text, "f.json").unwrap_err();
+            assert_eq!(e, format!("f.json is not valid JSON ({want})"), "{text:?}");
+        }
+        // a BOM is fine in bytes, as json.loads(bytes) decodes utf-8-sig
+        assert_eq!(loads_bytes(b"\xef\xbb\xbf{}", "b").unwrap(), json!({}));
+        // nesting: Python's recursion limit, and no stack overflow beyond it
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(loads(&deep(MAX_DEPTH), "t").is_ok());
+        let e = loads(&deep(MAX_DEPTH + 1), "t").unwrap_err();
+        assert!(e.contains("maximum recursion depth exceeded"), "{e}");
+        assert!(loads(&deep(1_000_000), "t").is_err());
+    }
+
+    /// Found by the fuzzer: a 1,000-deep value through serde_json's Value deserializer
+    /// overflowed a daemon thread's 2 MiB stack. Typed reads keep serde_json's bound.
+    #[test]
+    fn typed_reads_of_deep_documents_end_in_an_error_not_an_overflow() {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = format!("{}NaN{}", "[".repeat(900), "]".repeat(900));
+                assert!(loads(&deep, "t").is_ok());
+                let e = from_str::<Value>(&deep).unwrap_err();
+                assert!(e.contains("recursion limit"), "{e}");
+                let shallow = format!("{}NaN{}", "[".repeat(100), "]".repeat(100));
+                assert!(from_str::<Value>(&shallow).is_ok());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -160,7 +160,7 @@ pub fn collect(state_dir: &Path) -> (Vec<Row>, Vec<String>) {
             .unwrap_or_default();
         let parsed = std::fs::read_to_string(&p)
             .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+            .and_then(|t| crate::pyjson::from_str::<Value>(&t))
             .and_then(|v| row_from_journal(&v, &stem));
         match parsed {
             Ok(row) => {

@@ -404,3 +404,68 @@ fn cfn_secret_key_is_masked_in_logs() {
     collect("cfn", &settings(&srv, &["foo.Metadata"])).unwrap();
     assert_eq!(heat_agent::logging::mask(&format!("k={SECRET}")), "k=***");
 }
+
+/// Issue 11: a reply nesting 30,000 elements overflowed the stack (exit 134) in `collect` and
+/// `run`. Now it is one error line naming the URL (signature masked), a non-zero exit, and the
+/// cache of the last good answer stays as it was.
+#[test]
+fn cfn_deeply_nested_reply_is_one_error_and_keeps_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = cfn_server(json!({"srv": {"good": 1}}));
+    let cache = tmp.path().join("cache");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "collect",
+            "--config-file",
+            "/dev/null",
+            "--cachedir",
+            cache.to_str().unwrap(),
+            "--backup-cachedir",
+            tmp.path().join("backup").to_str().unwrap(),
+            "--cfn-metadata-url",
+            &srv.url("/v1/"),
+            "--cfn-access-key-id",
+            ACCESS_KEY,
+            "--cfn-secret-access-key",
+            SECRET,
+            "--cfn-stack-name",
+            "st",
+            "--cfn-path",
+            "srv.Metadata",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("cfn".into());
+        std::process::Command::new(common::bin())
+            .args(&args)
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap()
+    };
+    let first = run(&["--one-time", "--command", "true"]);
+    assert!(first.status.success(), "{first:?}");
+    let cached = std::fs::read_to_string(cache.join("cfn.json")).unwrap();
+    assert!(cached.contains("\"good\": 1"), "{cached}");
+
+    let deep = format!("<R>{}{}</R>", "<a>".repeat(30_000), "</a>".repeat(30_000));
+    srv.set_handler(move |_| Response::new(200, deep.clone()));
+    for extra in [&["--one-time", "--command", "true"][..], &["--print"][..]] {
+        let out = run(extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(134), "{stderr}");
+        assert!(out.status.code().is_some(), "killed by a signal: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("nested deeper than 256"))
+            .unwrap_or_else(|| panic!("no depth error in {stderr}"));
+        assert!(line.contains(&srv.url("/v1/")), "{line}");
+        assert!(line.contains("Signature=***"), "{line}");
+        assert!(!line.contains(SECRET), "{line}");
+        assert_eq!(
+            std::fs::read_to_string(cache.join("cfn.json")).unwrap(),
+            cached
+        );
+    }
+}

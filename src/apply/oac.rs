@@ -300,32 +300,72 @@ fn resolve_tagged(text: &str, tag: &str) -> Result<Yaml, String> {
     }
 }
 
+/// The most values a control file may construct, aliases counted at their full size: PyYAML
+/// shares an aliased value, a copying loader would expand a "billion laughs" file to gigabytes.
+/// A control file has four scalar keys, so no real one comes near.
+pub const MAX_YAML_NODES: usize = 100_000;
+/// The deepest nesting accepted (the values are dropped and printed recursively).
+pub const MAX_YAML_DEPTH: usize = 256;
+
 enum Frame {
-    Seq(Vec<Yaml>, usize),
-    /// Entries, the key read but not yet given its value, anchor.
-    Map(Vec<(Yaml, Yaml)>, Option<Yaml>, usize),
+    /// Items, anchor, values constructed inside.
+    Seq(Vec<Yaml>, usize, usize),
+    /// Entries, the key read but not yet given its value, anchor, values constructed inside.
+    Map(Vec<(Yaml, Yaml)>, Option<Yaml>, usize, usize),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, Yaml>,
+    /// Each anchored value with its size in values.
+    anchors: std::collections::HashMap<usize, (Yaml, usize)>,
     docs: Vec<Yaml>,
+    /// Values constructed so far, aliases at their full size.
+    nodes: usize,
     error: Option<String>,
 }
 
 impl Builder {
-    fn add(&mut self, v: Yaml, anchor: usize) {
+    /// Count `size` more values; false (and the error set) past the budget.
+    fn spend(&mut self, size: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_YAML_NODES {
+            self.error = Some(format!(
+                "more than {MAX_YAML_NODES} values (aliases expanded); not a control file"
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// Add a value of `size` values (itself and everything inside).
+    fn add(&mut self, v: Yaml, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size));
         }
         match self.stack.last_mut() {
-            Some(Frame::Seq(items, _)) => items.push(v),
-            Some(Frame::Map(entries, pending, _)) => match pending.take() {
-                Some(k) => entries.push((k, v)),
-                None => *pending = Some(v),
-            },
+            Some(Frame::Seq(items, _, inside)) => {
+                items.push(v);
+                *inside += size;
+            }
+            Some(Frame::Map(entries, pending, _, inside)) => {
+                *inside += size;
+                match pending.take() {
+                    Some(k) => entries.push((k, v)),
+                    None => *pending = Some(v),
+                }
+            }
             None => self.docs.push(v),
+        }
+    }
+
+    fn open(&mut self, frame: Frame) {
+        if self.stack.len() >= MAX_YAML_DEPTH {
+            self.error = Some(format!("nested deeper than {MAX_YAML_DEPTH} levels"));
+            return;
+        }
+        if self.spend(1) {
+            self.stack.push(frame);
         }
     }
 }
@@ -355,17 +395,28 @@ impl MarkedEventReceiver for Builder {
                     (None, TScalarStyle::Plain) => resolve_plain(&text),
                     (None, _) => Yaml::Str(text),
                 };
-                self.add(v, anchor);
+                if self.spend(1) {
+                    self.add(v, anchor, 1);
+                }
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Vec::new(), None, anchor)),
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq(Vec::new(), anchor, 0)),
+            Event::MappingStart(anchor, _) => self.open(Frame::Map(Vec::new(), None, anchor, 0)),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq(items, anchor)) => self.add(Yaml::Seq(items), anchor),
-                Some(Frame::Map(entries, _, anchor)) => self.add(Yaml::Map(entries), anchor),
+                Some(Frame::Seq(items, anchor, inside)) => {
+                    self.add(Yaml::Seq(items), anchor, inside + 1)
+                }
+                Some(Frame::Map(entries, _, anchor, inside)) => {
+                    self.add(Yaml::Map(entries), anchor, inside + 1)
+                }
                 None => {}
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(v) => self.add(v, 0),
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    if self.spend(size) {
+                        let v = self.anchors[&id].0.clone();
+                        self.add(v, 0, size);
+                    }
+                }
                 None => self.error = Some("unknown alias".into()),
             },
             _ => {}
@@ -679,6 +730,39 @@ mod tests {
         assert_eq!(
             ctl("group: za").unwrap_err(),
             "group 'za' not found in group database"
+        );
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = if i == 1 {
+                "a".to_string()
+            } else {
+                format!("a{}", i - 1)
+            };
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            ));
+        }
+        let e = load_yaml11(&bomb).unwrap_err();
+        assert!(e.contains("more than 100000 values"), "{e}");
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        // yaml-rust2's own limit comes first; ours holds for any parser
+        let e = load_yaml11(&deep).unwrap_err();
+        assert!(
+            e.contains("recursion limit") || e.contains("nested deeper"),
+            "{e}"
+        );
+        // aliases within the budget still work
+        assert_eq!(
+            load_yaml11("a: &x 0755\nb: *x\n").unwrap().unwrap(),
+            Yaml::Map(vec![
+                (Yaml::Str("a".into()), Yaml::Int(0o755)),
+                (Yaml::Str("b".into()), Yaml::Int(0o755))
+            ])
         );
     }
 }

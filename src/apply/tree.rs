@@ -161,14 +161,24 @@ enum Source {
     Tera(String),
     /// The line to log before failing (read error, not UTF-8).
     Unreadable(String),
+    /// Not a regular file (a FIFO, socket or device, maybe behind a symlink): reading it could
+    /// block forever, so it is skipped with this warning.
+    NotRegular(String),
 }
 
 /// Read one template without running or rendering anything.
 fn prepare_source(path: &Path) -> Source {
-    // one open serves both the executable check and the read
-    let text = match fs::File::open(path) {
+    // one open serves the file type check, the executable check and the read; without
+    // blocking, as a FIFO's open would until a writer comes
+    let text = match open_nonblocking(path) {
         Ok(f) => {
             let meta = f.metadata().ok();
+            if meta.as_ref().is_some_and(|m| !m.is_file()) {
+                return Source::NotRegular(format!(
+                    "skipping {}: not a regular file",
+                    path.display()
+                ));
+            }
             // access(2) is only needed when some execute bit is set
             if meta
                 .as_ref()
@@ -321,7 +331,7 @@ fn render_source(
             let json = stdin_json.get_or_insert_with(|| pyjson::dumps(config));
             render_executable(path, json)
         }
-        Source::Unreadable(msg) => {
+        Source::Unreadable(msg) | Source::NotRegular(msg) => {
             env.log.error(msg);
             Err(fail())
         }
@@ -428,6 +438,10 @@ pub fn render_all(
     let mut outputs = std::collections::HashSet::new();
     let prerendered = prerender(&prepared, config, env.partials);
     for (p, done) in prepared.into_iter().zip(prerendered) {
+        if let Source::NotRegular(msg) = &p.source {
+            env.log.warn(msg);
+            continue;
+        }
         let t = p.template;
         let with_path = |e: String| {
             let p = t.template.display().to_string();

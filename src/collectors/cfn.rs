@@ -133,7 +133,12 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
             )));
         }
         let body = super::read_body(&mut resp, &full).map_err(CollectError::NotAvailable)?;
-        let value = field_value(&body, path, field)?;
+        let value = field_value(&body, path, field).map_err(|e| match e {
+            CollectError::NotAvailable(m) => {
+                CollectError::NotAvailable(format!("{}: {m}", crate::logging::redact_url(&full)))
+            }
+            other => other,
+        })?;
         let value = walk_sub_path(value, sub_path, path)?;
         match value {
             Value::Object(m) => final_content.extend(m),
@@ -174,6 +179,11 @@ pub fn field_value(body: &[u8], path: &str, field: &str) -> Result<Value, Collec
     let na = |m: String| CollectError::NotAvailable(m);
     let text = std::str::from_utf8(body)
         .map_err(|e| na(format!("Path {path}: response is not UTF-8 text ({e})")))?;
+    if let Some(at) = too_deep(text, MAX_XML_DEPTH) {
+        return Err(na(format!(
+            "Path {path}: response is not valid XML (elements nested deeper than {MAX_XML_DEPTH} at byte {at})"
+        )));
+    }
     let doc = roxmltree::Document::parse(text)
         .map_err(|e| na(format!("Path {path}: response is not valid XML ({e})")))?;
     let detail = child(doc.root_element(), "DescribeStackResourceResult")
@@ -192,8 +202,78 @@ pub fn field_value(body: &[u8], path: &str, field: &str) -> Result<Value, Collec
     if text.trim().is_empty() {
         return Err(na(format!("Path {path} is empty.")));
     }
-    serde_json::from_str(&text)
+    crate::pyjson::parse_value(&text)
         .map_err(|e| na(format!("Path {path} failed to parse as json. ({e})")))
+}
+
+/// The deepest element nesting accepted: libxml2's default, which the reference's lxml
+/// enforces too. The XML parser recurses once per level, so without a bound a small reply
+/// nested 30,000 deep overflows the stack.
+pub const MAX_XML_DEPTH: usize = 256;
+
+/// The byte offset where `text` first nests elements deeper than `limit`, if it does.
+/// A scan without recursion over what roxmltree accepts (no DTD): comments, CDATA and
+/// processing instructions are skipped; quoted attribute values may hold `>` and `/`.
+/// Anything else that starts with `<!` ends the scan: the parser refuses it right there.
+pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let find = |from: usize, pat: &[u8]| -> usize {
+        b[from.min(b.len())..]
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map_or(b.len(), |p| from + p + pat.len())
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'<' {
+            i = b[i..]
+                .iter()
+                .position(|&c| c == b'<')
+                .map_or(b.len(), |p| i + p);
+            continue;
+        }
+        let rest = &b[i..];
+        if rest.starts_with(b"<!--") {
+            i = find(i + 4, b"-->");
+        } else if rest.starts_with(b"<![CDATA[") {
+            i = find(i + 9, b"]]>");
+        } else if rest.starts_with(b"<?") {
+            i = find(i + 2, b"?>");
+        } else if rest.starts_with(b"<!") {
+            return None;
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            i = find(i + 2, b">");
+        } else {
+            let start = i;
+            let mut quote = None;
+            let mut j = i + 1;
+            let mut empty = false;
+            while j < b.len() {
+                match (quote, b[j]) {
+                    (Some(q), c) if c == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, c @ (b'"' | b'\'')) => quote = Some(c),
+                    (None, b'>') => {
+                        empty = b[j - 1] == b'/';
+                        break;
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            depth += 1;
+            if depth > limit {
+                return Some(start);
+            }
+            if empty {
+                depth -= 1;
+            }
+            i = j + 1;
+        }
+    }
+    None
 }
 
 fn walk_sub_path(
@@ -341,5 +421,54 @@ mod tests {
         );
         let e = walk_sub_path(v, Some("nope"), "p").unwrap_err();
         assert_eq!(e.message(), "Sub-key nope does not exist. (p)");
+    }
+
+    fn nested(n: usize) -> String {
+        format!("<R>{}{}</R>", "<a>".repeat(n), "</a>".repeat(n))
+    }
+
+    #[test]
+    fn depth_bound_is_libxml2s() {
+        // lxml accepts 256 nested elements and refuses 257 ("Excessive depth in document")
+        assert_eq!(too_deep(&nested(255), 256), None);
+        assert_eq!(too_deep(&nested(256), 256), Some(3 + 255 * 3));
+        assert!(too_deep(&nested(30_000), 256).is_some());
+        // empty elements, comments, CDATA, PIs and quoted '>' and '/' do not nest
+        let flat = format!(
+            "<?xml version=\"1.0\"?><R>{}</R>",
+            "<a x='/>' y=\"<\"/><!-- <b> --><![CDATA[<c>]]><?p <d>?>".repeat(1000)
+        );
+        assert_eq!(too_deep(&flat, 2), None);
+        assert_eq!(too_deep("<R><a/><b></b><c><d/></c></R>", 3), None);
+        assert_eq!(too_deep("<R><a/><b></b><c><d/></c></R>", 2), Some(17));
+        // unterminated constructs end the scan without a panic
+        for t in [
+            "<",
+            "<a",
+            "<a x='",
+            "<!--",
+            "<![CDATA[",
+            "<?",
+            "</",
+            "<!DOCTYPE",
+        ] {
+            let _ = too_deep(t, 1);
+        }
+    }
+
+    #[test]
+    fn deeply_nested_reply_is_not_available_not_a_crash() {
+        let e = field_value(nested(30_000).as_bytes(), "srv.Metadata", "Metadata").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Path srv.Metadata: response is not valid XML (elements nested deeper than 256 at byte 768)"
+        );
+        // the deepest nesting the reference accepts still parses (and lacks the result element)
+        let e = field_value(nested(255).as_bytes(), "srv.Metadata", "Metadata").unwrap_err();
+        assert!(
+            e.message().contains("StackResourceDetail"),
+            "{}",
+            e.message()
+        );
     }
 }

@@ -279,10 +279,12 @@ pub(crate) fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Opt
         .map(str::to_string)
 }
 
-/// Parse JSON text with serde_json's message (the caller words the error).
+/// Parse a JSON reply as requests' `.json()` does (Python's reader; a UTF-8 byte order mark
+/// is fine); the caller words the error.
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8: {e}"))?;
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    crate::pyjson::parse_value(text)
 }
 
 /// Python's `urllib.parse.quote(s, safe)`: unreserved characters and those in `safe` stay,

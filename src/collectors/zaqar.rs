@@ -294,7 +294,7 @@ fn ws_recv<S: Read + Write>(
             }
             _ => continue,
         };
-        return serde_json::from_str(&text)
+        return crate::pyjson::parse_value(&text)
             .map_err(|e| format!("{endpoint}: reply to {what} is not JSON ({e})"));
     }
 }

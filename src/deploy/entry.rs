@@ -236,11 +236,11 @@ pub fn signal_from_hook(
 ) -> Value {
     if stdout_dropped == 0 && !stdout.is_empty() {
         if let Ok(text) = std::str::from_utf8(stdout) {
-            if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
+            if let Ok(v @ Value::Object(_)) = pyjson::parse_value(text) {
                 return v;
             }
         } else if let Ok(v @ Value::Object(_)) =
-            serde_json::from_str::<Value>(&String::from_utf8_lossy(stdout))
+            pyjson::parse_value(&String::from_utf8_lossy(stdout))
         {
             return v;
         }
@@ -455,6 +455,22 @@ mod tests {
         assert_ne!(file_stem(&long), file_stem(&longer));
         assert!(file_stem(&"é".repeat(200)).len() <= 200);
         assert_eq!(file_stem(&"L".repeat(200)), "L".repeat(200));
+    }
+
+    /// Issue 11: a hook's JSON object with numbers Python reads as non-finite is its signal.
+    #[test]
+    fn hook_stdout_with_non_finite_numbers_is_the_signal() {
+        let v = signal_from_hook(
+            0,
+            br#"{"deploy_stdout": "x", "n": [NaN, -Infinity]}"#,
+            0,
+            b"",
+            0,
+        );
+        assert_eq!(
+            pyjson::dumps(&v),
+            r#"{"deploy_stdout": "x", "n": [NaN, -Infinity]}"#
+        );
     }
 
     fn run(raw: Value) -> Deployment {

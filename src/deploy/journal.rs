@@ -185,7 +185,7 @@ pub fn replace_file(path: &Path, data: &[u8], fsync: bool) -> io::Result<()> {
 
 fn read_record(path: &Path) -> io::Result<Option<Record>> {
     match std::fs::read_to_string(path) {
-        Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| {
+        Ok(t) => crate::pyjson::from_str(&t).map(Some).map_err(|e| {
             io::Error::other(format!("{}: not a journal record ({e})", path.display()))
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -494,9 +494,7 @@ fn is_executable_file(p: &Path) -> Result<(), String> {
 
 fn read_marker(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<Value>(&text)
-        .ok()
-        .filter(Value::is_object)
+    pyjson::parse_value(&text).ok().filter(Value::is_object)
 }
 
 /// The end of a failed deployment's `deploy_stderr`, at ERROR (the whole of it goes to Heat;

@@ -104,7 +104,7 @@ fn foreground_wait() -> Duration {
 
 /// Stdin as the signal: anything that is not one JSON document becomes `{}` (like the reference).
 pub fn parse_signal(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
+    match crate::pyjson::parse_value(text) {
         Ok(v) => v,
         Err(_) => {
             log::warn!("No valid json found on stdin");
@@ -349,6 +349,13 @@ mod tests {
 
     #[test]
     fn invalid_or_empty_stdin_is_an_empty_object() {
+        // what Python's json reads is a signal, not `{}` (issue 11)
+        assert_eq!(
+            crate::pyjson::dumps(&parse_signal(
+                r#"{"deploy_stdout": NaN, "x": "\ud83d\ude00"}"#
+            )),
+            r#"{"deploy_stdout": NaN, "x": "\ud83d\ude00"}"#
+        );
         assert_eq!(parse_signal(""), json!({}));
         assert_eq!(parse_signal("{\"foo\": \"bar\"}{\"foo\": \"b"), json!({}));
         assert_eq!(parse_signal(" {\"foo\": \"bar\"}\n"), json!({"foo": "bar"}));

@@ -355,7 +355,7 @@ impl Outbox {
     fn write_back(&self, rec: &Record) -> io::Result<()> {
         let _lock = self.write_lock()?;
         if let Ok(bytes) = fs::read(self.path(&rec.id)) {
-            if let Ok(current) = serde_json::from_slice::<Summary>(&bytes) {
+            if let Ok(current) = crate::pyjson::from_slice::<Summary>(&bytes) {
                 if current.created_at != rec.created_at {
                     return Ok(());
                 }
@@ -381,7 +381,7 @@ impl Outbox {
     /// The full record for `id`, if any.
     pub fn record(&self, id: &str) -> io::Result<Option<Record>> {
         match fs::read(self.path(id)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Ok(bytes) => crate::pyjson::from_slice(&bytes).map(Some).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {e}", self.path(id).display()),
@@ -412,7 +412,7 @@ impl Outbox {
         for p in self.record_paths() {
             match fs::read(&p)
                 .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Summary>(&b).map_err(|e| e.to_string()))
+                .and_then(|b| crate::pyjson::from_slice::<Summary>(&b))
             {
                 Ok(s) => out.push(s),
                 Err(e) => problems.push(format!("{}: {e}", p.display())),
@@ -462,7 +462,7 @@ impl Outbox {
         };
         for path in paths {
             let Ok(bytes) = fs::read(&path) else { continue };
-            let head: Summary = match serde_json::from_slice(&bytes) {
+            let head: Summary = match crate::pyjson::from_slice(&bytes) {
                 Ok(h) => h,
                 Err(e) => {
                     log::error!("outbox record {}: {e}; skipped", path.display());
@@ -488,7 +488,7 @@ impl Outbox {
                 summary.pending += 1;
                 continue;
             }
-            let mut rec: Record = match serde_json::from_slice(&bytes) {
+            let mut rec: Record = match crate::pyjson::from_slice(&bytes) {
                 Ok(r) => r,
                 Err(e) => {
                     log::error!("outbox record {}: {e}; skipped", path.display());
@@ -650,6 +650,27 @@ mod tests {
         );
         assert_eq!(r.state, State::Failed);
         assert!(r.last_error.unwrap().contains("deploy_user_id"));
+    }
+
+    /// Issue 11: a payload Python would send with NaN/Infinity in it is kept and read back,
+    /// never an unreadable record (a lost result).
+    #[test]
+    fn payload_with_non_finite_numbers_round_trips() {
+        let e = entry(json!([{"name": "deploy_signal_id", "value": "http://127.0.0.1:1/x"}]));
+        let payload = crate::pyjson::loads(
+            r#"{"deploy_stdout": [NaN, Infinity, -Infinity, 1e400]}"#,
+            "t",
+        )
+        .unwrap();
+        let r = new_record("d1", &e, &payload, 5.0);
+        let text = serde_json::to_string(&r).unwrap();
+        let back: Record = crate::pyjson::from_str(&text).unwrap();
+        assert_eq!(
+            crate::pyjson::dumps(&back.payload),
+            r#"{"deploy_stdout": [NaN, Infinity, -Infinity, Infinity]}"#
+        );
+        let s: Summary = crate::pyjson::from_slice(text.as_bytes()).unwrap();
+        assert_eq!(s.state, State::Queued);
     }
 
     #[test]

@@ -437,9 +437,18 @@ const MAX_PARTIAL_DEPTH: usize = 64;
 /// Deepest section nesting accepted (rendering recurses once per level).
 const MAX_SECTION_DEPTH: usize = 256;
 
+/// The most nodes one rendering visits (sections repeat their body per item): a few nested
+/// sections over long lists grow exponentially, and pystache would run as long (at roughly a
+/// microsecond a node, this bound is seconds of pystache). Real templates visit thousands.
+pub const MAX_RENDER_STEPS: u64 = 4_000_000;
+/// The largest text one rendering produces (as executable templates' output).
+pub const MAX_RENDER_OUTPUT: usize = 256 << 20;
+
 struct Renderer<'p> {
     partials: &'p dyn Partials,
     depth: usize,
+    steps: u64,
+    max_steps: u64,
 }
 
 impl Renderer<'_> {
@@ -450,6 +459,14 @@ impl Renderer<'_> {
         out: &mut String,
     ) -> Result<(), Error> {
         for node in nodes {
+            self.steps += 1;
+            if self.steps > self.max_steps || out.len() > MAX_RENDER_OUTPUT {
+                return Err(Error(format!(
+                    "rendering takes more than {} steps or {} MiB (sections over long lists nested too deep?)",
+                    self.max_steps,
+                    MAX_RENDER_OUTPUT >> 20
+                )));
+            }
             match node {
                 Node::Text(t) => out.push_str(t),
                 Node::Var(name) => {
@@ -533,9 +550,24 @@ pub fn render_nodes(
     root: &Value,
     partials: &dyn Partials,
 ) -> Result<String, Error> {
+    render_within(nodes, root, partials, MAX_RENDER_STEPS)
+}
+
+fn render_within(
+    nodes: &[Node],
+    root: &Value,
+    partials: &dyn Partials,
+    max_steps: u64,
+) -> Result<String, Error> {
     let mut out = String::new();
     let mut stack = vec![root];
-    Renderer { partials, depth: 0 }.render(nodes, &mut stack, &mut out)?;
+    Renderer {
+        partials,
+        depth: 0,
+        steps: 0,
+        max_steps,
+    }
+    .render(nodes, &mut stack, &mut out)?;
     Ok(out)
 }
 
@@ -796,5 +828,20 @@ mod tests {
     #[test]
     fn universal_newline_translation() {
         assert_eq!(universal_newlines("a\r\nb\rc\n".into()), "a\nb\nc\n");
+    }
+
+    #[test]
+    fn exponential_sections_are_bounded() {
+        let v = json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]});
+        let bounded = |t: &str| render_within(&parse(t).unwrap(), &v, &NoPartials, 100_000);
+        let t = format!("{}x{}", "{{#a}}".repeat(12), "{{/a}}".repeat(12));
+        let e = bounded(&t).unwrap_err();
+        assert!(e.0.contains("more than 100000 steps"), "{}", e.0);
+        // with empty output too
+        let t = format!("{}{}", "{{#a}}".repeat(12), "{{/a}}".repeat(12));
+        assert!(bounded(&t).is_err());
+        // ordinary nesting renders
+        let t = format!("{}x{}", "{{#a}}".repeat(3), "{{/a}}".repeat(3));
+        assert_eq!(bounded(&t).unwrap().len(), 1000);
     }
 }
