@@ -52,11 +52,11 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     let env = |k: &str| std::env::var(k).ok();
     let mut settings = match config::parse_collect_args(&args, &env) {
         Ok(Invocation::Help(text)) => {
-            print!("{text}");
+            crate::output::print(text);
             return 0;
         }
         Ok(Invocation::Version(text)) => {
-            println!("{text}");
+            crate::output::println(text);
             return 0;
         }
         Ok(Invocation::Run(s)) => *s,

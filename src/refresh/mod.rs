@@ -510,13 +510,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     if matches.get_flag("print_base") {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout();
         let _ = out.write_all(base_dir.as_os_str().as_bytes());
         let _ = out.write_all(b"\n");
         return 0;
     }
     if matches.get_flag("print_phases") {
-        println!("{}", PHASES.join("\t"));
+        crate::output::println(PHASES.join("\t"));
         return 0;
     }
     let level = matches
@@ -550,7 +550,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
         return 1;
     };
     if first == "-h" || first == "--help" {
-        print!("{}", runparts::usage(&name));
+        crate::output::print(runparts::usage(&name));
         return 0;
     }
     let (list, dir): (bool, &OsStr) = if first == "--list" {
@@ -568,7 +568,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
     if list {
         return match runner.targets(dir) {
             Ok(names) => {
-                let mut out = std::io::stdout().lock();
+                let mut out = crate::output::stdout();
                 for n in names {
                     let mut line = dir.as_bytes().to_vec();
                     line.push(b'/');

@@ -440,7 +440,7 @@ impl<'a> Runner<'a> {
         env: Option<&[(OsString, OsString)]>,
         timeout: Option<Duration>,
     ) -> Result<Finished, Failure> {
-        let _ = std::io::stdout().flush();
+        let _ = crate::output::stdout().flush();
         let mut spec = self.script_spec(path.to_path_buf(), env);
         spec.timeout = timeout;
         match process::run(&spec, self.stop) {
@@ -531,7 +531,7 @@ impl<'a> Runner<'a> {
             None => (&finished.stdout[..], None),
         };
         {
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::output::stdout();
             let _ = out.write_all(shown);
             let _ = out.flush();
         }
