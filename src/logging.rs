@@ -98,6 +98,32 @@ pub fn mask(text: &str) -> String {
     out
 }
 
+/// Control characters (newline, carriage return, escape, ...) written as visible escapes, so
+/// a name or id that holds them cannot start a forged log line or drive the terminal.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a log line may show of `text`: secrets masked, control characters escaped. Every
+/// log formatter (this module's and the legacy os-refresh-config/os-apply-config ones) uses
+/// it.
+pub fn log_text(text: &str) -> String {
+    escape_controls(&mask(text))
+}
+
 /// How lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -140,7 +166,7 @@ pub fn init(level: LevelFilter, style: Style) {
     }
     let journald = under_journald();
     b.format(move |buf, record| {
-        let msg = mask(&record.args().to_string());
+        let msg = log_text(&record.args().to_string());
         match style {
             Style::Bare => writeln!(buf, "{msg}"),
             Style::Agent if journald => writeln!(buf, "{} {}", record.level(), msg),
@@ -192,5 +218,14 @@ mod tests {
             mask("POST http://h/x?Signature=zz done"),
             "POST http://h/x?Signature=*** done"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            log_text("a\nb\r\tc\u{1b}[31m\u{7f}\u{85}é"),
+            "a\\nb\\r\\tc\\u{001b}[31m\\u{007f}\\u{0085}é"
+        );
+        assert_eq!(log_text("plain name-1"), "plain name-1");
     }
 }

@@ -71,14 +71,14 @@ impl Log {
             Some(c) => {
                 let mut c = c.borrow_mut();
                 for msg in msgs {
-                    c.push(format!("{level} {}", crate::logging::mask(msg)));
+                    c.push(format!("{level} {}", crate::logging::log_text(msg)));
                 }
             }
             None => {
                 let stamp = timestamp();
                 let mut text = String::new();
                 for msg in msgs {
-                    let msg = crate::logging::mask(msg);
+                    let msg = crate::logging::log_text(msg);
                     text.push_str(&format!("[{stamp}] [{level}] {msg}\n"));
                 }
                 if !text.is_empty() {

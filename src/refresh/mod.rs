@@ -114,12 +114,16 @@ impl Log {
             return;
         }
         let now = runparts::local_now();
+        // the reference ends some messages with a newline of its own (an empty line follows):
+        // kept, while newlines inside (from names) are escaped
+        let body = msg.trim_end_matches('\n');
         let line = format!(
-            "[{},{:03}] (os-refresh-config) [{}] {}\n",
+            "[{},{:03}] (os-refresh-config) [{}] {}{}\n",
             now.strftime("%Y-%m-%d %H:%M:%S"),
             now.millisecond(),
             level.name(),
-            crate::logging::mask(msg)
+            crate::logging::log_text(body),
+            &msg[body.len()..]
         );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }

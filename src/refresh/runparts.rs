@@ -346,7 +346,12 @@ impl<'a> Runner<'a> {
 
     /// Write one `<name> <date> <message>` line to stderr.
     pub fn say(&self, msg: &str) {
-        let line = format!("{} {} {}\n", self.name, c_date_now(), msg);
+        let line = format!(
+            "{} {} {}\n",
+            self.name,
+            c_date_now(),
+            crate::logging::log_text(msg)
+        );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
@@ -588,7 +593,7 @@ impl<'a> Runner<'a> {
         for (name, took) in &timings {
             lines.push(format!(
                 "{:<40} {:>10.3}",
-                name.to_string_lossy(),
+                crate::logging::escape_controls(&name.to_string_lossy()),
                 took.as_secs_f64()
             ));
         }
