@@ -5,7 +5,8 @@
 //!
 //! Fixes over the reference (docs/compatibility.md): every write is atomic and durable; a
 //! truncated `.last` counts as "changed" instead of crashing; key names are made safe file names
-//! (nothing is written outside the cache dir); the backup copy is swapped in atomically.
+//! (nothing is written outside the cache dir, no two names share a file, no name takes one of
+//! the agent's own files); the backup copy is swapped in atomically.
 
 use crate::fsutil::{self, Owner};
 use crate::pyjson;
@@ -30,14 +31,31 @@ pub struct StagedCycle {
     pub durable: Vec<fsutil::Staged>,
 }
 
-/// The file-name stem for an output key. Ordinary names are kept as they are (compatibility);
-/// `/`, NUL and over-long names are encoded so the file stays inside the cache dir.
+/// Stems of the files the agent itself keeps in the cache dir: the list of paths
+/// (`os_config_files.json`, as the reference names it) and heat-agent's own bookkeeping.
+pub const OS_CONFIG_FILES: &str = "os_config_files";
+pub const SOURCES_STEM: &str = ".heat-agent-sources";
+pub const REQUEST_STEM: &str = ".heat-agent-request";
+// (daemon.rs writes the last two as SOURCES_FILE and VALIDATORS_FILE)
+const RESERVED_STEMS: [&str; 3] = [OS_CONFIG_FILES, SOURCES_STEM, REQUEST_STEM];
+
+/// The file-name stem for an output key (a collector or deployment name). Ordinary names are
+/// kept as they are, byte for byte (caches written by the reference continue). Every other
+/// name is encoded behind a leading `%`, which no kept name has, so the mapping is injective
+/// (docs/compatibility.md): names that start with `%`; names holding `/` or NUL (`%`, `/`
+/// and NUL are percent-encoded, so the file stays inside the cache dir); the empty name;
+/// over-long names (cut, plus a hash of the whole name); and the agent's own file names
+/// (a deployment named `os_config_files` must not overwrite the list of paths).
 pub fn safe_stem(key: &str) -> String {
-    let needs_encoding = key.is_empty() || key.contains(['/', '\0']) || key.len() > MAX_STEM;
+    let needs_encoding = key.is_empty()
+        || key.starts_with('%')
+        || key.contains(['/', '\0'])
+        || key.len() > MAX_STEM
+        || RESERVED_STEMS.contains(&key);
     if !needs_encoding {
         return key.to_string();
     }
-    let mut out = String::new();
+    let mut out = String::from("%");
     for c in key.chars() {
         match c {
             '/' => out.push_str("%2F"),
@@ -46,14 +64,11 @@ pub fn safe_stem(key: &str) -> String {
             c => out.push(c),
         }
     }
-    if out.is_empty() {
-        out.push_str("%empty");
-    }
     if out.len() > MAX_STEM {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let mut cut = MAX_STEM - 17;
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let mut cut = MAX_STEM - 1 - hex.len();
         while !out.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -282,9 +297,15 @@ impl Cache {
         self.commit_all(&[key.to_string()])
     }
 
-    /// Write `<cachedir>/<name>.json` holding the list of paths (compact Python JSON).
+    /// `<cachedir>/os_config_files.json`, the list of paths (never an output key's file).
+    pub fn list_path(&self) -> PathBuf {
+        self.dir.join(format!("{OS_CONFIG_FILES}.json"))
+    }
+
+    /// Write `<cachedir>/<name>.json` holding the list of paths (compact Python JSON). `name`
+    /// is one of the agent's own file names, used as it is.
     pub fn store_meta_list(&self, name: &str, paths: &[PathBuf]) -> io::Result<PathBuf> {
-        let path = self.path(name);
+        let path = self.dir.join(format!("{name}.json"));
         fsutil::atomic_write(
             &path,
             self.meta_list_text(paths).as_bytes(),
@@ -642,5 +663,44 @@ mod tests {
         names.sort();
         assert_eq!(names, ["a.json", "a.json.orig", "b.json", "b.json.orig"]);
         assert_eq!(fs::read_dir(tmp.path().join("run")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stems_are_injective_and_ordinary_names_are_kept() {
+        for kept in [
+            "dep-name1",
+            "zz.json",
+            "a%2Fb",
+            "50%",
+            "x".repeat(200).as_str(),
+        ] {
+            assert_eq!(safe_stem(kept), kept);
+        }
+        let long = "y".repeat(300);
+        let longer = format!("{long}z");
+        let keys = [
+            "a/b",
+            "a%2Fb",
+            "%a%2Fb",
+            "%",
+            "",
+            "\0",
+            "%00",
+            "%2F",
+            "/",
+            "os_config_files",
+            "%os_config_files",
+            ".heat-agent-sources",
+            ".heat-agent-request",
+            &long,
+            &longer,
+        ];
+        let stems: std::collections::HashSet<String> = keys.iter().map(|k| safe_stem(k)).collect();
+        assert_eq!(stems.len(), keys.len(), "{stems:?}");
+        for stem in &stems {
+            assert!(stem.len() <= MAX_STEM && !stem.contains('/'), "{stem}");
+        }
+        assert_eq!(safe_stem("a/b"), "%a%2Fb");
+        assert_eq!(safe_stem("os_config_files"), "%os_config_files");
     }
 }
