@@ -341,6 +341,9 @@ impl Cache {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "backup".into());
+        if is_mount_point(backup, parent) {
+            return self.refresh_mounted_backup(backup);
+        }
         let staging = parent.join(format!(".{name}.new{:08x}", fastrand::u32(..)));
         let old = parent.join(format!(".{name}.old{:08x}", fastrand::u32(..)));
         if let Err(e) = snapshot_dir(&self.dir, &staging) {
@@ -349,14 +352,74 @@ impl Cache {
         }
         let had_old = backup.exists();
         if had_old {
-            fs::rename(backup, &old)?;
+            if let Err(e) = fs::rename(backup, &old) {
+                let _ = fs::remove_dir_all(&staging);
+                // a bind mount of the same filesystem shows no other device, only EBUSY
+                if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) {
+                    return self.refresh_mounted_backup(backup);
+                }
+                return Err(e);
+            }
         }
-        fs::rename(&staging, backup)?;
+        if let Err(e) = fs::rename(&staging, backup) {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
         fsutil::sync_parent(backup)?;
         if had_old {
             let _ = fs::remove_dir_all(&old);
         }
         Ok(())
+    }
+}
+
+/// Prefix of the snapshot directory built inside a mounted backup dir.
+pub const MOUNTED_STAGING_PREFIX: &str = ".heat-agent-backup.new";
+
+impl Cache {
+    /// A backup dir that is a mount point cannot be renamed or removed (EBUSY): its contents
+    /// are refreshed instead. The snapshot is built inside it (same filesystem), each entry is
+    /// renamed over the old one (so every file is always whole), then entries the cache no
+    /// longer has are removed.
+    fn refresh_mounted_backup(&self, backup: &Path) -> io::Result<()> {
+        let staging_name = format!("{MOUNTED_STAGING_PREFIX}{:08x}", fastrand::u32(..));
+        let staging = backup.join(&staging_name);
+        let result = snapshot_dir(&self.dir, &staging).and_then(|()| {
+            let mut fresh = std::collections::HashSet::new();
+            for entry in fs::read_dir(&staging)? {
+                let entry = entry?;
+                let target = backup.join(entry.file_name());
+                if entry.file_type()?.is_dir() && target.is_dir() {
+                    fs::remove_dir_all(&target)?;
+                }
+                fs::rename(entry.path(), &target)?;
+                fresh.insert(entry.file_name());
+            }
+            for entry in fs::read_dir(backup)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                if fresh.contains(&name) || name == staging_name.as_str() {
+                    continue;
+                }
+                if entry.file_type()?.is_dir() {
+                    fs::remove_dir_all(entry.path())?;
+                } else {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+            fs::File::open(backup)?.sync_all()
+        });
+        let _ = fs::remove_dir_all(&staging);
+        result
+    }
+}
+
+/// Is `dir` mounted on its own filesystem (another device than its parent's)?
+fn is_mount_point(dir: &Path, parent: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(dir), fs::metadata(parent)) {
+        (Ok(d), Ok(p)) => d.is_dir() && d.dev() != p.dev(),
+        _ => false,
     }
 }
 
