@@ -6,6 +6,7 @@ use crate::daemon::{self, Launch};
 use crate::logging::{self, Style};
 use log::LevelFilter;
 use std::ffi::OsString;
+use std::path::Path;
 
 /// sysexits.h EX_CONFIG: what `heat-agent run` exits with on a configuration error.
 pub const EX_CONFIG: i32 = 78;
@@ -76,7 +77,16 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     } else {
         Style::Agent
     };
-    logging::init(level_for(&settings, mode), style);
+    let log_file = match settings.log_file.as_deref().map(logging::open_log_file) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            let path = settings.log_file.as_deref().unwrap_or(Path::new(""));
+            eprintln!("cannot open log_file {}: {e}", path.display());
+            return if mode == Mode::Run { EX_CONFIG } else { 1 };
+        }
+    };
+    logging::init_with_file(level_for(&settings, mode), style, log_file);
     config::log_deferred_warnings(&settings);
     if mode == Mode::Run && settings.command.is_none() {
         let exe = std::env::current_exe()
