@@ -414,6 +414,71 @@ impl Cache {
     }
 }
 
+/// Remove what killed or overlapping runs left behind (issue 11), touching only our own names
+/// untouched for [`fsutil::STALE_AGE`]: temp files in the cache dir and in the backup dir,
+/// backup staging dirs (`.<backup>.new<hex>`) beside the backup and inside a mounted one, and
+/// swapped-out backups (`.<backup>.old<hex>`, only while the backup itself exists, since after a
+/// kill between the two renames the old one is the only backup). Creates nothing. Returns how
+/// many entries were removed.
+pub fn sweep_leftovers(cachedir: &Path, backup: &Path) -> usize {
+    let mut removed = fsutil::sweep_temp_files(cachedir, fsutil::STALE_AGE)
+        + fsutil::sweep_temp_files(backup, fsutil::STALE_AGE);
+    let mut remove_dir = |dir: &Path| {
+        if fsutil::is_stale(dir, fsutil::STALE_AGE) && fs::remove_dir_all(dir).is_ok() {
+            removed += 1;
+        }
+    };
+    let dirs = |dir: &Path| -> Vec<(std::ffi::OsString, PathBuf)> {
+        fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| (e.file_name(), e.path()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (name, path) in dirs(backup) {
+        let name = name.to_string_lossy();
+        if let Some(hex) = name.strip_prefix(MOUNTED_STAGING_PREFIX) {
+            if is_hex8(hex) {
+                remove_dir(&path);
+            }
+        }
+    }
+    if let (Some(parent), Some(base)) = (backup.parent(), backup.file_name()) {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let own = format!(".{}", base.to_string_lossy());
+        let backup_exists = backup.is_dir();
+        for (name, path) in dirs(parent) {
+            let name = name.to_string_lossy();
+            let Some((kind, hex)) = name
+                .strip_prefix(own.as_str())
+                .and_then(|r| r.split_at_checked(4))
+            else {
+                continue;
+            };
+            if !is_hex8(hex) {
+                continue;
+            }
+            match kind {
+                ".new" => remove_dir(&path),
+                ".old" if backup_exists => remove_dir(&path),
+                _ => {}
+            }
+        }
+    }
+    removed
+}
+
+fn is_hex8(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Is `dir` mounted on its own filesystem (another device than its parent's)?
 fn is_mount_point(dir: &Path, parent: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;

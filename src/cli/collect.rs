@@ -94,6 +94,12 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
             .unwrap_or_else(|_| "heat-agent".into());
         settings.command = Some(format!("{exe} refresh"));
     }
+    if !settings.print_cachedir {
+        let swept = crate::cache::sweep_leftovers(&settings.cachedir, &settings.backup_cachedir);
+        if swept > 0 {
+            log::info!("removed {swept} stale temporary files and dirs left by earlier runs");
+        }
+    }
     // OS_CONFIG_FILES carries absolute paths even when the cache dir was given relative.
     settings.cachedir = daemon::absolute(&settings.cachedir);
     // Re-exec with the argv we were started with (not the one rewritten for the subcommand).
