@@ -39,6 +39,11 @@ pub const REQUEST_STEM: &str = ".heat-agent-request";
 // (daemon.rs writes the last two as SOURCES_FILE and VALIDATORS_FILE)
 const RESERVED_STEMS: [&str; 3] = [OS_CONFIG_FILES, SOURCES_STEM, REQUEST_STEM];
 
+/// Is `name` one of the agent's own cache file names (which an output key never gets)?
+pub fn is_reserved_name(name: &str) -> bool {
+    RESERVED_STEMS.contains(&name)
+}
+
 /// The file-name stem for an output key (a collector or deployment name). Ordinary names are
 /// kept as they are, byte for byte (caches written by the reference continue). Every other
 /// name is encoded behind a leading `%`, which no kept name has, so the mapping is injective
@@ -51,7 +56,7 @@ pub fn safe_stem(key: &str) -> String {
         || key.starts_with('%')
         || key.contains(['/', '\0'])
         || key.len() > MAX_STEM
-        || RESERVED_STEMS.contains(&key);
+        || is_reserved_name(key);
     if !needs_encoding {
         return key.to_string();
     }

@@ -34,8 +34,9 @@ impl Guest {
     fn marker(&self) -> PathBuf {
         self.tmp.path().join("marker")
     }
-    /// One `--one-time` run; its command records OS_CONFIG_FILES and counts runs.
-    fn run_once(&self) {
+    /// One `--one-time` run; its command records OS_CONFIG_FILES and counts runs. Returns
+    /// stderr.
+    fn run_once(&self) -> String {
         let command = format!(
             "printenv OS_CONFIG_FILES > {m}; echo run >> {m}.count",
             m = self.marker().display()
@@ -50,11 +51,9 @@ impl Guest {
             .args(["--one-time", "--command", &command, "request"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
     }
     fn runs(&self) -> usize {
         fs::read_to_string(format!("{}.count", self.marker().display()))
@@ -117,7 +116,11 @@ fn deployments_named_like_the_agents_files_do_not_overwrite_them() {
         dep(".heat-agent-request", "req"),
         dep("ordinary", "plain")
     ]));
-    g.run_once();
+    let err = g.run_once();
+    assert!(
+        err.contains("Deployment os_config_files under deployments is named like one of the agent's own cache files; its config is cached as %os_config_files.json"),
+        "{err}"
+    );
     assert_eq!(g.runs(), 1);
     let files = g.files();
     assert_eq!(
