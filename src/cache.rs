@@ -5,7 +5,8 @@
 //!
 //! Fixes over the reference (docs/compatibility.md): every write is atomic and durable; a
 //! truncated `.last` counts as "changed" instead of crashing; key names are made safe file names
-//! (nothing is written outside the cache dir); the backup copy is swapped in atomically.
+//! (nothing is written outside the cache dir, no two names share a file, no name takes one of
+//! the agent's own files); the backup copy is swapped in atomically.
 
 use crate::fsutil::{self, Owner};
 use crate::pyjson;
@@ -30,14 +31,36 @@ pub struct StagedCycle {
     pub durable: Vec<fsutil::Staged>,
 }
 
-/// The file-name stem for an output key. Ordinary names are kept as they are (compatibility);
-/// `/`, NUL and over-long names are encoded so the file stays inside the cache dir.
+/// Stems of the files the agent itself keeps in the cache dir: the list of paths
+/// (`os_config_files.json`, as the reference names it) and heat-agent's own bookkeeping.
+pub const OS_CONFIG_FILES: &str = "os_config_files";
+pub const SOURCES_STEM: &str = ".heat-agent-sources";
+pub const REQUEST_STEM: &str = ".heat-agent-request";
+// (daemon.rs writes the last two as SOURCES_FILE and VALIDATORS_FILE)
+const RESERVED_STEMS: [&str; 3] = [OS_CONFIG_FILES, SOURCES_STEM, REQUEST_STEM];
+
+/// Is `name` one of the agent's own cache file names (which an output key never gets)?
+pub fn is_reserved_name(name: &str) -> bool {
+    RESERVED_STEMS.contains(&name)
+}
+
+/// The file-name stem for an output key (a collector or deployment name). Ordinary names are
+/// kept as they are, byte for byte (caches written by the reference continue). Every other
+/// name is encoded behind a leading `%`, which no kept name has, so the mapping is injective
+/// (docs/compatibility.md): names that start with `%`; names holding `/` or NUL (`%`, `/`
+/// and NUL are percent-encoded, so the file stays inside the cache dir); the empty name;
+/// over-long names (cut, plus a hash of the whole name); and the agent's own file names
+/// (a deployment named `os_config_files` must not overwrite the list of paths).
 pub fn safe_stem(key: &str) -> String {
-    let needs_encoding = key.is_empty() || key.contains(['/', '\0']) || key.len() > MAX_STEM;
+    let needs_encoding = key.is_empty()
+        || key.starts_with('%')
+        || key.contains(['/', '\0'])
+        || key.len() > MAX_STEM
+        || is_reserved_name(key);
     if !needs_encoding {
         return key.to_string();
     }
-    let mut out = String::new();
+    let mut out = String::from("%");
     for c in key.chars() {
         match c {
             '/' => out.push_str("%2F"),
@@ -46,14 +69,11 @@ pub fn safe_stem(key: &str) -> String {
             c => out.push(c),
         }
     }
-    if out.is_empty() {
-        out.push_str("%empty");
-    }
     if out.len() > MAX_STEM {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let mut cut = MAX_STEM - 17;
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let mut cut = MAX_STEM - 1 - hex.len();
         while !out.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -282,9 +302,15 @@ impl Cache {
         self.commit_all(&[key.to_string()])
     }
 
-    /// Write `<cachedir>/<name>.json` holding the list of paths (compact Python JSON).
+    /// `<cachedir>/os_config_files.json`, the list of paths (never an output key's file).
+    pub fn list_path(&self) -> PathBuf {
+        self.dir.join(format!("{OS_CONFIG_FILES}.json"))
+    }
+
+    /// Write `<cachedir>/<name>.json` holding the list of paths (compact Python JSON). `name`
+    /// is one of the agent's own file names, used as it is.
     pub fn store_meta_list(&self, name: &str, paths: &[PathBuf]) -> io::Result<PathBuf> {
-        let path = self.path(name);
+        let path = self.dir.join(format!("{name}.json"));
         fsutil::atomic_write(
             &path,
             self.meta_list_text(paths).as_bytes(),
@@ -320,6 +346,9 @@ impl Cache {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "backup".into());
+        if is_mount_point(backup, parent) {
+            return self.refresh_mounted_backup(backup);
+        }
         let staging = parent.join(format!(".{name}.new{:08x}", fastrand::u32(..)));
         let old = parent.join(format!(".{name}.old{:08x}", fastrand::u32(..)));
         if let Err(e) = snapshot_dir(&self.dir, &staging) {
@@ -328,14 +357,139 @@ impl Cache {
         }
         let had_old = backup.exists();
         if had_old {
-            fs::rename(backup, &old)?;
+            if let Err(e) = fs::rename(backup, &old) {
+                let _ = fs::remove_dir_all(&staging);
+                // a bind mount of the same filesystem shows no other device, only EBUSY
+                if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) {
+                    return self.refresh_mounted_backup(backup);
+                }
+                return Err(e);
+            }
         }
-        fs::rename(&staging, backup)?;
+        if let Err(e) = fs::rename(&staging, backup) {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
         fsutil::sync_parent(backup)?;
         if had_old {
             let _ = fs::remove_dir_all(&old);
         }
         Ok(())
+    }
+}
+
+/// Prefix of the snapshot directory built inside a mounted backup dir.
+pub const MOUNTED_STAGING_PREFIX: &str = ".heat-agent-backup.new";
+
+impl Cache {
+    /// A backup dir that is a mount point cannot be renamed or removed (EBUSY): its contents
+    /// are refreshed instead. The snapshot is built inside it (same filesystem), each entry is
+    /// renamed over the old one (so every file is always whole), then entries the cache no
+    /// longer has are removed.
+    fn refresh_mounted_backup(&self, backup: &Path) -> io::Result<()> {
+        let staging_name = format!("{MOUNTED_STAGING_PREFIX}{:08x}", fastrand::u32(..));
+        let staging = backup.join(&staging_name);
+        let result = snapshot_dir(&self.dir, &staging).and_then(|()| {
+            let mut fresh = std::collections::HashSet::new();
+            for entry in fs::read_dir(&staging)? {
+                let entry = entry?;
+                let target = backup.join(entry.file_name());
+                if entry.file_type()?.is_dir() && target.is_dir() {
+                    fs::remove_dir_all(&target)?;
+                }
+                fs::rename(entry.path(), &target)?;
+                fresh.insert(entry.file_name());
+            }
+            for entry in fs::read_dir(backup)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                if fresh.contains(&name) || name == staging_name.as_str() {
+                    continue;
+                }
+                if entry.file_type()?.is_dir() {
+                    fs::remove_dir_all(entry.path())?;
+                } else {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+            fs::File::open(backup)?.sync_all()
+        });
+        let _ = fs::remove_dir_all(&staging);
+        result
+    }
+}
+
+/// Remove what killed or overlapping runs left behind (issue 11), touching only our own names
+/// untouched for [`fsutil::STALE_AGE`]: temp files in the cache dir and in the backup dir,
+/// backup staging dirs (`.<backup>.new<hex>`) beside the backup and inside a mounted one, and
+/// swapped-out backups (`.<backup>.old<hex>`, only while the backup itself exists, since after a
+/// kill between the two renames the old one is the only backup). Creates nothing. Returns how
+/// many entries were removed.
+pub fn sweep_leftovers(cachedir: &Path, backup: &Path) -> usize {
+    let mut removed = fsutil::sweep_temp_files(cachedir, fsutil::STALE_AGE)
+        + fsutil::sweep_temp_files(backup, fsutil::STALE_AGE);
+    let mut remove_dir = |dir: &Path| {
+        if fsutil::is_stale(dir, fsutil::STALE_AGE) && fs::remove_dir_all(dir).is_ok() {
+            removed += 1;
+        }
+    };
+    let dirs = |dir: &Path| -> Vec<(std::ffi::OsString, PathBuf)> {
+        fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| (e.file_name(), e.path()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (name, path) in dirs(backup) {
+        let name = name.to_string_lossy();
+        if let Some(hex) = name.strip_prefix(MOUNTED_STAGING_PREFIX) {
+            if is_hex8(hex) {
+                remove_dir(&path);
+            }
+        }
+    }
+    if let (Some(parent), Some(base)) = (backup.parent(), backup.file_name()) {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let own = format!(".{}", base.to_string_lossy());
+        let backup_exists = backup.is_dir();
+        for (name, path) in dirs(parent) {
+            let name = name.to_string_lossy();
+            let Some((kind, hex)) = name
+                .strip_prefix(own.as_str())
+                .and_then(|r| r.split_at_checked(4))
+            else {
+                continue;
+            };
+            if !is_hex8(hex) {
+                continue;
+            }
+            match kind {
+                ".new" => remove_dir(&path),
+                ".old" if backup_exists => remove_dir(&path),
+                _ => {}
+            }
+        }
+    }
+    removed
+}
+
+fn is_hex8(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Is `dir` mounted on its own filesystem (another device than its parent's)?
+fn is_mount_point(dir: &Path, parent: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(dir), fs::metadata(parent)) {
+        (Ok(d), Ok(p)) => d.is_dir() && d.dev() != p.dev(),
+        _ => false,
     }
 }
 
@@ -642,5 +796,44 @@ mod tests {
         names.sort();
         assert_eq!(names, ["a.json", "a.json.orig", "b.json", "b.json.orig"]);
         assert_eq!(fs::read_dir(tmp.path().join("run")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stems_are_injective_and_ordinary_names_are_kept() {
+        for kept in [
+            "dep-name1",
+            "zz.json",
+            "a%2Fb",
+            "50%",
+            "x".repeat(200).as_str(),
+        ] {
+            assert_eq!(safe_stem(kept), kept);
+        }
+        let long = "y".repeat(300);
+        let longer = format!("{long}z");
+        let keys = [
+            "a/b",
+            "a%2Fb",
+            "%a%2Fb",
+            "%",
+            "",
+            "\0",
+            "%00",
+            "%2F",
+            "/",
+            "os_config_files",
+            "%os_config_files",
+            ".heat-agent-sources",
+            ".heat-agent-request",
+            &long,
+            &longer,
+        ];
+        let stems: std::collections::HashSet<String> = keys.iter().map(|k| safe_stem(k)).collect();
+        assert_eq!(stems.len(), keys.len(), "{stems:?}");
+        for stem in &stems {
+            assert!(stem.len() <= MAX_STEM && !stem.contains('/'), "{stem}");
+        }
+        assert_eq!(safe_stem("a/b"), "%a%2Fb");
+        assert_eq!(safe_stem("os_config_files"), "%os_config_files");
     }
 }

@@ -331,7 +331,7 @@ pub fn collect_store(
     // os_config_files.json: rewritten whenever the list differs from the one on disk (W-C9:
     // never leave a stale list behind; an identical list is not rewritten).
     let paths: Vec<PathBuf> = entries.iter().map(|(key, _)| cache.path(key)).collect();
-    let list_path = cache.path("os_config_files");
+    let list_path = cache.list_path();
     let list = cache.meta_list_text(&paths);
     if std::fs::read(&list_path).ok().as_deref() != Some(list.as_bytes()) {
         extras.push((list_path, list.into_bytes()));

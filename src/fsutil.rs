@@ -30,6 +30,52 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
     Ok(dir.join(tmp))
 }
 
+/// How long a temp file or staging dir of ours must have been left untouched before a sweep
+/// takes it for debris of a killed run: far longer than any write, fsync or backup copy takes,
+/// so a live process's in-flight file is never swept.
+pub const STALE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Does `name` end in `<marker><8 hex digits>` and start with `.`, as our temp names
+/// (`.<name>.tmp<hex>`) and staging dirs do?
+pub fn is_own_temp_name(name: &std::ffi::OsStr, marker: &str) -> bool {
+    let name = name.to_string_lossy();
+    let Some(at) = name.rfind(marker) else {
+        return false;
+    };
+    let hex = &name[at + marker.len()..];
+    name.starts_with('.') && at > 1 && hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Has `path` been left unmodified for at least `min_age`?
+pub fn is_stale(path: &Path, min_age: std::time::Duration) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= min_age)
+}
+
+/// Remove the temp files of ours (`.<name>.tmp<8 hex>`, regular files only) directly in `dir`
+/// that nobody has touched for `min_age` (see [`STALE_AGE`]): what a killed writer left. Returns
+/// how many were removed; a missing or unreadable dir has none.
+pub fn sweep_temp_files(dir: &Path, min_age: std::time::Duration) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file
+            && is_own_temp_name(&entry.file_name(), ".tmp")
+            && is_stale(&entry.path(), min_age)
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Write `data` to `path` atomically and durably with `mode` (and `owner` when set).
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<()> {
     stage(path, data, mode, owner)?.commit()?;
@@ -640,5 +686,24 @@ mod tests {
             .collect();
         assert_eq!(names, ["a.json", "b.json"]);
         assert!(json_files(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn own_temp_names_are_recognised() {
+        use std::ffi::OsStr;
+        for yes in [".a.json.tmp0000abcd", ".x.tmpDEADBEEF"] {
+            assert!(is_own_temp_name(OsStr::new(yes), ".tmp"), "{yes}");
+        }
+        for no in [
+            "a.json.tmp0000abcd",
+            ".a.json.tmp0000abc",
+            ".a.json.tmp0000abcz",
+            "tmpab12cd34",
+            "tmp_meta_list.abcd1234",
+            ".tmp0000abcd",
+            "a.json",
+        ] {
+            assert!(!is_own_temp_name(OsStr::new(no), ".tmp"), "{no}");
+        }
     }
 }

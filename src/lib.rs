@@ -1,4 +1,6 @@
 #![forbid(unsafe_code)]
+// stdout goes through `output`, which ends quietly on a closed pipe instead of panicking
+#![deny(clippy::print_stdout)]
 //! heat-agent: OpenStack's in-guest agents (os-collect-config, os-apply-config,
 //! os-refresh-config, heat-config) in one binary. See DESIGN in docs/architecture.md.
 
@@ -17,6 +19,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod merge;
 pub mod notify;
+pub mod output;
 pub mod process;
 pub mod pyjson;
 pub mod refresh;

@@ -98,6 +98,32 @@ pub fn mask(text: &str) -> String {
     out
 }
 
+/// Control characters (newline, carriage return, escape, ...) written as visible escapes, so
+/// a name or id that holds them cannot start a forged log line or drive the terminal.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a log line may show of `text`: secrets masked, control characters escaped. Every
+/// log formatter (this module's and the legacy os-refresh-config/os-apply-config ones) uses
+/// it.
+pub fn log_text(text: &str) -> String {
+    escape_controls(&mask(text))
+}
+
 /// How lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -126,8 +152,27 @@ pub fn under_journald() -> bool {
     std::env::var_os("JOURNAL_STREAM").is_some()
 }
 
+/// Open (creating 0600: log lines may name the paths of secrets) the `--log-file` for
+/// appending.
+pub fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// Install the logger. `RUST_LOG`, when set, overrides `level`.
 pub fn init(level: LevelFilter, style: Style) {
+    init_with_file(level, style, None)
+}
+
+/// [`init`], also appending every line to `file` (`--log-file`). The file gets the line format
+/// stderr has outside journald, timestamps included even under journald; the bare style of
+/// `os-collect-config` gets a timestamp and level there too (a log file without times is of
+/// little use).
+pub fn init_with_file(level: LevelFilter, style: Style, file: Option<std::fs::File>) {
     let mut b = env_logger::Builder::new();
     b.filter_level(level);
     // quiet chatty dependencies unless asked for
@@ -139,27 +184,28 @@ pub fn init(level: LevelFilter, style: Style) {
         b.parse_filters(&spec);
     }
     let journald = under_journald();
+    let file = file.map(Mutex::new);
     b.format(move |buf, record| {
-        let msg = mask(&record.args().to_string());
+        let msg = log_text(&record.args().to_string());
+        let level = record.level();
+        if let Some(file) = &file {
+            let stamp = buf.timestamp_millis();
+            let line = match style {
+                Style::Agent | Style::Bare => format!("[{stamp}] {level} {msg}\n"),
+                Style::Tagged(name) => format!("[{stamp}] ({name}) [{level}] {msg}\n"),
+            };
+            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+            // one write per line: O_APPEND keeps concurrent writers' lines whole
+            let _ = f.write_all(line.as_bytes());
+        }
         match style {
             Style::Bare => writeln!(buf, "{msg}"),
-            Style::Agent if journald => writeln!(buf, "{} {}", record.level(), msg),
-            Style::Agent => writeln!(
-                buf,
-                "[{}] {} {}",
-                buf.timestamp_millis(),
-                record.level(),
-                msg
-            ),
-            Style::Tagged(name) if journald => {
-                writeln!(buf, "({name}) [{}] {msg}", record.level())
+            Style::Agent if journald => writeln!(buf, "{level} {msg}"),
+            Style::Agent => writeln!(buf, "[{}] {level} {msg}", buf.timestamp_millis()),
+            Style::Tagged(name) if journald => writeln!(buf, "({name}) [{level}] {msg}"),
+            Style::Tagged(name) => {
+                writeln!(buf, "[{}] ({name}) [{level}] {msg}", buf.timestamp_millis())
             }
-            Style::Tagged(name) => writeln!(
-                buf,
-                "[{}] ({name}) [{}] {msg}",
-                buf.timestamp_millis(),
-                record.level()
-            ),
         }
     });
     b.target(env_logger::Target::Stderr);
@@ -192,5 +238,14 @@ mod tests {
             mask("POST http://h/x?Signature=zz done"),
             "POST http://h/x?Signature=*** done"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            log_text("a\nb\r\tc\u{1b}[31m\u{7f}\u{85}é"),
+            "a\\nb\\r\\tc\\u{001b}[31m\\u{007f}\\u{0085}é"
+        );
+        assert_eq!(log_text("plain name-1"), "plain name-1");
     }
 }

@@ -72,6 +72,12 @@ pub fn explode(
                     ));
                     continue;
                 };
+                if crate::cache::is_reserved_name(name) {
+                    warnings.push(format!(
+                        "Deployment {name} under {key} is named like one of the agent's own cache files; its config is cached as {}.json",
+                        crate::cache::safe_stem(name)
+                    ));
+                }
                 entries.push((name.clone(), config.clone()));
             }
         }

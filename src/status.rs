@@ -351,9 +351,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let (rows, problems) = collect(&state_dir);
     let doc = to_json(&rows, &problems);
     if matches.get_flag("json") {
-        println!("{}", crate::pyjson::dumps_indent(&doc, 2));
+        crate::output::println(crate::pyjson::dumps_indent(&doc, 2));
     } else {
-        print!("{}", to_table(&rows, &problems));
+        crate::output::print(to_table(&rows, &problems));
     }
     if doc["ok"] == json!(true) {
         0

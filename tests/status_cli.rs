@@ -272,3 +272,51 @@ fn interrupted_or_unreadable_journal_exits_one_and_empty_dir_exits_zero() {
         "{doc}"
     );
 }
+
+/// `heat-agent status | head`: the reader goes away after the first bytes. The output ends
+/// quietly with the same exit code as a full run, never a panic (exit 134).
+#[test]
+fn closed_stdout_ends_output_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    // well over a pipe buffer (64 KiB) of output, so the writer must meet the closed pipe
+    for i in 0..1500 {
+        journal(
+            state,
+            &format!("id-{i:05}-{}", "x".repeat(40)),
+            &format!("name-{i}-{}", "y".repeat(40)),
+            "succeeded",
+            json!(0),
+            Value::Null,
+            100.0 + i as f64,
+        );
+    }
+    let (full, _) = status(state, false);
+    for json_out in [false, true] {
+        let mut c = Command::new(common::bin());
+        c.arg("status").env("HEAT_AGENT_STATE_DIR", state);
+        if json_out {
+            c.arg("--json");
+        }
+        let mut child = c
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 64];
+        let mut stdout = child.stdout.take().unwrap();
+        stdout.read_exact(&mut head).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            full.status.code(),
+            "json={json_out} {:?} {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}

@@ -71,14 +71,14 @@ impl Log {
             Some(c) => {
                 let mut c = c.borrow_mut();
                 for msg in msgs {
-                    c.push(format!("{level} {}", crate::logging::mask(msg)));
+                    c.push(format!("{level} {}", crate::logging::log_text(msg)));
                 }
             }
             None => {
                 let stamp = timestamp();
                 let mut text = String::new();
                 for msg in msgs {
-                    let msg = crate::logging::mask(msg);
+                    let msg = crate::logging::log_text(msg);
                     text.push_str(&format!("[{stamp}] [{level}] {msg}\n"));
                 }
                 if !text.is_empty() {
@@ -305,9 +305,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     if m.get_flag("version") {
         if legacy {
-            println!("{REFERENCE_VERSION}");
+            crate::output::println(REFERENCE_VERSION);
         } else {
-            println!("{}", crate::cli::version_text());
+            crate::output::println(crate::cli::version_text());
         }
         return 0;
     }
@@ -316,7 +316,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .cloned()
         .unwrap_or(default_templates);
     if m.get_flag("print-templates") {
-        println!("{templates}");
+        crate::output::println(&templates);
         return 0;
     }
     let log = Log::stderr();
@@ -341,7 +341,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         os_config_files: m.get_one::<String>("os-config-files").cloned(),
         exiting: true,
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = crate::output::stdout();
     run(opts, &Environment::from_process(), &log, &mut stdout)
 }
 

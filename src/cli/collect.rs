@@ -6,6 +6,7 @@ use crate::daemon::{self, Launch};
 use crate::logging::{self, Style};
 use log::LevelFilter;
 use std::ffi::OsString;
+use std::path::Path;
 
 /// sysexits.h EX_CONFIG: what `heat-agent run` exits with on a configuration error.
 pub const EX_CONFIG: i32 = 78;
@@ -52,11 +53,11 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     let env = |k: &str| std::env::var(k).ok();
     let mut settings = match config::parse_collect_args(&args, &env) {
         Ok(Invocation::Help(text)) => {
-            print!("{text}");
+            crate::output::print(text);
             return 0;
         }
         Ok(Invocation::Version(text)) => {
-            println!("{text}");
+            crate::output::println(text);
             return 0;
         }
         Ok(Invocation::Run(s)) => *s,
@@ -76,13 +77,28 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     } else {
         Style::Agent
     };
-    logging::init(level_for(&settings, mode), style);
+    let log_file = match settings.log_file.as_deref().map(logging::open_log_file) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            let path = settings.log_file.as_deref().unwrap_or(Path::new(""));
+            eprintln!("cannot open log_file {}: {e}", path.display());
+            return if mode == Mode::Run { EX_CONFIG } else { 1 };
+        }
+    };
+    logging::init_with_file(level_for(&settings, mode), style, log_file);
     config::log_deferred_warnings(&settings);
     if mode == Mode::Run && settings.command.is_none() {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "heat-agent".into());
         settings.command = Some(format!("{exe} refresh"));
+    }
+    if !settings.print_cachedir {
+        let swept = crate::cache::sweep_leftovers(&settings.cachedir, &settings.backup_cachedir);
+        if swept > 0 {
+            log::info!("removed {swept} stale temporary files and dirs left by earlier runs");
+        }
     }
     // OS_CONFIG_FILES carries absolute paths even when the cache dir was given relative.
     settings.cachedir = daemon::absolute(&settings.cachedir);

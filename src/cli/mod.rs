@@ -142,11 +142,11 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
     };
     match sub.as_str() {
         "-h" | "--help" | "help" => {
-            print!("{}", usage());
+            crate::output::print(usage());
             return 0;
         }
         "-V" | "--version" => {
-            println!("{}", version_text());
+            crate::output::println(version_text());
             return 0;
         }
         _ => {}

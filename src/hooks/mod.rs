@@ -178,7 +178,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         },
     ) {
         Outcome::Printed(v) => {
-            let mut out = io::stdout().lock();
+            let mut out = crate::output::stdout();
             let _ = out.write_all(pyjson::dumps(&v).as_bytes());
             let _ = out.flush();
             0

@@ -114,12 +114,16 @@ impl Log {
             return;
         }
         let now = runparts::local_now();
+        // the reference ends some messages with a newline of its own (an empty line follows):
+        // kept, while newlines inside (from names) are escaped
+        let body = msg.trim_end_matches('\n');
         let line = format!(
-            "[{},{:03}] (os-refresh-config) [{}] {}\n",
+            "[{},{:03}] (os-refresh-config) [{}] {}{}\n",
             now.strftime("%Y-%m-%d %H:%M:%S"),
             now.millisecond(),
             level.name(),
-            crate::logging::mask(msg)
+            crate::logging::log_text(body),
+            &msg[body.len()..]
         );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -510,13 +514,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     if matches.get_flag("print_base") {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout();
         let _ = out.write_all(base_dir.as_os_str().as_bytes());
         let _ = out.write_all(b"\n");
         return 0;
     }
     if matches.get_flag("print_phases") {
-        println!("{}", PHASES.join("\t"));
+        crate::output::println(PHASES.join("\t"));
         return 0;
     }
     let level = matches
@@ -550,7 +554,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
         return 1;
     };
     if first == "-h" || first == "--help" {
-        print!("{}", runparts::usage(&name));
+        crate::output::print(runparts::usage(&name));
         return 0;
     }
     let (list, dir): (bool, &OsStr) = if first == "--list" {
@@ -568,7 +572,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
     if list {
         return match runner.targets(dir) {
             Ok(names) => {
-                let mut out = std::io::stdout().lock();
+                let mut out = crate::output::stdout();
                 for n in names {
                     let mut line = dir.as_bytes().to_vec();
                     line.push(b'/');

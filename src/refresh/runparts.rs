@@ -346,7 +346,12 @@ impl<'a> Runner<'a> {
 
     /// Write one `<name> <date> <message>` line to stderr.
     pub fn say(&self, msg: &str) {
-        let line = format!("{} {} {}\n", self.name, c_date_now(), msg);
+        let line = format!(
+            "{} {} {}\n",
+            self.name,
+            c_date_now(),
+            crate::logging::log_text(msg)
+        );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
@@ -440,7 +445,7 @@ impl<'a> Runner<'a> {
         env: Option<&[(OsString, OsString)]>,
         timeout: Option<Duration>,
     ) -> Result<Finished, Failure> {
-        let _ = std::io::stdout().flush();
+        let _ = crate::output::stdout().flush();
         let mut spec = self.script_spec(path.to_path_buf(), env);
         spec.timeout = timeout;
         match process::run(&spec, self.stop) {
@@ -531,7 +536,7 @@ impl<'a> Runner<'a> {
             None => (&finished.stdout[..], None),
         };
         {
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::output::stdout();
             let _ = out.write_all(shown);
             let _ = out.flush();
         }
@@ -588,7 +593,7 @@ impl<'a> Runner<'a> {
         for (name, took) in &timings {
             lines.push(format!(
                 "{:<40} {:>10.3}",
-                name.to_string_lossy(),
+                crate::logging::escape_controls(&name.to_string_lossy()),
                 took.as_secs_f64()
             ));
         }

@@ -1,0 +1,89 @@
+//! Issue 11: names holding newlines or other control characters must not forge log lines.
+//! Each binary (and legacy name) is run with such a name; every stderr line must look like one
+//! of its own log lines, and the name shows up escaped.
+
+mod common;
+
+use std::process::Command;
+
+const FORGED: &str = "[2026-01-01 00:00:00,000] (os-refresh-config) [ERROR] forged\u{1b}[2J";
+
+fn lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn collect_escapes_control_characters_in_logged_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join(format!("nope\n{FORGED}"));
+    let legacy = common::legacy(tmp.path(), "os-collect-config");
+    for (exe, sub) in [(common::bin(), Some("collect")), (legacy, None)] {
+        let mut c = Command::new(exe);
+        if let Some(sub) = sub {
+            c.arg(sub);
+        }
+        let out = c
+            .args(["--one-time", "--print", "--local-path"])
+            .arg(&missing)
+            .arg("--cachedir")
+            .arg(tmp.path().join("cache"))
+            .arg("--backup-cachedir")
+            .arg(tmp.path().join("backup"))
+            .arg("local")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let err = lines(&out.stderr);
+        assert!(
+            err.iter().all(|l| !l.starts_with("[2026-01-01")),
+            "a forged line: {err:?}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
+        assert!(
+            err.iter()
+                .any(|l| l.contains("nope\\n[2026-01-01") && l.contains("forged\\u{001b}[2J")),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn refresh_escapes_control_characters_in_logged_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join(format!("base\n{FORGED}"));
+    let dir = base.join("configure.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("10-fail");
+    std::fs::write(&script, "#!/bin/sh\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(common::legacy(tmp.path(), "os-refresh-config"))
+        .env("OS_REFRESH_CONFIG_BASE_DIR", &base)
+        .arg("--lockfile")
+        .arg(tmp.path().join("lock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = lines(&out.stderr);
+    assert!(
+        err.iter().all(|l| !l.starts_with("[2026-01-01")),
+        "a forged line: {err:?}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
+    // dib-run-parts' own lines and os-refresh-config's both name the script, escaped
+    assert!(
+        err.iter()
+            .any(|l| l.starts_with("dib-run-parts ") && l.contains("base\\n[2026-01-01")),
+        "{err:?}"
+    );
+    let during = err
+        .iter()
+        .position(|l| l.contains("[ERROR] during configure phase"))
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(err[during].contains("base\\n[2026-01-01"), "{err:?}");
+    // the reference's own trailing newline after that message is kept (an empty line)
+    assert_eq!(err.get(during + 1).map(String::as_str), Some(""), "{err:?}");
+}
