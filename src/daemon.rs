@@ -789,9 +789,7 @@ fn deliver_signals(
     stop: &Arc<AtomicBool>,
     watch: &mut Option<OutboxWatch>,
 ) -> Option<Duration> {
-    let mut in_flight = DELIVERY_IN_FLIGHT
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut in_flight = DELIVERY_IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
     match in_flight.take() {
         Some(pass) if !pass.is_finished() => {
             *in_flight = Some(pass);
@@ -834,7 +832,11 @@ fn deliver_signals(
     });
     let deadline = Instant::now() + DELIVERY_BUDGET;
     while !pass.is_finished() {
-        if Instant::now() >= deadline || stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
+            *in_flight = Some(pass);
+            return None; // a stop does not wait for an endpoint; the record stays queued
+        }
+        if Instant::now() >= deadline {
             log::warn!(
                 "a signal endpoint is slow to answer; delivery goes on in the background \
                  (undelivered signals stay queued in {})",

@@ -86,8 +86,13 @@ fn wait_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitS
 
 fn pid_alive(pid: i32) -> bool {
     // a zombie is gone for our purpose
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 /// Issue 11: the daemon's own outbox delivery made one synchronous attempt per queued signal,
@@ -190,7 +195,7 @@ fn stopping_the_daemon_lets_the_running_deployment_record_its_result() {
     let status = status.unwrap_or_else(|| panic!("the daemon did not stop in time:\n{text}"));
     assert!(status.success(), "{status}\n{text}");
     assert!(!hook_alive, "the hook was not left running:\n{text}");
-    assert!(termfile.exists(), "the hook got SIGTERM first");
+    assert!(termfile.exists(), "the hook got SIGTERM first:\n{text}");
     let j = site.journal("long");
     assert_eq!(
         j.as_ref().map(|j| j["state"].clone()),
