@@ -6,9 +6,10 @@
 //!   `OS_CONFIG_FILES` (W-C7);
 //! - SIGHUP re-reads the configuration at a safe point (between steps, never inside a cache
 //!   write) and is never left ignored for the command (W-C10, W-C11);
-//! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write;
-//! - queued deployment signals (the outbox) are delivered from the loop, and the loop never
-//!   sleeps past the next retry.
+//! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write; a
+//!   running command gets up to [`REFRESH_STOP_GRACE`] to record its deployment first;
+//! - queued deployment signals (the outbox) are delivered from the loop, at most
+//!   [`DELIVERY_BUDGET`] per cycle, and the loop never sleeps past the next retry.
 
 use crate::cache::Cache;
 use crate::collectors::{self, CollectError, Context, State};
