@@ -6,9 +6,10 @@
 //!   `OS_CONFIG_FILES` (W-C7);
 //! - SIGHUP re-reads the configuration at a safe point (between steps, never inside a cache
 //!   write) and is never left ignored for the command (W-C10, W-C11);
-//! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write;
-//! - queued deployment signals (the outbox) are delivered from the loop, and the loop never
-//!   sleeps past the next retry.
+//! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write; a
+//!   running command gets up to [`REFRESH_STOP_GRACE`] to record its deployment first;
+//! - queued deployment signals (the outbox) are delivered from the loop, at most
+//!   [`DELIVERY_BUDGET`] per cycle, and the loop never sleeps past the next retry.
 
 use crate::cache::Cache;
 use crate::collectors::{self, CollectError, Context, State};
@@ -366,6 +367,15 @@ pub fn os_config_files(paths: &[PathBuf]) -> OsString {
     s
 }
 
+/// Time between SIGTERM and SIGKILL for the refresh command when the daemon is told to stop:
+/// room for the deploy runner's own hook grace ([`crate::hooks::STOP_GRACE`]) plus recording
+/// and queueing the result; well under the unit's TimeoutStopSec (90 s).
+pub const REFRESH_STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// Held while the refresh command runs: a stop request does not end the process before the
+/// command has been stopped (see [`install_signals`]).
+static COMMAND_RUNNING: Mutex<()> = Mutex::new(());
+
 /// Run the command through `/bin/sh -c` with `OS_CONFIG_FILES` (§1.6). Returns the exit status
 /// (128+N when killed by signal N; the reference reports 256-N, see compatibility.md).
 pub fn run_command(command: &str, paths: &[PathBuf], stop: &Arc<AtomicBool>) -> i32 {
@@ -378,6 +388,10 @@ pub fn run_command(command: &str, paths: &[PathBuf], stop: &Arc<AtomicBool>) -> 
     // stdio inherited, like the reference; same process group so a terminal ^C reaches it,
     // but we still kill the whole tree when asked to stop.
     spec.own_group = true;
+    // A stop (systemd's SIGTERM) reaches the whole refresh tree; a deploy run inside it stops
+    // its hook (5 s grace) and records the deployment as interrupted before we kill anything.
+    spec.stop_grace = REFRESH_STOP_GRACE;
+    let _running = COMMAND_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     match process::run(&spec, Some(stop)) {
         Ok(f) if f.success() => 0,
         Ok(f) => {
@@ -459,7 +473,8 @@ fn reload_signals() -> nix::sys::signal::SigSet {
 
 /// Spawn the OS-signal thread: SIGHUP → Reload; SIGTERM/SIGINT → Stop. After a stop request the
 /// process exits on its own within ~1 s even if the loop is busy, but never while a cache write
-/// holds `write_lock`.
+/// holds `write_lock` nor while the refresh command is being stopped (up to
+/// [`REFRESH_STOP_GRACE`]).
 pub fn install_signals(
     write_lock: Arc<Mutex<()>>,
     stop: Arc<AtomicBool>,
@@ -480,6 +495,7 @@ pub fn install_signals(
             let lock = write_lock.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(800));
+                drop(COMMAND_RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
                 let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
                 std::process::exit(stopped());
             });
@@ -757,12 +773,32 @@ impl OutboxWatch {
     }
 }
 
+/// Longest one daemon pass waits for signal delivery. An attempt still running then (an
+/// endpoint that accepts but never answers, up to the HTTP timeout) goes on in the background,
+/// and the loop keeps polling and answering stop and reload requests meanwhile.
+const DELIVERY_BUDGET: Duration = Duration::from_secs(5);
+
+/// What one delivery pass learnt: whether nothing is left queued, and the next retry.
+type DeliveryPass = std::thread::JoinHandle<(bool, Option<std::time::SystemTime>)>;
+
+/// The delivery pass left running by an earlier cycle (at most one at a time).
+static DELIVERY_IN_FLIGHT: Mutex<Option<DeliveryPass>> = Mutex::new(None);
+
 /// Deliver queued deployment signals; returns how long until the next retry is due.
 fn deliver_signals(
     settings: &Settings,
     stop: &Arc<AtomicBool>,
     watch: &mut Option<OutboxWatch>,
 ) -> Option<Duration> {
+    let mut in_flight = DELIVERY_IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    match in_flight.take() {
+        Some(pass) if !pass.is_finished() => {
+            *in_flight = Some(pass);
+            return None; // still waiting for an endpoint; the next cycle looks again
+        }
+        Some(pass) => drop(pass.join()),
+        None => {}
+    }
     let state_dir = crate::notify::state_dir_of(settings);
     let outbox_dir = state_dir.join("outbox");
     let Some(meta) = std::fs::metadata(&outbox_dir).ok().filter(|m| m.is_dir()) else {
@@ -781,17 +817,39 @@ fn deliver_signals(
             return None;
         }
     };
-    let summary = outbox.deliver_due(&settings, Some(stop));
-    if summary.delivered + summary.failed > 0 || summary.pending > 0 {
-        log::info!(
-            "signals: {} delivered, {} pending, {} failed permanently",
-            summary.delivered,
-            summary.pending,
-            summary.failed
-        );
+    let stop_flag = stop.clone();
+    let pass = std::thread::spawn(move || {
+        let summary = outbox.deliver_due(&settings, Some(&stop_flag));
+        if summary.delivered + summary.failed > 0 || summary.pending > 0 {
+            log::info!(
+                "signals: {} delivered, {} pending, {} failed permanently",
+                summary.delivered,
+                summary.pending,
+                summary.failed
+            );
+        }
+        let next = outbox.next_due();
+        (summary.pending == 0 && next.is_none(), next)
+    });
+    let deadline = Instant::now() + DELIVERY_BUDGET;
+    while !pass.is_finished() {
+        if stop.load(Ordering::SeqCst) {
+            *in_flight = Some(pass);
+            return None; // a stop does not wait for an endpoint; the record stays queued
+        }
+        if Instant::now() >= deadline {
+            log::warn!(
+                "a signal endpoint is slow to answer; delivery goes on in the background \
+                 (undelivered signals stay queued in {})",
+                outbox_dir.display()
+            );
+            *in_flight = Some(pass);
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    let next = outbox.next_due();
-    watch.settle(&state_dir, mtime, summary.pending == 0 && next.is_none());
+    let (nothing_queued, next) = pass.join().unwrap_or((false, None));
+    watch.settle(&state_dir, mtime, nothing_queued);
     next.map(|t| {
         t.duration_since(std::time::SystemTime::now())
             .unwrap_or_default()

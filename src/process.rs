@@ -339,15 +339,17 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
     })
 }
 
-/// SIGTERM the tree, wait up to `grace` for the leader to exit, then SIGKILL the tree.
-/// The exit status itself is collected by the waiter thread of `run`.
+/// SIGTERM the tree, wait up to `grace` for the leader and every process that got the SIGTERM
+/// to exit, then SIGKILL the tree. Waiting for the leader alone is not enough: a shell leader
+/// dies at once while the program it started (a deploy run recording its result) still needs
+/// its grace. The exit status itself is collected by the waiter thread of `run`.
 fn terminate_tree(pid: i32, group: bool, grace: Duration) {
     let victims = descendants(pid);
     signal_tree(pid, group, &victims, Signal::SIGTERM);
     // We cannot consume the status here (the main loop does), so just sleep-poll the process.
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if !alive(pid) {
+        if !alive(pid) && !victims.iter().any(|v| alive(*v)) {
             break;
         }
         thread::sleep(Duration::from_millis(20));
@@ -368,13 +370,20 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// Each process gets `sig` once: a second SIGTERM means "exit now" to a deploy run that is
+/// still recording its result, so members of the group are not signalled again one by one.
 fn signal_tree(pid: i32, group: bool, victims: &[i32], sig: Signal) {
-    if group {
-        let _ = killpg(Pid::from_raw(pid), sig);
+    let leader = Pid::from_raw(pid);
+    let group_signalled = group && killpg(leader, sig).is_ok();
+    if !group_signalled {
+        let _ = kill(leader, sig);
     }
-    let _ = kill(Pid::from_raw(pid), sig);
     for v in victims {
-        let _ = kill(Pid::from_raw(*v), sig);
+        let v = Pid::from_raw(*v);
+        if group_signalled && nix::unistd::getpgid(Some(v)) == Ok(leader) {
+            continue;
+        }
+        let _ = kill(v, sig);
     }
 }
 
