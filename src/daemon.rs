@@ -388,8 +388,9 @@ pub fn run_command(command: &str, paths: &[PathBuf], stop: &Arc<AtomicBool>) -> 
     // stdio inherited, like the reference; same process group so a terminal ^C reaches it,
     // but we still kill the whole tree when asked to stop.
     spec.own_group = true;
-    // A stop (systemd's SIGTERM) reaches the whole refresh tree; a deploy run inside it stops
-    // its hook (5 s grace) and records the deployment as interrupted before we kill anything.
+    // A stop (systemd's SIGTERM) reaches the refresh command's group; each level below stops
+    // its own child within its own grace (phase script 12 s, hook 5 s), so a deploy run
+    // records the deployment as interrupted before we kill anything.
     spec.stop_grace = REFRESH_STOP_GRACE;
     let _running = COMMAND_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     match process::run(&spec, Some(stop)) {

@@ -339,24 +339,33 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
     })
 }
 
-/// SIGTERM the tree, wait up to `grace` for the leader and every process that got the SIGTERM
-/// to exit, then SIGKILL the tree. Waiting for the leader alone is not enough: a shell leader
-/// dies at once while the program it started (a deploy run recording its result) still needs
-/// its grace. The exit status itself is collected by the waiter thread of `run`.
+/// Stop the tree: SIGTERM the child (its process group when it has one), wait up to `grace`
+/// for the child and every process below it to exit, then SIGKILL all of them.
+///
+/// SIGTERM goes to the child's own group only. A descendant in a group of its own (a phase
+/// script under os-refresh-config, a hook under a deploy run) is stopped by its parent, which
+/// got the SIGTERM and has a grace of its own for it; a second SIGTERM straight from us would
+/// tell a deploy run that is still recording its result to exit at once. Whatever is still
+/// alive when the grace ends gets SIGKILL, wherever it is. Waiting for the child alone is not
+/// enough: a shell child dies at once while the program it started still needs its grace. The
+/// exit status itself is collected by the waiter thread of `run`.
 fn terminate_tree(pid: i32, group: bool, grace: Duration) {
-    let victims = descendants(pid);
-    signal_tree(pid, group, &victims, Signal::SIGTERM);
+    let below = descendants(pid);
+    signal_child(pid, group, Signal::SIGTERM);
     // We cannot consume the status here (the main loop does), so just sleep-poll the process.
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if !alive(pid) && !victims.iter().any(|v| alive(*v)) {
+        if !alive(pid) && !below.iter().any(|v| alive(*v)) {
             break;
         }
         thread::sleep(Duration::from_millis(20));
     }
-    let mut victims2 = descendants(pid);
-    victims2.extend(victims);
-    signal_tree(pid, group, &victims2, Signal::SIGKILL);
+    let mut everyone = descendants(pid);
+    everyone.extend(below);
+    signal_child(pid, group, Signal::SIGKILL);
+    for v in everyone {
+        let _ = kill(Pid::from_raw(v), Signal::SIGKILL);
+    }
 }
 
 fn alive(pid: i32) -> bool {
@@ -370,20 +379,11 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-/// Each process gets `sig` once: a second SIGTERM means "exit now" to a deploy run that is
-/// still recording its result, so members of the group are not signalled again one by one.
-fn signal_tree(pid: i32, group: bool, victims: &[i32], sig: Signal) {
+/// `sig` to the child's process group when it leads one, else to the child alone.
+fn signal_child(pid: i32, group: bool, sig: Signal) {
     let leader = Pid::from_raw(pid);
-    let group_signalled = group && killpg(leader, sig).is_ok();
-    if !group_signalled {
+    if !(group && killpg(leader, sig).is_ok()) {
         let _ = kill(leader, sig);
-    }
-    for v in victims {
-        let v = Pid::from_raw(*v);
-        if group_signalled && nix::unistd::getpgid(Some(v)) == Ok(leader) {
-            continue;
-        }
-        let _ = kill(v, sig);
     }
 }
 

@@ -147,6 +147,36 @@ fn hung_signal_endpoint_does_not_stall_the_daemon_loop() {
 /// interrupted (status 125) and signals it before the daemon exits.
 #[test]
 fn stopping_the_daemon_lets_the_running_deployment_record_its_result() {
+    stop_records_the_running_deployment(|site| format!("{} deploy", common::bin().display()));
+}
+
+/// The same through the chain an image really runs: the daemon's command is os-refresh-config,
+/// whose configure.d/55-heat-config runs the deploy run, which runs the hook. Each level stops
+/// its own child with a grace long enough for the level below, so the deploy run gets one
+/// SIGTERM (a second one means "exit now") and time to record the deployment.
+#[test]
+fn stopping_the_daemon_through_os_refresh_config_records_the_deployment() {
+    stop_records_the_running_deployment(|site| {
+        let base = site.root.join("orc");
+        let script = base.join("configure.d/55-heat-config");
+        std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nexec {} deploy\n", common::bin().display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        format!(
+            "env OS_REFRESH_CONFIG_BASE_DIR={} {} refresh --lockfile {}",
+            base.display(),
+            common::bin().display(),
+            site.root.join("orc.lock").display()
+        )
+    });
+}
+
+fn stop_records_the_running_deployment(command: impl Fn(&Site) -> String) {
     let site = Site::new();
     let pidfile = site.root.join("hook.pid");
     let termfile = site.root.join("hook.term");
@@ -162,7 +192,7 @@ fn stopping_the_daemon_lets_the_running_deployment_record_its_result() {
         json!([]),
         json!([])
     )]));
-    let conf = daemon_conf(&site, &format!("{} deploy", common::bin().display()));
+    let conf = daemon_conf(&site, &command(&site));
     let log = site.root.join("daemon.log");
     let mut child = spawn_daemon(&site, &conf, &log);
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -304,6 +304,11 @@ impl Failure {
     }
 }
 
+/// SIGTERM → SIGKILL grace for the running script when the run is stopped (SIGTERM/SIGINT):
+/// room for a deploy run in configure.d (55-heat-config) to stop its hook (5 s) and record and
+/// queue the deployment; shorter than the daemon's own grace for the whole refresh (15 s).
+pub const STOP_GRACE: Duration = Duration::from_secs(12);
+
 /// How to run one directory.
 pub struct Runner<'a> {
     /// Message prefix name (`dib-run-parts`).
@@ -429,6 +434,7 @@ impl<'a> Runner<'a> {
         let mut spec = Spec::new(program);
         spec.own_group = self.own_group;
         spec.kill_grace = self.kill_grace;
+        spec.stop_grace = STOP_GRACE;
         match env {
             Some(env) => {
                 spec.env_clear = true;
