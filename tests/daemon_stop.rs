@@ -147,7 +147,7 @@ fn hung_signal_endpoint_does_not_stall_the_daemon_loop() {
 /// interrupted (status 125) and signals it before the daemon exits.
 #[test]
 fn stopping_the_daemon_lets_the_running_deployment_record_its_result() {
-    stop_records_the_running_deployment(|site| format!("{} deploy", common::bin().display()));
+    stop_records_the_running_deployment(|_| format!("{} deploy", common::bin().display()));
 }
 
 /// The same through the chain an image really runs: the daemon's command is os-refresh-config,
