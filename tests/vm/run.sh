@@ -99,7 +99,9 @@ build_image() {
 '
         . "$repo/tests/dib/apt-mirrors.sh"
         apt_mirrors_export "$release"
-        disk-image-create -a amd64 -t raw -o "$work/image" -p openssh-server \
+        # ifupdown + a DHCP client: what cloud-init renders the config drive's
+        # network_data.json to on Debian (debian-minimal has no network manager)
+        disk-image-create -a amd64 -t raw -o "$work/image" -p openssh-server,ifupdown,isc-dhcp-client \
             debian-minimal cloud-init cloud-init-datasources heat-agent heat-agent-ansible
     ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed (log: $work/build.log)"; }
     figure build_seconds $((SECONDS - t0))

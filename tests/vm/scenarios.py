@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -508,6 +509,8 @@ def software_config_scenario(suite, s):
 
 
 def main(argv):
+    # a stopped run still stops its VM and deletes its stack (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     selection = argv[1] if len(argv) > 1 else 'all'
     suite = Suite(selection)
     steps = [('create', suite.boot_and_create)]
