@@ -113,14 +113,30 @@ impl Log {
         if level < self.level {
             return;
         }
-        let now = runparts::local_now();
-        let line = format!(
-            "[{},{:03}] (os-refresh-config) [{}] {}\n",
-            now.strftime("%Y-%m-%d %H:%M:%S"),
-            now.millisecond(),
-            level.name(),
-            crate::logging::mask(msg)
-        );
+        let line = if crate::logging::under_journald() {
+            // journald stamps the line itself; the prefix gives it the priority
+            let priority = match level {
+                Level::Debug => log::Level::Debug,
+                Level::Info => log::Level::Info,
+                Level::Warning => log::Level::Warn,
+                Level::Error | Level::Critical => log::Level::Error,
+            };
+            format!(
+                "{}(os-refresh-config) [{}] {}\n",
+                crate::logging::journal_priority(priority),
+                level.name(),
+                crate::logging::mask(msg)
+            )
+        } else {
+            let now = runparts::local_now();
+            format!(
+                "[{},{:03}] (os-refresh-config) [{}] {}\n",
+                now.strftime("%Y-%m-%d %H:%M:%S"),
+                now.millisecond(),
+                level.name(),
+                crate::logging::mask(msg)
+            )
+        };
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
     pub fn debug(&self, msg: &str) {
