@@ -348,6 +348,16 @@ class Suite:
 
     def journal_scenario(self, s):
         """6: no doubled timestamps, errors at priority err or higher, no secrets."""
+        try:  # figures: the agent's RSS and CPU seconds, with how long it has run
+            pid = self.vm.show('heat-agent', 'MainPID').get('MainPID')
+            out = self.vm.ssh("awk '/VmRSS/ {print $2}' /proc/%s/status; "
+                              "cut -d' ' -f14,15 /proc/%s/stat; "
+                              "ps -o etimes= -p %s" % (pid, pid, pid)).split()
+            figure('agent_rss_kib', out[0])
+            figure('agent_cpu_s', '%.2f' % ((int(out[1]) + int(out[2])) / 100.0))
+            figure('agent_running_s', out[3])
+        except Exception as exc:
+            log('  (no RSS/CPU figures: %s)' % exc)
         raw = self.vm.ssh('journalctl -u heat-agent -o json --no-pager', timeout=300)
         with open(os.path.join(s.out, 'journal.json'), 'w') as f:
             f.write(raw)
