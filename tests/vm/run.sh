@@ -5,6 +5,7 @@
 #
 #     tests/vm/run.sh            # every scenario
 #     tests/vm/run.sh smoke      # boot + scenario 1 (create) only
+#     tests/vm/run.sh work,journal   # boot + create + the named scenarios
 #
 # It installs what it needs (apt: qemu-system-x86, xorriso, debootstrap, sudo, socat, musl-tools;
 # pip: diskimage-builder into its own venv), builds the static binary and the image, starts the
@@ -20,9 +21,9 @@ venv=$work/dib-venv
 binary=$repo/target/x86_64-unknown-linux-musl/release/heat-agent
 selection=${1:-all}
 case "$selection" in
-    all | smoke) ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown selection '$selection' (all | smoke)" >&2; exit 2 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    all | smoke | [a-z]*) ;;
+    *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
 esac
 log() { echo "[vm $(date -u +%H:%M:%S)] $*" >&2; }
 die() { log "$*"; echo "vm: 0 passed, 1 failed"; exit 1; }

@@ -2,7 +2,7 @@
 cloud-init from a config drive, driven by the real Heat of tests/e2e.  Run through
 tests/vm/run.sh (venv-srv's python, tests/e2e/lib.sh's environment).
 
-  scenarios.py all | smoke
+  scenarios.py all | smoke | NAME[,NAME...]   (create always runs first)
 The guest's state is read over ssh (a loopback hostfwd), never through the agent.
 Results: $HEAT_AGENT_VM_WORK/results/ (outputs, deployments, journal, console log).
 """
@@ -523,13 +523,22 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     selection = argv[1] if len(argv) > 1 else 'all'
     suite = Suite(selection)
-    steps = [('create', suite.boot_and_create)]
+    later = [('update', suite.update_scenario), ('work', suite.work_scenario),
+             ('systemd', suite.systemd_scenario), ('reboot', suite.reboot_scenario),
+             ('journal', suite.journal_scenario)]
+    after = [('software-config', lambda s: software_config_scenario(suite, s))]
     if selection == 'all':
-        steps += [('update', suite.update_scenario), ('work', suite.work_scenario),
-                  ('systemd', suite.systemd_scenario), ('reboot', suite.reboot_scenario),
-                  ('journal', suite.journal_scenario)]
-    steps_after = [('software-config', lambda s: software_config_scenario(suite, s))] \
-        if selection == 'all' else []
+        wanted = [n for n, _ in later + after]
+    elif selection == 'smoke':
+        wanted = []
+    else:  # a comma-separated list; create (the boot) always runs first
+        wanted = selection.split(',')
+        unknown = set(wanted) - {n for n, _ in later + after} - {'create'}
+        if unknown:
+            print('scenarios.py: unknown scenario(s) %s' % ', '.join(sorted(unknown)))
+            return 2
+    steps = [('create', suite.boot_and_create)] + [x for x in later if x[0] in wanted]
+    steps_after = [x for x in after if x[0] in wanted]
     try:
         for i, (name, fn) in enumerate(steps):
             ok = suite.scenario(name, fn)
