@@ -21,7 +21,7 @@ venv=$work/dib-venv
 binary=$repo/target/x86_64-unknown-linux-musl/release/heat-agent
 selection=${1:-all}
 case "$selection" in
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     all | smoke | [a-z]*) ;;
     *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
 esac
