@@ -371,9 +371,11 @@ class Suite:
                 if e.get('SYSLOG_IDENTIFIER') == 'heat-agent']
         msgs = [(p, m if isinstance(m, str) else '') for p, m in msgs]
         s.check(len(msgs) > 0, 'the journal has heat-agent entries', len(msgs))
-        stamp = re.compile(r'^\s*\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d|'
+        stamp = re.compile(r'^\s*(<\d>)?\[?(\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d|'
                            r'[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)')
-        doubled = [m for _, m in msgs if stamp.match(m)]
+        # also dib-run-parts' `<name> <C date> ...` lines
+        doubled = [m for _, m in msgs if stamp.match(m) or re.search(
+            r' [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ', m)]
         s.eq(doubled[:3], [], 'messages that carry their own timestamp')
         errorish = re.compile(r'\b(error|failed|interrupted)\b', re.I)
         low = [m for p, m in msgs if p > 3 and re.match(r'^\s*(ERROR|error)\b', m)]
