@@ -2,7 +2,8 @@
 //!
 //! Every log line passes through [`mask`]: any value registered with [`register_secret`]
 //! (passwords, secret keys, tokens, signal URLs) is replaced by `***`, and URL query
-//! signatures are redacted. Under journald (`JOURNAL_STREAM` set) lines carry no timestamp.
+//! signatures are redacted. Under journald (stderr is the `JOURNAL_STREAM`) lines carry no timestamp
+//! but a priority prefix (`<3>` for errors).
 
 use log::LevelFilter;
 use std::io::Write;
@@ -148,8 +149,35 @@ pub fn parse_level(s: &str) -> Option<LevelFilter> {
     }
 }
 
+/// Is stderr the journal? systemd sets `JOURNAL_STREAM=<dev>:<inode>` for the stream it
+/// connected; a child whose stderr was redirected (a hook's captured output) inherits the
+/// variable but not the stream, so the variable alone is not enough.
 pub fn under_journald() -> bool {
-    std::env::var_os("JOURNAL_STREAM").is_some()
+    static JOURNALD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *JOURNALD.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+            return false;
+        };
+        match std::fs::metadata("/proc/self/fd/2") {
+            Ok(m) => dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()),
+            Err(_) => false,
+        }
+    })
+}
+
+/// The sd-daemon priority prefix journald reads from the start of a line (`<3>` = err), so
+/// `journalctl -p` finds errors and warnings.
+pub fn journal_priority(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Error => "<3>",
+        log::Level::Warn => "<4>",
+        log::Level::Info => "<6>",
+        log::Level::Debug | log::Level::Trace => "<7>",
+    }
 }
 
 /// Open (creating 0600: log lines may name the paths of secrets) the `--log-file` for
@@ -200,9 +228,13 @@ pub fn init_with_file(level: LevelFilter, style: Style, file: Option<std::fs::Fi
         }
         match style {
             Style::Bare => writeln!(buf, "{msg}"),
-            Style::Agent if journald => writeln!(buf, "{level} {msg}"),
+            Style::Agent if journald => {
+                writeln!(buf, "{}{level} {msg}", journal_priority(level))
+            }
             Style::Agent => writeln!(buf, "[{}] {level} {msg}", buf.timestamp_millis()),
-            Style::Tagged(name) if journald => writeln!(buf, "({name}) [{level}] {msg}"),
+            Style::Tagged(name) if journald => {
+                writeln!(buf, "{}({name}) [{level}] {msg}", journal_priority(level))
+            }
             Style::Tagged(name) => {
                 writeln!(buf, "[{}] ({name}) [{level}] {msg}", buf.timestamp_millis())
             }

@@ -577,3 +577,39 @@ fn with_many_templates_only_the_first_failure_in_tree_order_is_reported() {
     );
     assert!(!t.p("out").exists(), "something was written");
 }
+
+#[test]
+fn under_journald_lines_carry_a_priority_and_no_timestamp() {
+    let t = T::new();
+    t.file("m.json", r#"{"v": "one"}"#);
+    t.template("etc/a.conf", "v={{v}}\n");
+    let stderr_for = |journal_stream: Option<&str>| {
+        let path = t.p("stderr");
+        let file = std::fs::File::create(&path).unwrap();
+        let own = format!(
+            "{}:{}",
+            file.metadata().unwrap().dev(),
+            file.metadata().unwrap().ino()
+        );
+        let (m, tp, o) = (t.p("m.json"), t.p("templates"), t.p("out"));
+        let status = t
+            .cmd("os-apply-config")
+            .args(["-m", m.to_str().unwrap(), "-t", tp.to_str().unwrap()])
+            .args(["-o", o.to_str().unwrap()])
+            .env("JOURNAL_STREAM", journal_stream.unwrap_or(&own))
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let err = stderr_for(None);
+    assert!(err.contains("<6>[INFO] success"), "{err}");
+    assert!(!err.contains("] [INFO]"), "timestamp under journald: {err}");
+    // an inherited JOURNAL_STREAM that is not our stderr: the reference format
+    let err = stderr_for(Some("1:1"));
+    assert!(
+        err.starts_with('[') && err.contains("] [INFO] success"),
+        "{err}"
+    );
+}

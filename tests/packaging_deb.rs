@@ -270,3 +270,66 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
     let provides = run_ok(Command::new("rpm").args(["-qp", "--provides"]).arg(&rpm));
     assert!(String::from_utf8_lossy(&provides.stdout).contains("os-collect-config = 15"));
 }
+
+/// The postinst of an upgrade with a fake `systemctl` (logging its arguments) and a scratch
+/// /run/systemd/system; `invocation` is the INVOCATION_ID the script runs with, the agent's
+/// own is "agent-invocation". Returns the systemctl calls.
+fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = tmp.path().join("calls");
+    let systemctl = bin.join("systemctl");
+    std::fs::write(
+        &systemctl,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\n[ \"$1\" = show ] && echo agent-invocation\nexit 0\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("0755").arg(&systemctl));
+    let run_systemd = tmp.path().join("run-systemd-system");
+    std::fs::create_dir_all(&run_systemd).unwrap();
+    let conf = tmp.path().join("os-collect-config.conf");
+    std::fs::write(&conf, "[DEFAULT]\n").unwrap();
+    let script = read(&repo().join("packaging/deb/postinst"))
+        .replace("/etc/os-collect-config.conf", conf.to_str().unwrap())
+        .replace("/run/systemd/system", run_systemd.to_str().unwrap())
+        .replace("systemd-tmpfiles", "true");
+    let path = tmp.path().join("postinst");
+    std::fs::write(&path, script).unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg(&path).args(["configure", "0.0.9"]).env(
+        "PATH",
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    );
+    match invocation {
+        Some(id) => cmd.env("INVOCATION_ID", id),
+        None => cmd.env_remove("INVOCATION_ID"),
+    };
+    run_ok(&mut cmd);
+    read(&calls)
+}
+
+#[test]
+fn deb_postinst_upgrade_restarts_an_idle_agent() {
+    let calls = postinst_upgrade_calls(None);
+    assert!(calls.contains("try-restart heat-agent.service"), "{calls}");
+    assert!(!calls.contains("reload --no-block"), "{calls}");
+    // another service's dpkg run is not the agent's
+    let calls = postinst_upgrade_calls(Some("someone-else"));
+    assert!(calls.contains("try-restart heat-agent.service"), "{calls}");
+}
+
+#[test]
+fn deb_postinst_upgrade_from_a_deployment_defers_the_restart() {
+    // dpkg run by a deployment's hook (inside heat-agent.service): a restart would kill the
+    // hook and dpkg with it; the agent is asked to re-exec at its next safe point instead
+    let calls = postinst_upgrade_calls(Some("agent-invocation"));
+    assert!(
+        calls.contains("reload --no-block heat-agent.service"),
+        "{calls}"
+    );
+    assert!(!calls.contains("try-restart"), "{calls}");
+}

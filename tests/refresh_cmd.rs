@@ -542,3 +542,57 @@ fn error_d_gets_its_own_time_budget() {
     let handler = read_pid(&handler_pid);
     assert!(wait_gone(handler), "error.d handler {handler} survived");
 }
+
+/// Run a failing configure phase with stderr going to a file and JOURNAL_STREAM naming
+/// `stream` (`None`: that file's own dev:inode, as systemd sets it for the journal).
+fn refresh_stderr_with_journal_stream(stream: Option<&str>) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let t = Tree::new();
+    t.phase_script("configure", "10-fails", 0, 3);
+    let path = t.path("stderr");
+    let file = std::fs::File::create(&path).unwrap();
+    let meta = file.metadata().unwrap();
+    let value = match stream {
+        Some(v) => v.to_string(),
+        None => format!("{}:{}", meta.dev(), meta.ino()),
+    };
+    let out = t
+        .command(&[])
+        .env("JOURNAL_STREAM", value)
+        .stderr(file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn under_journald_lines_carry_a_priority_and_no_timestamp() {
+    let err = refresh_stderr_with_journal_stream(None);
+    assert!(
+        err.contains("<3>(os-refresh-config) [ERROR] Aborting..."),
+        "{err}"
+    );
+    assert!(
+        err.contains("<6>(os-refresh-config) [INFO] Starting phase configure"),
+        "{err}"
+    );
+    assert!(err.contains("\ndib-run-parts Running "), "{err}");
+    for line in err.lines() {
+        // journald stamps each line: none may carry its own date
+        assert!(!line.starts_with("[20"), "timestamp in {line:?}");
+        assert!(!line.contains(" UTC 20"), "date in {line:?}");
+    }
+}
+
+#[test]
+fn an_inherited_journal_stream_that_is_not_stderr_keeps_timestamps() {
+    // a hook's child inherits JOURNAL_STREAM while its stderr is a pipe or a file
+    let err = refresh_stderr_with_journal_stream(Some("1:1"));
+    assert!(!err.contains("<3>"), "{err}");
+    assert!(
+        err.contains("] (os-refresh-config) [ERROR] Aborting..."),
+        "{err}"
+    );
+    assert!(err.lines().any(|l| l.starts_with("[20")), "{err}");
+}

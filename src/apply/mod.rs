@@ -75,11 +75,22 @@ impl Log {
                 }
             }
             None => {
-                let stamp = timestamp();
+                // journald stamps lines itself; the prefix gives them their priority
+                let stamp = if crate::logging::under_journald() {
+                    crate::logging::journal_priority(match level {
+                        "ERROR" => log::Level::Error,
+                        "WARNING" => log::Level::Warn,
+                        "DEBUG" => log::Level::Debug,
+                        _ => log::Level::Info,
+                    })
+                    .to_string()
+                } else {
+                    format!("[{}] ", timestamp())
+                };
                 let mut text = String::new();
                 for msg in msgs {
                     let msg = crate::logging::log_text(msg);
-                    text.push_str(&format!("[{stamp}] [{level}] {msg}\n"));
+                    text.push_str(&format!("{stamp}[{level}] {msg}\n"));
                 }
                 if !text.is_empty() {
                     let _ = std::io::stderr().write_all(text.as_bytes());

@@ -113,18 +113,33 @@ impl Log {
         if level < self.level {
             return;
         }
-        let now = runparts::local_now();
         // the reference ends some messages with a newline of its own (an empty line follows):
         // kept, while newlines inside (from names) are escaped
         let body = msg.trim_end_matches('\n');
-        let line = format!(
-            "[{},{:03}] (os-refresh-config) [{}] {}{}\n",
-            now.strftime("%Y-%m-%d %H:%M:%S"),
-            now.millisecond(),
-            level.name(),
-            crate::logging::log_text(body),
-            &msg[body.len()..]
-        );
+        let text = crate::logging::log_text(body);
+        let trailer = &msg[body.len()..];
+        let line = if crate::logging::under_journald() {
+            // journald stamps the line itself; the prefix gives it the priority
+            let priority = match level {
+                Level::Debug => log::Level::Debug,
+                Level::Info => log::Level::Info,
+                Level::Warning => log::Level::Warn,
+                Level::Error | Level::Critical => log::Level::Error,
+            };
+            format!(
+                "{}(os-refresh-config) [{}] {text}{trailer}\n",
+                crate::logging::journal_priority(priority),
+                level.name(),
+            )
+        } else {
+            let now = runparts::local_now();
+            format!(
+                "[{},{:03}] (os-refresh-config) [{}] {text}{trailer}\n",
+                now.strftime("%Y-%m-%d %H:%M:%S"),
+                now.millisecond(),
+                level.name(),
+            )
+        };
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
     pub fn debug(&self, msg: &str) {

@@ -349,14 +349,18 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// `<name> <date> ` in front of each line; no date under journald, which stamps lines.
+    fn line_prefix(&self) -> String {
+        if crate::logging::under_journald() {
+            format!("{} ", self.name)
+        } else {
+            format!("{} {} ", self.name, c_date_now())
+        }
+    }
+
     /// Write one `<name> <date> <message>` line to stderr.
     pub fn say(&self, msg: &str) {
-        let line = format!(
-            "{} {} {}\n",
-            self.name,
-            c_date_now(),
-            crate::logging::log_text(msg)
-        );
+        let line = format!("{}{}\n", self.line_prefix(), crate::logging::log_text(msg));
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
@@ -583,7 +587,7 @@ impl<'a> Runner<'a> {
 
     fn print_profile(&self, dir: &OsStr, mut timings: Vec<(OsString, Duration)>) {
         timings.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let prefix = format!("{} {} ", self.name, c_date_now());
+        let prefix = self.line_prefix();
         let mut lines = vec![
             "----------------------- PROFILING -----------------------".to_string(),
             String::new(),

@@ -10,7 +10,8 @@
 # 3. chroots into it and runs `heat-agent collect --one-time` against a loopback metadata server
 #    (tests/dib/metadata-server.py): a `script` deployment must run and its signal arrive.
 #
-# Needs: root, debootstrap, python3-venv, network access to PyPI and the Debian mirror.
+# Needs: root, debootstrap, python3-venv, network access to PyPI and the Debian mirror (read
+# from this machine's apt sources by tests/dib/apt-mirrors.sh).
 # Knobs: HEAT_AGENT_BINARY (default: the static build, made with packaging/build-static.sh when
 # missing), DIB_RELEASE (bookworm), HEAT_AGENT_DIB_WORK (target/dib-check),
 # HEAT_AGENT_DIB_VENV (target/dib-venv), HEAT_AGENT_DIB_EXTRA_ELEMENTS (e.g.
@@ -51,8 +52,9 @@ else
         export ELEMENTS_PATH=$repo/elements
         export DIB_RELEASE=${DIB_RELEASE:-bookworm}
         export DIB_HEAT_AGENT_BINARY=$binary
-        # deb.debian.org also serves the security archive (one host to reach)
-        export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+        # the mirrors this machine's apt already uses (no host name in the repository)
+        . "$repo/tests/dib/apt-mirrors.sh"
+        apt_mirrors_export "$DIB_RELEASE"
         # shellcheck disable=SC2086 # a word list
         disk-image-create -a amd64 -t tar -o "$work/image" debian-minimal heat-agent $extra_elements
     ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed"; }

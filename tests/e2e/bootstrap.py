@@ -3,7 +3,7 @@ after `keystone-manage bootstrap`), as devstack's create_heat_accounts does:
 
  - project `service`, user `heat` with roles admin + service on it
  - orchestration, cloudformation, compute (the stub) and, with E2E_SWIFT=1,
-   object-store services, with E2E_ZAQAR=1 messaging, with public/internal/admin endpoints on 127.0.0.1
+   object-store services, with E2E_ZAQAR=1 messaging, with public/internal/admin endpoints on $E2E_PUBLIC_HOST (127.0.0.1)
  - role `heat_stack_user`, domain `heat` and its admin `heat_domain_admin`
    (Heat creates the per-server stack users, which the agent authenticates as,
    in that domain)
@@ -17,7 +17,7 @@ from keystoneauth1.identity import v3
 from keystoneclient.v3 import client
 
 E = os.environ
-HOST = '127.0.0.1'
+HOST = E.get('E2E_PUBLIC_HOST', '127.0.0.1')  # lib.sh: the name in URLs
 ks = client.Client(session=session.Session(auth=v3.Password(
     auth_url=E['E2E_KEYSTONE_URL'] + '/v3', username='admin',
     password=E['E2E_ADMIN_PASSWORD'], project_name='admin',

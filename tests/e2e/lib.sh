@@ -31,6 +31,10 @@ export E2E_AGENTS_VERSION=13.0.0   # heat-agents sdist: element files of the pyt
 
 # Ports (own defaults, so a real-heat/ setup on the standard ports can coexist).
 export E2E_HOST=127.0.0.1
+# The host name in every URL Heat hands out and registers (catalog, auth_url, signal URLs):
+# 127.0.0.1 by default; tests/vm uses a name that resolves to 127.0.0.1 on the host and to
+# its forwarded address inside the VM. Listeners always bind E2E_HOST.
+export E2E_PUBLIC_HOST=${E2E_PUBLIC_HOST:-$E2E_HOST}
 export E2E_KEYSTONE_PORT=${E2E_KEYSTONE_PORT:-15000}
 export E2E_HEAT_API_PORT=${E2E_HEAT_API_PORT:-18004}
 export E2E_HEAT_CFN_PORT=${E2E_HEAT_CFN_PORT:-18000}
@@ -43,7 +47,7 @@ export E2E_ZAQAR_PORT=${E2E_ZAQAR_PORT:-18888}
 export E2E_REDIS_PORT=${E2E_REDIS_PORT:-16379}
 # 1 = run a real Zaqar (keystone auth, redis stores) so ZAQAR_MESSAGE and ZAQAR_SIGNAL are tested
 export E2E_ZAQAR=${E2E_ZAQAR:-1}
-export E2E_KEYSTONE_URL=http://$E2E_HOST:$E2E_KEYSTONE_PORT
+export E2E_KEYSTONE_URL=http://$E2E_PUBLIC_HOST:$E2E_KEYSTONE_PORT
 export E2E_REGION=RegionOne
 
 # Throwaway local-only credentials.

@@ -49,8 +49,8 @@ user_domain_name = Default"
 [DEFAULT]
 debug = True
 transport_url = fake:/
-heat_metadata_server_url = http://$E2E_HOST:$E2E_HEAT_CFN_PORT
-heat_waitcondition_server_url = http://$E2E_HOST:$E2E_HEAT_CFN_PORT/v1/waitcondition
+heat_metadata_server_url = http://$E2E_PUBLIC_HOST:$E2E_HEAT_CFN_PORT
+heat_waitcondition_server_url = http://$E2E_PUBLIC_HOST:$E2E_HEAT_CFN_PORT/v1/waitcondition
 auth_encryption_key = $E2E_AUTH_ENCRYPTION_KEY
 region_name_for_services = $E2E_REGION
 num_engine_workers = 1

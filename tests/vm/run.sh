@@ -1,0 +1,212 @@
+#!/bin/bash
+# The VM suite: heat-agent baked into a diskimage-builder image, booted under QEMU, bootstrapped
+# by cloud-init from a config drive and driven by the real Keystone + Heat of tests/e2e.
+# One command, as root (docs/vm.md):
+#
+#     tests/vm/run.sh            # every scenario
+#     tests/vm/run.sh smoke      # boot + scenario 1 (create) only
+#     tests/vm/run.sh work,journal   # boot + create + the named scenarios
+#
+# It installs what it needs (apt: qemu-system-x86, xorriso, debootstrap, sudo, socat, musl-tools;
+# pip: diskimage-builder into its own venv), builds the static binary and the image, starts the
+# tests/e2e control plane (services.sh) and runs tests/vm/scenarios.py. Last line:
+# `vm: N passed, M failed`; exit 0 only when nothing failed.
+# Knobs: HEAT_AGENT_VM_WORK (target/vm), HEAT_AGENT_VM_REUSE_IMAGE=1 (keep an image built by an
+# earlier run when the binary is unchanged), HEAT_AGENT_VM_ACCEL (kvm|tcg: skip the probe),
+# DIB_RELEASE (this machine's Debian release).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=${HEAT_AGENT_VM_WORK:-$repo/target/vm}
+venv=$work/dib-venv
+binary=$repo/target/x86_64-unknown-linux-musl/release/heat-agent
+selection=${1:-all}
+case "$selection" in
+    -h | --help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    all | smoke | [a-z]*) ;;
+    *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
+esac
+log() { echo "[vm $(date -u +%H:%M:%S)] $*" >&2; }
+die() { log "$*"; echo "vm: 0 passed, 1 failed"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, /etc/hosts)"
+mkdir -p "$work"
+figures=$work/figures.env
+: >"$figures"
+figure() { echo "$1=$2" >>"$figures"; log "figure $1 = $2"; }
+
+# ---------------------------------------------------------------- host tools
+install_tools() {
+    local missing=() cmd pkg
+    for cmd in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils xorriso:xorriso \
+        debootstrap:debootstrap sudo:sudo socat:socat musl-gcc:musl-tools ssh:openssh-client \
+        losetup:mount python3:python3-venv; do
+        command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd##*:}")
+    done
+    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    [ ${#missing[@]} = 0 ] && return 0
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null 2>&1 || true
+    if ! apt-get install -y -q "${missing[@]}" >"$work/apt.log" 2>&1; then
+        # a backported qemu-utils breaks the release's qemu-system-common: take both from
+        # the release qemu-system-x86 comes from
+        local v
+        v=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+        apt-get install -y -q --allow-downgrades "${missing[@]}" "qemu-utils=$v" >>"$work/apt.log" 2>&1 ||
+            { tail -20 "$work/apt.log" >&2; die "apt-get install failed (log: $work/apt.log)"; }
+    fi
+}
+
+# ---------------------------------------------------------------- image
+release=${DIB_RELEASE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}
+image=$work/image.raw
+build_image() {
+    if [ ! -x "$venv/bin/disk-image-create" ]; then
+        log "installing diskimage-builder into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check diskimage-builder
+    fi
+    local stamp=$work/image.binary.sha256 sum
+    sum=$(sha256sum "$binary" | cut -d' ' -f1)
+    if [ "${HEAT_AGENT_VM_REUSE_IMAGE:-0}" = 1 ] && [ -f "$image" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ]; then
+        log "reusing $image (same binary)"
+        figure build_seconds reused
+        return 0
+    fi
+    rm -f "$image" "$stamp" "$work/image.qcow2"
+    # No `vm` element: it partitions the disk through kpartx/device-mapper, which containers
+    # like the CI machines do not have. One loop device and one filesystem need only loop
+    # devices; QEMU boots the image's own kernel directly (docs/vm.md).
+    local t0=$SECONDS
+    log "disk-image-create ($release, log: $work/build.log)"
+    (
+        export PATH=$venv/bin:$PATH
+        export ELEMENTS_PATH=$repo/elements
+        export DIB_RELEASE=$release
+        export DIB_HEAT_AGENT_BINARY=$binary
+        export DIB_CLOUD_INIT_DATASOURCES=ConfigDrive
+        export DIB_BLOCK_DEVICE_CONFIG='
+- local_loop:
+    name: image0
+- mkfs:
+    name: root_fs
+    base: image0
+    type: ext4
+    label: cloudimg-rootfs
+    mount:
+      mount_point: /
+      fstab:
+        options: "defaults"
+        fsck-passno: 1
+'
+        . "$repo/tests/dib/apt-mirrors.sh"
+        apt_mirrors_export "$release"
+        # ifupdown + a DHCP client: what cloud-init renders the config drive's
+        # network_data.json to on Debian (debian-minimal has no network manager)
+        disk-image-create -a amd64 -t raw -o "$work/image" -p openssh-server,ifupdown,isc-dhcp-client \
+            debian-minimal cloud-init cloud-init-datasources heat-agent heat-agent-ansible
+    ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed (log: $work/build.log)"; }
+    figure build_seconds $((SECONDS - t0))
+    echo "$sum" >"$stamp"
+}
+
+# the image's kernel and initrd, for QEMU's direct kernel boot
+extract_kernel() {
+    local mnt=$work/mnt dev
+    mkdir -p "$mnt"
+    dev=$(losetup --find --show --read-only "$image")
+    if ! mount -o ro,noload "$dev" "$mnt"; then
+        losetup -d "$dev"
+        die "cannot mount $image"
+    fi
+    # the newest kernel the image has
+    local k
+    k=$(find "$mnt/boot" -maxdepth 1 -name 'vmlinuz-*' | sort -V | tail -1)
+    cp "$k" "$work/vmlinuz"
+    cp "$mnt/boot/initrd.img-${k##*/vmlinuz-}" "$work/initrd.img"
+    umount "$mnt"
+    losetup -d "$dev"
+}
+
+# ---------------------------------------------------------------- accelerator
+probe_accel() {
+    if [ -n "${HEAT_AGENT_VM_ACCEL:-}" ]; then
+        echo "$HEAT_AGENT_VM_ACCEL"
+        return
+    fi
+    if [ -w /dev/kvm ]; then
+        # a kernel with no root file system panics within seconds when KVM works; nested KVM
+        # here can abort at start (MSR assertion) or hang: both mean TCG
+        timeout 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -display none -no-reboot \
+            -serial "file:$work/kvm-probe.log" -kernel "$work/vmlinuz" \
+            -append "console=ttyS0 panic=-1" >/dev/null 2>&1 || true
+        if grep -q "Kernel panic" "$work/kvm-probe.log" 2>/dev/null; then
+            echo kvm
+            return
+        fi
+    fi
+    echo tcg
+}
+
+# ---------------------------------------------------------------- control plane
+# The guest reaches the host's 127.0.0.1 services only through QEMU guestfwd forwards to
+# $guest_host_ip. Heat puts URLs into what it gives the server (auth_url, signal URLs, the
+# catalog), so every URL names $vm_host: 127.0.0.1 on the host (/etc/hosts, restored on exit),
+# the forwarded address in the guest (written by cloud-init from the user data).
+export E2E_PUBLIC_HOST=heat-agent-vm-host.test
+export E2E_SWIFT=0 E2E_ZAQAR=0
+hosts_marker="# heat-agent tests/vm (removed when run.sh exits)"
+hosts_add() {
+    hosts_remove
+    printf '127.0.0.1 %s %s\n' "$E2E_PUBLIC_HOST" "$hosts_marker" >>/etc/hosts
+}
+hosts_remove() {
+    # rewrite in place: /etc/hosts may be a bind mount that cannot be renamed over
+    if grep -qF "$hosts_marker" /etc/hosts; then
+        local rest
+        rest=$(grep -vF "$hosts_marker" /etc/hosts)
+        printf '%s\n' "$rest" >/etc/hosts
+    fi
+}
+
+cleanup() {
+    if [ -f "$work/qemu.pid" ]; then
+        kill "$(cat "$work/qemu.pid")" 2>/dev/null || true
+        rm -f "$work/qemu.pid"
+    fi
+    if [ "${HEAT_AGENT_VM_KEEP_SERVICES:-0}" != 1 ]; then
+        "$repo/tests/e2e/services.sh" stop >/dev/null 2>&1 || true
+    fi
+    hosts_remove
+}
+
+# ---------------------------------------------------------------- main
+install_tools
+if [ ! -x "$binary" ] || [ -n "$(find "$repo/src" "$repo/Cargo.toml" "$repo/Cargo.lock" -newer "$binary" -print -quit)" ]; then
+    log "building the static binary (packaging/build-static.sh)"
+    "$repo/packaging/build-static.sh" >"$work/build-static.log" 2>&1 ||
+        { tail -20 "$work/build-static.log" >&2; die "build-static.sh failed"; }
+fi
+build_image
+extract_kernel
+if [ ! -f "$work/image.qcow2" ] || [ "$image" -nt "$work/image.qcow2" ]; then
+    qemu-img convert -O qcow2 -c "$image" "$work/image.qcow2"
+fi
+figure qcow2_bytes "$(stat -c %s "$work/image.qcow2")"
+accel=$(probe_accel)
+log "accelerator: $accel"
+figure accelerator "$accel"
+
+. "$repo/tests/e2e/lib.sh"
+[ -x "$E2E_SRV_VENV/bin/python" ] || "$repo/tests/e2e/install.sh"
+trap cleanup EXIT
+hosts_add
+log "starting Keystone + Heat (tests/e2e/services.sh, base $E2E_BASE)"
+"$repo/tests/e2e/services.sh" stop >/dev/null 2>&1 || true
+"$repo/tests/e2e/services.sh" start >"$work/services.log" 2>&1 ||
+    { tail -30 "$work/services.log" >&2; die "services.sh start failed"; }
+
+export HEAT_AGENT_VM_WORK=$work HEAT_AGENT_VM_ACCEL_CHOSEN=$accel HEAT_AGENT_VM_FIGURES=$figures
+export HEAT_AGENT_VM_REPO=$repo
+rc=0
+"$E2E_SRV_VENV/bin/python" "$repo/tests/vm/scenarios.py" "$selection" || rc=$?
+exit "$rc"
