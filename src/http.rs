@@ -144,8 +144,100 @@ pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
 }
 
+/// GET `url` with `headers`, following redirects (at most 10) only while they stay on the
+/// same origin (scheme, host and port). Credentials such as a Keystone token must not travel to
+/// another origin, and ureq would send every custom header along; a cross-origin redirect is an
+/// error naming both places instead (the reference's requests library would follow it).
+pub fn get_same_origin(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let mut current = url.to_string();
+    for _ in 0..=10 {
+        let mut req = agent.get(&current);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req
+            .config()
+            .max_redirects(0)
+            .build()
+            .call()
+            .map_err(|e| format!("{}: {e}", crate::logging::redact_url(&current)))?;
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("Location").and_then(|v| v.to_str().ok());
+        let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
+        else {
+            return Ok(resp);
+        };
+        let next = resolve_location(&current, location)
+            .ok_or_else(|| format!("{}: bad redirect Location {location}", redact(&current)))?;
+        if origin(&next) != origin(&current) {
+            return Err(format!(
+                "{}: redirected to another origin ({}); not following it with credentials",
+                redact(&current),
+                redact(&next)
+            ));
+        }
+        current = next;
+    }
+    Err(format!("{}: too many redirects", redact(url)))
+}
+
+fn redact(url: &str) -> String {
+    crate::logging::redact_url(url)
+}
+
+/// (scheme, host, port) of an absolute http(s) URL, the port defaulted by scheme.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some((scheme, host, port))
+}
+
+/// The absolute URL a `Location` names, relative to `base`.
+fn resolve_location(base: &str, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Some(location.to_string());
+    }
+    let uri: ureq::http::Uri = base.parse().ok()?;
+    let prefix = format!("{}://{}", uri.scheme_str()?, uri.authority()?);
+    if let Some(rest) = location.strip_prefix("//") {
+        return Some(format!("{}://{rest}", uri.scheme_str()?));
+    }
+    if location.starts_with('/') {
+        return Some(format!("{prefix}{location}"));
+    }
+    let dir = uri.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    Some(format!("{prefix}{dir}/{location}"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn origins_and_locations() {
+        use super::{origin, resolve_location};
+        assert_eq!(origin("http://A:80/x"), origin("http://a/y"));
+        assert_ne!(origin("http://a:8004/x"), origin("http://a:8005/x"));
+        assert_ne!(origin("http://a/x"), origin("https://a/x"));
+        let base = "http://h:1/v1/p/stacks/s";
+        assert_eq!(resolve_location(base, "/v1/x").unwrap(), "http://h:1/v1/x");
+        assert_eq!(
+            resolve_location(base, "t").unwrap(),
+            "http://h:1/v1/p/stacks/t"
+        );
+        assert_eq!(resolve_location(base, "//e:2/z").unwrap(), "http://e:2/z");
+        assert_eq!(
+            resolve_location(base, "https://e/z").unwrap(),
+            "https://e/z"
+        );
+    }
+
     use super::*;
 
     #[test]

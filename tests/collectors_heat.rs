@@ -353,3 +353,55 @@ fn heat_secrets_are_masked_in_logs() {
     );
     assert_eq!(heat_agent::logging::mask("t gAAAAAB-token-1"), "t ***");
 }
+
+/// Issue 11: a metadata answer that redirects to another host or port must not take the
+/// Keystone token along. The real binary polls once; the other origin never sees the token
+/// (nor any request), the poll fails with one line naming both places, and a same-origin
+/// redirect is still followed.
+#[test]
+fn token_does_not_follow_a_redirect_to_another_origin() {
+    let elsewhere = Server::start(|_| Response::json(200, &json!({"metadata": {"stolen": 1}})));
+    let c = cloud(meta_data());
+    let (ks, target) = (c.keystone.state.clone(), elsewhere.url("/metadata"));
+    let moved = format!("/v1/{PROJECT_ID}/stacks/heat-heat/moved/resources/server/metadata");
+    c.heat.set_handler(move |req: &Request| {
+        if !FakeKeystone::token_is_valid(&ks, req.header("x-auth-token")) {
+            return Response::new(401, "");
+        }
+        match req.path() {
+            p if p == METADATA_PATH => Response::new(302, "").header("Location", &target),
+            p if p == moved => Response::new(307, "").header("Location", "/v1/final"),
+            "/v1/final" => Response::json(200, &json!({"metadata": {"same": 1}})),
+            _ => Response::new(404, ""),
+        }
+    });
+    let run = |stack: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(common::bin())
+            .args(["collect", "--config-file", "/dev/null", "--print"])
+            .arg("--cachedir")
+            .arg(dir.path().join("cache"))
+            .args(["--heat-auth-url", &c.keystone.server.url("/v3/")])
+            .args(["--heat-user-id", USER_ID, "--heat-password", PASSWORD])
+            .args(["--heat-project-id", PROJECT_ID, "--heat-stack-id", stack])
+            .args(["--heat-resource-name", "server", "heat"])
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = run(STACK_ID);
+    assert!(elsewhere.requests().is_empty(), "{stderr}");
+    assert!(!stdout.contains("stolen"), "{stdout}");
+    assert!(
+        stderr.contains("redirected to another origin")
+            && stderr.contains(&elsewhere.url("/metadata")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    let (stdout, stderr) = run("heat-heat/moved");
+    assert!(stdout.contains("\"same\""), "{stdout}\n{stderr}");
+    assert!(elsewhere.requests().is_empty());
+}

@@ -53,15 +53,24 @@ fn get(
     token: &str,
     follow: bool,
 ) -> Result<ureq::http::Response<ureq::Body>, String> {
-    let mut req = agent
-        .get(url)
-        .header("X-Auth-Token", token)
-        .header("Accept", "application/json")
-        .header("Content-Type", "application/json");
-    if !follow {
-        req = req.config().max_redirects(0).build();
+    let headers = [
+        ("X-Auth-Token", token),
+        ("Accept", "application/json"),
+        ("Content-Type", "application/json"),
+    ];
+    if follow {
+        // the token never follows a redirect to another host or port
+        return crate::http::get_same_origin(agent, url, &headers);
     }
-    req.call().map_err(|e| super::transport_error(&e, url))
+    let mut req = agent.get(url);
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    req.config()
+        .max_redirects(0)
+        .build()
+        .call()
+        .map_err(|e| super::transport_error(&e, url))
 }
 
 /// The stack's `name/id` from heat's redirect for a bare stack name or id.
