@@ -3,7 +3,7 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), our user agent. Statuses >= 400 are
 //! returned as responses, not errors, so callers can branch on them.
 //!
-//! Credentials never follow a redirect to another origin ([`get_same_origin`]).
+//! Credentials never follow a redirect to another origin ([`call_same_origin`]).
 //!
 //! A caller can bound every call its thread makes with one deadline ([`with_deadline`]): the
 //! poll loop caps a whole collection cycle that way, the EC2 walk its many requests. The
@@ -248,17 +248,35 @@ pub fn retryable_status(status: u16) -> bool {
 }
 
 /// GET `url` with `headers`, following redirects (at most 10) only while they stay on the
-/// same origin (scheme, host and port). Credentials such as a Keystone token must not travel to
-/// another origin, and ureq would send every custom header along; a cross-origin redirect is an
-/// error naming both places instead (the reference's requests library would follow it).
+/// same origin: [`call_same_origin`] for a GET.
 pub fn get_same_origin(
     agent: &ureq::Agent,
     url: &str,
     headers: &[(&str, &str)],
 ) -> Result<ureq::http::Response<ureq::Body>, String> {
+    call_same_origin(agent, &ureq::http::Method::GET, url, headers)
+}
+
+/// A request without a body (`GET`, `DELETE`) with `headers`, following redirects (at most 10)
+/// only while they stay on the same origin (scheme, host and port). Credentials such as a
+/// Keystone token must not travel to another origin, and ureq would send every custom header
+/// along; a cross-origin redirect is an error naming both places instead (the reference's
+/// requests library would follow it). The method is kept on a redirect, except that a 303
+/// asks for a GET.
+pub fn call_same_origin(
+    agent: &ureq::Agent,
+    method: &ureq::http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<ureq::http::Response<ureq::Body>, String> {
     let mut current = url.to_string();
+    let mut method = method.clone();
     for _ in 0..=10 {
-        let mut req = agent.get(&current);
+        let mut req = if method == ureq::http::Method::DELETE {
+            agent.delete(&current)
+        } else {
+            agent.get(&current)
+        };
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -282,6 +300,9 @@ pub fn get_same_origin(
                 redact(&current),
                 redact(&next)
             ));
+        }
+        if status == 303 {
+            method = ureq::http::Method::GET;
         }
         current = next;
     }

@@ -145,14 +145,16 @@ pub(crate) fn pop_message(
         "{}/v2/queues/{queue}/messages?pop=1",
         endpoint.trim_end_matches('/')
     );
-    let mut resp = agent
-        .delete(&url)
-        .header("X-Auth-Token", token)
-        .header("X-Project-Id", project_id)
-        .header("Client-ID", client_id_hex())
-        .header("content-type", "application/json")
-        .call()
-        .map_err(|e| super::transport_error(&e, &url))?;
+    let client_id = client_id_hex();
+    let headers = [
+        ("X-Auth-Token", token),
+        ("X-Project-Id", project_id),
+        ("Client-ID", client_id.as_str()),
+        ("content-type", "application/json"),
+    ];
+    // the token never follows a redirect to another origin
+    let mut resp =
+        crate::http::call_same_origin(agent, &ureq::http::Method::DELETE, &url, &headers)?;
     let status = resp.status().as_u16();
     if let Some(refusal) = super::refusal(status, &url)? {
         return Ok(refusal);
