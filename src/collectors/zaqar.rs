@@ -92,6 +92,16 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 verify: z.ssl_certificate_validation,
                 ca_file: z.ca_file.clone().filter(|_| z.ssl_certificate_validation),
             };
+            // the websocket is not a ureq call: the poll cycle's deadline is applied here
+            let timeout = match crate::http::remaining() {
+                Some(left) if left.is_zero() => {
+                    return Err(CollectError::NotAvailable(format!(
+                        "{endpoint}: the time limit of this poll cycle was reached"
+                    )))
+                }
+                Some(left) => left.min(timeout),
+                None => timeout,
+            };
             websocket_data(
                 &endpoint,
                 &token.token,
