@@ -392,8 +392,6 @@ mod tests {
         );
     }
 
-    use super::*;
-
     #[test]
     fn ip_literals_need_no_lookup() {
         let addr = |u: &str| ip_literal(&u.parse().unwrap()).map(|a| a.to_string());
