@@ -2,10 +2,20 @@
 //! on unless explicitly disabled; an optional CA file), proxies from the environment
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), our user agent. Statuses >= 400 are
 //! returned as responses, not errors, so callers can branch on them.
+//!
+//! Credentials never follow a redirect to another origin ([`call_same_origin`]).
+//!
+//! A caller can bound every call its thread makes with one deadline ([`with_deadline`]): the
+//! poll loop caps a whole collection cycle that way, the EC2 walk its many requests. The
+//! agents' connector clips each connect, write and read to the time left.
 
+use std::cell::Cell;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 
 pub const USER_AGENT: &str = concat!("heat-agent/", env!("CARGO_PKG_VERSION"));
 
@@ -72,9 +82,102 @@ pub fn agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
         .build();
     Ok(ureq::Agent::with_parts(
         config,
-        ureq::unversioned::transport::DefaultConnector::default(),
+        DeadlineConnector::default(),
         LiteralFirstResolver::default(),
     ))
+}
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Run `f` with every HTTP call this thread makes bounded by `deadline` as well as by the
+/// call's own timeouts (the earlier wins). Nested deadlines: the earliest holds.
+pub fn with_deadline<T>(deadline: Instant, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let outer = DEADLINE.with(Cell::get);
+    let _restore = Restore(outer);
+    DEADLINE.with(|d| d.set(Some(outer.map_or(deadline, |o| o.min(deadline)))));
+    f()
+}
+
+/// Time left before this thread's [`with_deadline`] deadline; `None` without one.
+pub fn remaining() -> Option<Duration> {
+    DEADLINE
+        .with(Cell::get)
+        .map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// `timeout`, shortened to the time left before the thread's deadline; an error once it has
+/// passed.
+fn clip(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
+    let Some(left) = remaining() else {
+        return Ok(timeout);
+    };
+    if left.is_zero() {
+        return Err(ureq::Error::Timeout(ureq::Timeout::Global));
+    }
+    let left = left.into();
+    if left < timeout.after {
+        timeout.after = left;
+        timeout.reason = ureq::Timeout::Global;
+    }
+    Ok(timeout)
+}
+
+/// ureq's connector, with every connect, write and read clipped by [`clip`]. The transport
+/// stays wrapped in the connection pool, so a kept-alive connection is bounded too.
+#[derive(Debug, Default)]
+struct DeadlineConnector(DefaultConnector);
+
+impl Connector<()> for DeadlineConnector {
+    type Out = DeadlineTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let clipped = ConnectionDetails {
+            uri: details.uri,
+            addrs: details.addrs.clone(),
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: clip(details.timeout)?,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: details.register_shutdown.clone(),
+        };
+        Ok(self.0.connect(&clipped, chained)?.map(DeadlineTransport))
+    }
+}
+
+#[derive(Debug)]
+struct DeadlineTransport(Box<dyn Transport>);
+
+impl Transport for DeadlineTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.0.buffers()
+    }
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.0.transmit_output(amount, clip(timeout)?)
+    }
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.0.await_input(clip(timeout)?)
+    }
+    fn is_open(&mut self) -> bool {
+        self.0.is_open()
+    }
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
+    }
 }
 
 /// ureq resolves the host before it looks in its connection pool, and with a timeout set each
@@ -97,7 +200,7 @@ impl ureq::unversioned::resolver::Resolver for LiteralFirstResolver {
                 addrs.push(addr);
                 Ok(addrs)
             }
-            None => self.0.resolve(uri, config, timeout),
+            None => self.0.resolve(uri, config, clip(timeout)?),
         }
     }
 }
@@ -145,17 +248,35 @@ pub fn retryable_status(status: u16) -> bool {
 }
 
 /// GET `url` with `headers`, following redirects (at most 10) only while they stay on the
-/// same origin (scheme, host and port). Credentials such as a Keystone token must not travel to
-/// another origin, and ureq would send every custom header along; a cross-origin redirect is an
-/// error naming both places instead (the reference's requests library would follow it).
+/// same origin: [`call_same_origin`] for a GET.
 pub fn get_same_origin(
     agent: &ureq::Agent,
     url: &str,
     headers: &[(&str, &str)],
 ) -> Result<ureq::http::Response<ureq::Body>, String> {
+    call_same_origin(agent, &ureq::http::Method::GET, url, headers)
+}
+
+/// A request without a body (`GET`, `DELETE`) with `headers`, following redirects (at most 10)
+/// only while they stay on the same origin (scheme, host and port). Credentials such as a
+/// Keystone token must not travel to another origin, and ureq would send every custom header
+/// along; a cross-origin redirect is an error naming both places instead (the reference's
+/// requests library would follow it). The method is kept on a redirect, except that a 303
+/// asks for a GET.
+pub fn call_same_origin(
+    agent: &ureq::Agent,
+    method: &ureq::http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<ureq::http::Response<ureq::Body>, String> {
     let mut current = url.to_string();
+    let mut method = method.clone();
     for _ in 0..=10 {
-        let mut req = agent.get(&current);
+        let mut req = if method == ureq::http::Method::DELETE {
+            agent.delete(&current)
+        } else {
+            agent.get(&current)
+        };
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -179,6 +300,9 @@ pub fn get_same_origin(
                 redact(&current),
                 redact(&next)
             ));
+        }
+        if status == 303 {
+            method = ureq::http::Method::GET;
         }
         current = next;
     }
@@ -219,6 +343,36 @@ fn resolve_location(base: &str, location: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A server that accepts connections (the kernel's backlog) and never answers: the
+    /// thread's deadline ends the call long before the call's own 30 s timeout.
+    #[test]
+    fn a_deadline_bounds_every_call_of_the_thread() {
+        let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", black_hole.local_addr().unwrap());
+        let agent = agent(&HttpSettings::default()).unwrap();
+        assert_eq!(remaining(), None);
+        let outer = Instant::now() + Duration::from_secs(3600);
+        let err = with_deadline(outer, || {
+            assert!(remaining().unwrap() > Duration::from_secs(3000));
+            // nested: the earlier deadline holds, and the outer one comes back after
+            let err = with_deadline(Instant::now() + Duration::from_millis(200), || {
+                agent.get(&url).call().unwrap_err()
+            });
+            assert!(remaining().unwrap() > Duration::from_secs(3000));
+            err
+        });
+        assert!(
+            matches!(err, ureq::Error::Timeout(ureq::Timeout::Global)),
+            "{err:?}"
+        );
+        assert_eq!(remaining(), None);
+        // once the deadline has passed, a call fails at once
+        let err = with_deadline(Instant::now(), || agent.get(&url).call().unwrap_err());
+        assert!(matches!(err, ureq::Error::Timeout(_)), "{err:?}");
+    }
+
     #[test]
     fn origins_and_locations() {
         use super::{origin, resolve_location};
@@ -237,8 +391,6 @@ mod tests {
             "https://e/z"
         );
     }
-
-    use super::*;
 
     #[test]
     fn ip_literals_need_no_lookup() {

@@ -114,22 +114,65 @@ fn reloading_message(usec: u64) -> String {
     }
 }
 
-/// Runs `f` while a helper thread keeps the systemd watchdog fed (every half interval), for
-/// steps that legitimately take long, such as the refresh command running hooks: those have
-/// their own timeouts, so a slow hook must not look like a hung agent. Without a watchdog for
-/// this process it just runs `f`.
+/// Runs `f` while a helper thread keeps the systemd watchdog fed (at once, then every half
+/// interval), for steps that legitimately take long, such as the refresh command running
+/// hooks: those have their own timeouts, so a slow hook must not look like a hung agent.
+/// Without a watchdog for this process it just runs `f`.
 pub fn with_watchdog<T>(f: impl FnOnce() -> T) -> T {
     match watchdog_interval() {
-        Some(interval) => feed_while(interval / 2, watchdog, f),
+        Some(interval) => feed_while(interval / 2, None, watchdog, f),
         None => f(),
     }
 }
 
-fn feed_while<T>(period: Duration, ping: fn(), f: impl FnOnce() -> T) -> T {
+/// [`with_watchdog`] for a step bounded by `limit` (the collection phase, whose every network
+/// call is cut at the cycle's deadline): the feeding stops once `limit` has passed, so a step
+/// that hangs beyond its bound is still caught by the watchdog (within `limit` plus
+/// `WatchdogSec`).
+pub fn with_watchdog_for<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+    match watchdog_interval() {
+        Some(interval) => feed_while(
+            interval / 2,
+            Some(std::time::Instant::now() + limit),
+            watchdog,
+            f,
+        ),
+        None => f(),
+    }
+}
+
+/// Ping at once, then every `period` until `f` returns (or, with `until`, until then).
+fn feed_while<T>(
+    period: Duration,
+    until: Option<std::time::Instant>,
+    ping: fn(),
+    f: impl FnOnce() -> T,
+) -> T {
     let (done, finished) = std::sync::mpsc::channel::<()>();
+    ping();
     let feeder = std::thread::spawn(move || {
-        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(period) {
-            ping();
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            let wait = match until {
+                Some(end) => {
+                    let left = end.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        // past the bound: no more pings, only wait for the end
+                        let _ = finished.recv();
+                        return;
+                    }
+                    left.min(period)
+                }
+                None => period,
+            };
+            match finished.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {
+                    if until.is_none_or(|end| std::time::Instant::now() < end) {
+                        ping();
+                    }
+                }
+                _ => return,
+            }
         }
     });
     let result = f();
@@ -267,13 +310,29 @@ mod tests {
     fn feed_while_pings_until_the_work_is_done() {
         let (tx, pinged) = std::sync::mpsc::channel();
         *PINGS.lock().unwrap() = Some(tx);
-        // the work only finishes after the feeder has pinged twice
-        let out = feed_while(Duration::from_millis(1), counting_ping, || {
+        // the work only finishes after the feeder has pinged twice (once at the start)
+        let out = feed_while(Duration::from_millis(1), None, counting_ping, || {
             pinged.recv_timeout(Duration::from_secs(30)).unwrap();
             pinged.recv_timeout(Duration::from_secs(30)).unwrap();
             42
         });
         assert_eq!(out, 42);
+        // bounded: the pings stop at the bound while the work goes on (a hung step is
+        // caught by the watchdog)
+        while pinged.try_recv().is_ok() {}
+        let until = std::time::Instant::now() + Duration::from_millis(50);
+        let out = feed_while(Duration::from_millis(5), Some(until), counting_ping, || {
+            pinged.recv_timeout(Duration::from_secs(30)).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            7
+        });
+        assert_eq!(out, 7);
+        let mut late = 0;
+        while pinged.try_recv().is_ok() {
+            late += 1;
+        }
+        // at most about 50 / 5 pings fit before the bound; none in the 250 ms after it
+        assert!(late <= 12, "{late} pings");
         *PINGS.lock().unwrap() = None;
     }
 

@@ -468,3 +468,39 @@ fn test_get_metadata() {
     // always unmounted again
     assert_eq!(bad.calls().len(), 2);
 }
+
+/// The walk has an overall deadline (6 × `timeout`), not only one per request: a server that
+/// answers each of its many documents slowly, each within the per-request timeout, can no
+/// longer hold a poll for up to 4,096 requests. Through the real binary.
+#[test]
+fn the_metadata_walk_has_an_overall_deadline() {
+    let names: Vec<String> = (0..300).map(|i| format!("key{i}")).collect();
+    let listing = names.join("\n");
+    let srv = Server::start(move |req| {
+        if req.path().ends_with('/') {
+            return Response::new(200, listing.clone());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        Response::new(200, "v")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args(["collect", "--config-file", "/dev/null", "--cachedir"])
+        .arg(dir.path().join("cache"))
+        .args(["--ec2-metadata-url", &srv.url("/latest/meta-data")])
+        .args(["--ec2-timeout", "0.5", "--print", "ec2"])
+        .env("HEAT_AGENT_BLKID", "/bin/true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("EC2 metadata walk took longer than 3.0 s (at http://"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Source [ec2] Unavailable."), "{stderr}");
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, json!({}));
+    // it stopped early: far fewer than the 300 documents were asked for
+    assert!(srv.requests().len() < 100, "{}", srv.requests().len());
+}

@@ -581,3 +581,85 @@ fn zaqar_non_object_message_is_not_available() {
     let msg = not_available(collect("zaqar", &settings(&c.keystone.server.url("/v3/"))));
     assert!(msg.contains("not a JSON object"), "{msg}");
 }
+
+/// Run `heat-agent collect --print zaqar` against cloud `c` (the real binary).
+fn collect_with_binary(c: &Cloud) -> std::process::Output {
+    let auth_url = c.keystone.server.url("/v3/");
+    std::process::Command::new(common::bin())
+        .args(["collect", "--config-file", "/dev/null"])
+        .args(["--zaqar-auth-url", &auth_url, "--zaqar-user-id", USER_ID])
+        .args([
+            "--zaqar-password",
+            PASSWORD,
+            "--zaqar-project-id",
+            PROJECT_ID,
+        ])
+        .args(["--zaqar-queue-id", QUEUE, "--print", "zaqar"])
+        .output()
+        .unwrap()
+}
+
+/// Zaqar's pop redirects to another port: the Keystone token does not go there (the redirect
+/// is not followed; the source is unavailable, naming both places). A redirect within the
+/// origin is followed, still a DELETE with the token.
+#[test]
+fn token_does_not_follow_a_redirect_to_another_origin() {
+    let c = cloud(vec![]);
+    let elsewhere = Server::start(|_| {
+        Response::json(
+            200,
+            &json!({"messages": [{"body": {"moved": 1}, "id": "1"}]}),
+        )
+    });
+    let target = elsewhere.url("/v2/popped");
+    let ks = c.keystone.state.clone();
+    c.zaqar.set_handler(move |req: &Request| {
+        if !FakeKeystone::token_is_valid(&ks, req.header("x-auth-token")) {
+            return Response::new(401, "");
+        }
+        // ureq would follow a 302 as a GET, custom headers and all
+        Response::new(302, "").header("Location", &target)
+    });
+    let out = collect_with_binary(&c);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let leaked: Vec<_> = elsewhere
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.header("x-auth-token").map(str::to_string))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the token went to another origin: {leaked:?}"
+    );
+    assert!(elsewhere.requests().is_empty());
+    assert!(stderr.contains("redirected to another origin"), "{stderr}");
+    assert!(stderr.contains(&elsewhere.url("/v2/popped")), "{stderr}");
+    assert!(stderr.contains("Source [zaqar] Unavailable."), "{stderr}");
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, json!({}));
+
+    // the same origin: followed, as a DELETE with the token
+    let ks = c.keystone.state.clone();
+    let here = c.zaqar.url("/v2/popped-here");
+    c.zaqar.set_handler(move |req: &Request| {
+        if !FakeKeystone::token_is_valid(&ks, req.header("x-auth-token")) {
+            return Response::new(401, "");
+        }
+        if req.path() == "/v2/popped-here" && req.method == "DELETE" {
+            return Response::json(
+                200,
+                &json!({"messages": [{"body": {"here": 1}, "id": "1"}]}),
+            );
+        }
+        Response::new(307, "").header("Location", &here)
+    });
+    let out = collect_with_binary(&c);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed["zaqar"],
+        json!({"here": 1}),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

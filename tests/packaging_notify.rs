@@ -89,3 +89,88 @@ fn run_reports_ready_status_watchdog_reload_and_stopping() {
     let status = child.wait().unwrap();
     assert!(status.success(), "a stop request is a clean exit: {status}");
 }
+
+/// With unreachable Keystone endpoints (a black hole: connections are accepted by the kernel
+/// and never answered) and the default timeouts, heat plus zaqar took about 245 s per cycle,
+/// with no watchdog ping meanwhile: systemd (WatchdogSec=180) would have killed a healthy
+/// agent. Now the watchdog is fed during collection and the collection is cut at 3/4 of the
+/// watchdog interval. The test is the watchdog: it fails when no ping arrives within
+/// WATCHDOG_USEC.
+#[test]
+fn the_watchdog_is_fed_while_collectors_wait_on_a_black_hole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let auth_url = format!("http://{}/v3", black_hole.local_addr().unwrap());
+    let socket = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&socket).unwrap();
+    let watchdog = Duration::from_secs(4);
+    sock.set_read_timeout(Some(watchdog)).unwrap();
+    let conf = dir.join("os-collect-config.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ncommand = true\ncollectors = heat\ncollectors = zaqar\ncachedir = {0}/cache\n\
+             backup_cachedir = {0}/backup\npolling_interval = 600\n\n\
+             [heat]\nauth_url = {1}\nuser_id = u\npassword = secret-pw\nproject_id = p\n\
+             stack_id = s/1\nresource_name = server\n\n\
+             [zaqar]\nauth_url = {1}\nuser_id = u\npassword = secret-pw\nproject_id = p\n\
+             queue_id = q\n",
+            dir.display(),
+            auth_url
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(common::bin())
+        .args(["run", "--config-file"])
+        .arg(&conf)
+        .env("NOTIFY_SOCKET", &socket)
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
+        .env_remove("WATCHDOG_PID")
+        .env("HEAT_AGENT_STATE_DIR", dir.join("state"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut pings = 0;
+    let status = loop {
+        // a read timeout here is what systemd's watchdog would have acted on
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "no notification within WATCHDOG_USEC after {pings} pings ({e}): systemd \
+                     would kill the agent\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        };
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        pings += msg.lines().filter(|l| *l == "WATCHDOG=1").count();
+        if let Some(status) = msg.lines().find_map(|l| l.strip_prefix("STATUS=")) {
+            break status.to_string();
+        }
+    };
+    // the cycle completed: both sources counted as unavailable
+    assert!(
+        status.contains("heat: unavailable") && status.contains("zaqar: unavailable"),
+        "{status}"
+    );
+    assert!(pings >= 2, "{pings} pings");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("time limit of this poll cycle was reached"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-pw"), "{stderr}");
+}

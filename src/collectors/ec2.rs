@@ -4,11 +4,15 @@
 use super::config_drive;
 use super::{CollectError, Context, Entries};
 use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
 
 /// Deepest directory nesting followed (the real tree is 4 levels deep).
 pub const MAX_DEPTH: usize = 16;
 /// Most documents fetched in one walk.
 pub const MAX_REQUESTS: usize = 4096;
+/// The whole walk may take this many times the per-request `timeout` (60 s by default; a
+/// real tree of about a hundred documents takes well under a second).
+pub const WALK_TIMEOUTS: u32 = 6;
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     // 1. the cache (W-C3, copied: once collected, EC2 data is not fetched again)
@@ -34,12 +38,17 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let agent = super::agent(&super::http_settings(s, timeout, None, true))?;
     // W-C3: a trailing "/" in metadata_url would give "//"
     let root = format!("{}/", s.ec2.metadata_url.trim_end_matches('/'));
+    let limit = timeout.saturating_mul(WALK_TIMEOUTS);
+    let deadline = Instant::now() + limit;
     let mut walk = Walk {
         agent: &agent,
         requests: 0,
         bytes: 0,
+        deadline,
+        limit,
     };
-    let value = walk.fetch(&root, 0).map_err(CollectError::NotAvailable)?;
+    let value = crate::http::with_deadline(deadline, || walk.fetch(&root, 0))
+        .map_err(CollectError::NotAvailable)?;
     Ok(vec![("ec2".to_string(), value)])
 }
 
@@ -47,6 +56,9 @@ struct Walk<'a> {
     agent: &'a ureq::Agent,
     requests: usize,
     bytes: u64,
+    /// When the whole walk must be over (every request is bounded by it too).
+    deadline: Instant,
+    limit: Duration,
 }
 
 impl Walk<'_> {
@@ -57,6 +69,28 @@ impl Walk<'_> {
                 "EC2 metadata tree larger than {MAX_REQUESTS} documents (at {url})"
             ));
         }
+        // a call cut by the deadline may end a hair before it (timers round)
+        let deadline = self.deadline;
+        let deadline_reached = || Instant::now() + Duration::from_millis(50) >= deadline;
+        let result = if deadline_reached() {
+            Err(String::new())
+        } else {
+            self.get_one(url)
+        };
+        result.map_err(|e| {
+            if deadline_reached() {
+                format!(
+                    "EC2 metadata walk took longer than {:.1} s (at {})",
+                    self.limit.as_secs_f64(),
+                    crate::logging::redact_url(url)
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    fn get_one(&mut self, url: &str) -> Result<String, String> {
         let mut resp = self
             .agent
             .get(url)

@@ -249,7 +249,14 @@ pub(crate) fn status_error(status: u16, url: &str) -> String {
 
 /// A transport failure (connection refused, timeout, TLS, ...) naming the URL.
 pub(crate) fn transport_error(e: &ureq::Error, url: &str) -> String {
-    format!("{}: {e}", crate::logging::redact_url(url))
+    // timers round: a call cut by the deadline may end a hair before it
+    let cut_short = if crate::http::remaining().is_some_and(|left| left < Duration::from_millis(50))
+    {
+        " (the time limit of this poll cycle was reached)"
+    } else {
+        ""
+    };
+    format!("{}: {e}{cut_short}", crate::logging::redact_url(url))
 }
 
 /// Read a response body, at most [`MAX_BODY`] bytes.

@@ -92,6 +92,16 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 verify: z.ssl_certificate_validation,
                 ca_file: z.ca_file.clone().filter(|_| z.ssl_certificate_validation),
             };
+            // the websocket is not a ureq call: the poll cycle's deadline is applied here
+            let timeout = match crate::http::remaining() {
+                Some(left) if left.is_zero() => {
+                    return Err(CollectError::NotAvailable(format!(
+                        "{endpoint}: the time limit of this poll cycle was reached"
+                    )))
+                }
+                Some(left) => left.min(timeout),
+                None => timeout,
+            };
             websocket_data(
                 &endpoint,
                 &token.token,
@@ -145,14 +155,16 @@ pub(crate) fn pop_message(
         "{}/v2/queues/{queue}/messages?pop=1",
         endpoint.trim_end_matches('/')
     );
-    let mut resp = agent
-        .delete(&url)
-        .header("X-Auth-Token", token)
-        .header("X-Project-Id", project_id)
-        .header("Client-ID", client_id_hex())
-        .header("content-type", "application/json")
-        .call()
-        .map_err(|e| super::transport_error(&e, &url))?;
+    let client_id = client_id_hex();
+    let headers = [
+        ("X-Auth-Token", token),
+        ("X-Project-Id", project_id),
+        ("Client-ID", client_id.as_str()),
+        ("content-type", "application/json"),
+    ];
+    // the token never follows a redirect to another origin
+    let mut resp =
+        crate::http::call_same_origin(agent, &ureq::http::Method::DELETE, &url, &headers)?;
     let status = resp.status().as_u16();
     if let Some(refusal) = super::refusal(status, &url)? {
         return Ok(refusal);
