@@ -701,7 +701,8 @@ pub fn run(settings: Settings, launch: Launch) -> i32 {
         if let Some(w) = outbox_wait {
             d = d.min(w);
         }
-        log::info!("Sleeping {:.2} seconds.", d.as_secs_f64());
+        // debug, not info: an idle daemon writes nothing at the default level (issue 14)
+        log::debug!("Sleeping {:.2} seconds.", d.as_secs_f64());
         match sleep_or_event(d, &events) {
             Some(Event::Stop) => return stopped(),
             Some(Event::Reload) => {
