@@ -58,18 +58,38 @@ fn not_configured(msg: &str) -> CollectError {
     CollectError::NotConfigured(msg.to_string())
 }
 
-pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+/// The `cfn` collector: the metadata URL read from the `heat_metadata_hint` file is kept for
+/// the process lifetime, as the reference does.
+#[derive(Debug, Default)]
+pub struct Cfn {
+    hinted_url: Option<String>,
+}
+
+impl super::Collector for Cfn {
+    fn name(&self) -> &'static str {
+        "cfn"
+    }
+
+    fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+        collect(ctx, &mut self.hinted_url)
+    }
+}
+
+fn collect(
+    ctx: &mut Context<'_>,
+    hinted_url: &mut Option<String>,
+) -> Result<Entries, CollectError> {
     let cfn = &ctx.settings.cfn;
     let url = match setting(&cfn.metadata_url) {
         Some(u) => u.to_string(),
-        None => match &ctx.state.cfn_metadata_url {
+        None => match &*hinted_url {
             Some(u) => u.clone(),
             None => {
                 let hint = &cfn.heat_metadata_hint;
                 match std::fs::read_to_string(hint) {
                     Ok(text) if !hint.as_os_str().is_empty() => {
                         let u = format!("{}/v1/", text.trim());
-                        ctx.state.cfn_metadata_url = Some(u.clone());
+                        *hinted_url = Some(u.clone());
                         u
                     }
                     _ => return Err(not_configured("No metadata_url configured.")),
