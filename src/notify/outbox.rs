@@ -496,23 +496,8 @@ impl Outbox {
                 }
             };
             if t - rec.created_at > QUEUED_MAX_AGE {
-                rec.state = State::Failed;
-                rec.next_attempt_at = None;
-                rec.last_error = Some(format!(
-                    "gave up after {} attempts over {:.0} days; last error: {}",
-                    rec.attempts,
-                    QUEUED_MAX_AGE / 86400.0,
-                    rec.last_error.as_deref().unwrap_or("none")
-                ));
-                log::error!(
-                    "deployment {}: signal not delivered within 7 days; giving up",
-                    rec.id
-                );
-                forget_credentials(&mut rec);
+                self.give_up(&mut rec);
                 summary.failed += 1;
-                if let Err(e) = self.write_back(&rec) {
-                    log::error!("outbox: {e}");
-                }
                 continue;
             }
             match agent.get_or_insert_with(|| crate::http::agent(&http_settings(settings))) {
@@ -537,6 +522,26 @@ impl Outbox {
             }
         }
         summary
+    }
+
+    /// A signal still queued after [`QUEUED_MAX_AGE`] fails for good.
+    fn give_up(&self, rec: &mut Record) {
+        rec.state = State::Failed;
+        rec.next_attempt_at = None;
+        rec.last_error = Some(format!(
+            "gave up after {} attempts over {:.0} days; last error: {}",
+            rec.attempts,
+            QUEUED_MAX_AGE / 86400.0,
+            rec.last_error.as_deref().unwrap_or("none")
+        ));
+        log::error!(
+            "deployment {}: signal not delivered within 7 days; giving up",
+            rec.id
+        );
+        forget_credentials(rec);
+        if let Err(e) = self.write_back(rec) {
+            log::error!("outbox: {e}");
+        }
     }
 
     /// Earliest next attempt among queued signals (the daemon sleeps no longer than this).
