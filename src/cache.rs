@@ -31,6 +31,9 @@ pub struct StagedCycle {
     pub durable: Vec<fsutil::Staged>,
 }
 
+/// Output keys per collector, as stored in `.heat-agent-sources.json`.
+pub type SourceKeys = std::collections::BTreeMap<String, Vec<String>>;
+
 /// Stems of the files the agent itself keeps in the cache dir: the list of paths
 /// (`os_config_files.json`, as the reference names it) and heat-agent's own bookkeeping.
 pub const OS_CONFIG_FILES: &str = "os_config_files";
@@ -300,6 +303,47 @@ impl Cache {
     /// Mark `key`'s newest value as applied: copy `.json` to `.json.last` (atomically).
     pub fn commit(&self, key: &str) -> io::Result<()> {
         self.commit_all(&[key.to_string()])
+    }
+
+    /// Which output keys each collector stored last (`.heat-agent-sources.json`): what a
+    /// source that is away this cycle keeps. Empty when missing or unreadable.
+    pub fn source_keys(&self) -> SourceKeys {
+        fs::read_to_string(self.sources_path())
+            .ok()
+            .and_then(|t| pyjson::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    fn sources_path(&self) -> PathBuf {
+        self.dir.join(format!("{SOURCES_STEM}.json"))
+    }
+
+    /// Write a whole poll cycle: its entries and the files that describe them, staged, made
+    /// durable together and renamed in with one directory sync. Besides the entries:
+    /// `bookkeeping` (the collectors' own files), the source map when `sources` is given (it
+    /// changed), and `os_config_files.json` whenever its list differs from the one on disk
+    /// (W-C9: never a stale list; an identical list is not rewritten). Returns (path,
+    /// changed-since-last-commit) per entry, in order.
+    pub fn write_cycle(
+        &self,
+        entries: &[(&str, &Value)],
+        mut bookkeeping: Vec<(PathBuf, Vec<u8>)>,
+        sources: Option<&SourceKeys>,
+    ) -> io::Result<Vec<(PathBuf, bool)>> {
+        if let Some(sources) = sources {
+            let text = serde_json::to_string(sources).unwrap_or_else(|_| "{}".into());
+            bookkeeping.push((self.sources_path(), text.into_bytes()));
+        }
+        let paths: Vec<PathBuf> = entries.iter().map(|(key, _)| self.path(key)).collect();
+        let list_path = self.list_path();
+        let list = self.meta_list_text(&paths);
+        if fs::read(&list_path).ok().as_deref() != Some(list.as_bytes()) {
+            bookkeeping.push((list_path, list.into_bytes()));
+        }
+        let mut cycle = self.stage_all(entries, &bookkeeping)?;
+        let stored = std::mem::take(&mut cycle.stored);
+        self.switch_in(cycle)?;
+        Ok(stored)
     }
 
     /// `<cachedir>/os_config_files.json`, the list of paths (never an output key's file).

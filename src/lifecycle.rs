@@ -14,6 +14,8 @@
 //! Children (hooks, phase scripts) inherit `NOTIFY_SOCKET`; with `Type=notify` the unit's
 //! default `NotifyAccess=main` makes systemd ignore anything they send, so that is harmless.
 
+pub mod loop_signals;
+
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;

@@ -1,8 +1,11 @@
 //! Deployment explosion (spec os-config-tools §1.11): a collector's metadata plus one entry per
 //! `os-apply-config` / `Heat::Ungrouped` deployment, named after the deployment.
 
-use crate::collectors::Entries;
 use serde_json::Value;
+
+/// What a collector returns: `(output key, JSON value)` pairs in order (duplicates kept, like
+/// the reference; the later one wins when merged).
+pub type Entries = Vec<(String, Value)>;
 
 const APPLY_GROUPS: [&str; 2] = ["os-apply-config", "Heat::Ungrouped"];
 

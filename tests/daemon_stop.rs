@@ -46,7 +46,8 @@ fn daemon_conf(site: &Site, command: &str) -> PathBuf {
 
 fn spawn_daemon(site: &Site, conf: &Path, log: &Path) -> Child {
     let mut cmd = Command::new(common::bin());
-    cmd.args(["run", "--config-file"]).arg(conf);
+    // --debug: the tests count polls by the "Sleeping" line, which is debug (issue 14)
+    cmd.args(["run", "--debug", "--config-file"]).arg(conf);
     site.env(&mut cmd);
     cmd.env(
         "HEAT_AGENT_CONFIG_DIR",
@@ -139,6 +140,49 @@ fn hung_signal_endpoint_does_not_stall_the_daemon_loop() {
     assert!(status.success(), "{status}");
     // nothing lost: the signal is still queued for a later attempt
     assert_eq!(support::read_json(&record)["state"], "queued");
+}
+
+/// Issue 14: an idle daemon at the default level writes no line per poll cycle (it used to log
+/// "Sleeping N seconds." every cycle, about 2,900 lines a day at the default interval).
+#[test]
+fn idle_daemon_writes_nothing_per_cycle_at_the_default_level() {
+    let site = Site::new();
+    let conf = daemon_conf(&site, "true");
+    let log = site.root.join("daemon.log");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["run", "--config-file"]).arg(&conf);
+    site.env(&mut cmd);
+    cmd.env(
+        "HEAT_AGENT_CONFIG_DIR",
+        site.root.join("no-config").display().to_string(),
+    )
+    .env_remove("NOTIFY_SOCKET")
+    .env_remove("WATCHDOG_USEC")
+    .env_remove("HEAT_AGENT_LOG_LEVEL")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    // the first cycle runs the command once; then it polls every second with nothing new
+    let settled = |text: &str| text.contains("Executing");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !settled(&std::fs::read_to_string(&log).unwrap_or_default()) {
+        assert!(Instant::now() < deadline, "the first cycle never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = std::fs::read_to_string(&log).unwrap();
+    // several idle cycles (polling every second, backoff capped at 1 s)
+    std::thread::sleep(Duration::from_secs(5));
+    let after = std::fs::read_to_string(&log).unwrap();
+    sigterm(&child);
+    let status = wait_within(&mut child, Duration::from_secs(5));
+    assert!(status.expect("SIGTERM stops the daemon").success());
+    assert_eq!(
+        after[before.len()..].lines().collect::<Vec<_>>(),
+        Vec::<&str>::new(),
+        "idle cycles wrote lines at the default level; whole log:\n{after}"
+    );
 }
 
 /// Issue 11: a stopping daemon gave its refresh command only 500 ms between SIGTERM and

@@ -58,25 +58,47 @@ fn not_configured(msg: &str) -> CollectError {
     CollectError::NotConfigured(msg.to_string())
 }
 
-pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
-    let cfn = &ctx.settings.cfn;
-    let url = match setting(&cfn.metadata_url) {
-        Some(u) => u.to_string(),
-        None => match &ctx.state.cfn_metadata_url {
-            Some(u) => u.clone(),
-            None => {
-                let hint = &cfn.heat_metadata_hint;
-                match std::fs::read_to_string(hint) {
-                    Ok(text) if !hint.as_os_str().is_empty() => {
-                        let u = format!("{}/v1/", text.trim());
-                        ctx.state.cfn_metadata_url = Some(u.clone());
-                        u
-                    }
-                    _ => return Err(not_configured("No metadata_url configured.")),
-                }
+/// The `cfn` collector: the metadata URL read from the `heat_metadata_hint` file is kept for
+/// the process lifetime, as the reference does.
+#[derive(Debug, Default)]
+pub struct Cfn {
+    hinted_url: Option<String>,
+}
+
+impl super::Collector for Cfn {
+    fn name(&self) -> &'static str {
+        "cfn"
+    }
+
+    fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
+        let url = self.metadata_url(&ctx.settings.cfn)?;
+        collect(ctx, url)
+    }
+}
+
+impl Cfn {
+    /// `metadata_url`, or the one read (once per process) from `heat_metadata_hint`.
+    fn metadata_url(&mut self, cfn: &crate::config::Cfn) -> Result<String, CollectError> {
+        if let Some(u) = setting(&cfn.metadata_url) {
+            return Ok(u.to_string());
+        }
+        if let Some(u) = &self.hinted_url {
+            return Ok(u.clone());
+        }
+        let hint = &cfn.heat_metadata_hint;
+        match std::fs::read_to_string(hint) {
+            Ok(text) if !hint.as_os_str().is_empty() => {
+                let u = format!("{}/v1/", text.trim());
+                self.hinted_url = Some(u.clone());
+                Ok(u)
             }
-        },
-    };
+            _ => Err(not_configured("No metadata_url configured.")),
+        }
+    }
+}
+
+fn collect(ctx: &mut Context<'_>, url: String) -> Result<Entries, CollectError> {
+    let cfn = &ctx.settings.cfn;
     let Some(access_key_id) = setting(&cfn.access_key_id) else {
         return Err(not_configured("No Access Key ID configured."));
     };

@@ -139,3 +139,20 @@ impl Walk<'_> {
         Ok(Value::Object(map))
     }
 }
+
+/// The `ec2` collector: no state of its own.
+#[derive(Debug, Default)]
+pub struct Ec2;
+
+impl super::Collector for Ec2 {
+    fn name(&self) -> &'static str {
+        "ec2"
+    }
+
+    fn collect(
+        &mut self,
+        ctx: &mut super::Context<'_>,
+    ) -> Result<super::Entries, super::CollectError> {
+        collect(ctx)
+    }
+}

@@ -29,7 +29,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
     let ttl = Duration::from_secs(ctx.settings.keystone.cache_ttl.max(0) as u64);
 
-    let metadata = super::with_token(&mut ctx.state.tokens, &agent, &creds, ttl, |token| {
+    let metadata = super::with_token(&mut *ctx.tokens, &agent, &creds, ttl, |token| {
         let endpoint =
             keystone::endpoint_for(&token.catalog, "orchestration", region).ok_or_else(|| {
                 CollectError::NotAvailable(
@@ -130,5 +130,22 @@ pub(crate) fn fetch_metadata(
             None => Err(format!("{url}: no metadata in the response")),
         },
         _ => Err(format!("{url}: response is not a JSON object")),
+    }
+}
+
+/// The `heat` collector: no state of its own.
+#[derive(Debug, Default)]
+pub struct Heat;
+
+impl super::Collector for Heat {
+    fn name(&self) -> &'static str {
+        "heat"
+    }
+
+    fn collect(
+        &mut self,
+        ctx: &mut super::Context<'_>,
+    ) -> Result<super::Entries, super::CollectError> {
+        collect(ctx)
     }
 }

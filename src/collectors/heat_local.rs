@@ -59,3 +59,20 @@ pub fn collect(settings: &Settings) -> Result<Entries, CollectError> {
         }
     }
 }
+
+/// The `heat_local` collector: no state of its own.
+#[derive(Debug, Default)]
+pub struct HeatLocal;
+
+impl super::Collector for HeatLocal {
+    fn name(&self) -> &'static str {
+        "heat_local"
+    }
+
+    fn collect(
+        &mut self,
+        ctx: &mut super::Context<'_>,
+    ) -> Result<super::Entries, super::CollectError> {
+        collect(ctx.settings)
+    }
+}

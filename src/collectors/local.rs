@@ -85,3 +85,20 @@ pub fn collect(settings: &Settings) -> Result<Entries, CollectError> {
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(entries)
 }
+
+/// The `local` collector: no state of its own.
+#[derive(Debug, Default)]
+pub struct Local;
+
+impl super::Collector for Local {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn collect(
+        &mut self,
+        ctx: &mut super::Context<'_>,
+    ) -> Result<super::Entries, super::CollectError> {
+        collect(ctx.settings)
+    }
+}

@@ -6,14 +6,16 @@
 //! message carried by [`CollectError`] is the reason the caller logs (`NotAvailable` as a
 //! warning followed by `Source [<name>] Unavailable.`, `NotConfigured` at info/debug).
 
+use crate::cache::Cache;
 use crate::config::Settings;
 use crate::http::HttpSettings;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod cfn;
 pub mod config_drive;
+pub mod cycle;
 pub mod ec2;
 pub mod heat;
 pub mod heat_local;
@@ -39,37 +41,156 @@ impl CollectError {
     }
 }
 
-pub type Entries = Vec<(String, Value)>;
+pub use crate::merge::Entries;
 
-/// State a collector keeps between polls of one process (ETags, Keystone tokens, ...).
-/// The reference keeps none; we keep it to be gentle on the control plane.
-#[derive(Debug, Default)]
+/// One metadata source. Each collector is a type in its own file, holding the state it keeps
+/// between polls of one process (HTTP validators, a URL read once); the reference keeps none,
+/// we keep it to be gentle on the control plane. Adding a collector: one file with a type
+/// that implements this trait, one line in [`registry`], and its options in `config`.
+pub trait Collector: Send + std::fmt::Debug {
+    /// The name in `collectors =` and the output key of its metadata.
+    fn name(&self) -> &'static str;
+
+    /// One poll: the entries, or why there are none this cycle.
+    fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError>;
+
+    /// One poll that may answer [`Polled::Unchanged`] when the caller still holds what this
+    /// collector returned last time (`have_previous`): an idle daemon then does no work per
+    /// poll beyond the request itself.
+    fn poll(&mut self, ctx: &mut Context<'_>, have_previous: bool) -> Result<Polled, CollectError> {
+        let _ = have_previous;
+        self.collect(ctx).map(Polled::Fresh)
+    }
+
+    /// The entries behind a [`Polled::Unchanged`], rebuilt from the collector's state.
+    fn unchanged_entries(&self, _ctx: &Context<'_>) -> Entries {
+        Entries::new()
+    }
+
+    /// Restore state kept in the cache by an earlier process (see [`Collector::bookkeeping`]).
+    fn restore(&mut self, _cache: &Cache) {}
+
+    /// A file of this collector's own to store with the cycle (path, contents), when its
+    /// content differs from what is on disk: the cache writes it with the cycle's entries.
+    fn bookkeeping(&self, _cache: &Cache) -> Option<(PathBuf, Vec<u8>)> {
+        None
+    }
+}
+
+/// Every collector (dispatch is by name; listed in the reference's default order). A new
+/// collector is one line here.
+fn registry() -> Vec<Box<dyn Collector>> {
+    vec![
+        Box::new(heat_local::HeatLocal),
+        Box::new(ec2::Ec2),
+        Box::new(cfn::Cfn::default()),
+        Box::new(heat::Heat),
+        Box::new(request::Request::default()),
+        Box::new(local::Local),
+        Box::new(zaqar::Zaqar),
+    ]
+}
+
+/// The collectors of one process with their state, and what they share: Keystone tokens (heat
+/// and zaqar may use the same credentials; one token serves both).
+#[derive(Debug)]
 pub struct State {
-    pub request_etag: Option<String>,
-    pub request_last_modified: Option<String>,
-    /// The last document the `request` collector fetched, as received (a JSON object; parsed
-    /// again only when a 304 Not Modified needs it served). Kept as bytes: moving the body in
-    /// costs nothing, a deep copy of the parsed document would cost every changed poll.
-    pub request_body: Option<Vec<u8>>,
-    /// Where the document the validators confirm can be read when a `304` needs it (the
-    /// cache's `request.json` at start-up): read lazily, so a changed document costs no
-    /// parse of the old one.
-    pub request_body_file: Option<std::path::PathBuf>,
-    /// The URL the three `request_*` fields above belong to (a new URL starts afresh).
-    pub request_url: Option<String>,
-    /// Keystone tokens by [`crate::keystone::token_key`] (auth_url, user_id, project_id,
-    /// password digest).
-    pub tokens: crate::keystone::TokenCache,
-    /// cfn: the metadata URL read from the `heat_metadata_hint` file, kept for the process
-    /// lifetime as the reference does.
-    pub cfn_metadata_url: Option<String>,
+    tokens: crate::keystone::TokenCache,
+    collectors: Vec<Box<dyn Collector>>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            tokens: Default::default(),
+            collectors: registry(),
+        }
+    }
+}
+
+impl State {
+    /// Run collector `name` with `f`; unknown names are rejected earlier, at option
+    /// validation, and here count as not configured.
+    fn with<T>(
+        &mut self,
+        name: &str,
+        settings: &Settings,
+        cachedir: &Path,
+        f: impl FnOnce(&mut dyn Collector, &mut Context<'_>) -> Result<T, CollectError>,
+    ) -> Result<T, CollectError> {
+        let State { tokens, collectors } = self;
+        let Some(collector) = collectors.iter_mut().find(|c| c.name() == name) else {
+            return Err(CollectError::NotConfigured(format!(
+                "Unknown collector {name}"
+            )));
+        };
+        let mut ctx = Context {
+            settings,
+            cachedir,
+            tokens,
+        };
+        f(collector.as_mut(), &mut ctx)
+    }
+
+    /// One poll of collector `name` (see [`Collector::poll`]).
+    pub fn poll(
+        &mut self,
+        name: &str,
+        settings: &Settings,
+        cachedir: &Path,
+        have_previous: bool,
+    ) -> Result<Polled, CollectError> {
+        self.with(name, settings, cachedir, |c, ctx| {
+            c.poll(ctx, have_previous)
+        })
+    }
+
+    /// One poll of collector `name`, always with its entries.
+    pub fn collect(
+        &mut self,
+        name: &str,
+        settings: &Settings,
+        cachedir: &Path,
+    ) -> Result<Entries, CollectError> {
+        self.with(name, settings, cachedir, |c, ctx| c.collect(ctx))
+    }
+
+    /// The entries behind collector `name`'s last [`Polled::Unchanged`].
+    pub fn unchanged_entries(
+        &mut self,
+        name: &str,
+        settings: &Settings,
+        cachedir: &Path,
+    ) -> Entries {
+        self.with(name, settings, cachedir, |c, ctx| {
+            Ok(c.unchanged_entries(ctx))
+        })
+        .unwrap_or_default()
+    }
+
+    /// Every collector restores what it kept in the cache.
+    pub fn restore(&mut self, cache: &Cache) {
+        for c in &mut self.collectors {
+            c.restore(cache);
+        }
+    }
+
+    /// The collectors' own files to store with this cycle.
+    pub fn bookkeeping(&self, cache: &Cache) -> Vec<(PathBuf, Vec<u8>)> {
+        self.collectors
+            .iter()
+            .filter_map(|c| c.bookkeeping(cache))
+            .collect()
+    }
 }
 
 pub struct Context<'a> {
     pub settings: &'a Settings,
     /// The cache directory (ec2 reads its own `ec2.json` from it).
     pub cachedir: &'a Path,
-    pub state: &'a mut State,
+    /// Keystone tokens by [`crate::keystone::token_key`] (auth_url, user_id, project_id,
+    /// password digest).
+    pub tokens: &'a mut crate::keystone::TokenCache,
 }
 
 /// Names the reference accepts, in its default order.
@@ -85,44 +206,6 @@ pub enum Polled {
     /// The source confirmed (e.g. HTTP 304) that nothing changed since the entries this process
     /// collected from it last time: the caller reuses those without copying or comparing them.
     Unchanged,
-}
-
-/// Run collector `name`, allowing [`Polled::Unchanged`] when the caller still holds what this
-/// collector returned last time (`have_previous`). An idle daemon then does no work per poll
-/// beyond the request itself.
-pub fn poll(
-    name: &str,
-    ctx: &mut Context<'_>,
-    have_previous: bool,
-) -> Result<Polled, CollectError> {
-    match name {
-        "request" => request::poll(ctx, have_previous),
-        _ => collect(name, ctx).map(Polled::Fresh),
-    }
-}
-
-/// The entries behind a [`Polled::Unchanged`] of collector `name`, rebuilt from its state.
-pub fn unchanged_entries(name: &str, ctx: &Context<'_>) -> Entries {
-    match name {
-        "request" => request::last_entries(ctx),
-        _ => Entries::new(),
-    }
-}
-
-/// Run collector `name`. Unknown names are rejected earlier, at option validation.
-pub fn collect(name: &str, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
-    match name {
-        "heat_local" => heat_local::collect(ctx.settings),
-        "ec2" => ec2::collect(ctx),
-        "cfn" => cfn::collect(ctx),
-        "heat" => heat::collect(ctx),
-        "request" => request::collect(ctx),
-        "local" => local::collect(ctx.settings),
-        "zaqar" => zaqar::collect(ctx),
-        other => Err(CollectError::NotConfigured(format!(
-            "Unknown collector {other}"
-        ))),
-    }
 }
 
 /// A string option that counts as set: `None`, empty and blank values are "not configured"
@@ -316,6 +399,27 @@ pub(crate) fn quote_plus(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_holds_every_collector_config_accepts_once() {
+        let mut names: Vec<&str> = registry().iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        let mut valid = crate::config::VALID_COLLECTORS.to_vec();
+        valid.sort_unstable();
+        assert_eq!(names, valid);
+    }
+
+    #[test]
+    fn an_unknown_collector_is_not_configured() {
+        let settings = Settings::default();
+        let err = State::default()
+            .collect("nope", &settings, Path::new("/nonexistent"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CollectError::NotConfigured("Unknown collector nope".into())
+        );
+    }
 
     #[test]
     fn quote_matches_python() {

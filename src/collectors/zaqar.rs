@@ -4,7 +4,7 @@
 
 use super::ws_tls;
 use super::{setting, CollectError, Context, Entries, Outcome};
-use crate::config::Zaqar;
+use crate::config::Zaqar as ZaqarSettings;
 use crate::keystone;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -50,7 +50,7 @@ fn not_configured(msg: &str) -> CollectError {
 }
 
 pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
-    let z: &Zaqar = &ctx.settings.zaqar;
+    let z: &ZaqarSettings = &ctx.settings.zaqar;
     if let Some(name) = super::first_unset(&[
         ("auth_url", &z.auth_url),
         ("password", &z.password),
@@ -79,7 +79,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         )));
     }
 
-    let data = super::with_token(&mut ctx.state.tokens, &ks_agent, &creds, ttl, |token| {
+    let data = super::with_token(&mut *ctx.tokens, &ks_agent, &creds, ttl, |token| {
         if z.use_websockets {
             let endpoint = keystone::endpoint_for(&token.catalog, "messaging-websocket", region)
                 .ok_or_else(|| {
@@ -448,5 +448,22 @@ mod tests {
         assert_eq!(first_message_body(&doc), Some(json!({"a": 1})));
         assert_eq!(first_message_body(&json!({"messages": []})), None);
         assert_eq!(first_message_body(&json!("")), None);
+    }
+}
+
+/// The `zaqar` collector: no state of its own.
+#[derive(Debug, Default)]
+pub struct Zaqar;
+
+impl super::Collector for Zaqar {
+    fn name(&self) -> &'static str {
+        "zaqar"
+    }
+
+    fn collect(
+        &mut self,
+        ctx: &mut super::Context<'_>,
+    ) -> Result<super::Entries, super::CollectError> {
+        collect(ctx)
     }
 }

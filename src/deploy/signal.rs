@@ -9,10 +9,9 @@ use std::cell::OnceCell;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::notify::courier::Courier;
 use crate::notify::Outbox;
 
 /// Where signals go.
@@ -86,12 +85,12 @@ impl Notifier {
 
     /// Attempt the queued signals that are due (no-op for an external program), then wait
     /// for this run's deliveries, but never for an endpoint that does not answer: what is still
-    /// in flight after [`STALLED_ATTEMPT`] stays queued for the daemon or the next run.
+    /// in flight after [`crate::notify::courier::STALLED_ATTEMPT`] stays queued for the daemon or the next run.
     pub fn deliver(&self, settings: &Settings) {
         if let Notifier::Outbox(o, courier) = self {
-            let courier = courier.get_or_init(|| Courier::start(o.clone(), settings.clone()));
-            courier.send(Job::Due);
-            courier.wait(o.dir());
+            let courier = courier.get_or_init(|| Courier::start(o.clone(), settings.clone(), None));
+            courier.deliver_due();
+            courier.finish(o.dir());
         }
     }
 
@@ -100,95 +99,9 @@ impl Notifier {
     pub fn deliver_one(&self, settings: &Settings, id: &str) {
         if let Notifier::Outbox(o, courier) = self {
             courier
-                .get_or_init(|| Courier::start(o.clone(), settings.clone()))
-                .send(Job::One(id.to_string()));
+                .get_or_init(|| Courier::start(o.clone(), settings.clone(), None))
+                .deliver_one(id);
         }
-    }
-}
-
-/// An attempt taking longer than this means the endpoint accepts but does not answer (or
-/// another process holds the outbox): the end of a run stops waiting for it.
-pub const STALLED_ATTEMPT: Duration = Duration::from_secs(10);
-
-enum Job {
-    One(String),
-    Due,
-}
-
-/// The delivery thread of one run: signals are attempted in the order they were queued while
-/// the next deployments run.
-pub struct Courier {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<thread::JoinHandle<()>>>,
-    busy_since: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Courier {
-    fn start(outbox: Outbox, settings: Settings) -> Courier {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let busy_since = Arc::new(Mutex::new(None));
-        let busy = busy_since.clone();
-        let thread = thread::spawn(move || {
-            for job in rx {
-                *busy.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                report(match job {
-                    Job::One(id) => outbox.deliver_one(&settings, &id),
-                    Job::Due => outbox.deliver_due(&settings, None),
-                });
-                *busy.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            }
-        });
-        Courier {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            busy_since,
-        }
-    }
-
-    fn send(&self, job: Job) {
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let _ = tx.send(job);
-        }
-    }
-
-    /// No more jobs; wait until they are done or an attempt stalls. A stop request does not
-    /// cut this short: the signal of a deployment it interrupted is worth one attempt.
-    fn wait(&self, outbox_dir: &Path) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return;
-        };
-        loop {
-            if thread.is_finished() {
-                let _ = thread.join();
-                return;
-            }
-            let stalled = self
-                .busy_since
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some_and(|t| t.elapsed() > STALLED_ATTEMPT);
-            if stalled {
-                log::warn!(
-                    "a signal endpoint is not answering; undelivered signals stay queued in {} \
-                     (delivered by the heat-agent daemon, `heat-config-notify --flush` or the next run)",
-                    outbox_dir.display()
-                );
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn report(s: crate::notify::DeliverySummary) {
-    if s.pending > 0 || s.failed > 0 {
-        log::info!(
-            "signals: {} delivered, {} pending, {} failed",
-            s.delivered,
-            s.pending,
-            s.failed
-        );
     }
 }
 

@@ -496,23 +496,8 @@ impl Outbox {
                 }
             };
             if t - rec.created_at > QUEUED_MAX_AGE {
-                rec.state = State::Failed;
-                rec.next_attempt_at = None;
-                rec.last_error = Some(format!(
-                    "gave up after {} attempts over {:.0} days; last error: {}",
-                    rec.attempts,
-                    QUEUED_MAX_AGE / 86400.0,
-                    rec.last_error.as_deref().unwrap_or("none")
-                ));
-                log::error!(
-                    "deployment {}: signal not delivered within 7 days; giving up",
-                    rec.id
-                );
-                forget_credentials(&mut rec);
+                self.give_up(&mut rec);
                 summary.failed += 1;
-                if let Err(e) = self.write_back(&rec) {
-                    log::error!("outbox: {e}");
-                }
                 continue;
             }
             match agent.get_or_insert_with(|| crate::http::agent(&http_settings(settings))) {
@@ -537,6 +522,26 @@ impl Outbox {
             }
         }
         summary
+    }
+
+    /// A signal still queued after [`QUEUED_MAX_AGE`] fails for good.
+    fn give_up(&self, rec: &mut Record) {
+        rec.state = State::Failed;
+        rec.next_attempt_at = None;
+        rec.last_error = Some(format!(
+            "gave up after {} attempts over {:.0} days; last error: {}",
+            rec.attempts,
+            QUEUED_MAX_AGE / 86400.0,
+            rec.last_error.as_deref().unwrap_or("none")
+        ));
+        log::error!(
+            "deployment {}: signal not delivered within 7 days; giving up",
+            rec.id
+        );
+        forget_credentials(rec);
+        if let Err(e) = self.write_back(rec) {
+            log::error!("outbox: {e}");
+        }
     }
 
     /// Earliest next attempt among queued signals (the daemon sleeps no longer than this).
@@ -754,5 +759,116 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(ob.path("a")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+}
+
+/// Lets a delivery round skip the outbox: the last pass left nothing queued and the directory
+/// has not changed since (a new record is renamed into it, which changes its mtime). Kept in
+/// `<state_dir>/outbox.quiet` so one-shot runs skip too; delivered records stay 30 days, and
+/// reading them all on every cycle was most of an idle cycle's cost. The mtime is only
+/// trusted once it is a second old, so a record written in the same clock tick as the last
+/// look is never missed; a full pass (and the cleanup of expired records) still runs hourly.
+#[derive(Default, PartialEq, Serialize, Deserialize)]
+pub struct QuietCheck {
+    /// The outbox directory's mtime (ns since the epoch) when it was last found quiet.
+    mtime_ns: Option<u128>,
+    /// When that full pass ran (unix seconds).
+    checked_at: f64,
+}
+
+impl QuietCheck {
+    const FULL_PASS_EVERY: f64 = 3600.0;
+    const FILE: &'static str = "outbox.quiet";
+
+    pub fn load(state_dir: &Path) -> QuietCheck {
+        fs::read(state_dir.join(Self::FILE))
+            .ok()
+            .and_then(|b| crate::pyjson::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn ns(t: SystemTime) -> Option<u128> {
+        t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_nanos())
+    }
+
+    /// Nothing can have been queued since the last quiet pass (`mtime`: the outbox
+    /// directory's now).
+    pub fn unchanged(&self, mtime: Option<SystemTime>) -> bool {
+        let age = now() - self.checked_at;
+        self.mtime_ns.is_some()
+            && mtime.and_then(Self::ns) == self.mtime_ns
+            && (0.0..Self::FULL_PASS_EVERY).contains(&age)
+    }
+
+    /// Record the outcome of a full pass (and persist it when it changed).
+    pub fn settle(&mut self, state_dir: &Path, mtime: Option<SystemTime>, nothing_queued: bool) {
+        let old_enough = mtime.is_some_and(|m| {
+            SystemTime::now()
+                .duration_since(m)
+                .is_ok_and(|age| age >= Duration::from_secs(1))
+        });
+        let next = match mtime.and_then(Self::ns) {
+            Some(ns) if nothing_queued && old_enough => QuietCheck {
+                mtime_ns: Some(ns),
+                checked_at: now(),
+            },
+            _ => QuietCheck::default(),
+        };
+        if next.mtime_ns == self.mtime_ns && next.mtime_ns.is_none() {
+            return;
+        }
+        *self = next;
+        let path = state_dir.join(Self::FILE);
+        let written = match self.mtime_ns {
+            Some(_) => serde_json::to_vec(self)
+                .map_err(io::Error::other)
+                .and_then(|b| fsutil::atomic_write(&path, &b, 0o600, Default::default())),
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = written {
+            log::debug!("{}: {e}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod quiet_tests {
+    use super::*;
+
+    #[test]
+    fn quiet_check_trusts_only_an_old_unchanged_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let mut w = QuietCheck::load(dir.path());
+        assert!(!w.unchanged(Some(old)), "nothing known yet");
+        w.settle(dir.path(), Some(old), true);
+        assert!(dir.path().join(QuietCheck::FILE).exists());
+        // a later process (one-shot run) reads it back
+        let w = QuietCheck::load(dir.path());
+        assert!(w.unchanged(Some(old)));
+        assert!(
+            !w.unchanged(Some(old + Duration::from_nanos(1))),
+            "the directory changed"
+        );
+        assert!(!w.unchanged(None));
+        // signals still queued: never quiet, and the hint is dropped
+        let mut w = QuietCheck::load(dir.path());
+        w.settle(dir.path(), Some(old), false);
+        assert!(!w.unchanged(Some(old)));
+        assert!(!dir.path().join(QuietCheck::FILE).exists());
+        // an mtime from this very moment is not trusted (same clock tick as a new record)
+        let mut w = QuietCheck::default();
+        let now = SystemTime::now();
+        w.settle(dir.path(), Some(now), true);
+        assert!(!w.unchanged(Some(now)));
+        // a full pass is due again after an hour
+        let w = QuietCheck {
+            mtime_ns: QuietCheck::ns(old),
+            checked_at: super::now() - 3601.0,
+        };
+        assert!(!w.unchanged(Some(old)));
     }
 }

@@ -4,7 +4,7 @@
 
 pub mod openstack;
 
-use heat_agent::collectors::{self, CollectError, Context, Entries, State};
+use heat_agent::collectors::{CollectError, Entries, State};
 use heat_agent::config::Settings;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -62,12 +62,7 @@ pub fn collect_with(
     cachedir: &Path,
     state: &mut State,
 ) -> Result<Entries, CollectError> {
-    let mut ctx = Context {
-        settings,
-        cachedir,
-        state,
-    };
-    collectors::collect(name, &mut ctx)
+    state.collect(name, settings, cachedir)
 }
 
 /// One poll with fresh state and an empty cache dir.
