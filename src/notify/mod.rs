@@ -207,7 +207,9 @@ fn sleep_until(due: Option<SystemTime>, deadline: Instant) -> bool {
         .and_then(|d| d.duration_since(SystemTime::now()).ok())
         .unwrap_or(Duration::ZERO);
     let left = deadline.saturating_duration_since(Instant::now());
-    if wait > left {
+    // An attempt starts only before the deadline: with no time left, a retry that is already
+    // due waits for the daemon (a loaded machine must not make `wait 0` try twice).
+    if left.is_zero() || wait >= left {
         return false;
     }
     std::thread::sleep(wait);
@@ -347,6 +349,19 @@ fn notify_in_memory(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn no_retry_starts_once_the_wait_is_over() {
+        let past = SystemTime::now() - Duration::from_secs(1);
+        // the retry is due, but no time is left: the daemon takes it from here
+        assert!(!sleep_until(Some(past), Instant::now()));
+        assert!(!sleep_until(None, Instant::now()));
+        // with time left, a due retry goes now
+        assert!(sleep_until(
+            Some(past),
+            Instant::now() + Duration::from_secs(5)
+        ));
+    }
 
     #[test]
     fn invalid_or_empty_stdin_is_an_empty_object() {
