@@ -647,7 +647,7 @@ fn failed_deployment_stderr_tail_is_logged_at_error() {
     for (id, text) in [("fs", "script-boom"), ("fe", "external-boom")] {
         assert!(
             log.lines()
-                .any(|l| l.contains("[ERROR]") && l.contains(&format!("deployment {id} stderr"))),
+                .any(|l| l.contains("] ERROR ") && l.contains(&format!("deployment {id} stderr"))),
             "{id}: no stderr line at ERROR:\n{log}"
         );
         assert!(log.contains(text), "{text}:\n{log}");

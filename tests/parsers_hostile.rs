@@ -195,7 +195,7 @@ impl Tree {
         let o = self.apply();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("[ERROR]")).collect();
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("] ERROR ")).collect();
         assert!(
             errors
                 .iter()
@@ -298,7 +298,7 @@ fn a_fifo_in_the_template_tree_is_skipped_with_a_warning() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     for name in ["etc/pipe", "etc/link-to-pipe"] {
         assert!(
-            stderr.lines().any(|l| l.contains("[WARNING]")
+            stderr.lines().any(|l| l.contains("] WARN ")
                 && l.contains(name)
                 && l.contains("not a regular file")),
             "{name}: {stderr}"
