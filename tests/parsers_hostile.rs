@@ -9,21 +9,7 @@ use std::process::{Command, Output};
 
 /// The reference venv's python (`HEAT_AGENT_TEST_VENV`), or `None` to skip where allowed.
 fn python() -> Option<PathBuf> {
-    let dir = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let python = dir.join("bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "no python in {} (HEAT_AGENT_REQUIRE_REFERENCE=1)",
-            dir.display()
-        );
-    }
-    eprintln!("skip: reference venv {} not available", dir.display());
-    None
+    common::reference_venv(&["bin/python"]).map(|v| v.join("bin/python"))
 }
 
 fn text(o: &Output) -> String {

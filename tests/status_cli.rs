@@ -437,7 +437,10 @@ fn unreadable_state_dir_as_non_root_is_an_error() {
 fn status_at(site: &support::Site, args: &[&str]) -> Output {
     let mut c = Command::new(common::bin());
     site.env(&mut c);
-    c.arg("status").args(args).arg("--state-dir").arg(&site.state);
+    c.arg("status")
+        .args(args)
+        .arg("--state-dir")
+        .arg(&site.state);
     c.output().unwrap()
 }
 
