@@ -1,4 +1,6 @@
-//! Logging setup (log + env_logger) and secret masking.
+//! Logging: the one owner of log lines. The log facade's setup (log + env_logger), every
+//! line format (heat-agent's own and the legacy tools': os-apply-config, os-refresh-config and
+//! the heat-config tools, dib-run-parts), the one clock (local time) and secret masking.
 //!
 //! Every log line passes through [`mask`]: any value registered with [`register_secret`]
 //! (passwords, secret keys, tokens, signal URLs) is replaced by `***`, and URL query
@@ -125,15 +127,163 @@ pub fn log_text(text: &str) -> String {
     escape_controls(&mask(text))
 }
 
-/// How lines look.
+/// How lines look (docs/operators.md, "Log formats"). The front end picks one per process
+/// ([`init`]): [`Style::Agent`] under heat-agent's own names, a legacy style under a legacy
+/// tool's name. Under journald no style carries a timestamp (journald stamps lines itself) and
+/// every line starts with its priority (`<3>` = err).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
-    /// `[time] LEVEL target: message` (no time under journald).
+    /// heat-agent's own lines: `[2026-11-23T03:46:57.507+00:00] INFO message` (RFC 3339, local
+    /// time with its offset, milliseconds).
     Agent,
     /// The bare message (what os-collect-config effectively prints).
     Bare,
-    /// `[time] (<name>) [LEVEL] message`, like os-refresh-config and 55-heat-config.
+    /// Python's `[%(asctime)s] (%(name)s) [%(levelname)s] %(message)s`:
+    /// `[2026-11-23 03:46:57,507] (os-refresh-config) [INFO] message`, as os-refresh-config,
+    /// 55-heat-config, the hooks and heat-config-notify print.
     Tagged(&'static str),
+    /// os-apply-config's `[2026/11/23 03:46:24 AM] [INFO] message`.
+    OsApplyConfig,
+}
+
+/// The style [`init`] installed; [`Style::Agent`] before that.
+static STYLE: OnceLock<Style> = OnceLock::new();
+
+/// The style for a program invoked as `arg0`: heat-agent's own under its names (the front
+/// door passes `heat-agent <command>`), `legacy` under a legacy tool's name.
+pub fn style_for(arg0: Option<&std::ffi::OsString>, legacy: Style) -> Style {
+    match arg0 {
+        Some(a) if a.to_string_lossy().starts_with("heat-agent ") => Style::Agent,
+        _ => legacy,
+    }
+}
+
+/// Make `style` the process's line style without installing the log facade (for the tools
+/// that write their own lines through [`write_lines`]). The first style set stays.
+pub fn set_style(style: Style) {
+    let _ = STYLE.set(style);
+}
+
+/// The process's line style.
+pub fn style() -> Style {
+    STYLE.get().copied().unwrap_or(Style::Agent)
+}
+
+/// The local time zone, loaded once: the one clock every log line and date uses. Without
+/// `TZ`, `/etc/localtime` is read directly: resolving it by name would make jiff index the
+/// whole zoneinfo tree on every start.
+fn local_tz() -> jiff::tz::TimeZone {
+    static TZ: OnceLock<jiff::tz::TimeZone> = OnceLock::new();
+    TZ.get_or_init(|| {
+        if std::env::var_os("TZ").is_none() {
+            if let Ok(data) = std::fs::read("/etc/localtime") {
+                if let Ok(tz) = jiff::tz::TimeZone::tzif("localtime", &data) {
+                    return tz;
+                }
+            }
+        }
+        jiff::tz::TimeZone::system()
+    })
+    .clone()
+}
+
+/// Now, in local time.
+pub fn local_now() -> jiff::Zoned {
+    jiff::Timestamp::now().to_zoned(local_tz())
+}
+
+/// Unix seconds in local time.
+pub fn local_time(unix_seconds: f64) -> Option<jiff::Zoned> {
+    let ts =
+        jiff::Timestamp::from_duration(jiff::SignedDuration::try_from_secs_f64(unix_seconds).ok()?)
+            .ok()?;
+    Some(ts.to_zoned(local_tz()))
+}
+
+/// RFC 3339 (and ISO 8601) with milliseconds and the local offset:
+/// `2026-11-23T03:46:57.507+00:00`. heat-agent's own timestamp, in lines and in JSON.
+pub fn rfc3339(t: &jiff::Zoned) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+}
+
+/// `date` in the C locale, local time: `Mon Nov 23 03:46:57 UTC 2026` (dib-run-parts).
+pub fn c_date_now() -> String {
+    local_now().strftime("%a %b %e %H:%M:%S %Z %Y").to_string()
+}
+
+/// Python's level names (`WARNING`, not `WARN`).
+pub fn python_level_name(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Error => "ERROR",
+        log::Level::Warn => "WARNING",
+        log::Level::Info => "INFO",
+        log::Level::Debug | log::Level::Trace => "DEBUG",
+    }
+}
+
+/// One line in `style` (newline included), `text` already passed through [`log_text`].
+/// `journald`: the journal's form (priority prefix, no time).
+pub fn format_line(style: Style, journald: bool, level: log::Level, text: &str) -> String {
+    let python = python_level_name(level);
+    let prefix = if journald {
+        journal_priority(level).to_string()
+    } else {
+        String::new()
+    };
+    match style {
+        Style::Bare => format!("{text}\n"),
+        Style::Agent if journald => format!("{prefix}{level} {text}\n"),
+        Style::Agent => format!("[{}] {level} {text}\n", rfc3339(&local_now())),
+        Style::Tagged(name) if journald => format!("{prefix}({name}) [{python}] {text}\n"),
+        Style::Tagged(name) => {
+            let now = local_now();
+            format!(
+                "[{},{:03}] ({name}) [{python}] {text}\n",
+                now.strftime("%Y-%m-%d %H:%M:%S"),
+                now.millisecond(),
+            )
+        }
+        Style::OsApplyConfig if journald => format!("{prefix}[{python}] {text}\n"),
+        Style::OsApplyConfig => format!(
+            "[{}] [{python}] {text}\n",
+            local_now().strftime("%Y/%m/%d %I:%M:%S %p")
+        ),
+    }
+}
+
+/// Write lines a legacy tool's module logs itself (os-apply-config, os-refresh-config), with
+/// one write: in `legacy`, the tool's own format, when the process runs under a legacy name;
+/// in [`Style::Agent`] under heat-agent's names. Secrets are masked, controls escaped; a
+/// message's own trailing newlines are kept (os-refresh-config ends some with one).
+pub fn write_lines<'m>(legacy: Style, level: log::Level, msgs: impl IntoIterator<Item = &'m str>) {
+    let style = match style() {
+        Style::Agent => Style::Agent,
+        _ => legacy,
+    };
+    let journald = under_journald();
+    let mut out = String::new();
+    for msg in msgs {
+        let body = msg.trim_end_matches('\n');
+        let line = format_line(style, journald, level, &log_text(body));
+        out.push_str(&line);
+        out.push_str(&msg[body.len()..]);
+    }
+    if !out.is_empty() {
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    }
+}
+
+/// What goes before each line dib-run-parts prints about `name`'s scripts: `<name> <date> `
+/// (its own format) under a legacy name, `<name> ` under journald, `[time] INFO <name>: `
+/// under heat-agent's names.
+pub fn run_parts_prefix(name: &str) -> String {
+    if under_journald() {
+        format!("{name} ")
+    } else if style() == Style::Agent {
+        format!("[{}] INFO {name}: ", rfc3339(&local_now()))
+    } else {
+        format!("{name} {} ", c_date_now())
+    }
 }
 
 /// Parse a level name as the legacy tools spell it (`WARN`, `warning`, `DEBUG`, ...).
@@ -191,16 +341,18 @@ pub fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Install the logger. `RUST_LOG`, when set, overrides `level`.
+/// Install the logger, and make `style` the process's line style ([`style`]). `RUST_LOG`,
+/// when set, overrides `level`.
 pub fn init(level: LevelFilter, style: Style) {
     init_with_file(level, style, None)
 }
 
 /// [`init`], also appending every line to `file` (`--log-file`). The file gets the line format
 /// stderr has outside journald, timestamps included even under journald; the bare style of
-/// `os-collect-config` gets a timestamp and level there too (a log file without times is of
-/// little use).
+/// `os-collect-config` gets heat-agent's format there (a log file without times is of little
+/// use).
 pub fn init_with_file(level: LevelFilter, style: Style, file: Option<std::fs::File>) {
+    let _ = STYLE.set(style);
     let mut b = env_logger::Builder::new();
     b.filter_level(level);
     // quiet chatty dependencies unless asked for
@@ -217,28 +369,17 @@ pub fn init_with_file(level: LevelFilter, style: Style, file: Option<std::fs::Fi
         let msg = log_text(&record.args().to_string());
         let level = record.level();
         if let Some(file) = &file {
-            let stamp = buf.timestamp_millis();
-            let line = match style {
-                Style::Agent | Style::Bare => format!("[{stamp}] {level} {msg}\n"),
-                Style::Tagged(name) => format!("[{stamp}] ({name}) [{level}] {msg}\n"),
+            let file_style = if style == Style::Bare {
+                Style::Agent
+            } else {
+                style
             };
+            let line = format_line(file_style, false, level, &msg);
             let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
             // one write per line: O_APPEND keeps concurrent writers' lines whole
             let _ = f.write_all(line.as_bytes());
         }
-        match style {
-            Style::Bare => writeln!(buf, "{msg}"),
-            Style::Agent if journald => {
-                writeln!(buf, "{}{level} {msg}", journal_priority(level))
-            }
-            Style::Agent => writeln!(buf, "[{}] {level} {msg}", buf.timestamp_millis()),
-            Style::Tagged(name) if journald => {
-                writeln!(buf, "{}({name}) [{level}] {msg}", journal_priority(level))
-            }
-            Style::Tagged(name) => {
-                writeln!(buf, "[{}] ({name}) [{level}] {msg}", buf.timestamp_millis())
-            }
-        }
+        buf.write_all(format_line(style, journald, level, &msg).as_bytes())
     });
     b.target(env_logger::Target::Stderr);
     let _ = b.try_init();
@@ -270,6 +411,66 @@ mod tests {
             mask("POST http://h/x?Signature=zz done"),
             "POST http://h/x?Signature=*** done"
         );
+    }
+
+    #[test]
+    fn line_formats() {
+        let agent = format_line(Style::Agent, false, log::Level::Warn, "m");
+        // [2026-11-23T03:46:57.507+00:00] WARN m
+        let stamp = agent[1..].split(']').next().unwrap();
+        assert!(
+            jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.f%:z", stamp).is_ok(),
+            "{agent}"
+        );
+        assert!(agent.ends_with("] WARN m\n"), "{agent}");
+        assert_eq!(
+            format_line(Style::Agent, true, log::Level::Error, "m"),
+            "<3>ERROR m\n"
+        );
+        let orc = format_line(
+            Style::Tagged("os-refresh-config"),
+            false,
+            log::Level::Warn,
+            "m",
+        );
+        assert_eq!(
+            orc.len(),
+            "[2026-11-23 03:46:57,507] (os-refresh-config) [WARNING] m\n".len(),
+            "{orc}"
+        );
+        assert!(orc.ends_with(" (os-refresh-config) [WARNING] m\n"), "{orc}");
+        assert_eq!(
+            format_line(Style::Tagged("heat-config"), true, log::Level::Info, "m"),
+            "<6>(heat-config) [INFO] m\n"
+        );
+        let oac = format_line(Style::OsApplyConfig, false, log::Level::Info, "m");
+        assert_eq!(
+            oac.len(),
+            "[2026/11/23 03:46:24 AM] [INFO] m\n".len(),
+            "{oac}"
+        );
+        assert!(oac.contains("M] [INFO] m"), "{oac}");
+        assert_eq!(
+            format_line(Style::OsApplyConfig, true, log::Level::Warn, "m"),
+            "<4>[WARNING] m\n"
+        );
+        assert_eq!(format_line(Style::Bare, true, log::Level::Warn, "m"), "m\n");
+    }
+
+    #[test]
+    fn local_time_of_unix_seconds() {
+        let t = local_time(0.5).unwrap();
+        assert_eq!(t.timestamp().as_millisecond(), 500);
+        assert!(rfc3339(&t).contains("T"), "{}", rfc3339(&t));
+    }
+
+    #[test]
+    fn date_looks_like_c_locale_date() {
+        let d = c_date_now();
+        let parts: Vec<&str> = d.split_whitespace().collect();
+        assert_eq!(parts.len(), 6, "{d}");
+        assert_eq!(parts[3].len(), 8, "{d}");
+        assert!(parts[5].parse::<u32>().is_ok(), "{d}");
     }
 
     #[test]

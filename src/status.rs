@@ -1,34 +1,68 @@
 //! `heat-agent status`: deployments, results and signal delivery, for humans and machines.
 //!
-//! Reads the deploy runner's journal (`<state_dir>/journal/<id>.json`: `id`, `name`, `group`,
-//! `action`, `state`, `started_at`, `finished_at`, `exit_code`, `duration`, `error`) and the
-//! signal outbox (`<state_dir>/outbox/<id>.json`), and joins them by deployment id.
+//! Reads the deploy runner's journal (`<state_dir>/journal/<id>.json`, the typed
+//! [`journal::Record`]) and the signal outbox (`<state_dir>/outbox/<id>.json`), and joins them by
+//! deployment id. `status ID` shows one deployment in full, `--wait` waits until every known
+//! deployment has ended and its signal is delivered.
 //! Exit status: 0 when nothing failed and every signal is delivered; 1 when a deployment failed
-//! or was interrupted, a signal is still queued or failed permanently, or a file is unreadable.
+//! or was interrupted, a signal is still queued or failed permanently, a file is unreadable, the
+//! state directory cannot be read, or `--wait` timed out.
 
+use crate::deploy::journal;
 use crate::notify::outbox::{self, Outbox, State};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const JOURNAL_DIR: &str = "journal";
+/// How often `--wait` looks again.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+/// Lines of a hook's stdout and stderr `status ID` shows.
+const TAIL_LINES: usize = 20;
 
 pub fn command() -> clap::Command {
     clap::Command::new("heat-agent status")
         .about("List deployments, their results and signal delivery")
         .long_about(
             "Lists every deployment the agent knows (journal and signal outbox in the state \
-             directory): id, name, group, action, state, exit code, duration, signal delivery and \
-             the last error. Exit status 1 when a deployment failed or was interrupted, a signal \
-             is undelivered (queued or failed permanently), or a result was not saved (a journal \
-             record left running with no deployment run active); 0 otherwise.",
+             directory): id, name, group, action, state, exit code, duration, signal delivery; a \
+             failure's reason on a line of its own. With ID, shows that deployment in full: start \
+             and end, hook and exit status, the last lines of stdout and stderr, the outputs, \
+             the signal's transport, attempts and last error, and the files that hold the whole \
+             record. Exit status 1 when a deployment failed or was interrupted, a signal is \
+             undelivered (queued or failed permanently), a result was not saved (a journal \
+             record left running with no deployment run active), the state directory cannot be \
+             read, or --wait timed out; 0 otherwise.",
+        )
+        .arg(
+            clap::Arg::new("id")
+                .value_name("ID")
+                .help("show this deployment in full"),
         )
         .arg(
             clap::Arg::new("json")
                 .long("json")
                 .action(clap::ArgAction::SetTrue)
                 .help("print one JSON document (schema in docs/compatibility.md)"),
+        )
+        .arg(
+            clap::Arg::new("wait")
+                .long("wait")
+                .action(clap::ArgAction::SetTrue)
+                .help(
+                    "wait until every known deployment (or ID) has ended and its signal is \
+                     delivered; exit 0 when all succeeded",
+                ),
+        )
+        .arg(
+            clap::Arg::new("timeout")
+                .long("timeout")
+                .value_name("SECONDS")
+                .requires("wait")
+                .value_parser(clap::value_parser!(u64))
+                .help("with --wait: give up after SECONDS (exit 1); default: wait forever"),
         )
         .arg(
             clap::Arg::new("state_dir")
@@ -56,7 +90,55 @@ pub struct Row {
     pub signal: Option<outbox::Summary>,
 }
 
+/// A NO_SIGNAL deployment: its record says delivered, but nothing was sent.
+fn no_signal(s: &outbox::Summary) -> bool {
+    s.state == State::Delivered && s.transport == "none"
+}
+
+/// An RFC 3339 timestamp in local time, or null.
+fn time_json(t: Option<f64>) -> Value {
+    match t.and_then(crate::logging::local_time) {
+        Some(z) => Value::String(crate::logging::rfc3339(&z)),
+        None => Value::Null,
+    }
+}
+
+/// `2026-11-23T03:46:57.507+00:00 (Mon 2026-11-23 03:46:57 UTC)`: ISO 8601 and local time.
+fn time_text(t: Option<f64>) -> String {
+    match t.and_then(crate::logging::local_time) {
+        Some(z) => format!(
+            "{} ({})",
+            crate::logging::rfc3339(&z),
+            z.strftime("%a %Y-%m-%d %H:%M:%S %Z")
+        ),
+        None => "-".into(),
+    }
+}
+
 impl Row {
+    /// A journal record as a row (no signal yet).
+    pub fn from_record(rec: journal::Record) -> Row {
+        let state = match rec.state {
+            journal::State::Running => "running",
+            journal::State::Succeeded => "succeeded",
+            journal::State::Failed => "failed",
+            journal::State::Interrupted => "interrupted",
+        };
+        Row {
+            id: rec.id,
+            name: rec.name,
+            group: Some(rec.group),
+            action: rec.action,
+            state: state.into(),
+            exit_code: rec.exit_code,
+            duration: rec.duration,
+            started_at: Some(rec.started_at),
+            finished_at: rec.finished_at,
+            error: rec.error,
+            signal: None,
+        }
+    }
+
     /// Something an operator must look at.
     pub fn is_problem(&self) -> bool {
         matches!(self.state.as_str(), "failed" | "interrupted")
@@ -64,6 +146,15 @@ impl Row {
                 .signal
                 .as_ref()
                 .is_some_and(|s| s.state != State::Delivered)
+    }
+
+    /// Still going: the hook runs, or the signal waits to be delivered.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state.as_str(), "running" | "pending")
+            || self
+                .signal
+                .as_ref()
+                .is_some_and(|s| s.state == State::Queued)
     }
 
     fn sort_key(&self) -> f64 {
@@ -75,8 +166,8 @@ impl Row {
     pub fn signal_text(&self) -> String {
         match &self.signal {
             None => "-".into(),
+            Some(s) if no_signal(s) => "none".into(),
             Some(s) => match s.state {
-                State::Delivered if s.transport == "none" => "none".into(),
                 State::Delivered => format!("delivered ({})", s.transport),
                 State::Queued => format!("queued ({}, {} attempts)", s.transport, s.attempts),
                 State::Failed => match s.last_status {
@@ -87,17 +178,27 @@ impl Row {
         }
     }
 
+    /// Why it needs a look: the deployment's error, else an undelivered signal's.
+    fn reason(&self) -> Option<String> {
+        self.error.clone().or_else(|| {
+            self.signal
+                .as_ref()
+                .filter(|s| s.state != State::Delivered)
+                .and_then(|s| s.last_error.clone())
+        })
+    }
+
     pub fn to_json(&self) -> Value {
         let signal = match &self.signal {
             None => Value::Null,
             Some(s) => json!({
-                "state": s.state.as_str(),
+                "state": if no_signal(s) { "no_signal" } else { s.state.as_str() },
                 "transport": s.transport,
                 "attempts": s.attempts,
-                "created_at": s.created_at,
-                "last_attempt_at": s.last_attempt_at,
-                "next_attempt_at": s.next_attempt_at,
-                "delivered_at": s.delivered_at,
+                "created_at": time_json(Some(s.created_at)),
+                "last_attempt_at": time_json(s.last_attempt_at),
+                "next_attempt_at": time_json(s.next_attempt_at),
+                "delivered_at": time_json(s.delivered_at.filter(|_| !no_signal(s))),
                 "last_status": s.last_status,
                 "last_error": s.last_error,
             }),
@@ -110,87 +211,67 @@ impl Row {
             "state": self.state,
             "exit_code": self.exit_code,
             "duration": self.duration,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "started_at": time_json(self.started_at),
+            "finished_at": time_json(self.finished_at),
             "error": self.error,
             "signal": signal,
         })
     }
 }
 
-fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
-    match m.get(k)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(crate::pyjson::py_str(other)),
+/// The state directory cannot be read: nothing it says can be trusted.
+pub fn unreadable_state_dir(state_dir: &Path) -> Option<String> {
+    match std::fs::read_dir(state_dir) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "cannot read the state directory {}: {e}",
+            state_dir.display()
+        )),
     }
 }
 
-fn float(m: &Map<String, Value>, k: &str) -> Option<f64> {
-    m.get(k).and_then(Value::as_f64)
+/// The `*.json` files of `dir` (none when it does not exist); a directory that exists but
+/// cannot be read is a problem.
+fn records_in(dir: &Path, problems: &mut Vec<String>) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(_) => crate::fsutil::json_files(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            problems.push(format!("{}: {e}", dir.display()));
+            Vec::new()
+        }
+    }
 }
 
-/// A journal file as a row (no signal yet).
-pub fn row_from_journal(v: &Value, fallback_id: &str) -> Result<Row, String> {
-    let m = v.as_object().ok_or("not a JSON object")?;
-    Ok(Row {
-        id: text(m, "id").unwrap_or_else(|| fallback_id.to_string()),
-        name: text(m, "name"),
-        group: text(m, "group"),
-        action: text(m, "action"),
-        state: text(m, "state").unwrap_or_else(|| "unknown".into()),
-        exit_code: m.get("exit_code").and_then(Value::as_i64),
-        duration: float(m, "duration"),
-        started_at: float(m, "started_at"),
-        finished_at: float(m, "finished_at"),
-        error: text(m, "error"),
-        signal: None,
-    })
-}
-
-/// Everything in `state_dir`, oldest first; plus the problems met reading it.
-pub fn collect(state_dir: &Path) -> (Vec<Row>, Vec<String>) {
+/// Everything in `state_dir`, oldest first; plus the problems met reading it. Err: the state
+/// directory itself cannot be read.
+pub fn collect(state_dir: &Path) -> Result<(Vec<Row>, Vec<String>), String> {
+    if let Some(e) = unreadable_state_dir(state_dir) {
+        return Err(e);
+    }
     let mut problems = Vec::new();
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let journal = state_dir.join(JOURNAL_DIR);
-    for p in crate::fsutil::json_files(&journal) {
-        let stem = p
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let parsed = std::fs::read_to_string(&p)
-            .map_err(|e| e.to_string())
-            .and_then(|t| crate::pyjson::from_str::<Value>(&t))
-            .and_then(|v| row_from_journal(&v, &stem));
-        match parsed {
-            Ok(row) => {
-                rows.insert(row.id.clone(), row);
+    for p in records_in(&journal, &mut problems) {
+        match journal::read_record(&p) {
+            Ok(Some(rec)) => {
+                rows.insert(rec.id.clone(), Row::from_record(rec));
             }
-            Err(e) => problems.push(format!("{}: {e}", p.display())),
+            Ok(None) => {}
+            Err(e) => problems.push(e.to_string()),
         }
     }
-    if state_dir.join(outbox::OUTBOX_DIR).is_dir() {
-        if let Ok(ob) = Outbox::open(state_dir) {
-            let (summaries, unreadable) = ob.read_summaries();
-            problems.extend(unreadable);
-            for s in summaries {
-                let row = rows.entry(s.id.clone()).or_insert_with(|| Row {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    group: s.group.clone(),
-                    action: s.action.clone(),
-                    // signalled outside the runner (e.g. `notify`): the result is in the signal
-                    state: if s.state == State::Queued {
-                        "pending"
-                    } else {
-                        "unknown"
-                    }
-                    .into(),
-                    ..Row::default()
-                });
-                row.action = row.action.clone().or(s.action.clone());
-                row.signal = Some(s);
+    let outbox_dir = state_dir.join(outbox::OUTBOX_DIR);
+    if !records_in(&outbox_dir, &mut problems).is_empty() {
+        match Outbox::open(state_dir) {
+            Ok(ob) => {
+                let (summaries, unreadable) = ob.read_summaries();
+                problems.extend(unreadable);
+                for s in summaries {
+                    join_signal(&mut rows, s);
+                }
             }
+            Err(e) => problems.push(format!("{}: {e}", outbox_dir.display())),
         }
     }
     if !crate::deploy::runner_active(state_dir) {
@@ -216,7 +297,26 @@ pub fn collect(state_dir: &Path) -> (Vec<Row>, Vec<String>) {
             .total_cmp(&b.sort_key())
             .then_with(|| a.id.cmp(&b.id))
     });
-    (rows, problems)
+    Ok((rows, problems))
+}
+
+fn join_signal(rows: &mut BTreeMap<String, Row>, s: outbox::Summary) {
+    let row = rows.entry(s.id.clone()).or_insert_with(|| Row {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        group: s.group.clone(),
+        action: s.action.clone(),
+        // signalled outside the runner (e.g. `notify`): the result is in the signal
+        state: if s.state == State::Queued {
+            "pending"
+        } else {
+            "unknown"
+        }
+        .into(),
+        ..Row::default()
+    });
+    row.action = row.action.clone().or(s.action.clone());
+    row.signal = Some(s);
 }
 
 /// The `--json` document.
@@ -244,45 +344,21 @@ fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_else(|| "-".into())
 }
 
-fn first_line(s: &str, max: usize) -> String {
-    let line = s
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    let mut out: String = line.chars().take(max).collect();
-    if line.chars().count() > max {
-        out.push('…');
-    }
-    out
+/// `text` indented, one output line per line, control characters escaped.
+fn indented(text: &str, indent: &str) -> String {
+    text.lines()
+        .map(|l| format!("{indent}{}\n", crate::logging::log_text(l)))
+        .collect()
 }
 
-/// The human table.
+/// The human table: one line per deployment, and under a failed one its reason in full.
 pub fn to_table(rows: &[Row], problems: &[String]) -> String {
     let header = [
-        "ID",
-        "NAME",
-        "GROUP",
-        "ACTION",
-        "STATE",
-        "EXIT",
-        "DURATION",
-        "SIGNAL",
-        "LAST ERROR",
+        "ID", "NAME", "GROUP", "ACTION", "STATE", "EXIT", "DURATION", "SIGNAL",
     ];
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let mut reasons: Vec<Option<String>> = vec![None];
     for r in rows {
-        let err = r
-            .error
-            .clone()
-            .or_else(|| {
-                r.signal
-                    .as_ref()
-                    .filter(|s| s.state != State::Delivered)
-                    .and_then(|s| s.last_error.clone())
-            })
-            .map(|e| first_line(&e, 80))
-            .unwrap_or_else(|| "-".into());
         lines.push(vec![
             r.id.clone(),
             opt(&r.name),
@@ -296,8 +372,8 @@ pub fn to_table(rows: &[Row], problems: &[String]) -> String {
                 .map(|d| format!("{d:.1}s"))
                 .unwrap_or_else(|| "-".into()),
             r.signal_text(),
-            err,
         ]);
+        reasons.push(r.reason().filter(|e| !e.trim().is_empty()));
     }
     let cols = header.len();
     let widths: Vec<usize> = (0..cols)
@@ -310,18 +386,19 @@ pub fn to_table(rows: &[Row], problems: &[String]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for l in &lines {
+    for (l, reason) in lines.iter().zip(&reasons) {
         let mut line = String::new();
         for (c, cell) in l.iter().enumerate() {
-            if c + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
+            line.push_str(cell);
+            if c + 1 < cols {
                 line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
             }
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        if let Some(reason) = reason {
+            out.push_str(&indented(reason.trim_end(), "    reason: "));
+        }
     }
     if rows.is_empty() {
         out.push_str("(no deployments recorded)\n");
@@ -330,6 +407,192 @@ pub fn to_table(rows: &[Row], problems: &[String]) -> String {
         out.push_str(&format!("unreadable: {p}\n"));
     }
     out
+}
+
+/// Everything known about one deployment (`status ID`).
+pub struct Detail {
+    pub row: Row,
+    /// The outbox record's payload: the signal as sent (trimmed to Heat's limit).
+    pub payload: Option<Value>,
+    /// The outbox record.
+    pub outbox_file: Option<PathBuf>,
+    /// `<deployed>/<id>.notify.json`: the whole signal body as the hook produced it.
+    pub signal_file: Option<PathBuf>,
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn payload_text(payload: Option<&Value>, key: &str) -> Option<String> {
+    match payload?.get(key)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(crate::pyjson::py_str(other)),
+    }
+}
+
+/// The hook's outputs: the signal's keys besides the standard three.
+fn outputs(payload: Option<&Value>) -> Map<String, Value> {
+    let mut out = payload
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for k in ["deploy_stdout", "deploy_stderr", "deploy_status_code"] {
+        out.shift_remove(k);
+    }
+    out
+}
+
+impl Detail {
+    pub fn find(state_dir: &Path, rows: Vec<Row>, id: &str) -> Option<Detail> {
+        let row = rows.into_iter().find(|r| r.id == id)?;
+        let (payload, outbox_file) = match row
+            .signal
+            .as_ref()
+            .and_then(|_| Outbox::open(state_dir).ok())
+        {
+            Some(ob) => (
+                ob.record(id).ok().flatten().map(|r| r.payload),
+                Some(ob.path(id)),
+            ),
+            None => (None, None),
+        };
+        let paths = crate::deploy::Paths::from_env(&crate::notify::settings());
+        let signal_file = Some(paths.notify_file(id)).filter(|p| p.is_file());
+        let payload = payload.or_else(|| {
+            let text = std::fs::read_to_string(signal_file.as_ref()?).ok()?;
+            crate::pyjson::from_str::<Value>(&text).ok()
+        });
+        Some(Detail {
+            row,
+            payload,
+            outbox_file,
+            signal_file,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let p = self.payload.as_ref();
+        let mut v = self.row.to_json();
+        let tail_of = |k| payload_text(p, k).map(|t| crate::logging::mask(&tail(&t, TAIL_LINES)));
+        v["stdout_tail"] = json!(tail_of("deploy_stdout"));
+        v["stderr_tail"] = json!(tail_of("deploy_stderr"));
+        v["outputs"] = Value::Object(outputs(p));
+        v["signal_file"] = json!(self.signal_file.as_ref().map(|f| f.display().to_string()));
+        v["outbox_file"] = json!(self.outbox_file.as_ref().map(|f| f.display().to_string()));
+        v
+    }
+
+    pub fn to_text(&self) -> String {
+        let r = &self.row;
+        let p = self.payload.as_ref();
+        let mut out = String::new();
+        let mut field = |k: &str, v: String| {
+            out.push_str(&format!("{k:<14}{}\n", crate::logging::log_text(&v)));
+        };
+        field("deployment", r.id.clone());
+        field("name", opt(&r.name));
+        field("hook", opt(&r.group));
+        field("action", opt(&r.action));
+        field("state", r.state.clone());
+        field(
+            "exit status",
+            r.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+        );
+        field("started", time_text(r.started_at));
+        field("ended", time_text(r.finished_at));
+        field(
+            "duration",
+            r.duration
+                .map(|d| format!("{d:.1}s"))
+                .unwrap_or_else(|| "-".into()),
+        );
+        field("signal", r.signal_text());
+        if let Some(s) = &r.signal {
+            field("  transport", s.transport.clone());
+            field("  attempts", s.attempts.to_string());
+            field("  queued", time_text(Some(s.created_at)));
+            if s.state == State::Queued {
+                field("  next attempt", time_text(s.next_attempt_at));
+            }
+            if let Some(code) = s.last_status {
+                field("  last status", code.to_string());
+            }
+            if let Some(e) = &s.last_error {
+                field("  last error", e.clone());
+            }
+        }
+        field(
+            "signal body",
+            self.signal_file
+                .as_ref()
+                .or(self.outbox_file.as_ref())
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "-".into()),
+        );
+        if let Some(f) = &self.outbox_file {
+            field("outbox record", f.display().to_string());
+        }
+        if let Some(e) = &r.error {
+            out.push_str("error:\n");
+            out.push_str(&indented(e.trim_end(), "  "));
+        }
+        let outputs = outputs(p);
+        if !outputs.is_empty() {
+            out.push_str("outputs:\n");
+            for (k, v) in &outputs {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => crate::pyjson::dumps(other),
+                };
+                out.push_str(&indented(&format!("{k}: {v}"), "  "));
+            }
+        }
+        for (key, title) in [("deploy_stdout", "stdout"), ("deploy_stderr", "stderr")] {
+            if let Some(t) = payload_text(p, key).filter(|t| !t.trim().is_empty()) {
+                out.push_str(&format!("{title} (last {TAIL_LINES} lines):\n"));
+                out.push_str(&indented(
+                    &crate::logging::mask(&tail(&t, TAIL_LINES)),
+                    "  ",
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// What [`collect`] found: the rows and the problems.
+type Collected = (Vec<Row>, Vec<String>);
+
+/// `--wait`: look every [`WAIT_POLL`] until nothing is open (and no deployment run is active).
+/// Err: the timeout passed first (the rows last seen come with it).
+fn wait(
+    state_dir: &Path,
+    id: Option<&str>,
+    timeout: Option<Duration>,
+) -> Result<Result<Collected, Collected>, String> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let (rows, problems) = collect(state_dir)?;
+        let open = rows
+            .iter()
+            .any(|r| id.is_none_or(|id| r.id == id) && r.is_open())
+            || crate::deploy::runner_active(state_dir);
+        if !open {
+            return Ok(Ok((rows, problems)));
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(Err((rows, problems)));
+        }
+        let nap = deadline.map_or(WAIT_POLL, |d| WAIT_POLL.min(d - now));
+        std::thread::sleep(nap);
+    }
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
@@ -348,14 +611,74 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .get_one::<PathBuf>("state_dir")
         .cloned()
         .unwrap_or_else(crate::notify::state_dir);
-    let (rows, problems) = collect(&state_dir);
+    let json_out = matches.get_flag("json");
+    let id = matches.get_one::<String>("id").map(String::as_str);
+    let collected = if matches.get_flag("wait") {
+        let timeout = matches
+            .get_one::<u64>("timeout")
+            .map(|s| Duration::from_secs(*s));
+        wait(&state_dir, id, timeout).map(|r| {
+            r.unwrap_or_else(|(rows, mut problems)| {
+                let open: Vec<&str> = rows
+                    .iter()
+                    .filter(|r| r.is_open())
+                    .map(|r| r.id.as_str())
+                    .collect();
+                let msg = format!(
+                    "timed out after {}s waiting for: {}",
+                    timeout.unwrap_or_default().as_secs(),
+                    if open.is_empty() {
+                        "the running deploy".to_string()
+                    } else {
+                        open.join(", ")
+                    }
+                );
+                eprintln!("heat-agent status: {}", crate::logging::log_text(&msg));
+                problems.push(msg);
+                (rows, problems)
+            })
+        })
+    } else {
+        collect(&state_dir)
+    };
+    let (rows, problems) = match collected {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("heat-agent status: {}", crate::logging::log_text(&e));
+            if json_out {
+                let mut doc = to_json(&[], std::slice::from_ref(&e));
+                doc["ok"] = json!(false);
+                doc["error"] = json!(e);
+                crate::output::println(crate::pyjson::dumps_indent(&doc, 2));
+            }
+            return 1;
+        }
+    };
     let doc = to_json(&rows, &problems);
-    if matches.get_flag("json") {
+    let ok = doc["ok"] == json!(true);
+    if let Some(id) = id {
+        let Some(detail) = Detail::find(&state_dir, rows, id) else {
+            eprintln!(
+                "heat-agent status: no deployment {} in {}",
+                crate::logging::log_text(id),
+                state_dir.display()
+            );
+            return 1;
+        };
+        let ok = !detail.row.is_problem();
+        if json_out {
+            crate::output::println(crate::pyjson::dumps_indent(&detail.to_json(), 2));
+        } else {
+            crate::output::print(detail.to_text());
+        }
+        return if ok { 0 } else { 1 };
+    }
+    if json_out {
         crate::output::println(crate::pyjson::dumps_indent(&doc, 2));
     } else {
         crate::output::print(to_table(&rows, &problems));
     }
-    if doc["ok"] == json!(true) {
+    if ok {
         0
     } else {
         1
@@ -366,38 +689,65 @@ pub fn main(args: Vec<OsString>) -> i32 {
 mod tests {
     use super::*;
 
+    fn record(state: journal::State) -> journal::Record {
+        journal::Record {
+            id: "a".into(),
+            name: Some("n".into()),
+            group: "script".into(),
+            action: Some("CREATE".into()),
+            state,
+            started_at: 1.5,
+            finished_at: Some(3.0),
+            exit_code: Some(2),
+            duration: Some(1.5),
+            error: Some("hook exited with status 2".into()),
+        }
+    }
+
     #[test]
-    fn journal_rows_parse_leniently() {
-        let v = json!({"id": "a", "name": "n", "group": "script", "action": "CREATE", "state": "failed",
-                       "started_at": 1.5, "finished_at": 3.0, "exit_code": 2, "duration": 1.5, "error": null});
-        let r = row_from_journal(&v, "x").unwrap();
+    fn rows_come_from_typed_journal_records() {
+        let r = Row::from_record(record(journal::State::Failed));
         assert_eq!(
             (r.id.as_str(), r.state.as_str(), r.exit_code),
             ("a", "failed", Some(2))
         );
-        assert!(r.is_problem());
-        let r = row_from_journal(&json!({"state": "succeeded"}), "stem").unwrap();
-        assert_eq!(r.id, "stem");
-        assert!(!r.is_problem());
-        assert!(row_from_journal(&json!([1]), "x").is_err());
+        assert!(r.is_problem() && !r.is_open());
+        let r = Row::from_record(record(journal::State::Running));
+        assert!(r.is_open());
+        let v = r.to_json();
+        assert!(v["started_at"].as_str().unwrap().contains('T'), "{v}");
     }
 
     #[test]
-    fn table_has_one_line_per_deployment() {
-        let r = Row {
+    fn table_has_one_line_per_deployment_and_a_line_per_reason() {
+        let ok = Row {
             id: "abc".into(),
             state: "succeeded".into(),
             exit_code: Some(0),
             duration: Some(2.0),
             ..Row::default()
         };
-        let t = to_table(&[r], &[]);
+        let long = "x".repeat(200);
+        let bad = Row {
+            id: "bad".into(),
+            state: "failed".into(),
+            error: Some(format!("first\n{long}")),
+            ..Row::default()
+        };
+        let t = to_table(&[ok, bad], &[]);
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 5, "{t}");
         assert!(lines[0].starts_with("ID"));
-        assert!(
-            lines[1].contains("succeeded") && lines[1].contains("2.0s") && lines[1].ends_with("-")
-        );
+        assert!(lines[1].contains("succeeded") && lines[1].contains("2.0s"));
+        assert_eq!(lines[3], "    reason: first");
+        assert_eq!(lines[4], format!("    reason: {long}"));
+        assert!(!t.contains('…'));
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
     }
 
     #[test]

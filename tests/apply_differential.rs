@@ -17,28 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn venv() -> PathBuf {
-    std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"))
+    common::venv_dir()
 }
 
 /// The reference executable, or None (after a skip note) when it is not installed.
 fn reference() -> Option<PathBuf> {
-    let exe = venv().join("bin/os-apply-config");
-    if exe.is_file() {
-        return Some(exe);
-    }
-    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "reference os-apply-config not found at {} (HEAT_AGENT_REQUIRE_REFERENCE=1)",
-            exe.display()
-        );
-    }
-    eprintln!(
-        "skip: reference os-apply-config not found at {}",
-        exe.display()
-    );
-    None
+    common::reference_venv(&["bin/os-apply-config"]).map(|v| v.join("bin/os-apply-config"))
 }
 
 fn run(exe: &Path, args: &[&str], cwd: &Path) -> Output {

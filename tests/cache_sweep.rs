@@ -92,22 +92,16 @@ fn stale_own_leftovers_are_swept_at_start_and_nothing_else() {
     assert!(out.status.success(), "{out:?}");
     assert!(swept[0].exists(), "--print-cachedir touches nothing");
 
-    let out = Command::new(common::legacy(root, "os-collect-config"))
-        .args([
-            "--config-file",
-            "/dev/null",
-            "--one-time",
-            "--print",
-            "--cachedir",
-        ])
-        .arg(&cache)
-        .arg("--backup-cachedir")
-        .arg(&backup)
-        .arg("--local-path")
-        .arg(root.join("missing"))
-        .arg("local")
-        .output()
-        .unwrap();
+    let out = common::collect_local_once(
+        &common::legacy(root, "os-collect-config"),
+        None,
+        &cache,
+        &backup,
+        &root.join("missing"),
+        &[],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{out:?}");
     for p in swept.iter().chain(&swept_dirs) {
         assert!(!p.exists(), "left behind: {}", p.display());
@@ -131,22 +125,16 @@ fn the_only_backup_left_is_not_swept() {
     let run = root.join("run");
     let old = run.join(".backup.old0123abcd");
     dir_with_files(&old, true);
-    let out = Command::new(common::legacy(root, "os-collect-config"))
-        .args([
-            "--config-file",
-            "/dev/null",
-            "--one-time",
-            "--print",
-            "--cachedir",
-        ])
-        .arg(root.join("cache"))
-        .arg("--backup-cachedir")
-        .arg(run.join("backup"))
-        .arg("--local-path")
-        .arg(root.join("missing"))
-        .arg("local")
-        .output()
-        .unwrap();
+    let out = common::collect_local_once(
+        &common::legacy(root, "os-collect-config"),
+        None,
+        &root.join("cache"),
+        &run.join("backup"),
+        &root.join("missing"),
+        &[],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(old.join("k.json").exists());
 }

@@ -729,21 +729,7 @@ fn config_rewritten_by_the_command_takes_effect() {
 
 /// The Python reference, when installed (see tests/setup.sh).
 fn reference_occ() -> Option<PathBuf> {
-    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let occ = venv.join("bin/os-collect-config");
-    if occ.exists() {
-        return Some(occ);
-    }
-    if std::env::var_os("HEAT_AGENT_REQUIRE_REFERENCE").is_some() {
-        panic!(
-            "reference os-collect-config missing at {} (run tests/setup.sh)",
-            occ.display()
-        );
-    }
-    eprintln!("skipping: reference os-collect-config not installed (run tests/setup.sh)");
-    None
+    common::reference_venv(&["bin/os-collect-config"]).map(|v| v.join("bin/os-collect-config"))
 }
 
 fn run_reference(occ: &Path, g: &Guest, extra: &[&str]) -> Output {

@@ -16,21 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn reference() -> Option<PathBuf> {
-    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let bin = venv.join("bin/os-collect-config");
-    if bin.exists() {
-        return Some(bin);
-    }
-    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("reference os-collect-config not found at {}", bin.display());
-    }
-    eprintln!(
-        "note: reference venv not found ({}); differential test skipped",
-        bin.display()
-    );
-    None
+    common::reference_venv(&["bin/os-collect-config"]).map(|v| v.join("bin/os-collect-config"))
 }
 
 /// `os-collect-config --print` with `args`; its stdout.

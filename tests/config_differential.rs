@@ -2,6 +2,7 @@
 //! oslo.config (through os-collect-config 14.1.0's `setup_conf()` in the reference venv) and
 //! to our parser must give the same values.
 
+mod common;
 use heat_agent::config::{parse_collect_args, Invocation, Settings};
 use serde_json::{json, Value};
 use std::ffi::OsString;
@@ -44,30 +45,18 @@ except Exception as e:
 "#;
 
 fn venv() -> Option<PathBuf> {
-    let dir = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let python = dir.join("bin/python");
-    let ok = python.exists()
-        && Command::new(&python)
-            .args(["-c", "import os_collect_config.collect"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-    if ok {
-        return Some(python);
-    }
-    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "reference os-collect-config not found in {} (HEAT_AGENT_REQUIRE_REFERENCE=1)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skip: reference venv {} not available; set HEAT_AGENT_TEST_VENV",
-        dir.display()
+    let python = common::reference_venv(&["bin/python"])?.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import os_collect_config.collect"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok || !common::reference_required(),
+        "{} cannot import os_collect_config (HEAT_AGENT_REQUIRE_REFERENCE=1)",
+        python.display()
     );
-    None
+    ok.then_some(python)
 }
 
 struct Case<'a> {

@@ -149,17 +149,7 @@ fn hung_hook_times_out_and_its_process_tree_is_killed() {
         json!([]),
     );
     // an external hook that hangs as well (the whole hook, not only a tool)
-    std::fs::write(
-        site.hooks.join("hangs"),
-        "#!/bin/sh\ncat >/dev/null\nsleep 120\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        site.hooks.join("hangs"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    site.write_hook("hangs", "#!/bin/sh\ncat >/dev/null\nsleep 120\n");
     site.write_list(&json!([
         entry,
         {"id": "hang2", "group": "hangs", "inputs": []},
@@ -210,17 +200,10 @@ fn hung_hook_times_out_and_its_process_tree_is_killed() {
 fn five_megabytes_of_stdout_are_bounded_and_still_signalled() {
     let site = Site::new();
     let big = "#!/bin/sh\nhead -c 5000000 /dev/zero | tr '\\0' x\necho END\n";
-    std::fs::write(
-        site.hooks.join("loud"),
+    site.write_hook(
+        "loud",
         "#!/bin/sh\ncat >/dev/null\nhead -c 5000000 /dev/zero | tr '\\0' y\necho END\nexit 2\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        site.hooks.join("loud"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    );
     site.write_list(&json!([
         support::script_entry("big1", big, json!([]), json!([])),
         {"id": "big2", "group": "loud", "inputs": []}

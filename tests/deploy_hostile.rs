@@ -172,20 +172,10 @@ fn background_child_holding_the_output_does_not_hold_the_deployment() {
 fn external_hook_leaving_a_background_child_ends_with_its_own_status() {
     let site = Site::new();
     let pidfile = site.root.join("bg.pid");
-    std::fs::write(
-        site.hooks.join("bghook"),
-        format!(
+    site.write_hook("bghook", &format!(
             "#!/bin/sh\ncat >/dev/null\nsleep 60 &\necho $! > {}\necho '{{\"deploy_status_code\": 0, \"deploy_stdout\": \"ok\"}}'\n",
             pidfile.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        site.hooks.join("bghook"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+        ));
     let mut entry = support::script_entry("bg2", "", json!([]), json!([]));
     entry["group"] = json!("bghook");
     site.write_list(&json!([entry]));
@@ -619,17 +609,7 @@ fn secrets_are_masked_in_logged_hook_output() {
 #[test]
 fn failed_deployment_stderr_tail_is_logged_at_error() {
     let site = Site::new();
-    std::fs::write(
-        site.hooks.join("failhook"),
-        "#!/bin/sh\ncat >/dev/null\necho '{\"deploy_status_code\": 3, \"deploy_stderr\": \"external-boom\"}'\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        site.hooks.join("failhook"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    site.write_hook("failhook", "#!/bin/sh\ncat >/dev/null\necho '{\"deploy_status_code\": 3, \"deploy_stderr\": \"external-boom\"}'\n");
     let mut external = support::script_entry("fe", "", json!([]), json!([]));
     external["group"] = json!("failhook");
     site.write_list(&json!([
@@ -647,7 +627,7 @@ fn failed_deployment_stderr_tail_is_logged_at_error() {
     for (id, text) in [("fs", "script-boom"), ("fe", "external-boom")] {
         assert!(
             log.lines()
-                .any(|l| l.contains("[ERROR]") && l.contains(&format!("deployment {id} stderr"))),
+                .any(|l| l.contains("] ERROR ") && l.contains(&format!("deployment {id} stderr"))),
             "{id}: no stderr line at ERROR:\n{log}"
         );
         assert!(log.contains(text), "{text}:\n{log}");

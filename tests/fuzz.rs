@@ -9,8 +9,8 @@
 //! and case. Budget (see docs/fuzzing.md): `HEAT_AGENT_FUZZ_CASES` per target (default 150),
 //! `HEAT_AGENT_FUZZ_SECONDS` per target (no default), `HEAT_AGENT_FUZZ_SEED` (default fixed).
 
+mod common;
 use fastrand::Rng;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -240,19 +240,10 @@ fn fuzz_json_reader() {
 /// `json.dumps` writes (lone surrogates aside, docs/compatibility.md).
 #[test]
 fn json_reader_agrees_with_python() {
-    let python = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"))
-        .join("bin/python");
-    if !python.exists() {
-        assert!(
-            std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
-            "no {}",
-            python.display()
-        );
-        eprintln!("skip: no reference python");
+    let Some(venv) = common::reference_venv(&["bin/python"]) else {
         return;
-    }
+    };
+    let python = venv.join("bin/python");
     let cases = env_num("HEAT_AGENT_FUZZ_CASES").unwrap_or(150) as usize * 2;
     let mut rng = Rng::with_seed(seed());
     // Python's own recursion limit sits a little below ours: stay clear of it here

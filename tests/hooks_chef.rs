@@ -13,7 +13,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const FQDN: &str = "node1.example.test";
 
@@ -93,20 +93,7 @@ impl Chef {
         for (k, v) in env {
             c.env(k, v);
         }
-        use std::io::Write;
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(data.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = common::output_with_stdin(&mut c, data.to_string().as_bytes());
         assert!(
             out.status.success(),
             "{} failed: {}",

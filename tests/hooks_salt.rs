@@ -94,21 +94,7 @@ impl Salt {
 }
 
 fn run(mut c: Command, data: &Value) -> std::process::Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(data.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    common::output_with_stdin(&mut c, data.to_string().as_bytes())
 }
 
 fn run_json(c: Command, data: &Value) -> Value {

@@ -10,24 +10,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn collect(exe: &Path, sub: Option<&str>, root: &Path, extra: &[&str]) -> Output {
-    let mut c = Command::new(exe);
-    if let Some(sub) = sub {
-        c.arg(sub);
-    }
-    c.args([
-        "--config-file",
-        "/dev/null",
-        "--one-time",
-        "--print",
-        "--cachedir",
-    ])
-    .arg(root.join("cache"))
-    .arg("--backup-cachedir")
-    .arg(root.join("backup"))
-    .arg("--local-path")
-    .arg(root.join("missing-dir"))
-    .args(extra)
-    .arg("local")
+    common::collect_local_once(
+        exe,
+        sub,
+        &root.join("cache"),
+        &root.join("backup"),
+        &root.join("missing-dir"),
+        extra,
+    )
     .env_remove("JOURNAL_STREAM")
     .output()
     .unwrap()

@@ -87,3 +87,88 @@ fn refresh_escapes_control_characters_in_logged_paths() {
     // the reference's own trailing newline after that message is kept (an empty line)
     assert_eq!(err.get(during + 1).map(String::as_str), Some(""), "{err:?}");
 }
+
+/// Issue 14: heat-agent's own names print one timestamp format (RFC 3339, local time with its
+/// offset); the legacy formats appear only under the legacy names.
+#[test]
+fn native_names_share_one_format_legacy_names_keep_theirs() {
+    let agent = regex::Regex::new(
+        r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d\] (ERROR|WARN|INFO|DEBUG) ",
+    )
+    .unwrap();
+    let orc =
+        regex::Regex::new(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \(os-refresh-config\) \[")
+            .unwrap();
+    let oac = regex::Regex::new(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d [AP]M\] \[ERROR\] ").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let dir = base.join("configure.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("10-fail");
+    std::fs::write(&script, "#!/bin/sh\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refresh = |exe: &std::path::Path, sub: Option<&str>| {
+        let mut c = Command::new(exe);
+        c.args(sub)
+            .env("OS_REFRESH_CONFIG_BASE_DIR", &base)
+            .env_remove("JOURNAL_STREAM")
+            .arg("--lockfile")
+            .arg(tmp.path().join("lock"));
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        lines(&out.stderr)
+    };
+    let native = refresh(&common::bin(), Some("refresh"));
+    let during = native
+        .iter()
+        .find(|l| l.contains("during configure phase"))
+        .unwrap_or_else(|| panic!("{native:?}"));
+    assert!(agent.is_match(during), "{during}");
+    assert!(
+        native
+            .iter()
+            .any(|l| agent.is_match(l) && l.contains("] INFO dib-run-parts: ")),
+        "{native:?}"
+    );
+    assert!(!native.iter().any(|l| orc.is_match(l)), "{native:?}");
+    let legacy = refresh(&common::legacy(tmp.path(), "os-refresh-config"), None);
+    let during = legacy
+        .iter()
+        .find(|l| l.contains("during configure phase"))
+        .unwrap_or_else(|| panic!("{legacy:?}"));
+    assert!(orc.is_match(during), "{during}");
+    assert!(
+        legacy.iter().any(|l| l.starts_with("dib-run-parts ")),
+        "{legacy:?}"
+    );
+
+    let metadata = tmp.path().join("m.json");
+    std::fs::write(&metadata, "{}").unwrap();
+    let apply = |exe: &std::path::Path, sub: Option<&str>| {
+        let out = Command::new(exe)
+            .args(sub)
+            .arg("-m")
+            .arg(&metadata)
+            .args(["--key", "no.such.key"])
+            .env_remove("JOURNAL_STREAM")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        lines(&out.stderr)
+    };
+    let native = apply(&common::bin(), Some("apply"));
+    assert!(
+        native
+            .iter()
+            .any(|l| agent.is_match(l) && l.contains("] ERROR key no.such.key")),
+        "{native:?}"
+    );
+    let legacy = apply(&common::legacy(tmp.path(), "os-apply-config"), None);
+    assert!(
+        legacy
+            .iter()
+            .any(|l| oac.is_match(l) && l.contains("key no.such.key")),
+        "{legacy:?}"
+    );
+}

@@ -6,8 +6,7 @@ mod common;
 
 use common::{Response, Server};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The signal body the reference sent for revision 1 (both captures), byte for byte.
 const CAPTURED_BODY: &str = r#"{"result": "rev1:hello:CREATE", "deploy_stdout": "revision 1 action CREATE message hello\n", "deploy_stderr": "to stderr\n", "deploy_status_code": 0}"#;
@@ -16,25 +15,14 @@ fn run_notify(config: &Value, stdin: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.json");
     std::fs::write(&cfg, serde_json::to_vec(config).unwrap()).unwrap();
-    let mut child = Command::new(common::legacy(dir.path(), "heat-config-notify"))
-        .arg(&cfg)
+    let mut c = Command::new(common::legacy(dir.path(), "heat-config-notify"));
+    c.arg(&cfg)
         .env("HEAT_AGENT_STATE_DIR", dir.path().join("state"))
         .env("HEAT_AGENT_NOTIFY_WAIT", "0")
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env_remove("ALL_PROXY");
+    common::output_with_stdin(&mut c, stdin.as_bytes())
 }
 
 fn inputs(list: &[(&str, &str)]) -> Value {

@@ -9,24 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+use common::NotifyDir as Env;
 
 impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-    fn config(&self, data: &Value) -> PathBuf {
-        let p = self.dir.path().join("config.json");
-        std::fs::write(&p, serde_json::to_vec(data).unwrap()).unwrap();
-        p
-    }
     fn cmd(&self, legacy: bool) -> Command {
         let mut c = if legacy {
             Command::new(common::legacy(self.dir.path(), "heat-config-notify"))
@@ -47,20 +32,7 @@ impl Env {
     }
     /// Run with `args` and `stdin`.
     fn run(&self, legacy: bool, args: &[&Path], stdin: &[u8]) -> Output {
-        let mut c = self.cmd(legacy);
-        c.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let data = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
+        common::output_with_stdin(self.cmd(legacy).args(args), stdin)
     }
     fn record(&self, id: &str) -> Value {
         let p = self.state().join("outbox").join(format!("{id}.json"));
@@ -432,25 +404,9 @@ fn help_lists_the_contract() {
 
 /// The reference heat-config-notify from the venv, or None (skip) when it is not installed.
 fn reference_notify() -> Option<(PathBuf, PathBuf)> {
-    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let python = venv.join("bin/python");
-    let script = venv.join("heat-agents/heat-config/bin/heat-config-notify");
-    if python.exists() && script.exists() {
-        return Some((python, script));
-    }
-    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "reference heat-config-notify not found under {}",
-            venv.display()
-        );
-    }
-    eprintln!(
-        "skipping: reference heat-config-notify not installed ({})",
-        venv.display()
-    );
-    None
+    let script = "heat-agents/heat-config/bin/heat-config-notify";
+    let venv = common::reference_venv(&["bin/python", script])?;
+    Some((venv.join("bin/python"), venv.join(script)))
 }
 
 #[test]

@@ -3,43 +3,21 @@
 mod common;
 
 use serde_json::{json, Value};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+use common::NotifyDir as Env;
 
 impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-    fn config(&self, data: &Value) -> PathBuf {
-        let p = self.dir.path().join("config.json");
-        std::fs::write(&p, serde_json::to_vec(data).unwrap()).unwrap();
-        p
-    }
     /// `heat-config-notify CONFIG < stdin` under its legacy name.
     fn notify(&self, config: &Path, stdin: &[u8]) -> Output {
-        let mut child = Command::new(common::legacy(self.dir.path(), "heat-config-notify"))
-            .arg(config)
+        let mut c = Command::new(common::legacy(self.dir.path(), "heat-config-notify"));
+        c.arg(config)
             .env("HEAT_AGENT_STATE_DIR", self.state())
             .env("HEAT_AGENT_NOTIFY_BACKOFF", "0.05")
             .env("HEAT_AGENT_NOTIFY_WAIT", "5")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        child.wait_with_output().unwrap()
+            .env_remove("RUST_LOG");
+        common::output_with_stdin(&mut c, stdin)
     }
     fn outbox_records(&self) -> Vec<Value> {
         let Ok(dir) = std::fs::read_dir(self.state().join("outbox")) else {

@@ -1,5 +1,6 @@
 //! cloud-init examples for pristine images: valid per `cloud-init schema` (Debian's
 //! cloud-init), and what they write is what the packages install.
+mod common;
 mod packaging_support;
 
 use packaging_support::{have_tool, read, repo, run_ok};

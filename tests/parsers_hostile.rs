@@ -9,21 +9,7 @@ use std::process::{Command, Output};
 
 /// The reference venv's python (`HEAT_AGENT_TEST_VENV`), or `None` to skip where allowed.
 fn python() -> Option<PathBuf> {
-    let dir = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let python = dir.join("bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    if std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "no python in {} (HEAT_AGENT_REQUIRE_REFERENCE=1)",
-            dir.display()
-        );
-    }
-    eprintln!("skip: reference venv {} not available", dir.display());
-    None
+    common::reference_venv(&["bin/python"]).map(|v| v.join("bin/python"))
 }
 
 fn text(o: &Output) -> String {
@@ -195,7 +181,7 @@ impl Tree {
         let o = self.apply();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("[ERROR]")).collect();
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("] ERROR ")).collect();
         assert!(
             errors
                 .iter()
@@ -298,7 +284,7 @@ fn a_fifo_in_the_template_tree_is_skipped_with_a_warning() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     for name in ["etc/pipe", "etc/link-to-pipe"] {
         assert!(
-            stderr.lines().any(|l| l.contains("[WARNING]")
+            stderr.lines().any(|l| l.contains("] WARN ")
                 && l.contains(name)
                 && l.contains("not a regular file")),
             "{name}: {stderr}"

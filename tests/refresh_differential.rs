@@ -10,21 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn venv_bin() -> Option<PathBuf> {
-    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"));
-    let bin = venv.join("bin");
-    if bin.join("dib-run-parts").exists() && bin.join("os-refresh-config").exists() {
-        return Some(bin);
-    }
-    if std::env::var_os("HEAT_AGENT_REQUIRE_REFERENCE").is_some() {
-        panic!(
-            "reference dib-run-parts/os-refresh-config missing in {} (run tests/setup.sh)",
-            bin.display()
-        );
-    }
-    eprintln!("skipping: reference os-refresh-config not installed (run tests/setup.sh)");
-    None
+    common::reference_venv(&["bin/dib-run-parts", "bin/os-refresh-config"]).map(|v| v.join("bin"))
 }
 
 fn exe(path: &Path, body: &str) {

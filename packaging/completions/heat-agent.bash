@@ -680,12 +680,16 @@ _heat__agent() {
             return 0
             ;;
         heat__subcmd__agent__subcmd__status)
-            opts="-h --json --state-dir --help"
+            opts="-h --json --wait --timeout --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -212,6 +212,8 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s h -l he
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l flush -d 'deliver the signals already queued in the outbox now (retrying for up to HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l timeout -d 'with --wait: give up after SECONDS (exit 1); default: wait forever' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l state-dir -d 'state directory (default: $HEAT_AGENT_STATE_DIR or /var/lib/heat-agent)' -r -F
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l json -d 'print one JSON document (schema in docs/compatibility.md)'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l wait -d 'wait until every known deployment (or ID) has ended and its signal is delivered; exit 0 when all succeeded'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -16,7 +16,6 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_TEMPLATES_DIR: &str = "/usr/libexec/os-apply-config/templates";
@@ -34,8 +33,8 @@ const FALLBACK_METADATA: [&str; 3] = [
 /// What `--version` prints under the legacy names (the reference release we match).
 pub const REFERENCE_VERSION: &str = "14.1.0";
 
-/// Log lines in the reference's format (`[2026/11/23 03:46:24 AM] [INFO] msg`) on stderr, or
-/// collected (tests).
+/// Log lines on stderr through [`crate::logging`] (the reference's format,
+/// `[2026/11/23 03:46:24 AM] [INFO] msg`, under the legacy names), or collected (tests).
 #[derive(Default)]
 pub struct Log {
     captured: Option<RefCell<Vec<String>>>,
@@ -74,28 +73,15 @@ impl Log {
                     c.push(format!("{level} {}", crate::logging::log_text(msg)));
                 }
             }
-            None => {
-                // journald stamps lines itself; the prefix gives them their priority
-                let stamp = if crate::logging::under_journald() {
-                    crate::logging::journal_priority(match level {
-                        "ERROR" => log::Level::Error,
-                        "WARNING" => log::Level::Warn,
-                        "DEBUG" => log::Level::Debug,
-                        _ => log::Level::Info,
-                    })
-                    .to_string()
-                } else {
-                    format!("[{}] ", timestamp())
-                };
-                let mut text = String::new();
-                for msg in msgs {
-                    let msg = crate::logging::log_text(msg);
-                    text.push_str(&format!("{stamp}[{level}] {msg}\n"));
-                }
-                if !text.is_empty() {
-                    let _ = std::io::stderr().write_all(text.as_bytes());
-                }
-            }
+            None => crate::logging::write_lines(
+                crate::logging::Style::OsApplyConfig,
+                match level {
+                    "ERROR" => log::Level::Error,
+                    "WARNING" => log::Level::Warn,
+                    _ => log::Level::Info,
+                },
+                msgs,
+            ),
         }
     }
 
@@ -115,31 +101,6 @@ impl Log {
     pub fn error(&self, msg: &str) {
         self.emit("ERROR", msg)
     }
-}
-
-/// `%Y/%m/%d %I:%M:%S %p` in UTC (the reference uses local time; guests run in UTC).
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // civil-from-days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, min, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
-    format!(
-        "{y:04}/{m:02}/{d:02} {h12:02}:{min:02}:{s:02} {}",
-        if h < 12 { "AM" } else { "PM" }
-    )
 }
 
 /// The default template root (§3.2) and the deprecation warning to print, if any.
@@ -287,6 +248,10 @@ fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
 
 /// `os-apply-config` / `heat-agent apply`.
 pub fn main(args: Vec<OsString>) -> i32 {
+    crate::logging::set_style(crate::logging::style_for(
+        args.first(),
+        crate::logging::Style::OsApplyConfig,
+    ));
     let prog = args
         .first()
         .map(|a| a.to_string_lossy().into_owned())
@@ -664,13 +629,6 @@ mod tests {
         );
         let m = command().try_get_matches_from(["x", "-m"]).unwrap();
         assert!(strings(&m, "metadata").is_empty());
-    }
-
-    #[test]
-    fn timestamp_shape() {
-        let t = timestamp();
-        assert_eq!(t.len(), "2026/11/23 03:46:24 AM".len(), "{t}");
-        assert!(t.ends_with("AM") || t.ends_with("PM"));
     }
 
     #[test]

@@ -183,7 +183,8 @@ pub fn replace_file(path: &Path, data: &[u8], fsync: bool) -> io::Result<()> {
     r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
-fn read_record(path: &Path) -> io::Result<Option<Record>> {
+/// One journal file as a typed record (`None`: no such file).
+pub fn read_record(path: &Path) -> io::Result<Option<Record>> {
     match std::fs::read_to_string(path) {
         Ok(t) => crate::pyjson::from_str(&t).map(Some).map_err(|e| {
             io::Error::other(format!("{}: not a journal record ({e})", path.display()))

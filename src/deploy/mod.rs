@@ -168,7 +168,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     } else {
         log::LevelFilter::Info
     };
-    crate::logging::init(level, crate::logging::Style::Tagged("heat-config"));
+    let style =
+        crate::logging::style_for(args.first(), crate::logging::Style::Tagged("heat-config"));
+    crate::logging::init(level, style);
     // native config (TOML + OS_DEPLOY__* env) with HEAT_AGENT_STATE_DIR on top
     let mut settings = crate::notify::settings();
     if let Some(t) = matches.get_one::<f64>("hook-timeout") {

@@ -144,7 +144,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     crate::logging::init(
         log::LevelFilter::Info,
-        crate::logging::Style::Tagged("heat-config"),
+        crate::logging::style_for(args.first(), crate::logging::Style::Tagged("heat-config")),
     );
     let name = matches
         .get_one::<String>("name")

@@ -132,7 +132,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .ok()
         .and_then(|l| crate::logging::parse_level(&l))
         .unwrap_or(log::LevelFilter::Info);
-    crate::logging::init(level, crate::logging::Style::Tagged("heat-config-notify"));
+    let style = crate::logging::style_for(
+        args.first(),
+        crate::logging::Style::Tagged("heat-config-notify"),
+    );
+    crate::logging::init(level, style);
 
     let mut cmd = command();
     if let Some(name) = args.first() {

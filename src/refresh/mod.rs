@@ -89,20 +89,10 @@ impl Level {
             _ => return None,
         })
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warning => "WARNING",
-            Level::Error => "ERROR",
-            Level::Critical => "CRITICAL",
-        }
-    }
 }
 
-/// Log lines in the reference's format on stderr:
-/// `[2026-11-23 03:46:57,507] (os-refresh-config) [INFO] Starting phase configure`.
+/// Log lines on stderr through [`crate::logging`]; under the legacy name in the reference's
+/// format: `[2026-11-23 03:46:57,507] (os-refresh-config) [INFO] Starting phase configure`.
 #[derive(Clone, Copy, Debug)]
 pub struct Log {
     pub level: Level,
@@ -113,34 +103,17 @@ impl Log {
         if level < self.level {
             return;
         }
-        // the reference ends some messages with a newline of its own (an empty line follows):
-        // kept, while newlines inside (from names) are escaped
-        let body = msg.trim_end_matches('\n');
-        let text = crate::logging::log_text(body);
-        let trailer = &msg[body.len()..];
-        let line = if crate::logging::under_journald() {
-            // journald stamps the line itself; the prefix gives it the priority
-            let priority = match level {
-                Level::Debug => log::Level::Debug,
-                Level::Info => log::Level::Info,
-                Level::Warning => log::Level::Warn,
-                Level::Error | Level::Critical => log::Level::Error,
-            };
-            format!(
-                "{}(os-refresh-config) [{}] {text}{trailer}\n",
-                crate::logging::journal_priority(priority),
-                level.name(),
-            )
-        } else {
-            let now = runparts::local_now();
-            format!(
-                "[{},{:03}] (os-refresh-config) [{}] {text}{trailer}\n",
-                now.strftime("%Y-%m-%d %H:%M:%S"),
-                now.millisecond(),
-                level.name(),
-            )
+        let level = match level {
+            Level::Debug => log::Level::Debug,
+            Level::Info => log::Level::Info,
+            Level::Warning => log::Level::Warn,
+            Level::Error | Level::Critical => log::Level::Error,
         };
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        crate::logging::write_lines(
+            crate::logging::Style::Tagged("os-refresh-config"),
+            level,
+            [msg],
+        );
     }
     pub fn debug(&self, msg: &str) {
         self.emit(Level::Debug, msg)
@@ -279,7 +252,7 @@ fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
                 lock,
                 "Locked by pid=={} at {}",
                 std::process::id(),
-                runparts::local_now().strftime("%Y-%m-%d %H:%M:%S %Z")
+                crate::logging::local_now().strftime("%Y-%m-%d %H:%M:%S %Z")
             );
             Ok(HeldLock(lock))
         }
@@ -518,6 +491,10 @@ fn signal_exit_code(which: &AtomicUsize) -> i32 {
 
 /// `os-refresh-config` / `heat-agent refresh`.
 pub fn main(args: Vec<OsString>) -> i32 {
+    crate::logging::set_style(crate::logging::style_for(
+        args.first(),
+        crate::logging::Style::Tagged("os-refresh-config"),
+    ));
     // Evaluated before argument parsing, like the reference's module-level BASE_DIR.
     let base_dir = base_dir_from_environment();
     let name = program_name(&args, "os-refresh-config");
@@ -562,6 +539,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 /// `dib-run-parts [--list] <dir>` / `heat-agent run-parts`.
 pub fn run_parts_main(args: Vec<OsString>) -> i32 {
+    crate::logging::set_style(crate::logging::style_for(
+        args.first(),
+        crate::logging::Style::Tagged("dib-run-parts"),
+    ));
     let name = program_name(&args, "dib-run-parts");
     let rest = &args[1.min(args.len())..];
     let Some(first) = rest.first() else {

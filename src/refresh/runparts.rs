@@ -34,33 +34,6 @@ pub fn usage(name: &str) -> String {
     )
 }
 
-/// The local time zone, loaded once. Without `TZ`, `/etc/localtime` is read directly:
-/// resolving it by name would make jiff index the whole zoneinfo tree on every start.
-fn local_tz() -> jiff::tz::TimeZone {
-    static TZ: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
-    TZ.get_or_init(|| {
-        if std::env::var_os("TZ").is_none() {
-            if let Ok(data) = std::fs::read("/etc/localtime") {
-                if let Ok(tz) = jiff::tz::TimeZone::tzif("localtime", &data) {
-                    return tz;
-                }
-            }
-        }
-        jiff::tz::TimeZone::system()
-    })
-    .clone()
-}
-
-/// Now, in local time.
-pub fn local_now() -> jiff::Zoned {
-    jiff::Timestamp::now().to_zoned(local_tz())
-}
-
-/// `date` in the C locale, local time: `Mon Nov 23 03:46:57 UTC 2026`.
-pub fn c_date_now() -> String {
-    local_now().strftime("%a %b %e %H:%M:%S %Z %Y").to_string()
-}
-
 /// Compare two names the way `LANG=C sort -n` does: by the leading number (optional `-`
 /// sign, digits, optional `.fraction`; no number counts as 0), ties broken by bytes.
 pub fn sort_n_cmp(a: &[u8], b: &[u8]) -> Ordering {
@@ -351,11 +324,7 @@ impl<'a> Runner<'a> {
 
     /// `<name> <date> ` in front of each line; no date under journald, which stamps lines.
     fn line_prefix(&self) -> String {
-        if crate::logging::under_journald() {
-            format!("{} ", self.name)
-        } else {
-            format!("{} {} ", self.name, c_date_now())
-        }
+        crate::logging::run_parts_prefix(&self.name)
     }
 
     /// Write one `<name> <date> <message>` line to stderr.
@@ -495,7 +464,7 @@ impl<'a> Runner<'a> {
             fastrand::u64(..),
             fastrand::u64(..)
         );
-        let prefix = format!("{} {} ", self.name, c_date_now());
+        let prefix = self.line_prefix();
         let mut script: Vec<u8> = Vec::new();
         script.extend_from_slice(if is_bash {
             b"set -eu -o pipefail\n"
@@ -734,15 +703,6 @@ mod tests {
         let u = usage("dib-run-parts");
         assert!(u.starts_with("Usage: dib-run-parts [OPTION] scripts_directory\nOption:\n      --list  print names of all valid files\n\nExamples:\n"));
         assert!(u.ends_with("      dib-run-parts /opt/stack/os-config-refresh/configure.d/\n"));
-    }
-
-    #[test]
-    fn date_looks_like_c_locale_date() {
-        let d = c_date_now();
-        let parts: Vec<&str> = d.split_whitespace().collect();
-        assert_eq!(parts.len(), 6, "{d}");
-        assert_eq!(parts[3].len(), 8, "{d}");
-        assert!(parts[5].parse::<u32>().is_ok(), "{d}");
     }
 
     #[test]

@@ -224,3 +224,109 @@ pub fn legacy(dir: &Path, name: &str) -> PathBuf {
     }
     link
 }
+
+/// The reference tools' venv (os-collect-config, os-apply-config, os-refresh-config, dib-utils,
+/// the heat-agents sources): `HEAT_AGENT_TEST_VENV`, else `tests/.venv` (tests/setup.sh).
+pub fn venv_dir() -> PathBuf {
+    std::env::var_os("HEAT_AGENT_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv"))
+}
+
+/// `HEAT_AGENT_REQUIRE_REFERENCE=1`: a missing reference fails the test instead of skipping it.
+pub fn reference_required() -> bool {
+    std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1")
+}
+
+/// The venv when every path in `needed` (relative to it) exists; else `None` after a skip
+/// note, or a panic naming the first missing path under `HEAT_AGENT_REQUIRE_REFERENCE=1`.
+pub fn reference_venv(needed: &[&str]) -> Option<PathBuf> {
+    let venv = venv_dir();
+    match needed.iter().map(|n| venv.join(n)).find(|p| !p.exists()) {
+        None => Some(venv),
+        Some(missing) => {
+            assert!(
+                !reference_required(),
+                "reference {} is missing (HEAT_AGENT_REQUIRE_REFERENCE=1; run tests/setup.sh)",
+                missing.display()
+            );
+            eprintln!(
+                "SKIP: reference {} not installed (run tests/setup.sh, or set HEAT_AGENT_TEST_VENV)",
+                missing.display()
+            );
+            None
+        }
+    }
+}
+
+/// Run `cmd` with `stdin` written to it (from a thread, so a child that writes a lot before it
+/// reads cannot deadlock) and stdout and stderr captured.
+pub fn output_with_stdin(cmd: &mut std::process::Command, stdin: &[u8]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// A temp dir for running `heat-config-notify`: a state dir and a config file in it.
+pub struct NotifyDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl NotifyDir {
+    pub fn new() -> NotifyDir {
+        NotifyDir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    /// Write `data` as the deployment config file.
+    pub fn config(&self, data: &serde_json::Value) -> PathBuf {
+        let p = self.dir.path().join("config.json");
+        std::fs::write(&p, serde_json::to_vec(data).unwrap()).unwrap();
+        p
+    }
+}
+
+/// `[<sub>] --config-file /dev/null --one-time --print --cachedir <cache> --backup-cachedir
+/// <backup> --local-path <local> <extra> local`: one collection from the local collector, run
+/// as `exe` (the binary with `sub = Some("collect")`, or a legacy `os-collect-config` link).
+pub fn collect_local_once(
+    exe: &Path,
+    sub: Option<&str>,
+    cache: &Path,
+    backup: &Path,
+    local: &Path,
+    extra: &[&str],
+) -> std::process::Command {
+    let mut c = std::process::Command::new(exe);
+    c.args(sub)
+        .args([
+            "--config-file",
+            "/dev/null",
+            "--one-time",
+            "--print",
+            "--cachedir",
+        ])
+        .arg(cache)
+        .arg("--backup-cachedir")
+        .arg(backup)
+        .arg("--local-path")
+        .arg(local)
+        .args(extra)
+        .arg("local");
+    c
+}

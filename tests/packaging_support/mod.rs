@@ -10,7 +10,7 @@ pub fn repo() -> PathBuf {
 }
 
 fn required() -> bool {
-    std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1")
+    crate::common::reference_required()
 }
 
 /// True when `tool` is on PATH. Otherwise: a failure under HEAT_AGENT_REQUIRE_REFERENCE=1,
@@ -43,19 +43,7 @@ pub fn have_optional_tool(tool: &str, package: &str) -> bool {
 
 /// The reference tools' venv (HEAT_AGENT_TEST_VENV, else tests/.venv), if installed.
 pub fn venv() -> Option<PathBuf> {
-    let venv = std::env::var_os("HEAT_AGENT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("tests/.venv"));
-    if venv.join("bin/os-apply-config").exists() {
-        return Some(venv);
-    }
-    assert!(
-        !required(),
-        "reference venv missing at {} (run tests/setup.sh)",
-        venv.display()
-    );
-    eprintln!("SKIP: reference venv missing at {}", venv.display());
-    None
+    crate::common::reference_venv(&["bin/os-apply-config"])
 }
 
 /// Runs `cmd`, panicking with its output unless it succeeds.
