@@ -57,6 +57,12 @@ fn systemd_unit_declares_the_service_contract() {
     assert!(permanent.contains(&"2") && permanent.contains(&"78"));
     assert!(get("Unit", "StartLimitBurst").parse::<u32>().unwrap() > 0);
     assert!(get("Unit", "After").contains("cloud-init.service"));
+    // cron jobs see the agent's first deployment: Red Hat's crond.service and Debian's cron.service
+    let before: Vec<_> = get("Unit", "Before").split(' ').collect();
+    assert!(
+        before.contains(&"crond.service") && before.contains(&"cron.service"),
+        "Before={before:?}"
+    );
     assert!(get("Unit", "Wants").contains("network-online.target"));
     assert_eq!(get("Install", "WantedBy"), "multi-user.target");
     assert_eq!(get("Install", "Alias"), "os-collect-config.service");
