@@ -56,7 +56,8 @@ install -D -m 0644 "$repo/packaging/completions/heat-agent.fish" "$dest/usr/shar
 
 doc=$dest/usr/share/doc/heat-agent
 install -D -m 0644 "$repo/packaging/config.toml.example" "$doc/config.toml.example"
-for f in README.md docs/operators.md; do
+# every page --help points to (docs/NAME.md) is here on the box too
+for f in README.md docs/operators.md docs/configuration.md docs/compatibility.md; do
     [ -f "$repo/$f" ] && install -D -m 0644 "$repo/$f" "$doc/$(basename "$f")"
 done
 true
