@@ -364,13 +364,9 @@ fn deb_postinst_writes_the_bootstrap_config_private() {
     assert_eq!(read(&conf), "[DEFAULT]\ncollectors = heat\n");
 }
 
-#[test]
-fn rpm_spec_builds_and_installs_the_same_tree() {
-    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let top = tmp.path();
+/// Builds the heat-agent rpm from the spec under `top` (rpmbuild's _topdir) with a stand-in
+/// binary (the deb test installs the real one); returns its path.
+fn build_rpm(top: &Path) -> std::path::PathBuf {
     let version = env!("CARGO_PKG_VERSION");
     std::fs::create_dir_all(top.join("SOURCES")).unwrap();
     run_ok(
@@ -381,7 +377,6 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
             .arg(top.join(format!("SOURCES/heat-agent-{version}.tar.gz")))
             .args(["LICENSE", "Cargo.toml", "packaging", "elements"]),
     );
-    // a stand-in binary keeps rpmbuild quick; the deb test installs the real one
     std::fs::write(
         top.join("SOURCES/heat-agent"),
         "#!/bin/sh\necho heat-agent\n",
@@ -390,15 +385,28 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
     let spec = repo().join("packaging/rpm/heat-agent.spec");
     let parsed = run_ok(Command::new("rpmspec").arg("--parse").arg(&spec));
     assert!(String::from_utf8_lossy(&parsed.stdout).contains(&format!("Version:        {version}")));
+    rpmbuild(top, &spec);
+    top.join(format!("RPMS/x86_64/heat-agent-{version}-1.x86_64.rpm"))
+}
+
+fn rpmbuild(top: &Path, spec: &Path) {
     run_ok(
         Command::new("rpmbuild")
             .args(["-bb", "--nodeps"])
             .arg("--define")
             .arg(format!("_topdir {}", top.display()))
             .args(["--define", "_binary_payload w1.gzdio"])
-            .arg(&spec),
+            .arg(spec),
     );
-    let rpm = top.join(format!("RPMS/x86_64/heat-agent-{version}-1.x86_64.rpm"));
+}
+
+#[test]
+fn rpm_spec_builds_and_installs_the_same_tree() {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = build_rpm(tmp.path());
     let dump = run_ok(Command::new("rpm").args(["-qp", "--dump"]).arg(&rpm));
     let mut listed = BTreeMap::new();
     for line in String::from_utf8_lossy(&dump.stdout).lines() {
@@ -427,10 +435,19 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
     assert!(String::from_utf8_lossy(&provides.stdout).contains("os-collect-config = 15"));
 }
 
-/// The postinst of an upgrade with a fake `systemctl` (logging its arguments) and a scratch
-/// /run/systemd/system; `invocation` is the INVOCATION_ID the script runs with, the agent's
-/// own is "agent-invocation". Returns the systemctl calls.
+/// The postinst of an upgrade: see [`upgrade_calls`].
 fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
+    upgrade_calls(
+        &read(&repo().join("packaging/deb/postinst")),
+        &["configure", "0.0.9"],
+        invocation,
+    )
+}
+
+/// Runs a package's upgrade scriptlet `script` with `args`, a fake `systemctl` (logging its
+/// arguments) and a scratch /run/systemd/system; `invocation` is the INVOCATION_ID the script
+/// runs with, the agent's own is "agent-invocation". Returns the systemctl calls.
+fn upgrade_calls(script: &str, args: &[&str], invocation: Option<&str>) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -449,7 +466,7 @@ fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
     std::fs::create_dir_all(&run_systemd).unwrap();
     let conf = tmp.path().join("os-collect-config.conf");
     std::fs::write(&conf, "[DEFAULT]\n").unwrap();
-    let script = read(&repo().join("packaging/deb/postinst"))
+    let script = script
         .replace("/etc/os-collect-config.conf", conf.to_str().unwrap())
         .replace("/run/systemd/system", run_systemd.to_str().unwrap())
         .replace("systemd-tmpfiles", "true");
@@ -457,7 +474,7 @@ fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
     std::fs::write(&path, script).unwrap();
     let mut cmd = Command::new("sh");
     cmd.arg(&path)
-        .args(["configure", "0.0.9"])
+        .args(args)
         .env(
             "PATH",
             format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
@@ -493,4 +510,120 @@ fn deb_postinst_upgrade_from_a_deployment_defers_the_restart() {
         "{calls}"
     );
     assert!(!calls.contains("try-restart"), "{calls}");
+}
+
+/// The built rpm's %post scriptlet (what an upgrade runs).
+fn rpm_post_scriptlet() -> Option<String> {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = build_rpm(tmp.path());
+    let out = run_ok(
+        Command::new("rpm")
+            .args(["-qp", "--queryformat", "%{POSTIN}"])
+            .arg(&rpm),
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn rpm_upgrade_restarts_an_idle_agent_and_defers_inside_a_deployment() {
+    let Some(post) = rpm_post_scriptlet() else {
+        return;
+    };
+    // rpm passes the number of installed instances: 2 during an upgrade
+    let calls = upgrade_calls(&post, &["2"], None);
+    assert!(calls.contains("try-restart heat-agent.service"), "{calls}");
+    assert!(!calls.contains("reload --no-block"), "{calls}");
+    // run by a deployment's own script (dnf upgrade inside heat-agent.service)
+    let calls = upgrade_calls(&post, &["2"], Some("agent-invocation"));
+    assert!(
+        calls.contains("reload --no-block heat-agent.service"),
+        "{calls}"
+    );
+    assert!(!calls.contains("restart"), "{calls}");
+    // the old package's postun must not restart either: no restart macro left in the spec
+    let spec = read(&repo().join("packaging/rpm/heat-agent.spec"));
+    assert!(!spec.contains("postun_with_restart"), "{spec}");
+}
+
+/// A stand-in for RDO's python3-heat-agent: a package owning the paths it owns.
+fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
+    let owned = [
+        "/usr/bin/heat-config-notify",
+        "/usr/libexec/os-refresh-config/configure.d/20-os-apply-config",
+        "/usr/libexec/os-refresh-config/configure.d/55-heat-config",
+        "/usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
+        "/usr/libexec/os-apply-config/templates/var/run/heat-config/heat-config",
+    ];
+    let install: String = owned
+        .iter()
+        .map(|p| {
+            format!(
+                "install -D -m 0755 /dev/null %{{buildroot}}{p}\necho python >%{{buildroot}}{p}\n"
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(top).unwrap();
+    let spec = top.join("python3-heat-agent.spec");
+    std::fs::write(
+        &spec,
+        format!(
+            "Name: python3-heat-agent\nVersion: 10.0.0\nRelease: 1\nSummary: stand-in\n\
+             License: Apache-2.0\nBuildArch: noarch\n%description\nstand-in\n\
+             %install\n{install}%files\n{}\n",
+            owned.join("\n")
+        ),
+    )
+    .unwrap();
+    rpmbuild(top, &spec);
+    top.join("RPMS/noarch/python3-heat-agent-10.0.0-1.noarch.rpm")
+}
+
+#[test]
+fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = build_rpm(&tmp.path().join("ours"));
+    let theirs = build_python3_heat_agent_standin(&tmp.path().join("theirs"));
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let rpm = |args: &[&str], pkg: Option<&Path>| {
+        let mut c = Command::new("rpm");
+        c.arg("--root").arg(&root).args(args);
+        if let Some(p) = pkg {
+            c.arg(p);
+        }
+        c.output().unwrap()
+    };
+    // a server with the Python agent (no scriptlets, no dependency closure: a bare root)
+    let out = rpm(&["-i", "--nodeps", "--noscripts"], Some(&theirs));
+    assert!(out.status.success(), "{out:?}");
+    // installing beside it is refused: the conflict is declared (a dependency check, so no
+    // --nodeps here; the bare root's missing /bin/sh is reported too)
+    let out = rpm(&["-i", "--test"], Some(&ours));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "rpm -i beside python3-heat-agent succeeded"
+    );
+    assert!(
+        err.contains("python3-heat-agent conflicts with heat-agent-"),
+        "{err}"
+    );
+    // an upgrade replaces it
+    let out = rpm(&["-U", "--test", "--nodeps"], Some(&ours));
+    assert!(out.status.success(), "{out:?}");
+    let out = rpm(&["-U", "--nodeps", "--noscripts"], Some(&ours));
+    assert!(out.status.success(), "{out:?}");
+    let out = rpm(&["-q", "python3-heat-agent"], None);
+    assert!(!out.status.success(), "python3-heat-agent still installed");
+    let out = rpm(&["-qf", "/usr/bin/heat-config-notify"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("heat-agent-"),
+        "{out:?}"
+    );
 }
