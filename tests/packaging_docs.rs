@@ -69,6 +69,52 @@ fn bash_completion_script_is_valid_shell() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("heat-agent"));
 }
 
+/// What the checked-in bash completion offers for the command line `words` (the last one is
+/// the word being completed), run in real bash through the function `complete -p` names.
+fn bash_completions(words: &[&str]) -> Vec<String> {
+    let script = repo().join("packaging/completions/heat-agent.bash");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let out = run_ok(Command::new("bash").arg("-c").arg(format!(
+        "source '{}'\n\
+         f=$(complete -p heat-agent | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p')\n\
+         COMP_WORDS=({})\nCOMP_CWORD={cword}\n\
+         \"$f\" heat-agent '{}' '{prev}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+    )));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completion_continues_after_the_subcommand() {
+    if !packaging_support::have_tool("bash", "bash") {
+        return;
+    }
+    let top = bash_completions(&["heat-agent", "st"]);
+    assert_eq!(top, ["status"]);
+    // clap_complete's labels for a hyphenated binary name did not match (clap-rs/clap#6421):
+    // nothing was offered after the subcommand
+    let status = bash_completions(&["heat-agent", "status", "--"]);
+    assert!(
+        status.contains(&"--state-dir".to_string()) && status.contains(&"--json".to_string()),
+        "{status:?}"
+    );
+    let hooks = bash_completions(&["heat-agent", "hook", ""]);
+    for hook in ["script", "ansible", "puppet", "salt", "chef"] {
+        assert!(hooks.contains(&hook.to_string()), "{hook}: {hooks:?}");
+    }
+    let run = bash_completions(&["heat-agent", "run-parts", "--"]);
+    assert!(!run.is_empty(), "run-parts flags: {run:?}");
+}
+
 #[test]
 fn man_pages_render_without_warnings() {
     if !packaging_support::have_tool("groff", "groff-base") {

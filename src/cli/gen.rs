@@ -143,10 +143,27 @@ pub fn completions() -> Vec<(String, Vec<u8>)> {
     .into_iter()
     .map(|(shell, file)| {
         let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut command(), "heat-agent", &mut buf);
+        clap_complete::generate(shell, &mut command(), BIN, &mut buf);
+        if shell == Shell::Bash {
+            buf = fix_bash_subcommand_labels(&buf);
+        }
         (file.to_string(), buf)
     })
     .collect()
+}
+
+const BIN: &str = "heat-agent";
+
+/// clap_complete's bash script tracks the subcommand as `heat__agent__subcmd__NAME` but labels
+/// its cases `heat__subcmd__agent__subcmd__NAME` when the binary name has a hyphen
+/// (clap-rs/clap#6421), so nothing after the subcommand completed. Renames the labels to match;
+/// a no-op once clap_complete is fixed.
+fn fix_bash_subcommand_labels(script: &[u8]) -> Vec<u8> {
+    let wrong = format!("{}__subcmd__", BIN.replace('-', "__subcmd__"));
+    let right = format!("{}__subcmd__", BIN.replace('-', "__"));
+    String::from_utf8_lossy(script)
+        .replace(&wrong, &right)
+        .into_bytes()
 }
 
 fn output_dir(args: &[OsString], usage: &str) -> Result<PathBuf, String> {
@@ -262,6 +279,12 @@ mod tests {
     fn completions_cover_three_shells() {
         let files = completions();
         assert_eq!(files.len(), 3);
+        let bash = String::from_utf8(files[0].1.clone()).unwrap();
+        assert!(
+            bash.contains("        heat__agent__subcmd__status)"),
+            "{bash}"
+        );
+        assert!(!bash.contains("heat__subcmd__agent"), "{bash}");
         for (name, data) in files {
             let text = String::from_utf8(data).unwrap();
             assert!(
