@@ -3,7 +3,7 @@
 mod common;
 mod packaging_support;
 
-use packaging_support::{files_under, repo, run_ok};
+use packaging_support::{files_under, read, repo, run_ok};
 use std::process::Command;
 
 fn assert_same_tree(generated: &std::path::Path, checked_in: &str) {
@@ -113,6 +113,69 @@ fn bash_completion_continues_after_the_subcommand() {
     }
     let run = bash_completions(&["heat-agent", "run-parts", "--"]);
     assert!(!run.is_empty(), "run-parts flags: {run:?}");
+}
+
+/// Every `"HEAT_*"` / `"OS_*"` string literal under src/: the environment variables the code
+/// reads (and a few values that are not variables, listed in `not_variables`).
+fn env_names_in_source() -> std::collections::BTreeSet<String> {
+    let not_variables = ["HEAT_SIGNAL"]; // a deploy_signal_transport value
+    let mut names = std::collections::BTreeSet::new();
+    for file in packaging_support::files_under(&repo().join("src")) {
+        let text = std::fs::read_to_string(repo().join("src").join(&file)).unwrap();
+        for (i, _) in text.match_indices('"') {
+            let rest = &text[i + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            if (name.starts_with("HEAT_") || name.starts_with("OS_"))
+                && rest[end..].starts_with('"')
+                && !not_variables.contains(&name)
+            {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn man_pages_have_exit_status_environment_files_and_see_also() {
+    for page in packaging_support::files_under(&repo().join("packaging/man")) {
+        let text = read(&repo().join("packaging/man").join(&page));
+        if text.starts_with(".so ") {
+            continue;
+        }
+        for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"] {
+            assert!(
+                text.contains(&format!(".SH \"{section}\"")),
+                "{}: no {section} section",
+                page.display()
+            );
+        }
+    }
+    let top = read(&repo().join("packaging/man/heat-agent.1"));
+    let environment =
+        &top[top.find(".SH \"ENVIRONMENT\"").unwrap()..top.find(".SH \"FILES\"").unwrap()];
+    let names = env_names_in_source();
+    assert!(names.len() > 30, "{names:?}");
+    for name in &names {
+        assert!(
+            environment.contains(&format!("\\fB{name}\\fR")),
+            "{name} is read by the code but not in ENVIRONMENT of heat-agent(1)"
+        );
+    }
+    // FILES names every directory the package's tmpfiles.d creates for the agent
+    let files = &top[top.find(".SH \"FILES\"").unwrap()..];
+    let tmpfiles = read(&repo().join("packaging/tmpfiles.d/heat-agent.conf"));
+    for line in tmpfiles.lines().filter(|l| l.starts_with("d ")) {
+        let path = line.split_whitespace().nth(1).unwrap();
+        let path = path.replace("/run/", "/var/run/").replace('-', "\\-");
+        assert!(
+            files.contains(&path),
+            "{path} not in FILES of heat-agent(1)"
+        );
+    }
 }
 
 #[test]
