@@ -12,6 +12,7 @@ use std::process::Command;
 fn expected_entries() -> Vec<(&'static str, u32, Option<&'static str>)> {
     let mut v = vec![
         ("usr/bin/heat-agent", 0o755, None),
+        ("usr/bin/heat-config-rebuild-deployed", 0o755, None),
         ("usr/lib/systemd/system/heat-agent.service", 0o644, None),
         ("usr/lib/tmpfiles.d/heat-agent.conf", 0o644, None),
         (
@@ -179,6 +180,27 @@ fn deb_package_installs_binary_names_unit_hooks_and_docs() {
         assert_eq!(mode(&control.join(script)), 0o755, "{script}");
         run_ok(Command::new("sh").arg("-n").arg(control.join(script)));
     }
+    // heat-config-rebuild-deployed marks the listed deployments as deployed, runs nothing
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("heat-config"),
+        r#"[{"id": "r1", "group": "script", "inputs": []}]"#,
+    )
+    .unwrap();
+    let rebuild = read(&root.join("usr/bin/heat-config-rebuild-deployed"))
+        .replace("/usr/bin/heat-agent", common::bin().to_str().unwrap());
+    std::fs::write(site.join("rebuild"), rebuild).unwrap();
+    run_ok(
+        Command::new("sh")
+            .arg(site.join("rebuild"))
+            .env("HEAT_SHELL_CONFIG", site.join("heat-config"))
+            .env("HEAT_CONFIG_DEPLOYED", site.join("deployed"))
+            .env("HEAT_CONFIG_DEPLOYED_OLD", site.join("deployed-old"))
+            .env("HEAT_CONFIG_HOOKS", site.join("hooks"))
+            .env("HEAT_AGENT_STATE_DIR", site.join("state")),
+    );
+    assert!(site.join("deployed/r1.json").exists());
     // conffiles live under /etc only (Debian policy); the hook wrappers are package files
     assert!(!control.join("conffiles").exists());
     let md5sums = read(&control.join("md5sums"));
@@ -552,6 +574,7 @@ fn rpm_upgrade_restarts_an_idle_agent_and_defers_inside_a_deployment() {
 fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
     let owned = [
         "/usr/bin/heat-config-notify",
+        "/usr/bin/heat-config-rebuild-deployed",
         "/usr/libexec/os-refresh-config/configure.d/20-os-apply-config",
         "/usr/libexec/os-refresh-config/configure.d/55-heat-config",
         "/usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
