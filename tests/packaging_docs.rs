@@ -212,3 +212,56 @@ fn man_pages_render_without_warnings() {
         );
     }
 }
+
+/// Docs, code comments and --help point only to files a reader of the repository (or of the
+/// package) has: not to the team's notes outside it.
+#[test]
+fn nothing_points_to_files_outside_the_repository() {
+    let outside = [
+        concat!("spec", "/"),
+        concat!("DESIGN", ".md"),
+        concat!("shared", "/"),
+    ];
+    let mut files: Vec<std::path::PathBuf> = vec![repo().join("README.md")];
+    for dir in ["docs", "src", "elements", "packaging"] {
+        files.extend(
+            files_under(&repo().join(dir))
+                .into_iter()
+                .map(|f| repo().join(dir).join(f)),
+        );
+    }
+    for file in std::fs::read_dir(repo().join("tests")).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    let mut found = Vec::new();
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            // `§` references into the compatibility contract are a separate, later clean-up
+            if line.contains('§') || file.ends_with("packaging/rpm/heat-agent.spec") {
+                continue;
+            }
+            if outside.iter().any(|o| line.contains(o)) {
+                found.push(format!("{}:{}: {line}", file.display(), n + 1));
+            }
+        }
+    }
+    for cmd in [
+        "", "run", "collect", "apply", "refresh", "deploy", "notify", "status",
+    ] {
+        let mut c = Command::new(common::bin());
+        if !cmd.is_empty() {
+            c.arg(cmd);
+        }
+        let help = String::from_utf8_lossy(&c.arg("--help").output().unwrap().stdout).to_string();
+        if outside.iter().any(|o| help.contains(o)) {
+            found.push(format!("heat-agent {cmd} --help"));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
