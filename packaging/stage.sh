@@ -23,6 +23,10 @@ for name in os-collect-config os-apply-config os-config-applier os-refresh-confi
     ln -sfn heat-agent "$dest/usr/bin/$name"
 done
 
+# heat-config's marker rebuild tool (RDO ships it in /usr/bin): the native command does it
+printf '#!/bin/sh\nexec /usr/bin/heat-agent deploy --mark-deployed-all "$@"\n' >"$dest/usr/bin/heat-config-rebuild-deployed"
+chmod 0755 "$dest/usr/bin/heat-config-rebuild-deployed"
+
 install -D -m 0644 "$repo/packaging/systemd/heat-agent.service" "$dest$unitdir/heat-agent.service"
 install -D -m 0644 "$repo/packaging/tmpfiles.d/heat-agent.conf" "$dest$tmpfilesdir/heat-agent.conf"
 
@@ -56,7 +60,8 @@ install -D -m 0644 "$repo/packaging/completions/heat-agent.fish" "$dest/usr/shar
 
 doc=$dest/usr/share/doc/heat-agent
 install -D -m 0644 "$repo/packaging/config.toml.example" "$doc/config.toml.example"
-for f in README.md docs/operators.md; do
+# every page --help points to (docs/NAME.md) is here on the box too
+for f in README.md docs/operators.md docs/configuration.md docs/compatibility.md; do
     [ -f "$repo/$f" ] && install -D -m 0644 "$repo/$f" "$doc/$(basename "$f")"
 done
 true

@@ -1,5 +1,5 @@
-//! Requests compared with what the reference agent sent to a real Heat
-//! (`shared/real-heat/captures/{cfn-cfn,heat-heat}`: metadata inputs, agent-requests.jsonl).
+//! Requests compared with what the reference agent sent to a real Heat (captures of a
+//! CFN-signalled and a Heat-signalled stack: metadata inputs and the agent's requests).
 //! The captured values are inlined so the tests run anywhere; only the host is moved to loopback.
 
 mod common;

@@ -12,6 +12,7 @@ use std::process::Command;
 fn expected_entries() -> Vec<(&'static str, u32, Option<&'static str>)> {
     let mut v = vec![
         ("usr/bin/heat-agent", 0o755, None),
+        ("usr/bin/heat-config-rebuild-deployed", 0o755, None),
         ("usr/lib/systemd/system/heat-agent.service", 0o644, None),
         ("usr/lib/tmpfiles.d/heat-agent.conf", 0o644, None),
         (
@@ -179,12 +180,188 @@ fn deb_package_installs_binary_names_unit_hooks_and_docs() {
         assert_eq!(mode(&control.join(script)), 0o755, "{script}");
         run_ok(Command::new("sh").arg("-n").arg(control.join(script)));
     }
-    let conffiles = read(&control.join("conffiles"));
-    for hook in ["script", "ansible", "puppet", "salt", "chef"] {
-        assert!(conffiles
-            .lines()
-            .any(|l| l == format!("/var/lib/heat-config/hooks/{hook}")));
+    // heat-config-rebuild-deployed marks the listed deployments as deployed, runs nothing
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("heat-config"),
+        r#"[{"id": "r1", "group": "script", "inputs": []}]"#,
+    )
+    .unwrap();
+    let rebuild = read(&root.join("usr/bin/heat-config-rebuild-deployed"))
+        .replace("/usr/bin/heat-agent", common::bin().to_str().unwrap());
+    std::fs::write(site.join("rebuild"), rebuild).unwrap();
+    run_ok(
+        Command::new("sh")
+            .arg(site.join("rebuild"))
+            .env("HEAT_SHELL_CONFIG", site.join("heat-config"))
+            .env("HEAT_CONFIG_DEPLOYED", site.join("deployed"))
+            .env("HEAT_CONFIG_DEPLOYED_OLD", site.join("deployed-old"))
+            .env("HEAT_CONFIG_HOOKS", site.join("hooks"))
+            .env("HEAT_AGENT_STATE_DIR", site.join("state")),
+    );
+    assert!(site.join("deployed/r1.json").exists());
+    // conffiles live under /etc only (Debian policy); the hook wrappers are package files
+    assert!(!control.join("conffiles").exists());
+    let md5sums = read(&control.join("md5sums"));
+    assert!(md5sums.contains("  usr/bin/heat-agent\n"), "{md5sums}");
+    // Debian's changelog and a DEP-5 copyright naming the holder
+    let changelog = run_ok(
+        Command::new("gzip")
+            .arg("-dc")
+            .arg(root.join("usr/share/doc/heat-agent/changelog.gz")),
+    );
+    assert!(String::from_utf8_lossy(&changelog.stdout)
+        .starts_with(&format!("heat-agent ({}) ", env!("CARGO_PKG_VERSION"))));
+    let copyright = read(&root.join("usr/share/doc/heat-agent/copyright"));
+    assert!(copyright
+        .starts_with("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"));
+    assert!(copyright.contains("\nCopyright: 2026 The heat-agent contributors\n"));
+    // every doc --help points to is installed
+    for page in help_doc_references() {
+        assert!(
+            root.join("usr/share/doc/heat-agent").join(&page).exists(),
+            "--help points to docs/{page}, which the package does not install"
+        );
     }
+}
+
+/// The `docs/NAME.md` pages the commands' --help texts point to.
+fn help_doc_references() -> std::collections::BTreeSet<String> {
+    let mut pages = std::collections::BTreeSet::new();
+    for cmd in [
+        "",
+        "run",
+        "collect",
+        "apply",
+        "refresh",
+        "run-parts",
+        "deploy",
+        "notify",
+        "hook",
+        "status",
+    ] {
+        let mut c = Command::new(common::bin());
+        if !cmd.is_empty() {
+            c.arg(cmd);
+        }
+        let out = c.arg("--help").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+        for (i, _) in text.match_indices("docs/") {
+            let rest = &text[i + 5..];
+            if let Some(end) = rest.find(".md") {
+                pages.insert(format!("{}.md", &rest[..end]));
+            }
+        }
+    }
+    assert!(
+        !pages.is_empty(),
+        "no --help points to docs/: update this test"
+    );
+    pages
+}
+
+/// Builds the .deb from the test binary (stripped by build-deb.sh), compressed as a release.
+fn build_deb(dir: &Path) -> std::path::PathBuf {
+    let out = run_ok(
+        Command::new(repo().join("packaging/deb/build-deb.sh"))
+            .arg(common::bin())
+            .arg(dir)
+            .env("HEAT_AGENT_DEB_COMPRESS", "gzip"),
+    );
+    dir.join(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn deb_package_has_no_lintian_errors() {
+    if !have_tool("lintian", "lintian") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let deb = build_deb(tmp.path());
+    let out = Command::new("lintian")
+        // (not --show-overrides: with it, lintian exits 2 on overridden tags)
+        .args(["--no-cfg", "--fail-on", "error", "--display-info"])
+        .arg(&deb)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<_> = report.lines().filter(|l| l.starts_with("E:")).collect();
+    assert!(
+        out.status.success() && errors.is_empty(),
+        "lintian ({}):\n{report}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // each override still matches a real finding (else lintian reports it, at info level)
+    assert!(
+        !report.contains("unused-override") && !report.contains("mismatched-override"),
+        "{report}"
+    );
+}
+
+/// Runs a maintainer script against `root` with the real deb-systemd-helper (DPKG_ROOT keeps
+/// it inside `root`) and without systemd running; host paths are rewritten into `root`.
+fn run_maintainer_script(root: &Path, script: &str, args: &[&str]) {
+    let text = read(&repo().join("packaging/deb").join(script))
+        .replace(
+            "/etc/os-collect-config.conf",
+            root.join("etc/os-collect-config.conf").to_str().unwrap(),
+        )
+        .replace(
+            "/run/systemd/system",
+            root.join("run/systemd/system").to_str().unwrap(),
+        )
+        .replace("systemd-tmpfiles", "true")
+        .replace(
+            "rm -rf /var/lib/heat-agent /var/lib/os-collect-config /run/os-collect-config",
+            "true",
+        );
+    let path = root.join(script);
+    std::fs::write(&path, text).unwrap();
+    run_ok(
+        Command::new("sh")
+            .arg(&path)
+            .args(args)
+            .env("DPKG_ROOT", root)
+            .env("DPKG_MAINTSCRIPT_PACKAGE", "heat-agent"),
+    );
+}
+
+#[test]
+fn deb_maintainer_scripts_enable_and_purge_through_deb_systemd_helper() {
+    if !have_tool("deb-systemd-helper", "init-system-helpers") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+    let unit = root.join("usr/lib/systemd/system/heat-agent.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    std::fs::copy(repo().join("packaging/systemd/heat-agent.service"), &unit).unwrap();
+    let wants = root.join("etc/systemd/system/multi-user.target.wants/heat-agent.service");
+    let alias = root.join("etc/systemd/system/os-collect-config.service");
+
+    run_maintainer_script(root, "postinst", &["configure", ""]);
+    assert!(wants.is_symlink(), "first install enables the unit");
+    assert!(alias.is_symlink(), "with its os-collect-config alias");
+    // the admin disables it; an upgrade keeps it disabled
+    std::fs::remove_file(&wants).unwrap();
+    std::fs::remove_file(&alias).unwrap();
+    run_maintainer_script(root, "postinst", &["configure", "0.0.9"]);
+    assert!(root
+        .join("var/lib/systemd/deb-systemd-helper-enabled/heat-agent.service.dsh-also")
+        .exists());
+    run_maintainer_script(root, "prerm", &["remove"]);
+    run_maintainer_script(root, "postrm", &["remove"]);
+    run_maintainer_script(root, "postrm", &["purge"]);
+    assert!(!wants.exists() && !alias.exists());
+    assert!(
+        !root
+            .join("var/lib/systemd/deb-systemd-helper-enabled/heat-agent.service.dsh-also")
+            .exists(),
+        "purge forgets the enablement state"
+    );
 }
 
 #[test]
@@ -196,6 +373,7 @@ fn deb_postinst_writes_the_bootstrap_config_private() {
     let script = read(&repo().join("packaging/deb/postinst"))
         .replace("/etc/os-collect-config.conf", conf.to_str().unwrap())
         .replace("systemctl", "true")
+        .replace("deb-systemd-helper", "true")
         .replace("systemd-tmpfiles", "true");
     let path = tmp.path().join("postinst");
     std::fs::write(&path, script).unwrap();
@@ -208,13 +386,9 @@ fn deb_postinst_writes_the_bootstrap_config_private() {
     assert_eq!(read(&conf), "[DEFAULT]\ncollectors = heat\n");
 }
 
-#[test]
-fn rpm_spec_builds_and_installs_the_same_tree() {
-    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let top = tmp.path();
+/// Builds the heat-agent rpm from the spec under `top` (rpmbuild's _topdir) with a stand-in
+/// binary (the deb test installs the real one); returns its path.
+fn build_rpm(top: &Path) -> std::path::PathBuf {
     let version = env!("CARGO_PKG_VERSION");
     std::fs::create_dir_all(top.join("SOURCES")).unwrap();
     run_ok(
@@ -225,7 +399,6 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
             .arg(top.join(format!("SOURCES/heat-agent-{version}.tar.gz")))
             .args(["LICENSE", "Cargo.toml", "packaging", "elements"]),
     );
-    // a stand-in binary keeps rpmbuild quick; the deb test installs the real one
     std::fs::write(
         top.join("SOURCES/heat-agent"),
         "#!/bin/sh\necho heat-agent\n",
@@ -234,15 +407,28 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
     let spec = repo().join("packaging/rpm/heat-agent.spec");
     let parsed = run_ok(Command::new("rpmspec").arg("--parse").arg(&spec));
     assert!(String::from_utf8_lossy(&parsed.stdout).contains(&format!("Version:        {version}")));
+    rpmbuild(top, &spec);
+    top.join(format!("RPMS/x86_64/heat-agent-{version}-1.x86_64.rpm"))
+}
+
+fn rpmbuild(top: &Path, spec: &Path) {
     run_ok(
         Command::new("rpmbuild")
             .args(["-bb", "--nodeps"])
             .arg("--define")
             .arg(format!("_topdir {}", top.display()))
             .args(["--define", "_binary_payload w1.gzdio"])
-            .arg(&spec),
+            .arg(spec),
     );
-    let rpm = top.join(format!("RPMS/x86_64/heat-agent-{version}-1.x86_64.rpm"));
+}
+
+#[test]
+fn rpm_spec_builds_and_installs_the_same_tree() {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = build_rpm(tmp.path());
     let dump = run_ok(Command::new("rpm").args(["-qp", "--dump"]).arg(&rpm));
     let mut listed = BTreeMap::new();
     for line in String::from_utf8_lossy(&dump.stdout).lines() {
@@ -271,10 +457,19 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
     assert!(String::from_utf8_lossy(&provides.stdout).contains("os-collect-config = 15"));
 }
 
-/// The postinst of an upgrade with a fake `systemctl` (logging its arguments) and a scratch
-/// /run/systemd/system; `invocation` is the INVOCATION_ID the script runs with, the agent's
-/// own is "agent-invocation". Returns the systemctl calls.
+/// The postinst of an upgrade: see [`upgrade_calls`].
 fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
+    upgrade_calls(
+        &read(&repo().join("packaging/deb/postinst")),
+        &["configure", "0.0.9"],
+        invocation,
+    )
+}
+
+/// Runs a package's upgrade scriptlet `script` with `args`, a fake `systemctl` (logging its
+/// arguments) and a scratch /run/systemd/system; `invocation` is the INVOCATION_ID the script
+/// runs with, the agent's own is "agent-invocation". Returns the systemctl calls.
+fn upgrade_calls(script: &str, args: &[&str], invocation: Option<&str>) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -293,17 +488,22 @@ fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
     std::fs::create_dir_all(&run_systemd).unwrap();
     let conf = tmp.path().join("os-collect-config.conf");
     std::fs::write(&conf, "[DEFAULT]\n").unwrap();
-    let script = read(&repo().join("packaging/deb/postinst"))
+    let script = script
         .replace("/etc/os-collect-config.conf", conf.to_str().unwrap())
         .replace("/run/systemd/system", run_systemd.to_str().unwrap())
         .replace("systemd-tmpfiles", "true");
     let path = tmp.path().join("postinst");
     std::fs::write(&path, script).unwrap();
     let mut cmd = Command::new("sh");
-    cmd.arg(&path).args(["configure", "0.0.9"]).env(
-        "PATH",
-        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-    );
+    cmd.arg(&path)
+        .args(args)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        // the real deb-systemd-helper, kept inside the scratch dir
+        .env("DPKG_ROOT", tmp.path())
+        .env("DPKG_MAINTSCRIPT_PACKAGE", "heat-agent");
     match invocation {
         Some(id) => cmd.env("INVOCATION_ID", id),
         None => cmd.env_remove("INVOCATION_ID"),
@@ -332,4 +532,121 @@ fn deb_postinst_upgrade_from_a_deployment_defers_the_restart() {
         "{calls}"
     );
     assert!(!calls.contains("try-restart"), "{calls}");
+}
+
+/// The built rpm's %post scriptlet (what an upgrade runs).
+fn rpm_post_scriptlet() -> Option<String> {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = build_rpm(tmp.path());
+    let out = run_ok(
+        Command::new("rpm")
+            .args(["-qp", "--queryformat", "%{POSTIN}"])
+            .arg(&rpm),
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn rpm_upgrade_restarts_an_idle_agent_and_defers_inside_a_deployment() {
+    let Some(post) = rpm_post_scriptlet() else {
+        return;
+    };
+    // rpm passes the number of installed instances: 2 during an upgrade
+    let calls = upgrade_calls(&post, &["2"], None);
+    assert!(calls.contains("try-restart heat-agent.service"), "{calls}");
+    assert!(!calls.contains("reload --no-block"), "{calls}");
+    // run by a deployment's own script (dnf upgrade inside heat-agent.service)
+    let calls = upgrade_calls(&post, &["2"], Some("agent-invocation"));
+    assert!(
+        calls.contains("reload --no-block heat-agent.service"),
+        "{calls}"
+    );
+    assert!(!calls.contains("restart"), "{calls}");
+    // the old package's postun must not restart either: no restart macro left in the spec
+    let spec = read(&repo().join("packaging/rpm/heat-agent.spec"));
+    assert!(!spec.contains("postun_with_restart"), "{spec}");
+}
+
+/// A stand-in for RDO's python3-heat-agent: a package owning the paths it owns.
+fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
+    let owned = [
+        "/usr/bin/heat-config-notify",
+        "/usr/bin/heat-config-rebuild-deployed",
+        "/usr/libexec/os-refresh-config/configure.d/20-os-apply-config",
+        "/usr/libexec/os-refresh-config/configure.d/55-heat-config",
+        "/usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
+        "/usr/libexec/os-apply-config/templates/var/run/heat-config/heat-config",
+    ];
+    let install: String = owned
+        .iter()
+        .map(|p| {
+            format!(
+                "install -D -m 0755 /dev/null %{{buildroot}}{p}\necho python >%{{buildroot}}{p}\n"
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(top).unwrap();
+    let spec = top.join("python3-heat-agent.spec");
+    std::fs::write(
+        &spec,
+        format!(
+            "Name: python3-heat-agent\nVersion: 10.0.0\nRelease: 1\nSummary: stand-in\n\
+             License: Apache-2.0\nBuildArch: noarch\n%description\nstand-in\n\
+             %install\n{install}%files\n{}\n",
+            owned.join("\n")
+        ),
+    )
+    .unwrap();
+    rpmbuild(top, &spec);
+    top.join("RPMS/noarch/python3-heat-agent-10.0.0-1.noarch.rpm")
+}
+
+#[test]
+fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
+    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = build_rpm(&tmp.path().join("ours"));
+    let theirs = build_python3_heat_agent_standin(&tmp.path().join("theirs"));
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let rpm = |args: &[&str], pkg: Option<&Path>| {
+        let mut c = Command::new("rpm");
+        c.arg("--root").arg(&root).args(args);
+        if let Some(p) = pkg {
+            c.arg(p);
+        }
+        c.output().unwrap()
+    };
+    // a server with the Python agent (no scriptlets, no dependency closure: a bare root)
+    let out = rpm(&["-i", "--nodeps", "--noscripts"], Some(&theirs));
+    assert!(out.status.success(), "{out:?}");
+    // installing beside it is refused: the conflict is declared (a dependency check, so no
+    // --nodeps here; the bare root's missing /bin/sh is reported too)
+    let out = rpm(&["-i", "--test"], Some(&ours));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "rpm -i beside python3-heat-agent succeeded"
+    );
+    assert!(
+        err.contains("python3-heat-agent conflicts with heat-agent-"),
+        "{err}"
+    );
+    // an upgrade replaces it
+    let out = rpm(&["-U", "--test", "--nodeps"], Some(&ours));
+    assert!(out.status.success(), "{out:?}");
+    let out = rpm(&["-U", "--nodeps", "--noscripts"], Some(&ours));
+    assert!(out.status.success(), "{out:?}");
+    let out = rpm(&["-q", "python3-heat-agent"], None);
+    assert!(!out.status.success(), "python3-heat-agent still installed");
+    let out = rpm(&["-qf", "/usr/bin/heat-config-notify"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("heat-agent-"),
+        "{out:?}"
+    );
 }

@@ -3,7 +3,7 @@
 mod common;
 mod packaging_support;
 
-use packaging_support::{files_under, repo, run_ok};
+use packaging_support::{files_under, read, repo, run_ok};
 use std::process::Command;
 
 fn assert_same_tree(generated: &std::path::Path, checked_in: &str) {
@@ -69,6 +69,115 @@ fn bash_completion_script_is_valid_shell() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("heat-agent"));
 }
 
+/// What the checked-in bash completion offers for the command line `words` (the last one is
+/// the word being completed), run in real bash through the function `complete -p` names.
+fn bash_completions(words: &[&str]) -> Vec<String> {
+    let script = repo().join("packaging/completions/heat-agent.bash");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let out = run_ok(Command::new("bash").arg("-c").arg(format!(
+        "source '{}'\n\
+         f=$(complete -p heat-agent | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p')\n\
+         COMP_WORDS=({})\nCOMP_CWORD={cword}\n\
+         \"$f\" heat-agent '{}' '{prev}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+    )));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completion_continues_after_the_subcommand() {
+    if !packaging_support::have_tool("bash", "bash") {
+        return;
+    }
+    let top = bash_completions(&["heat-agent", "st"]);
+    assert_eq!(top, ["status"]);
+    // clap_complete's labels for a hyphenated binary name did not match (clap-rs/clap#6421):
+    // nothing was offered after the subcommand
+    let status = bash_completions(&["heat-agent", "status", "--"]);
+    assert!(
+        status.contains(&"--state-dir".to_string()) && status.contains(&"--json".to_string()),
+        "{status:?}"
+    );
+    let hooks = bash_completions(&["heat-agent", "hook", ""]);
+    for hook in ["script", "ansible", "puppet", "salt", "chef"] {
+        assert!(hooks.contains(&hook.to_string()), "{hook}: {hooks:?}");
+    }
+    let run = bash_completions(&["heat-agent", "run-parts", "--"]);
+    assert!(!run.is_empty(), "run-parts flags: {run:?}");
+}
+
+/// Every `"HEAT_*"` / `"OS_*"` string literal under src/: the environment variables the code
+/// reads (and a few values that are not variables, listed in `not_variables`).
+fn env_names_in_source() -> std::collections::BTreeSet<String> {
+    let not_variables = ["HEAT_SIGNAL"]; // a deploy_signal_transport value
+    let mut names = std::collections::BTreeSet::new();
+    for file in packaging_support::files_under(&repo().join("src")) {
+        let text = std::fs::read_to_string(repo().join("src").join(&file)).unwrap();
+        for (i, _) in text.match_indices('"') {
+            let rest = &text[i + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            if (name.starts_with("HEAT_") || name.starts_with("OS_"))
+                && rest[end..].starts_with('"')
+                && !not_variables.contains(&name)
+            {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn man_pages_have_exit_status_environment_files_and_see_also() {
+    for page in packaging_support::files_under(&repo().join("packaging/man")) {
+        let text = read(&repo().join("packaging/man").join(&page));
+        if text.starts_with(".so ") {
+            continue;
+        }
+        for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"] {
+            assert!(
+                text.contains(&format!(".SH \"{section}\"")),
+                "{}: no {section} section",
+                page.display()
+            );
+        }
+    }
+    let top = read(&repo().join("packaging/man/heat-agent.1"));
+    let environment =
+        &top[top.find(".SH \"ENVIRONMENT\"").unwrap()..top.find(".SH \"FILES\"").unwrap()];
+    let names = env_names_in_source();
+    assert!(names.len() > 30, "{names:?}");
+    for name in &names {
+        assert!(
+            environment.contains(&format!("\\fB{name}\\fR")),
+            "{name} is read by the code but not in ENVIRONMENT of heat-agent(1)"
+        );
+    }
+    // FILES names every directory the package's tmpfiles.d creates for the agent
+    let files = &top[top.find(".SH \"FILES\"").unwrap()..];
+    let tmpfiles = read(&repo().join("packaging/tmpfiles.d/heat-agent.conf"));
+    for line in tmpfiles.lines().filter(|l| l.starts_with("d ")) {
+        let path = line.split_whitespace().nth(1).unwrap();
+        let path = path.replace("/run/", "/var/run/").replace('-', "\\-");
+        assert!(
+            files.contains(&path),
+            "{path} not in FILES of heat-agent(1)"
+        );
+    }
+}
+
 #[test]
 fn man_pages_render_without_warnings() {
     if !packaging_support::have_tool("groff", "groff-base") {
@@ -102,4 +211,57 @@ fn man_pages_render_without_warnings() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Docs, code comments and --help point only to files a reader of the repository (or of the
+/// package) has: not to the team's notes outside it.
+#[test]
+fn nothing_points_to_files_outside_the_repository() {
+    let outside = [
+        concat!("spec", "/"),
+        concat!("DESIGN", ".md"),
+        concat!("shared", "/"),
+    ];
+    let mut files: Vec<std::path::PathBuf> = vec![repo().join("README.md")];
+    for dir in ["docs", "src", "elements", "packaging"] {
+        files.extend(
+            files_under(&repo().join(dir))
+                .into_iter()
+                .map(|f| repo().join(dir).join(f)),
+        );
+    }
+    for file in std::fs::read_dir(repo().join("tests")).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    let mut found = Vec::new();
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            // `§` references into the compatibility contract are a separate, later clean-up
+            if line.contains('§') || file.ends_with("packaging/rpm/heat-agent.spec") {
+                continue;
+            }
+            if outside.iter().any(|o| line.contains(o)) {
+                found.push(format!("{}:{}: {line}", file.display(), n + 1));
+            }
+        }
+    }
+    for cmd in [
+        "", "run", "collect", "apply", "refresh", "deploy", "notify", "status",
+    ] {
+        let mut c = Command::new(common::bin());
+        if !cmd.is_empty() {
+            c.arg(cmd);
+        }
+        let help = String::from_utf8_lossy(&c.arg("--help").output().unwrap().stdout).to_string();
+        if outside.iter().any(|o| help.contains(o)) {
+            found.push(format!("heat-agent {cmd} --help"));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }

@@ -57,6 +57,12 @@ fn systemd_unit_declares_the_service_contract() {
     assert!(permanent.contains(&"2") && permanent.contains(&"78"));
     assert!(get("Unit", "StartLimitBurst").parse::<u32>().unwrap() > 0);
     assert!(get("Unit", "After").contains("cloud-init.service"));
+    // cron jobs see the agent's first deployment: Red Hat's crond.service and Debian's cron.service
+    let before: Vec<_> = get("Unit", "Before").split(' ').collect();
+    assert!(
+        before.contains(&"crond.service") && before.contains(&"cron.service"),
+        "Before={before:?}"
+    );
     assert!(get("Unit", "Wants").contains("network-online.target"));
     assert_eq!(get("Install", "WantedBy"), "multi-user.target");
     assert_eq!(get("Install", "Alias"), "os-collect-config.service");
@@ -420,4 +426,51 @@ fn packaging_scripts_parse() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn demo_runs_and_says_how_to_look_at_its_result() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
+    // the test binary instead of a nested `cargo build` (which run.sh does by default)
+    let out = run_ok(
+        Command::new("bash")
+            .arg(repo().join("packaging/demo/run.sh"))
+            .env("HEAT_AGENT_DEMO_BIN", common::bin()),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("== using "), "{stdout}");
+    // the collect step is shown
+    assert!(
+        stdout.contains("\n1 changed; local: 1; command succeeded\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n0 changed; local: 1\n"), "{stdout}");
+    assert!(
+        stdout.contains("signals received: 1 (still one)"),
+        "{stdout}"
+    );
+    // the exact command to run afterwards, and where the files are
+    let status_cmd = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .find(|l| l.contains(" status --state-dir /tmp/heat-agent-demo."))
+        .unwrap_or_else(|| panic!("no status command printed:\n{stdout}"));
+    let words: Vec<&str> = status_cmd.split(' ').collect();
+    let root = std::path::Path::new(words[3])
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(
+        stdout.contains(&format!("remove them with: rm -rf {}", root.display())),
+        "{stdout}"
+    );
+    let status = run_ok(Command::new(words[0]).args(&words[1..]));
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("10_hello") && table.contains("succeeded"),
+        "{table}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs everything the test suite needs on a fresh Debian machine (idempotent):
 #   - Debian packages: puppet (real `puppet apply`), util-linux (blkid), openssl, cloud-init,
-#     systemd, groff-base, rpm (packaging tests)
+#     systemd, groff-base, rpm, lintian, init-system-helpers, binutils (packaging tests)
 #   - tests/.venv: the Python reference tools from PyPI (os-collect-config, os-apply-config,
 #     os-refresh-config, dib-utils, websocket-client) for the differential tests, and ansible-core (real
 #     `ansible-playbook`)
@@ -25,6 +25,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
 command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
+# .deb policy checks and the maintainer scripts' helpers
+command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
+command -v deb-systemd-helper >/dev/null 2>&1 || need_apt+=(init-system-helpers)
+command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         log "apt-get install ${need_apt[*]}"

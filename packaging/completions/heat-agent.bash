@@ -63,7 +63,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__apply)
+        heat__agent__subcmd__apply)
             opts="-t -o -m -v -s -h --templates --output --metadata --fallback-metadata --validate --diff --print-templates --subhash --key --type --key-default --boolean-key --version --os-config-files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -133,7 +133,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__collect)
+        heat__agent__subcmd__collect)
             opts="-c -i -d -v -h --command --cachedir --backup-cachedir --one-time --noone-time --min-polling-interval --polling-interval --print-cachedir --noprint-cachedir --force --noforce --print --noprint --deployment-key --splay --debug --nodebug --log-config --log_config --log-config-append --log-date-format --logdir --log-dir --logfile --log-file --use-syslog --nouse-syslog --use-journal --nouse-journal --syslog-log-facility --use-json --nouse-json --shell_completion --ec2-metadata-url --ec2-timeout --cfn-metadata-url --cfn-heat-metadata-hint --cfn-ca_certificate --cfn-stack-name --cfn-path --cfn-secret-access-key --cfn-access-key-id --cfn-deployment-key --cfn-timeout --heat-user-id --heat-password --heat-project-id --heat-auth-url --heat-stack-id --heat-resource-name --heat-region-name --heat_local-path --local-path --request-metadata-url --request-timeout --zaqar-user-id --zaqar-password --zaqar-project-id --zaqar-auth-url --zaqar-queue-id --zaqar-use-websockets --zaqar-nouse-websockets --zaqar-region-name --zaqar-ssl-certificate-validation --zaqar-nossl-certificate-validation --zaqar-ca-file --keystone-cache_dir --keystone-cache_ttl --config-file --config-dir --version --verbose --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -359,7 +359,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__deploy)
+        heat__agent__subcmd__deploy)
             opts="-d -h --mark-deployed-all --rerun --state-dir --hook-timeout --rerun-interrupted --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -385,7 +385,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__hook)
+        heat__agent__subcmd__hook)
             opts="-h --help script ansible puppet salt chef json-file hiera apply-config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -399,7 +399,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__notify)
+        heat__agent__subcmd__notify)
             opts="-h --flush --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -413,7 +413,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__refresh)
+        heat__agent__subcmd__refresh)
             opts="-h --print-base --print-phases --log-level --lockfile --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -439,7 +439,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__run)
+        heat__agent__subcmd__run)
             opts="-c -i -d -v -h --command --cachedir --backup-cachedir --one-time --noone-time --min-polling-interval --polling-interval --print-cachedir --noprint-cachedir --force --noforce --print --noprint --deployment-key --splay --debug --nodebug --log-config --log_config --log-config-append --log-date-format --logdir --log-dir --logfile --log-file --use-syslog --nouse-syslog --use-journal --nouse-journal --syslog-log-facility --use-json --nouse-json --shell_completion --ec2-metadata-url --ec2-timeout --cfn-metadata-url --cfn-heat-metadata-hint --cfn-ca_certificate --cfn-stack-name --cfn-path --cfn-secret-access-key --cfn-access-key-id --cfn-deployment-key --cfn-timeout --heat-user-id --heat-password --heat-project-id --heat-auth-url --heat-stack-id --heat-resource-name --heat-region-name --heat_local-path --local-path --request-metadata-url --request-timeout --zaqar-user-id --zaqar-password --zaqar-project-id --zaqar-auth-url --zaqar-queue-id --zaqar-use-websockets --zaqar-nouse-websockets --zaqar-region-name --zaqar-ssl-certificate-validation --zaqar-nossl-certificate-validation --zaqar-ca-file --keystone-cache_dir --keystone-cache_ttl --config-file --config-dir --version --verbose --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -665,7 +665,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__run__subcmd__parts)
+        heat__agent__subcmd__run__subcmd__parts)
             opts="-h --list --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -679,7 +679,7 @@ _heat__agent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        heat__subcmd__agent__subcmd__status)
+        heat__agent__subcmd__status)
             opts="-h --json --wait --timeout --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

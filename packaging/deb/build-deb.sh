@@ -17,7 +17,16 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage"
 "$repo/packaging/stage.sh" "$binary" "$stage"
-install -D -m 0644 "$repo/LICENSE" "$stage/usr/share/doc/heat-agent/copyright"
+# Debian policy: installed binaries are stripped (the release build already is; a debug build
+# packaged for tests is not).
+if command -v strip >/dev/null; then
+    strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/heat-agent"
+fi
+doc=$stage/usr/share/doc/heat-agent
+install -D -m 0644 "$repo/packaging/deb/copyright" "$doc/copyright"
+sed "s/@VERSION@/$version/" "$repo/packaging/deb/changelog" | gzip -9n >"$doc/changelog.gz"
+chmod 0644 "$doc/changelog.gz"
+install -D -m 0644 "$repo/packaging/deb/lintian-overrides" "$stage/usr/share/lintian/overrides/heat-agent"
 
 install -d -m 0755 "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
@@ -25,8 +34,10 @@ sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" "$repo/packaging/deb/control
 for script in postinst prerm postrm; do
     install -m 0755 "$repo/packaging/deb/$script" "$stage/DEBIAN/$script"
 done
-# Hook wrappers are configuration a site may replace: keep local edits on upgrade.
-(cd "$stage" && find var/lib/heat-config/hooks -type f | sed 's|^|/|') >"$stage/DEBIAN/conffiles"
+# No conffiles: the hook wrappers under /var/lib/heat-config/hooks belong to the package (a
+# conffile outside /etc breaks Debian policy); a site replaces one with dpkg-divert.
+(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | LC_ALL=C sort |
+    xargs md5sum) >"$stage/DEBIAN/md5sums"
 
 mkdir -p "$outdir"
 deb=$outdir/heat-agent_${version}_amd64.deb

@@ -43,6 +43,8 @@ const LEGACY: &[(&str, &str, Option<Definition>)] = &[
         Some(crate::cli::collect::command),
     ),
     ("os-apply-config", "apply", Some(crate::apply::command)),
+    // os-apply-config's older name: the same page
+    ("os-config-applier", "apply", None),
     (
         "os-refresh-config",
         "refresh",
@@ -99,11 +101,160 @@ fn render_man(cmd: Command) -> std::io::Result<Vec<u8>> {
     clap_mangen::Man::new(cmd)
         .source(concat!("heat-agent ", env!("CARGO_PKG_VERSION")))
         .render(&mut buf)?;
+    buf.extend_from_slice(common_sections().as_bytes());
     Ok(buf)
 }
 
+/// Exit codes (docs/operators.md "Exit codes").
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "success; a stop request (SIGTERM, SIGINT) is a clean exit"),
+    ("1", "runtime failure; a configuration error under the legacy name os-collect-config; os-refresh-config: a phase script failed; deploy: a result could not be saved"),
+    ("2", "usage error (unknown flag, missing argument); systemd does not restart"),
+    ("78", "run: invalid configuration (EX_CONFIG), the message names the file and key; systemd does not restart"),
+    ("N", "--one-time and --force runs: the exit code of the command run after a collection (128+N when it was killed by signal N)"),
+    ("128+N", "deploy stopped by signal N (SIGTERM, SIGINT, SIGHUP): the running hook was stopped, its deployment recorded and signalled as interrupted"),
+];
+
+/// Every environment variable the agent reads (tests/packaging_docs.rs checks the list against
+/// the source).
+const ENVIRONMENT: &[(&str, &str)] = &[
+    ("HEAT_AGENT_CONFIG_DIR", "directory of config.toml (default /etc/heat-agent)"),
+    ("HEAT_AGENT_SYSCONFDIR", "where os-collect-config.conf is looked up (default /etc)"),
+    ("HEAT_AGENT_STATE_DIR", "state directory: deployment journal, signal outbox (default /var/lib/heat-agent)"),
+    ("HEAT_AGENT_LOG_LEVEL", "heat-config-notify: log level (error, warn, info, debug, trace; default info)"),
+    ("HEAT_AGENT_NOTIFY_WAIT", "heat-config-notify: seconds a signal is retried in the foreground before the outbox takes over"),
+    ("HEAT_AGENT_NOTIFY_BACKOFF", "first retry delay of the signal outbox, in seconds (default 2, capped at 300)"),
+    ("HEAT_AGENT_BLKID", "blkid program of the config-drive collector"),
+    ("HEAT_AGENT_MOUNT", "mount program of the config-drive collector"),
+    ("HEAT_AGENT_UMOUNT", "umount program of the config-drive collector"),
+    ("HEAT_AGENT_PROC_MOUNTS", "mount table read by the config-drive collector (default /proc/mounts)"),
+    ("HEAT_AGENT_GIT_REV", "build time only: the git revision --version prints"),
+    ("OS_CONFIG_FILES", "os-apply-config: metadata files, colon separated (set by the collector for the command it runs)"),
+    ("OS_CONFIG_FILES_PATH", "os-apply-config: file listing the metadata files"),
+    ("OS_CONFIG_APPLIER_TEMPLATES", "os-apply-config: template root"),
+    ("OS_REFRESH_CONFIG_BASE_DIR", "os-refresh-config: phase directories root (default /usr/libexec/os-refresh-config)"),
+    ("HEAT_SHELL_CONFIG", "deploy: the rendered deployments file (default /var/run/heat-config/heat-config)"),
+    ("HEAT_CONFIG_DEPLOYED", "deploy: deployment markers (default /var/lib/heat-config/deployed)"),
+    ("HEAT_CONFIG_DEPLOYED_OLD", "deploy: markers of older installs, migrated (default /var/run/heat-config/deployed)"),
+    ("HEAT_CONFIG_HOOKS", "deploy: hook directory searched first"),
+    ("HEAT_CONFIG_NOTIFY", "deploy: signal command instead of the built-in heat-config-notify"),
+    ("HEAT_SCRIPT_WORKING", "script hook: working directory"),
+    ("HEAT_SCRIPT_OUTPUTS", "script hook: outputs directory"),
+    ("HEAT_ANSIBLE_WORKING", "ansible hook: working directory"),
+    ("HEAT_ANSIBLE_OUTPUTS", "ansible hook: outputs directory"),
+    ("HEAT_ANSIBLE_CMD", "ansible hook: ansible-playbook command"),
+    ("HEAT_ANSIBLE_INVENTORY", "ansible hook: inventory"),
+    ("HEAT_PUPPET_WORKING", "puppet hook: working directory"),
+    ("HEAT_PUPPET_OUTPUTS", "puppet hook: outputs directory"),
+    ("HEAT_PUPPET_CMD", "puppet hook: puppet command"),
+    ("HEAT_PUPPET_LOGDIR", "puppet hook: log directory"),
+    ("HEAT_PUPPET_HIERA_DATADIR", "puppet hook: hiera data directory"),
+    ("HEAT_SALT_WORKING", "salt hook: working directory"),
+    ("HEAT_SALT_CMD", "salt hook: salt-call command"),
+    ("HEAT_CHEF_WORKING", "chef hook: working directory"),
+    ("HEAT_CHEF_OUTPUTS", "chef hook: outputs directory"),
+    ("HEAT_HIERA_CONFIG", "hiera hook: hiera.yaml path"),
+    ("HEAT_HIERA_ELEMENT_CHECK_CMD", "hiera hook: command deciding whether the hieradata element is present"),
+    ("HEAT_APPLY_CONFIG_CMD", "apply-config hook: os-apply-config command"),
+];
+
+/// Every path the agent reads or writes by default.
+const FILES: &[(&str, &str)] = &[
+    (
+        "/etc/os-collect-config.conf",
+        "collector configuration, rendered from Heat's metadata (0600)",
+    ),
+    ("/etc/heat-agent/config.toml", "native configuration (0600)"),
+    (
+        "/var/lib/heat-cfntools/cfn-init-data, /var/lib/cloud/data/cfn-init-data",
+        "boot metadata written by cloud-init (read)",
+    ),
+    (
+        "/var/lib/os-collect-config/",
+        "metadata cache: <collector>.json, .last and .orig copies, os_config_files.json",
+    ),
+    (
+        "/var/lib/os-collect-config/local-data/",
+        "local collector input",
+    ),
+    (
+        "/var/run/os-collect-config/",
+        "run-time lock and state of the collector",
+    ),
+    (
+        "/usr/libexec/os-apply-config/templates/",
+        "os-apply-config template root",
+    ),
+    (
+        "/usr/libexec/os-refresh-config/",
+        "os-refresh-config phases: pre-configure.d, configure.d, migration.d, post-configure.d",
+    ),
+    ("/var/run/os-refresh-config.lock", "os-refresh-config lock"),
+    (
+        "/var/run/heat-config/heat-config",
+        "the deployments, rendered by os-apply-config (0600)",
+    ),
+    (
+        "/var/lib/heat-config/deployed/",
+        "one marker (and result) per deployment already run",
+    ),
+    (
+        "/var/lib/heat-config/hooks/, /usr/libexec/heat-config/hooks/",
+        "hooks, built-in wrappers and external ones",
+    ),
+    (
+        "/var/lib/heat-config/heat-config-<hook>/, /var/run/heat-config/heat-config-<hook>/",
+        "hook working and outputs directories",
+    ),
+    (
+        "/var/lib/heat-agent/",
+        "state: deployment journal and signal outbox (0700); heat-agent status reads it",
+    ),
+    (
+        "/usr/lib/systemd/system/heat-agent.service",
+        "the unit (alias os-collect-config.service)",
+    ),
+    (
+        "/usr/share/doc/heat-agent/",
+        "README.md, operators.md, configuration.md, compatibility.md, config.toml.example",
+    ),
+];
+
+const SEE_ALSO: &str =
+    "heat-agent(1), heat-agent-run(1), heat-agent-collect(1), heat-agent-apply(1), \
+    heat-agent-refresh(1), heat-agent-deploy(1), heat-agent-notify(1), heat-agent-hook(1), \
+    heat-agent-status(1), os-collect-config(1), os-apply-config(1), os-refresh-config(1), \
+    heat-config-notify(1), systemd.service(5), journalctl(1); \
+    /usr/share/doc/heat-agent/operators.md";
+
+/// roff text: backslashes doubled, hyphens as `\-` (a minus would be typeset otherwise).
+fn roff(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('-', "\\-")
+}
+
+/// EXIT STATUS, ENVIRONMENT, FILES and SEE ALSO: the same on every page.
+fn common_sections() -> String {
+    let mut out = String::new();
+    let mut section = |title: &str, items: &[(&str, &str)], bold: bool| {
+        out.push_str(&format!(".SH \"{title}\"\n"));
+        for (key, text) in items {
+            let font = if bold { "B" } else { "I" };
+            out.push_str(&format!(
+                ".TP\n\\f{font}{}\\fR\n{}\n",
+                roff(key),
+                roff(text)
+            ));
+        }
+    };
+    section("EXIT STATUS", EXIT_STATUS, true);
+    section("ENVIRONMENT", ENVIRONMENT, true);
+    section("FILES", FILES, false);
+    out.push_str(&format!(".SH \"SEE ALSO\"\n{}\n", roff(SEE_ALSO)));
+    out
+}
+
 /// The page of a legacy name: its own definition, else a roff include of the native page
-/// (`man os-collect-config` then shows `heat-agent-collect`).
+/// (`man os-config-applier` then shows `heat-agent-apply`).
 fn legacy_page(
     legacy: &'static str,
     native: &str,
@@ -143,10 +294,27 @@ pub fn completions() -> Vec<(String, Vec<u8>)> {
     .into_iter()
     .map(|(shell, file)| {
         let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut command(), "heat-agent", &mut buf);
+        clap_complete::generate(shell, &mut command(), BIN, &mut buf);
+        if shell == Shell::Bash {
+            buf = fix_bash_subcommand_labels(&buf);
+        }
         (file.to_string(), buf)
     })
     .collect()
+}
+
+const BIN: &str = "heat-agent";
+
+/// clap_complete's bash script tracks the subcommand as `heat__agent__subcmd__NAME` but labels
+/// its cases `heat__subcmd__agent__subcmd__NAME` when the binary name has a hyphen
+/// (clap-rs/clap#6421), so nothing after the subcommand completed. Renames the labels to match;
+/// a no-op once clap_complete is fixed.
+fn fix_bash_subcommand_labels(script: &[u8]) -> Vec<u8> {
+    let wrong = format!("{}__subcmd__", BIN.replace('-', "__subcmd__"));
+    let right = format!("{}__subcmd__", BIN.replace('-', "__"));
+    String::from_utf8_lossy(script)
+        .replace(&wrong, &right)
+        .into_bytes()
 }
 
 fn output_dir(args: &[OsString], usage: &str) -> Result<PathBuf, String> {
@@ -262,6 +430,12 @@ mod tests {
     fn completions_cover_three_shells() {
         let files = completions();
         assert_eq!(files.len(), 3);
+        let bash = String::from_utf8(files[0].1.clone()).unwrap();
+        assert!(
+            bash.contains("        heat__agent__subcmd__status)"),
+            "{bash}"
+        );
+        assert!(!bash.contains("heat__subcmd__agent"), "{bash}");
         for (name, data) in files {
             let text = String::from_utf8(data).unwrap();
             assert!(
