@@ -5,6 +5,7 @@
 //! os-refresh-config, heat-config) in one binary. See DESIGN in docs/architecture.md.
 
 pub mod apply;
+pub mod build_info;
 pub mod cache;
 pub mod cli;
 pub mod collectors;
