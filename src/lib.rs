@@ -15,7 +15,6 @@ pub mod deploy;
 pub mod fsutil;
 pub mod hooks;
 pub mod http;
-pub mod keystone;
 pub mod lifecycle;
 pub mod logging;
 pub mod merge;
