@@ -57,19 +57,10 @@ impl HttpSettings {
 pub fn agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
     let mut tls = TlsConfig::builder();
     if let Some(ca) = &s.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("CA file {}: {e}", ca.display()))?;
-        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-                _ => None,
-            })
+        let certs: Vec<Certificate<'static>> = tls::ca_certificates(ca)?
+            .iter()
+            .map(|der| Certificate::from_der(der).to_owned())
             .collect();
-        if certs.is_empty() {
-            return Err(format!(
-                "CA file {}: no PEM certificate found",
-                ca.display()
-            ));
-        }
         tls = tls.root_certs(RootCerts::new_with_certs(&certs));
     }
     if !s.verify_tls {
