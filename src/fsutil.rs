@@ -76,11 +76,66 @@ pub fn sweep_temp_files(dir: &Path, min_age: std::time::Duration) -> usize {
     removed
 }
 
+/// How much of a crash a [`replace`] survives. Every choice is atomic: readers (and a crash)
+/// see the old file or the new one, never a mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Rename only, nothing fsynced: a working file regenerated on every run.
+    Atomic,
+    /// The file's data is fsynced before the rename; the directory is not (a crash may bring
+    /// back the old file, never a truncated new one).
+    DataSynced,
+    /// The file and then its directory are fsynced: the new file survives power loss.
+    Durable,
+}
+
+/// Replace `path` with `data` (temp file in the same directory, rename), with `mode` (and
+/// `owner` when set), as durable as `durability` says.
+pub fn replace(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Owner,
+    durability: Durability,
+) -> io::Result<()> {
+    stage_with(path, data, mode, owner, durability != Durability::Atomic)?.commit()?;
+    if durability == Durability::Durable {
+        sync_parent(path).map_err(|e| named(e, path))?;
+    }
+    Ok(())
+}
+
 /// Write `data` to `path` atomically and durably with `mode` (and `owner` when set).
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<()> {
-    stage(path, data, mode, owner)?.commit()?;
-    sync_parent(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    replace(path, data, mode, owner, Durability::Durable)
+}
+
+/// How [`lock`] waits for a lock another process holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockWait {
+    /// Block until it is free.
+    Block,
+    /// Fail at once with the `flock` error (EWOULDBLOCK).
+    Fail,
+}
+
+/// An exclusive `flock` on `path` (created 0600 when missing, never truncated), held until the
+/// returned file is dropped. With [`LockWait::Fail`] a held lock is the raw `flock` error, so a
+/// caller can report its errno; an open error names the path.
+pub fn lock(path: &Path, wait: LockWait) -> io::Result<nix::fcntl::Flock<File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let arg = match wait {
+        LockWait::Block => FlockArg::LockExclusive,
+        LockWait::Fail => FlockArg::LockExclusiveNonblock,
+    };
+    Flock::lock(file, arg).map_err(|(_, errno)| io::Error::from(errno))
 }
 
 /// A file written and fsynced under a temporary name next to its destination, not yet renamed

@@ -10,7 +10,7 @@
 pub mod runparts;
 
 use clap::{Arg, ArgAction, Command};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
@@ -235,16 +235,7 @@ fn strerror(errno: i32) -> String {
 }
 
 fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| {
-            let msg = format!("Could not open lock file {}: {e}", path.display());
-            log.error(&msg);
-            Outcome::LockError(msg)
-        })?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    match crate::fsutil::lock(path, crate::fsutil::LockWait::Fail) {
         Ok(mut lock) => {
             // Unlike the reference (whose note was never flushed), the holder is visible.
             let _ = lock.set_len(0);
@@ -256,8 +247,14 @@ fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
             );
             Ok(HeldLock(lock))
         }
-        Err((_file, errno)) => {
-            let errno = errno as i32;
+        Err(e) if e.raw_os_error().is_none() => {
+            // the file could not be opened (the error names it)
+            let msg = format!("Could not open lock file {e}");
+            log.error(&msg);
+            Err(Outcome::LockError(msg))
+        }
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or_default();
             log.error(&format!(
                 "Could not lock {}. [Errno {errno}] {}",
                 path.display(),
