@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -466,26 +466,6 @@ fn close_inherited_fds() {
     }
 }
 
-/// SIGTERM and SIGINT raise `stop` (the runner then kills the running script's tree) and
-/// record which signal came; a second one of them exits at once.
-fn install_stop_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let which = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone());
-        let _ = signal_hook::flag::register_usize(sig, which.clone(), sig as usize);
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
-    (stop, which)
-}
-
-fn signal_exit_code(which: &AtomicUsize) -> i32 {
-    match which.load(Ordering::SeqCst) {
-        0 => 128 + nix::libc::SIGTERM,
-        s => 128 + s as i32,
-    }
-}
-
 /// `os-refresh-config` / `heat-agent refresh`.
 pub fn main(args: Vec<OsString>) -> i32 {
     crate::logging::set_style(crate::logging::style_for(
@@ -527,9 +507,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .filter(|&t| t > 0)
         .map(Duration::from_secs);
     close_inherited_fds();
-    let (stop, which) = install_stop_signals();
-    match refresh(&opts, Some(&stop)) {
-        Outcome::Stopped => signal_exit_code(&which),
+    let signals = crate::lifecycle::StopSignals::install();
+    match refresh(&opts, Some(signals.flag())) {
+        Outcome::Stopped => signals.exit_code(),
         outcome => outcome.exit_code(),
     }
 }
@@ -578,8 +558,8 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
             Err(f) => usage_failure(&runner, &name, &f),
         };
     }
-    let (stop, which) = install_stop_signals();
-    runner.stop = Some(&stop);
+    let signals = crate::lifecycle::StopSignals::install();
+    runner.stop = Some(signals.flag());
     match runner.run(dir) {
         Ok(()) => 0,
         Err(runparts::Failure::Stopped { path }) => {
@@ -589,7 +569,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
             runner.say(&format!(
                 "Stopped by a signal: killed{what} and its children"
             ));
-            signal_exit_code(&which)
+            signals.exit_code()
         }
         Err(f @ runparts::Failure::NotADirectory(_)) => usage_failure(&runner, &name, &f),
         Err(f @ runparts::Failure::Unreadable(..)) => {
