@@ -230,6 +230,36 @@ impl Drop for Staged {
     }
 }
 
+/// [`stage`] each of `files` (destination, contents) with `mode`, fsynced, one thread per file
+/// with at most 16 at a time (each thread's write and fsync overlap the others'), while
+/// `meanwhile` runs on the calling thread once every file has been handed to a thread.
+/// Returns what `meanwhile` returned and the staged files in `files` order; on an error the
+/// temporary files already made are removed.
+pub fn stage_each_while<T>(
+    files: &[(PathBuf, &[u8])],
+    mode: u32,
+    meanwhile: impl FnOnce() -> T,
+) -> (T, io::Result<Vec<Staged>>) {
+    const IN_FLIGHT: usize = 16;
+    std::thread::scope(|scope| {
+        let mut pending = std::collections::VecDeque::new();
+        let mut done = Vec::with_capacity(files.len());
+        let join = |h: std::thread::ScopedJoinHandle<'_, io::Result<Staged>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("file writer failed")))
+        };
+        for (path, data) in files {
+            if pending.len() >= IN_FLIGHT {
+                done.extend(pending.pop_front().map(join));
+            }
+            pending.push_back(scope.spawn(move || stage(path, data, mode, Owner::default())));
+        }
+        let result = meanwhile();
+        done.extend(pending.into_iter().map(join));
+        (result, done.into_iter().collect())
+    })
+}
+
 /// Make many staged files durable before any is renamed into place: each is fsynced, from
 /// several threads at once so the filesystem batches the journal commits.
 pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
@@ -237,32 +267,43 @@ pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
 }
 
 fn sync_each(files: &[&Staged]) -> io::Result<()> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let sync_one = |f: &Staged| {
+    let sync_one = |f: &&Staged| {
         File::open(&f.tmp)
             .and_then(|h| h.sync_all())
             .map_err(|e| io::Error::new(e.kind(), format!("syncing {}: {e}", f.path.display())))
     };
-    if let [one] = files {
-        return sync_one(one); // nothing to batch: no thread
+    in_parallel(files, sync_one)
+}
+
+/// Run `work` on every item from up to [`STAGE_WORKERS`] threads at once, so the filesystem
+/// batches the journal commits of their fsyncs (a single item needs no thread). Every thread
+/// is joined; the first error is returned.
+fn in_parallel<I: Sync>(items: &[I], work: impl Fn(&I) -> io::Result<()> + Sync) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = items.len().min(STAGE_WORKERS);
+    if workers <= 1 {
+        return items.iter().try_for_each(work);
     }
-    let workers = files.len().min(16);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| -> io::Result<()> {
-                    while let Some(f) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        sync_one(f)?;
+                    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        work(item)?;
                     }
                     Ok(())
                 })
             })
             .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(io::Error::other("fsync worker failed")))
-        })
+        let results: Vec<io::Result<()>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("fsync worker failed")))
+            })
+            .collect();
+        results.into_iter().collect()
     })
 }
 
@@ -508,40 +549,13 @@ pub fn sync_dirs_with(dirs: &[&Path], flush: Flush) -> io::Result<()> {
 
 /// fsync several directories at once (after renames into them); the first error is returned.
 pub fn sync_dirs(dirs: &[&Path]) -> io::Result<()> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let sync = |d: &Path| {
+    in_parallel(dirs, |d| {
         File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot sync directory {}: {e}", d.display()),
             )
         })
-    };
-    let workers = dirs.len().min(STAGE_WORKERS);
-    if workers <= 1 {
-        return dirs.iter().try_for_each(|d| sync(d));
-    }
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> io::Result<()> {
-                    while let Some(d) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        sync(d)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        // join every worker before reporting the first error
-        let results: Vec<io::Result<()>> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("directory sync worker failed")))
-            })
-            .collect();
-        results.into_iter().collect::<io::Result<()>>()
     })
 }
 
