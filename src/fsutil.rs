@@ -162,31 +162,20 @@ pub fn stage_with(
     owner: Owner,
     fsync: bool,
 ) -> io::Result<Staged> {
-    let tmp = temp_path(path)?;
-    let staged = Staged {
-        tmp,
-        path: path.to_path_buf(),
-        committed: false,
+    let mut staged = Vec::with_capacity(1);
+    let request = StageRequest {
+        path,
+        data,
+        mode,
+        owner,
     };
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&staged.tmp)?;
-        f.write_all(data)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        if owner.uid.is_some() || owner.gid.is_some() {
-            std::os::unix::fs::fchown(&f, owner.uid, owner.gid)?;
-        }
-        if fsync {
-            f.sync_all()?;
-        }
-        Ok::<(), io::Error>(())
-    })();
-    result
-        .map(|()| staged)
-        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    let file = write_temp(&request, &mut staged)?;
+    if fsync {
+        file.sync_all().map_err(|e| named(e, path))?;
+    }
+    staged
+        .pop()
+        .ok_or_else(|| named(io::Error::other("not staged"), path))
 }
 
 /// Make `dst` another name of `src`'s file, atomically replacing what `dst` was (link to a
