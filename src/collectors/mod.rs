@@ -23,6 +23,7 @@ pub mod request;
 pub mod zaqar;
 
 // the response helpers live with the one HTTP owner; re-exported for the collectors
+pub(crate) use crate::http::quote::{quote, quote_plus};
 pub use crate::http::response::MAX_BODY;
 pub(crate) use crate::http::response::{
     header, parse_json, read_body, status_error, transport_error,
@@ -314,25 +315,6 @@ pub(crate) fn agent(s: &HttpSettings) -> Result<ureq::Agent, CollectError> {
     crate::http::shared_agent(s).map_err(CollectError::NotAvailable)
 }
 
-/// Python's `urllib.parse.quote(s, safe)`: unreserved characters and those in `safe` stay,
-/// every other byte of the UTF-8 form becomes `%XX` (upper-case hex).
-pub(crate) fn quote(s: &str, safe: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.as_bytes().contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `application/x-www-form-urlencoded` value (Python `quote_plus(s, safe='')`).
-pub(crate) fn quote_plus(s: &str) -> String {
-    quote(s, " ").replace(' ', "+")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,23 +338,6 @@ mod tests {
             err,
             CollectError::NotConfigured("Unknown collector nope".into())
         );
-    }
-
-    #[test]
-    fn quote_matches_python() {
-        assert_eq!(quote("a b/c~_.-é", "/"), "a%20b/c~_.-%C3%A9");
-        assert_eq!(quote("my.stack/x", ""), "my.stack%2Fx");
-        assert_eq!(quote_plus("a b+c=d"), "a+b%2Bc%3Dd");
-    }
-
-    #[test]
-    fn status_error_reads_like_requests() {
-        let m = status_error(403, "http://h/x?Signature=abc");
-        assert_eq!(
-            m,
-            "403 Client Error: Forbidden for url: http://h/x?Signature=***"
-        );
-        assert!(status_error(503, "http://h/").starts_with("503 Server Error: Service Unavailable"));
     }
 
     #[test]

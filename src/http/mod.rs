@@ -10,6 +10,7 @@
 //! agents' connector clips each connect, write and read to the time left.
 
 pub mod keystone;
+pub mod quote;
 pub mod response;
 pub mod tls;
 

@@ -242,7 +242,7 @@ impl Failure {
 /// Python's `urllib.parse.quote(s)` (safe `/`): what heatclient does to the stack id and
 /// resource name in the signal path.
 pub fn quote_path(s: &str) -> String {
-    crate::collectors::quote(s, "/")
+    crate::http::quote::quote(s, "/")
 }
 
 /// What the agent got back; 2xx is success, the rest is classified.
