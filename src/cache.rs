@@ -159,39 +159,24 @@ impl Cache {
                 write_json,
             });
         }
-        std::thread::scope(|scope| {
-            const IN_FLIGHT: usize = 16;
-            let mut pending = std::collections::VecDeque::new();
-            let mut durable = Vec::new();
-            let join = |h: std::thread::ScopedJoinHandle<'_, io::Result<fsutil::Staged>>| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("cache writer failed")))
-            };
-            for plan in &plans {
-                let targets = [
-                    plan.write_orig
-                        .then(|| Self::with_suffix(&plan.path, ".orig")),
-                    plan.write_json.then(|| plan.path.clone()),
-                ];
-                for target in targets.into_iter().flatten() {
-                    if pending.len() >= IN_FLIGHT {
-                        durable.push(pending.pop_front().map(join));
-                    }
-                    let text = plan.text.as_bytes();
-                    pending.push_back(scope.spawn(move || {
-                        fsutil::stage_with(&target, text, 0o600, Owner::default(), true)
-                    }));
-                }
-            }
-            for (target, data) in extras {
-                if pending.len() >= IN_FLIGHT {
-                    durable.push(pending.pop_front().map(join));
-                }
-                pending.push_back(scope.spawn(move || {
-                    fsutil::stage_with(target, data, 0o600, Owner::default(), true)
-                }));
-            }
-            let stored: Vec<(PathBuf, bool)> = plans
+        let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
+        for plan in &plans {
+            let targets = [
+                plan.write_orig
+                    .then(|| Self::with_suffix(&plan.path, ".orig")),
+                plan.write_json.then(|| plan.path.clone()),
+            ];
+            files.extend(
+                targets
+                    .into_iter()
+                    .flatten()
+                    .map(|t| (t, plan.text.as_bytes())),
+            );
+        }
+        files.extend(extras.iter().map(|(t, data)| (t.clone(), data.as_slice())));
+        // what changed since the last commit is worked out while the files are written
+        let (stored, durable) = fsutil::stage_each_while(&files, 0o600, || {
+            plans
                 .iter()
                 .zip(entries)
                 .map(|(plan, &(key, value))| {
@@ -199,13 +184,11 @@ impl Cache {
                         || self.changed_since_commit(key, &plan.path, &plan.text, value);
                     (plan.path.clone(), changed)
                 })
-                .collect();
-            durable.extend(pending.into_iter().map(|h| Some(join(h))));
-            let durable = durable
-                .into_iter()
-                .flatten()
-                .collect::<io::Result<Vec<_>>>()?;
-            Ok(StagedCycle { stored, durable })
+                .collect::<Vec<(PathBuf, bool)>>()
+        });
+        Ok(StagedCycle {
+            stored,
+            durable: durable?,
         })
     }
 

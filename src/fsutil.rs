@@ -76,11 +76,66 @@ pub fn sweep_temp_files(dir: &Path, min_age: std::time::Duration) -> usize {
     removed
 }
 
+/// How much of a crash a [`replace`] survives. Every choice is atomic: readers (and a crash)
+/// see the old file or the new one, never a mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Rename only, nothing fsynced: a working file regenerated on every run.
+    Atomic,
+    /// The file's data is fsynced before the rename; the directory is not (a crash may bring
+    /// back the old file, never a truncated new one).
+    DataSynced,
+    /// The file and then its directory are fsynced: the new file survives power loss.
+    Durable,
+}
+
+/// Replace `path` with `data` (temp file in the same directory, rename), with `mode` (and
+/// `owner` when set), as durable as `durability` says.
+pub fn replace(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Owner,
+    durability: Durability,
+) -> io::Result<()> {
+    stage_with(path, data, mode, owner, durability != Durability::Atomic)?.commit()?;
+    if durability == Durability::Durable {
+        sync_parent(path).map_err(|e| named(e, path))?;
+    }
+    Ok(())
+}
+
 /// Write `data` to `path` atomically and durably with `mode` (and `owner` when set).
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Owner) -> io::Result<()> {
-    stage(path, data, mode, owner)?.commit()?;
-    sync_parent(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    replace(path, data, mode, owner, Durability::Durable)
+}
+
+/// How [`lock`] waits for a lock another process holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockWait {
+    /// Block until it is free.
+    Block,
+    /// Fail at once with the `flock` error (EWOULDBLOCK).
+    Fail,
+}
+
+/// An exclusive `flock` on `path` (created 0600 when missing, never truncated), held until the
+/// returned file is dropped. With [`LockWait::Fail`] a held lock is the raw `flock` error, so a
+/// caller can report its errno; an open error names the path.
+pub fn lock(path: &Path, wait: LockWait) -> io::Result<nix::fcntl::Flock<File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let arg = match wait {
+        LockWait::Block => FlockArg::LockExclusive,
+        LockWait::Fail => FlockArg::LockExclusiveNonblock,
+    };
+    Flock::lock(file, arg).map_err(|(_, errno)| io::Error::from(errno))
 }
 
 /// A file written and fsynced under a temporary name next to its destination, not yet renamed
@@ -107,31 +162,20 @@ pub fn stage_with(
     owner: Owner,
     fsync: bool,
 ) -> io::Result<Staged> {
-    let tmp = temp_path(path)?;
-    let staged = Staged {
-        tmp,
-        path: path.to_path_buf(),
-        committed: false,
+    let mut staged = Vec::with_capacity(1);
+    let request = StageRequest {
+        path,
+        data,
+        mode,
+        owner,
     };
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&staged.tmp)?;
-        f.write_all(data)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        if owner.uid.is_some() || owner.gid.is_some() {
-            std::os::unix::fs::fchown(&f, owner.uid, owner.gid)?;
-        }
-        if fsync {
-            f.sync_all()?;
-        }
-        Ok::<(), io::Error>(())
-    })();
-    result
-        .map(|()| staged)
-        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    let file = write_temp(&request, &mut staged)?;
+    if fsync {
+        file.sync_all().map_err(|e| named(e, path))?;
+    }
+    staged
+        .pop()
+        .ok_or_else(|| named(io::Error::other("not staged"), path))
 }
 
 /// Make `dst` another name of `src`'s file, atomically replacing what `dst` was (link to a
@@ -175,6 +219,36 @@ impl Drop for Staged {
     }
 }
 
+/// [`stage`] each of `files` (destination, contents) with `mode`, fsynced, one thread per file
+/// with at most 16 at a time (each thread's write and fsync overlap the others'), while
+/// `meanwhile` runs on the calling thread once every file has been handed to a thread.
+/// Returns what `meanwhile` returned and the staged files in `files` order; on an error the
+/// temporary files already made are removed.
+pub fn stage_each_while<T>(
+    files: &[(PathBuf, &[u8])],
+    mode: u32,
+    meanwhile: impl FnOnce() -> T,
+) -> (T, io::Result<Vec<Staged>>) {
+    const IN_FLIGHT: usize = 16;
+    std::thread::scope(|scope| {
+        let mut pending = std::collections::VecDeque::new();
+        let mut done = Vec::with_capacity(files.len());
+        let join = |h: std::thread::ScopedJoinHandle<'_, io::Result<Staged>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("file writer failed")))
+        };
+        for (path, data) in files {
+            if pending.len() >= IN_FLIGHT {
+                done.extend(pending.pop_front().map(join));
+            }
+            pending.push_back(scope.spawn(move || stage(path, data, mode, Owner::default())));
+        }
+        let result = meanwhile();
+        done.extend(pending.into_iter().map(join));
+        (result, done.into_iter().collect())
+    })
+}
+
 /// Make many staged files durable before any is renamed into place: each is fsynced, from
 /// several threads at once so the filesystem batches the journal commits.
 pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
@@ -182,32 +256,43 @@ pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
 }
 
 fn sync_each(files: &[&Staged]) -> io::Result<()> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let sync_one = |f: &Staged| {
+    let sync_one = |f: &&Staged| {
         File::open(&f.tmp)
             .and_then(|h| h.sync_all())
             .map_err(|e| io::Error::new(e.kind(), format!("syncing {}: {e}", f.path.display())))
     };
-    if let [one] = files {
-        return sync_one(one); // nothing to batch: no thread
+    in_parallel(files, sync_one)
+}
+
+/// Run `work` on every item from up to [`STAGE_WORKERS`] threads at once, so the filesystem
+/// batches the journal commits of their fsyncs (a single item needs no thread). Every thread
+/// is joined; the first error is returned.
+fn in_parallel<I: Sync>(items: &[I], work: impl Fn(&I) -> io::Result<()> + Sync) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = items.len().min(STAGE_WORKERS);
+    if workers <= 1 {
+        return items.iter().try_for_each(work);
     }
-    let workers = files.len().min(16);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| -> io::Result<()> {
-                    while let Some(f) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        sync_one(f)?;
+                    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        work(item)?;
                     }
                     Ok(())
                 })
             })
             .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(io::Error::other("fsync worker failed")))
-        })
+        let results: Vec<io::Result<()>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("fsync worker failed")))
+            })
+            .collect();
+        results.into_iter().collect()
     })
 }
 
@@ -453,40 +538,13 @@ pub fn sync_dirs_with(dirs: &[&Path], flush: Flush) -> io::Result<()> {
 
 /// fsync several directories at once (after renames into them); the first error is returned.
 pub fn sync_dirs(dirs: &[&Path]) -> io::Result<()> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let sync = |d: &Path| {
+    in_parallel(dirs, |d| {
         File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot sync directory {}: {e}", d.display()),
             )
         })
-    };
-    let workers = dirs.len().min(STAGE_WORKERS);
-    if workers <= 1 {
-        return dirs.iter().try_for_each(|d| sync(d));
-    }
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> io::Result<()> {
-                    while let Some(d) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        sync(d)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        // join every worker before reporting the first error
-        let results: Vec<io::Result<()>> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("directory sync worker failed")))
-            })
-            .collect();
-        results.into_iter().collect::<io::Result<()>>()
     })
 }
 

@@ -5,6 +5,7 @@
 //! os-refresh-config, heat-config) in one binary. See DESIGN in docs/architecture.md.
 
 pub mod apply;
+pub mod build_info;
 pub mod cache;
 pub mod cli;
 pub mod collectors;
@@ -14,7 +15,6 @@ pub mod deploy;
 pub mod fsutil;
 pub mod hooks;
 pub mod http;
-pub mod keystone;
 pub mod lifecycle;
 pub mod logging;
 pub mod merge;

@@ -11,6 +11,8 @@
 //! (only that process is meant to ping). [`watchdog_interval`] is that timeout; ping at least
 //! twice within it.
 //!
+//! [`StopSignals`]: SIGTERM/SIGINT for the one-shot commands.
+//!
 //! Children (hooks, phase scripts) inherit `NOTIFY_SOCKET`; with `Type=notify` the unit's
 //! default `NotifyAccess=main` makes systemd ignore anything they send, so that is harmless.
 
@@ -113,6 +115,45 @@ fn reloading_message(usec: u64) -> String {
         "RELOADING=1".to_string()
     } else {
         format!("RELOADING=1\nMONOTONIC_USEC={usec}")
+    }
+}
+
+/// OS stop signals for a one-shot command (`refresh`, `run-parts`): SIGTERM and SIGINT raise
+/// [`StopSignals::flag`] (the runner then kills the running script's tree) and record which
+/// signal came; a second one of them exits the process at once (128 + the signal).
+pub struct StopSignals {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    which: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StopSignals {
+    /// Install the handlers (for the rest of the process's life).
+    pub fn install() -> StopSignals {
+        let signals = StopSignals {
+            stop: Default::default(),
+            which: Default::default(),
+        };
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            let stop = signals.stop.clone();
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop);
+            let _ = signal_hook::flag::register_usize(sig, signals.which.clone(), sig as usize);
+            let _ = signal_hook::flag::register(sig, signals.stop.clone());
+        }
+        signals
+    }
+
+    /// Raised by the first SIGTERM or SIGINT (shared: a runner may hand it to threads).
+    pub fn flag(&self) -> &std::sync::Arc<std::sync::atomic::AtomicBool> {
+        &self.stop
+    }
+
+    /// The exit status of a run the signal stopped: 128 + the signal (SIGTERM's when none
+    /// came, e.g. the flag was raised otherwise).
+    pub fn exit_code(&self) -> i32 {
+        match self.which.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => 128 + nix::libc::SIGTERM,
+            s => 128 + s as i32,
+        }
     }
 }
 
@@ -359,4 +400,14 @@ mod tests {
     // No test here sets NOTIFY_SOCKET or WATCHDOG_*: the environment is process-wide and other
     // tests (the daemon's) call these functions in parallel. The wrappers are one line each over
     // notify_with/watchdog_timeout_from; tests/packaging_notify.rs covers them end to end.
+
+    #[test]
+    fn a_stop_signal_raises_the_flag_and_names_the_exit_code() {
+        let signals = StopSignals::install();
+        assert!(!signals.flag().load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(signals.exit_code(), 128 + nix::libc::SIGTERM);
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT).unwrap();
+        assert!(signals.flag().load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(signals.exit_code(), 128 + nix::libc::SIGINT);
+    }
 }

@@ -230,8 +230,8 @@ fn stdio_for(o: Output) -> Stdio {
     }
 }
 
-/// Run the child to completion (or timeout / stop). `stop` is polled every 100 ms.
-pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finished> {
+/// The command `spec` describes, not yet started.
+fn command(spec: &Spec) -> Command {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args);
     if spec.env_clear {
@@ -256,9 +256,13 @@ pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finis
     });
     cmd.stdout(stdio_for(spec.stdout));
     cmd.stderr(stdio_for(spec.stderr));
+    cmd
+}
 
+/// Run the child to completion (or timeout / stop). `stop` is polled every 100 ms.
+pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finished> {
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| {
+    let mut child = command(spec).spawn().map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("cannot run {}: {e}", spec.program.display()),

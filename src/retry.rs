@@ -1,5 +1,7 @@
-//! Pure retry policy: capped exponential backoff with jitter. Sleeping is the caller's job
-//! (or an injected sleeper's), so the policy is unit-tested without time passing.
+//! Pure retry policy: capped exponential backoff with jitter. Sleeping is the caller's job,
+//! so the policy is unit-tested without time passing. The retries themselves are persisted
+//! (the outbox keeps each signal's attempts and next due time), so there is no in-memory
+//! retry loop here.
 
 use std::time::Duration;
 
@@ -45,36 +47,6 @@ pub fn jitter(d: Duration, frac: f64, unit: f64) -> Duration {
     Duration::from_secs_f64((d.as_secs_f64() * factor).max(0.0))
 }
 
-/// What a failed attempt means for the next one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Retry(String),
-    Fatal(String),
-}
-
-/// Run `op` until it succeeds, fails fatally, or `max_attempts` are used; `sleep` is injected.
-pub fn retry<T>(
-    policy: &Backoff,
-    max_attempts: u32,
-    mut sleep: impl FnMut(Duration),
-    mut op: impl FnMut(u32) -> Result<T, Verdict>,
-) -> Result<T, String> {
-    let mut attempt = 0;
-    loop {
-        match op(attempt) {
-            Ok(v) => return Ok(v),
-            Err(Verdict::Fatal(e)) => return Err(e),
-            Err(Verdict::Retry(e)) => {
-                attempt += 1;
-                if attempt >= max_attempts {
-                    return Err(e);
-                }
-                sleep(policy.delay(attempt - 1));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,36 +73,5 @@ mod tests {
             let j = Backoff::default().delay(3);
             assert!(j >= Duration::from_secs_f64(7.2) && j <= Duration::from_secs_f64(8.8));
         }
-    }
-
-    #[test]
-    fn retry_stops_on_fatal_and_counts_attempts() {
-        let mut slept = Vec::new();
-        let r: Result<(), String> = retry(
-            &Backoff::default(),
-            5,
-            |d| slept.push(d),
-            |a| {
-                if a < 2 {
-                    Err(Verdict::Retry(format!("try {a}")))
-                } else {
-                    Err(Verdict::Fatal("403".into()))
-                }
-            },
-        );
-        assert_eq!(r.unwrap_err(), "403");
-        assert_eq!(slept.len(), 2);
-        let mut n = 0;
-        let r: Result<u32, String> = retry(
-            &Backoff::default(),
-            3,
-            |_| {},
-            |_| {
-                n += 1;
-                Err(Verdict::Retry("down".into()))
-            },
-        );
-        assert_eq!(r.unwrap_err(), "down");
-        assert_eq!(n, 3);
     }
 }

@@ -487,3 +487,66 @@ fn flush_delivers_what_a_previous_process_queued() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(srv.requests().len(), 1);
 }
+
+/// A signal carries a credential (the Keystone token header, the signed URL): a redirect to
+/// another origin is refused, not followed with it, and the signal is recorded as failed.
+/// ureq alone followed it, sending the token to the other server.
+#[test]
+fn heat_native_signal_does_not_follow_a_cross_origin_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = Server::start(|_| Response::json(200, &Value::Null));
+    let target = elsewhere.url("/collect");
+    let srv = Server::start(|_| Response::new(500, ""));
+    let base = srv.url("");
+    srv.set_handler(move |r| {
+        if r.path() == "/v3/auth/tokens" {
+            let catalog = json!([{"type": "orchestration", "endpoints": [
+                {"interface": "public", "region_id": "RegionOne", "url": format!("{base}/heat/v1/p")}]}]);
+            return Response::json(201, &json!({"token": {"catalog": catalog}}))
+                .header("X-Subject-Token", "tok-must-stay-home");
+        }
+        Response::new(302, "").header("Location", &target)
+    });
+    let cfg = write_config(
+        dir.path(),
+        &entry(&[
+            ("deploy_auth_url", json!(srv.url("/v3"))),
+            ("deploy_user_id", json!("u")),
+            ("deploy_password", json!("pw")),
+            ("deploy_project_id", json!("p")),
+            ("deploy_stack_id", json!("s")),
+            ("deploy_resource_name", json!("dep")),
+        ]),
+    );
+    let out = notify(dir.path(), &cfg, "30", br#"{"deploy_status_code": 0}"#);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the token went to another origin"
+    );
+    let rec = record(dir.path());
+    assert_eq!(rec["state"], json!("failed"));
+    assert!(
+        rec["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("redirected to another origin"),
+        "{rec}"
+    );
+}
+
+/// The same for a pre-signed (CFN) URL: the signal is not posted anywhere else.
+#[test]
+fn signed_url_signal_does_not_follow_a_cross_origin_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = Server::start(|_| Response::json(200, &Value::Null));
+    let target = elsewhere.url("/collect");
+    let srv = Server::start(move |_| Response::new(307, "").header("Location", &target));
+    let url = srv.url("/v1/signal/x?Timestamp=1&Signature=SeCrEtSiG");
+    let cfg = write_config(dir.path(), &entry(&[("deploy_signal_id", json!(url))]));
+    let out = notify(dir.path(), &cfg, "30", b"{}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(elsewhere.requests().is_empty(), "the signal went elsewhere");
+    assert_eq!(srv.requests().len(), 1);
+    assert!(!stderr(&out).contains("SeCrEtSiG"));
+}

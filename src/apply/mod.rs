@@ -283,7 +283,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         if legacy {
             crate::output::println(REFERENCE_VERSION);
         } else {
-            crate::output::println(crate::cli::version_text());
+            crate::output::println(crate::build_info::version_text());
         }
         return 0;
     }

@@ -90,18 +90,7 @@ fn basename(arg0: &OsString) -> String {
         .unwrap_or_default()
 }
 
-pub fn version_text() -> String {
-    let mut features = vec!["rustls"];
-    if cfg!(target_env = "musl") {
-        features.push("static-musl");
-    }
-    format!(
-        "heat-agent {} (git {}; features: {})",
-        env!("CARGO_PKG_VERSION"),
-        env!("HEAT_AGENT_GIT_REV"),
-        features.join(", ")
-    )
-}
+pub use crate::build_info::version_text;
 
 fn usage() -> String {
     let mut s = String::from(

@@ -2,7 +2,7 @@
 //! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
 
 use super::{setting, CollectError, Context, Entries, Outcome};
-use crate::keystone;
+use crate::http::keystone;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -9,7 +9,6 @@
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::http::HttpSettings;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,8 +20,14 @@ pub mod heat;
 pub mod heat_local;
 pub mod local;
 pub mod request;
-pub mod ws_tls;
 pub mod zaqar;
+
+// the response helpers live with the one HTTP owner; re-exported for the collectors
+pub(crate) use crate::http::quote::{quote, quote_plus};
+pub use crate::http::response::MAX_BODY;
+pub(crate) use crate::http::response::{
+    header, parse_json, read_body, status_error, transport_error,
+};
 
 /// Why a collector produced nothing this cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +100,7 @@ fn registry() -> Vec<Box<dyn Collector>> {
 /// and zaqar may use the same credentials; one token serves both).
 #[derive(Debug)]
 pub struct State {
-    tokens: crate::keystone::TokenCache,
+    tokens: crate::http::keystone::TokenCache,
     collectors: Vec<Box<dyn Collector>>,
 }
 
@@ -188,16 +193,13 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// The cache directory (ec2 reads its own `ec2.json` from it).
     pub cachedir: &'a Path,
-    /// Keystone tokens by [`crate::keystone::token_key`] (auth_url, user_id, project_id,
+    /// Keystone tokens by [`crate::http::keystone::token_key`] (auth_url, user_id, project_id,
     /// password digest).
-    pub tokens: &'a mut crate::keystone::TokenCache,
+    pub tokens: &'a mut crate::http::keystone::TokenCache,
 }
 
 /// Names the reference accepts, in its default order.
 pub const NAMES: [&str; 7] = crate::config::DEFAULT_COLLECTORS;
-
-/// Cap on any response body we read: a hostile or broken server cannot exhaust memory.
-pub const MAX_BODY: u64 = 64 << 20;
 
 /// What one poll of a collector found.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,8 +231,8 @@ pub(crate) fn keystone_credentials<'a>(
     user_id: &'a Option<String>,
     password: &'a Option<String>,
     project_id: &'a Option<String>,
-) -> crate::keystone::Credentials<'a> {
-    crate::keystone::Credentials {
+) -> crate::http::keystone::Credentials<'a> {
+    crate::http::keystone::Credentials {
         auth_url: setting(auth_url).unwrap_or_default(),
         user_id: setting(user_id).unwrap_or_default(),
         password: setting(password).unwrap_or_default(),
@@ -258,21 +260,21 @@ pub(crate) fn refusal<T>(status: u16, url: &str) -> Result<Option<Outcome<T>>, S
 /// Call a service with a Keystone token for `creds` (cached in `tokens`); when the service
 /// refuses the token, it is dropped and the call made once more with a fresh one.
 pub(crate) fn with_token<T>(
-    tokens: &mut crate::keystone::TokenCache,
+    tokens: &mut crate::http::keystone::TokenCache,
     agent: &ureq::Agent,
-    creds: &crate::keystone::Credentials<'_>,
+    creds: &crate::http::keystone::Credentials<'_>,
     ttl: Duration,
-    mut call: impl FnMut(&crate::keystone::CachedToken) -> Result<Outcome<T>, CollectError>,
+    mut call: impl FnMut(&crate::http::keystone::CachedToken) -> Result<Outcome<T>, CollectError>,
 ) -> Result<T, CollectError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let token = crate::keystone::token(tokens, agent, creds, ttl)
+        let token = crate::http::keystone::token(tokens, agent, creds, ttl)
             .map_err(CollectError::NotAvailable)?;
         match call(&token)? {
             Outcome::Done(v) => return Ok(v),
             Outcome::Unauthorized(msg) => {
-                crate::keystone::invalidate(tokens, creds);
+                crate::http::keystone::invalidate(tokens, creds);
                 if attempt >= 2 {
                     return Err(CollectError::NotAvailable(msg));
                 }
@@ -313,89 +315,6 @@ pub(crate) fn agent(s: &HttpSettings) -> Result<ureq::Agent, CollectError> {
     crate::http::shared_agent(s).map_err(CollectError::NotAvailable)
 }
 
-/// `403 Client Error: Forbidden for url: <url>`, like Python requests' `raise_for_status`.
-pub(crate) fn status_error(status: u16, url: &str) -> String {
-    let reason = ureq::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Unknown");
-    let kind = if status >= 500 {
-        "Server Error"
-    } else {
-        "Client Error"
-    };
-    format!(
-        "{status} {kind}: {reason} for url: {}",
-        crate::logging::redact_url(url)
-    )
-}
-
-/// A transport failure (connection refused, timeout, TLS, ...) naming the URL.
-pub(crate) fn transport_error(e: &ureq::Error, url: &str) -> String {
-    // timers round: a call cut by the deadline may end a hair before it
-    let cut_short = if crate::http::remaining().is_some_and(|left| left < Duration::from_millis(50))
-    {
-        " (the time limit of this poll cycle was reached)"
-    } else {
-        ""
-    };
-    format!("{}: {e}{cut_short}", crate::logging::redact_url(url))
-}
-
-/// Read a response body, at most [`MAX_BODY`] bytes.
-pub(crate) fn read_body(
-    resp: &mut ureq::http::Response<ureq::Body>,
-    url: &str,
-) -> Result<Vec<u8>, String> {
-    resp.body_mut()
-        .with_config()
-        .limit(MAX_BODY)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => format!(
-                "{}: response body larger than {} MiB",
-                crate::logging::redact_url(url),
-                MAX_BODY >> 20
-            ),
-            e => transport_error(&e, url),
-        })
-}
-
-/// A header value as text (None when missing or not visible ASCII).
-pub(crate) fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// Parse a JSON reply as requests' `.json()` does (Python's reader; a UTF-8 byte order mark
-/// is fine); the caller words the error.
-pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, String> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8: {e}"))?;
-    crate::pyjson::parse_value(text)
-}
-
-/// Python's `urllib.parse.quote(s, safe)`: unreserved characters and those in `safe` stay,
-/// every other byte of the UTF-8 form becomes `%XX` (upper-case hex).
-pub(crate) fn quote(s: &str, safe: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.as_bytes().contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `application/x-www-form-urlencoded` value (Python `quote_plus(s, safe='')`).
-pub(crate) fn quote_plus(s: &str) -> String {
-    quote(s, " ").replace(' ', "+")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,23 +338,6 @@ mod tests {
             err,
             CollectError::NotConfigured("Unknown collector nope".into())
         );
-    }
-
-    #[test]
-    fn quote_matches_python() {
-        assert_eq!(quote("a b/c~_.-é", "/"), "a%20b/c~_.-%C3%A9");
-        assert_eq!(quote("my.stack/x", ""), "my.stack%2Fx");
-        assert_eq!(quote_plus("a b+c=d"), "a+b%2Bc%3Dd");
-    }
-
-    #[test]
-    fn status_error_reads_like_requests() {
-        let m = status_error(403, "http://h/x?Signature=abc");
-        assert_eq!(
-            m,
-            "403 Client Error: Forbidden for url: http://h/x?Signature=***"
-        );
-        assert!(status_error(503, "http://h/").starts_with("503 Server Error: Service Unavailable"));
     }
 
     #[test]

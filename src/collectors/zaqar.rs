@@ -2,10 +2,10 @@
 //! Zaqar queue; we pop one message per poll (`DELETE .../messages?pop=1`), or, with
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 
-use super::ws_tls;
 use super::{setting, CollectError, Context, Entries, Outcome};
 use crate::config::Zaqar as ZaqarSettings;
-use crate::keystone;
+use crate::http::keystone;
+use crate::http::tls as ws_tls;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -157,30 +157,12 @@ impl Journal {
 
 /// Temp file (0600) + optional file fsync + rename; no directory fsync.
 pub fn replace_file(path: &Path, data: &[u8], fsync: bool) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp{:08x}", fastrand::u32(..)));
-    let r = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        if fsync {
-            f.sync_all()?;
-        }
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    use crate::fsutil::{replace, Durability, Owner};
+    let durability = match fsync {
+        true => Durability::DataSynced,
+        false => Durability::Atomic,
+    };
+    replace(path, data, 0o600, Owner::default(), durability)
 }
 
 /// One journal file as a typed record (`None`: no such file).

@@ -330,24 +330,20 @@ fn open_state(paths: &Paths) -> io::Result<(Journal, Notifier, PathBuf)> {
 /// One exclusive runner at a time (daemon and a manual run must not see each other's running
 /// deployments as interrupted).
 fn lock(state_dir: &Path) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
-    use nix::fcntl::{Flock, FlockArg};
+    use crate::fsutil::LockWait;
     let path = state_dir.join("deploy.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let locking = |e: io::Error| io::Error::other(format!("locking {}: {e}", path.display()));
+    match crate::fsutil::lock(&path, LockWait::Fail) {
         Ok(l) => Ok(l),
-        Err((file, _)) => {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EWOULDBLOCK) => {
             log::info!(
                 "waiting for another deployment run to finish ({})",
                 path.display()
             );
-            Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", path.display())))
+            crate::fsutil::lock(&path, LockWait::Block).map_err(locking)
         }
+        Err(e) if e.raw_os_error().is_some() => Err(locking(e)),
+        Err(e) => Err(e),
     }
 }
 

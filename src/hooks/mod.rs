@@ -275,29 +275,9 @@ pub(crate) fn config_text(entry: &Value) -> Result<String, HookError> {
 
 /// Write a working file (temp + rename; no fsync: regenerated on every run).
 pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), HookError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp{:08x}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        fastrand::u32(..)
-    ));
-    let r = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(|e| HookError::new(format!("writing {}: {e}", path.display()), 1))
+    use crate::fsutil::{replace, Durability, Owner};
+    replace(path, data, mode, Owner::default(), Durability::Atomic)
+        .map_err(|e| HookError::new(e.to_string(), 1))
 }
 
 /// Declared outputs read from `<heat_outputs_path>.<name>` (missing files skipped).

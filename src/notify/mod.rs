@@ -2,7 +2,7 @@
 //!
 //! `transport` chooses where a signal goes and speaks each protocol, `trim` fits the payload
 //! into Heat's body limit, and `outbox` keeps every signal on disk until it is acknowledged.
-//! The Heat-native and Zaqar transports authenticate with [`crate::keystone`].
+//! The Heat-native and Zaqar transports authenticate with [`crate::http::keystone`].
 
 pub mod courier;
 pub mod outbox;

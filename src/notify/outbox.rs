@@ -25,7 +25,7 @@ use crate::retry::Backoff;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -327,27 +327,18 @@ impl Outbox {
     /// Exclusive lock on the outbox, so the daemon and a `notify` process never deliver or
     /// rewrite the same record at once. Released on drop.
     fn lock(&self) -> io::Result<nix::fcntl::Flock<File>> {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode_0600()
-            .open(self.dir.join(".lock"))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
+        crate::fsutil::lock(&self.dir.join(".lock"), crate::fsutil::LockWait::Block)
+            .map_err(|e| io::Error::new(e.kind(), format!("locking {}: {e}", self.dir.display())))
     }
 
     /// Short exclusive lock for replacing a record file. Delivery passes hold [`Outbox::lock`]
     /// for as long as the network takes; queueing a new signal must not wait for that.
     fn write_lock(&self) -> io::Result<nix::fcntl::Flock<File>> {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode_0600()
-            .open(self.dir.join(".write.lock"))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| io::Error::other(format!("locking {}: {e}", self.dir.display())))
+        crate::fsutil::lock(
+            &self.dir.join(".write.lock"),
+            crate::fsutil::LockWait::Block,
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("locking {}: {e}", self.dir.display())))
     }
 
     /// Write back a record after an attempt, unless a newer signal for the same id was queued
@@ -552,18 +543,6 @@ impl Outbox {
             .map(|s| s.next_attempt_at.unwrap_or(0.0))
             .min_by(|a, b| a.total_cmp(b))
             .map(to_system_time)
-    }
-}
-
-/// Open with mode 0600 (helper trait keeps the call chain readable).
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
     }
 }
 

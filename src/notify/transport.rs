@@ -6,10 +6,12 @@
 //! independently `deploy_queue_id` → Zaqar, else `deploy_auth_url` → Heat native; none → nothing.
 
 use super::trim;
-use crate::keystone::{self, CachedToken};
+use crate::http::keystone::{self, CachedToken};
+use crate::http::{send_same_origin, SameOriginError};
 use crate::pyjson;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use ureq::http::Method;
 
 /// Zaqar's default `max_messages_post_size` is 262144 bytes for the whole POST body; the
 /// payload is trimmed to leave room for the envelope.
@@ -240,16 +242,21 @@ impl Failure {
 /// Python's `urllib.parse.quote(s)` (safe `/`): what heatclient does to the stack id and
 /// resource name in the signal path.
 pub fn quote_path(s: &str) -> String {
-    crate::collectors::quote(s, "/")
+    crate::http::quote::quote(s, "/")
 }
 
 /// What the agent got back; 2xx is success, the rest is classified.
+/// A transport failure is worth another attempt; a refused redirect (to another origin, where
+/// the credential must not go) is not.
 fn check(
-    resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    resp: Result<ureq::http::Response<ureq::Body>, SameOriginError>,
     what: &str,
 ) -> Result<u16, Failure> {
     match resp {
-        Err(e) => Err(Failure::transient(None, format!("{what}: {e}"))),
+        Err(SameOriginError::Transport { error, .. }) => {
+            Err(Failure::transient(None, format!("{what}: {error}")))
+        }
+        Err(SameOriginError::Redirect(message)) => Err(Failure::permanent(None, message)),
         Ok(mut r) => {
             let status = r.status().as_u16();
             if (200..300).contains(&status) {
@@ -292,19 +299,15 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
                 shown,
                 if *verb == Verb::Put { "PUT" } else { "POST" }
             );
-            let req = match verb {
-                Verb::Post => agent.post(url),
-                Verb::Put => agent.put(url),
+            let method = match verb {
+                Verb::Post => Method::POST,
+                Verb::Put => Method::PUT,
             };
-            let what = format!(
-                "{} {shown}",
-                if *verb == Verb::Put { "PUT" } else { "POST" }
-            );
-            check(
-                req.header("content-type", "application/json")
-                    .send(body.as_bytes()),
-                &what,
-            )
+            let what = format!("{method} {shown}");
+            // the signed URL is the credential: its redirects stay on its origin
+            let headers = [("content-type", "application/json")];
+            let resp = send_same_origin(agent, &method, url, &headers, Some(body.as_bytes()));
+            check(resp, &what)
         }
         Target::Heat {
             credentials,
@@ -319,12 +322,13 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             );
             log::debug!("signalling {url}");
             let body = pyjson::dumps(payload);
-            let resp = agent
-                .post(&url)
-                .header("X-Auth-Token", &token.token)
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .send(body.as_bytes());
+            let headers = [
+                ("X-Auth-Token", token.token.as_str()),
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+            ];
+            let resp =
+                send_same_origin(agent, &Method::POST, &url, &headers, Some(body.as_bytes()));
             check(resp, &format!("POST {url}"))
         }
         Target::Zaqar {
@@ -341,10 +345,9 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             // v2 answers 404 there: then the reference's v1.1 exchange (PUT queue, POST).
             let v2 = format!("{endpoint}/v2/queues/{}/messages", quote_path(queue_id));
             log::debug!("signalling queue {v2}");
-            let resp = zaqar_client(agent.post(&v2), &token, credentials, client_id)
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .send(envelope.as_bytes());
+            let post = zaqar_headers(&token, credentials, client_id, true);
+            let resp =
+                send_same_origin(agent, &Method::POST, &v2, &post, Some(envelope.as_bytes()));
             match resp {
                 Ok(r) if r.status().as_u16() == 404 => {
                     log::info!("Zaqar has no API v2 here ({v2} answered 404): using v1.1")
@@ -352,15 +355,12 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
                 other => return check(other, &format!("POST {v2}")),
             }
             let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
-            let resp = zaqar_client(agent.put(&queue_url), &token, credentials, client_id)
-                .header("Accept", "application/json")
-                .send_empty();
+            let put = zaqar_headers(&token, credentials, client_id, false);
+            let resp = send_same_origin(agent, &Method::PUT, &queue_url, &put, Some(b""));
             check(resp, &format!("PUT {queue_url}"))?;
             let url = format!("{queue_url}/messages");
-            let resp = zaqar_client(agent.post(&url), &token, credentials, client_id)
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .send(envelope.as_bytes());
+            let resp =
+                send_same_origin(agent, &Method::POST, &url, &post, Some(envelope.as_bytes()));
             check(resp, &format!("POST {url}"))
         }
     }
@@ -384,16 +384,24 @@ fn authenticate(
     Ok((token, endpoint))
 }
 
-/// The headers that name the Zaqar client on every request of a signal.
-fn zaqar_client<B>(
-    req: ureq::RequestBuilder<B>,
-    token: &CachedToken,
-    c: &Credentials,
-    client_id: &str,
-) -> ureq::RequestBuilder<B> {
-    req.header("X-Auth-Token", &token.token)
-        .header("X-Project-Id", &c.project_id)
-        .header("Client-ID", client_id)
+/// The headers of a Zaqar request of a signal: the token, the names of the project and the
+/// client, JSON accepted (and sent, with `json_body`).
+fn zaqar_headers<'a>(
+    token: &'a CachedToken,
+    c: &'a Credentials,
+    client_id: &'a str,
+    json_body: bool,
+) -> Vec<(&'static str, &'a str)> {
+    let mut headers = vec![
+        ("X-Auth-Token", token.token.as_str()),
+        ("X-Project-Id", c.project_id.as_str()),
+        ("Client-ID", client_id),
+        ("Accept", "application/json"),
+    ];
+    if json_body {
+        headers.push(("Content-Type", "application/json"));
+    }
+    headers
 }
 
 fn no_endpoint(service: &str, c: &Credentials) -> Failure {

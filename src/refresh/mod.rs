@@ -10,13 +10,13 @@
 pub mod runparts;
 
 use clap::{Arg, ArgAction, Command};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -235,16 +235,7 @@ fn strerror(errno: i32) -> String {
 }
 
 fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| {
-            let msg = format!("Could not open lock file {}: {e}", path.display());
-            log.error(&msg);
-            Outcome::LockError(msg)
-        })?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    match crate::fsutil::lock(path, crate::fsutil::LockWait::Fail) {
         Ok(mut lock) => {
             // Unlike the reference (whose note was never flushed), the holder is visible.
             let _ = lock.set_len(0);
@@ -256,8 +247,14 @@ fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
             );
             Ok(HeldLock(lock))
         }
-        Err((_file, errno)) => {
-            let errno = errno as i32;
+        Err(e) if e.raw_os_error().is_none() => {
+            // the file could not be opened (the error names it)
+            let msg = format!("Could not open lock file {e}");
+            log.error(&msg);
+            Err(Outcome::LockError(msg))
+        }
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or_default();
             log.error(&format!(
                 "Could not lock {}. [Errno {errno}] {}",
                 path.display(),
@@ -469,26 +466,6 @@ fn close_inherited_fds() {
     }
 }
 
-/// SIGTERM and SIGINT raise `stop` (the runner then kills the running script's tree) and
-/// record which signal came; a second one of them exits at once.
-fn install_stop_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let which = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone());
-        let _ = signal_hook::flag::register_usize(sig, which.clone(), sig as usize);
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
-    (stop, which)
-}
-
-fn signal_exit_code(which: &AtomicUsize) -> i32 {
-    match which.load(Ordering::SeqCst) {
-        0 => 128 + nix::libc::SIGTERM,
-        s => 128 + s as i32,
-    }
-}
-
 /// `os-refresh-config` / `heat-agent refresh`.
 pub fn main(args: Vec<OsString>) -> i32 {
     crate::logging::set_style(crate::logging::style_for(
@@ -530,9 +507,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .filter(|&t| t > 0)
         .map(Duration::from_secs);
     close_inherited_fds();
-    let (stop, which) = install_stop_signals();
-    match refresh(&opts, Some(&stop)) {
-        Outcome::Stopped => signal_exit_code(&which),
+    let signals = crate::lifecycle::StopSignals::install();
+    match refresh(&opts, Some(signals.flag())) {
+        Outcome::Stopped => signals.exit_code(),
         outcome => outcome.exit_code(),
     }
 }
@@ -581,8 +558,8 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
             Err(f) => usage_failure(&runner, &name, &f),
         };
     }
-    let (stop, which) = install_stop_signals();
-    runner.stop = Some(&stop);
+    let signals = crate::lifecycle::StopSignals::install();
+    runner.stop = Some(signals.flag());
     match runner.run(dir) {
         Ok(()) => 0,
         Err(runparts::Failure::Stopped { path }) => {
@@ -592,7 +569,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
             runner.say(&format!(
                 "Stopped by a signal: killed{what} and its children"
             ));
-            signal_exit_code(&which)
+            signals.exit_code()
         }
         Err(f @ runparts::Failure::NotADirectory(_)) => usage_failure(&runner, &name, &f),
         Err(f @ runparts::Failure::Unreadable(..)) => {

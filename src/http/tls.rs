@@ -1,6 +1,8 @@
-//! TLS for `wss://` zaqar websocket endpoints: rustls (the TLS stack ureq already uses), with
-//! the built-in web PKI roots, a CA file, or, where the operator asked for it (the reference's
-//! `ssl_certificate_validation = false` default), no verification.
+//! TLS: the CA file every client trusts ([`ca_certificates`], read the same way for ureq's
+//! agents and for websockets), and the rustls client set-up for `wss://` zaqar websocket
+//! endpoints (the TLS stack ureq already uses), with the built-in web PKI roots, a CA file, or,
+//! where the operator asked for it (the reference's `ssl_certificate_validation = false`
+//! default), no verification.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -63,6 +65,20 @@ impl ServerCertVerifier for NoVerification {
     }
 }
 
+/// The PEM certificates in the CA file `path`; an unreadable file or one without a certificate
+/// is an error naming it.
+pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let named = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", path.display());
+    let pem = std::fs::read(path).map_err(|e| named(&e))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| named(&e))?;
+    if certs.is_empty() {
+        return Err(named(&"no PEM certificate found"));
+    }
+    Ok(certs)
+}
+
 /// A client configuration: verified against `ca_file` (or the web PKI roots), or not at all.
 pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -73,19 +89,10 @@ pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientC
         let mut roots = RootCertStore::empty();
         match ca_file {
             Some(path) => {
-                let certs = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("CA file {}: {e}", path.display()))?;
-                for cert in certs {
-                    let cert = cert.map_err(|e| format!("CA file {}: {e}", path.display()))?;
+                for cert in ca_certificates(path)? {
                     roots
                         .add(cert)
                         .map_err(|e| format!("CA file {}: {e}", path.display()))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!(
-                        "CA file {}: no PEM certificate found",
-                        path.display()
-                    ));
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

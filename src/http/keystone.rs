@@ -4,7 +4,7 @@
 //! `POST /auth/tokens`, catalog lookup, and a token cache reused until shortly before
 //! `expires_at` (collectors only: notify authenticates for every attempt).
 
-use crate::collectors::{header, parse_json, read_body, status_error, transport_error};
+use super::response::{header, parse_json, read_body, status_error, transport_error};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

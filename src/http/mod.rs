@@ -9,6 +9,11 @@
 //! poll loop caps a whole collection cycle that way, the EC2 walk its many requests. The
 //! agents' connector clips each connect, write and read to the time left.
 
+pub mod keystone;
+pub mod quote;
+pub mod response;
+pub mod tls;
+
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -53,19 +58,10 @@ impl HttpSettings {
 pub fn agent(s: &HttpSettings) -> Result<ureq::Agent, String> {
     let mut tls = TlsConfig::builder();
     if let Some(ca) = &s.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("CA file {}: {e}", ca.display()))?;
-        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-                _ => None,
-            })
+        let certs: Vec<Certificate<'static>> = tls::ca_certificates(ca)?
+            .iter()
+            .map(|der| Certificate::from_der(der).to_owned())
             .collect();
-        if certs.is_empty() {
-            return Err(format!(
-                "CA file {}: no PEM certificate found",
-                ca.display()
-            ));
-        }
         tls = tls.root_certs(RootCerts::new_with_certs(&certs));
     }
     if !s.verify_tls {
@@ -257,56 +253,109 @@ pub fn get_same_origin(
     call_same_origin(agent, &ureq::http::Method::GET, url, headers)
 }
 
-/// A request without a body (`GET`, `DELETE`) with `headers`, following redirects (at most 10)
-/// only while they stay on the same origin (scheme, host and port). Credentials such as a
-/// Keystone token must not travel to another origin, and ureq would send every custom header
-/// along; a cross-origin redirect is an error naming both places instead (the reference's
-/// requests library would follow it). The method is kept on a redirect, except that a 303
-/// asks for a GET.
+/// A request without a body (`GET`, `DELETE`): [`send_same_origin`] with the error as text.
 pub fn call_same_origin(
     agent: &ureq::Agent,
     method: &ureq::http::Method,
     url: &str,
     headers: &[(&str, &str)],
 ) -> Result<ureq::http::Response<ureq::Body>, String> {
-    let mut current = url.to_string();
-    let mut method = method.clone();
-    for _ in 0..=10 {
-        let mut req = if method == ureq::http::Method::DELETE {
-            agent.delete(&current)
-        } else {
-            agent.get(&current)
-        };
-        for (name, value) in headers {
-            req = req.header(*name, *value);
+    send_same_origin(agent, method, url, headers, None).map_err(|e| e.to_string())
+}
+
+/// Why [`send_same_origin`] has no response.
+#[derive(Debug)]
+pub enum SameOriginError {
+    /// The request failed on its way (connection, timeout, TLS): worth another attempt.
+    Transport { url: String, error: ureq::Error },
+    /// A redirect that is not followed: to another origin, a bad `Location`, too many.
+    Redirect(String),
+}
+
+impl std::fmt::Display for SameOriginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SameOriginError::Transport { url, error } => write!(f, "{}: {error}", redact(url)),
+            SameOriginError::Redirect(message) => f.write_str(message),
         }
-        let resp = req
-            .config()
-            .max_redirects(0)
-            .build()
-            .call()
-            .map_err(|e| format!("{}: {e}", crate::logging::redact_url(&current)))?;
+    }
+}
+
+/// The one way a call that carries a credential (a token header, a signed URL) is made:
+/// redirects (at most 10) are followed only while they stay on the same origin (scheme, host
+/// and port). ureq would send every custom header along to wherever a `Location` points; a
+/// cross-origin redirect is an error naming both places instead (the reference's requests
+/// library would follow it). The method and `body` are kept on a redirect, except that a 303,
+/// or a 301/302 answering a POST, asks for a GET without a body.
+pub fn send_same_origin(
+    agent: &ureq::Agent,
+    method: &ureq::http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<ureq::http::Response<ureq::Body>, SameOriginError> {
+    use ureq::http::Method;
+    let mut current = url.to_string();
+    let (mut method, mut body) = (method.clone(), body);
+    for _ in 0..=10 {
+        let resp = send_once(agent, &method, &current, headers, body).map_err(|error| {
+            SameOriginError::Transport {
+                url: current.clone(),
+                error,
+            }
+        })?;
         let status = resp.status().as_u16();
         let location = resp.headers().get("Location").and_then(|v| v.to_str().ok());
         let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
         else {
             return Ok(resp);
         };
-        let next = resolve_location(&current, location)
-            .ok_or_else(|| format!("{}: bad redirect Location {location}", redact(&current)))?;
+        let next = resolve_location(&current, location).ok_or_else(|| {
+            SameOriginError::Redirect(format!(
+                "{}: bad redirect Location {location}",
+                redact(&current)
+            ))
+        })?;
         if origin(&next) != origin(&current) {
-            return Err(format!(
+            return Err(SameOriginError::Redirect(format!(
                 "{}: redirected to another origin ({}); not following it with credentials",
                 redact(&current),
                 redact(&next)
-            ));
+            )));
         }
-        if status == 303 {
-            method = ureq::http::Method::GET;
+        if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
+            (method, body) = (Method::GET, None);
         }
         current = next;
     }
-    Err(format!("{}: too many redirects", redact(url)))
+    Err(SameOriginError::Redirect(format!(
+        "{}: too many redirects",
+        redact(url)
+    )))
+}
+
+/// One request of [`send_same_origin`], redirects not followed.
+fn send_once(
+    agent: &ureq::Agent,
+    method: &ureq::http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let mut req = ureq::http::Request::builder()
+        .method(method.clone())
+        .uri(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(body.unwrap_or_default().to_vec())?;
+    let req = agent.configure_request(req).max_redirects(0).build();
+    if body.is_none() {
+        // no body at all (not an empty one): what ureq's get()/delete() send
+        let (parts, _) = req.into_parts();
+        return agent.run(ureq::http::Request::from_parts(parts, ()));
+    }
+    agent.run(req)
 }
 
 fn redact(url: &str) -> String {

@@ -1,0 +1,297 @@
+//! Guard rails for the three floors (docs/architecture.md): platform modules name no domain
+//! module, and each side effect has one owner. Files are written only by fsutil, children
+//! spawned only by process, HTTP agents built only by http. Reads src/ as text; test modules
+//! (`#[cfg(test)]` to the end of a file) are left out, fixtures may write files.
+
+use std::path::{Path, PathBuf};
+
+/// The platform floor: each owns one effect and imports nothing of the domain.
+const PLATFORM: &[&str] = &[
+    "http",
+    "fsutil",
+    "process",
+    "lifecycle",
+    "logging",
+    "pyjson",
+    "retry",
+    "build_info",
+    "output",
+];
+
+/// The domain and front-end modules a platform module must not name.
+const DOMAIN: &[&str] = &[
+    "collectors",
+    "cache",
+    "apply",
+    "render",
+    "refresh",
+    "deploy",
+    "hooks",
+    "notify",
+    "config",
+    "daemon",
+    "status",
+    "merge",
+    "cli",
+];
+
+/// A side effect and the module that owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    WritesFiles,
+    SpawnsChildren,
+    BuildsHttpAgents,
+    NamesDomain,
+}
+
+impl Effect {
+    fn owner(self) -> &'static str {
+        match self {
+            Effect::WritesFiles => "fsutil",
+            Effect::SpawnsChildren => "process",
+            Effect::BuildsHttpAgents => "http",
+            Effect::NamesDomain => "(a domain module)",
+        }
+    }
+}
+
+/// Offenders that other work still has to move (each names the module and the effect), and
+/// two exceptions by design (logging appends to its log file; lifecycle re-execs). The list shrinks as they move;
+/// the test fails when an entry is no longer needed, so it cannot go stale.
+const ALLOWED: &[(&str, Effect)] = &[
+    // by design: lifecycle owns the daemon's re-exec (exec replaces this process; no child)
+    ("lifecycle/loop_signals.rs", Effect::SpawnsChildren),
+    // deploy moves a finished deployment's files with fs::rename
+    ("deploy/mod.rs", Effect::WritesFiles),
+    // the cache swaps its staging directory and backup with fs::rename
+    ("cache.rs", Effect::WritesFiles),
+    // by design: logging owns its log file, opened for appending (not a replaced file)
+    ("logging.rs", Effect::WritesFiles),
+];
+
+/// `src` without its test module and without line comments (doc comments included).
+fn code_of(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut lines = src.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if t.starts_with("#[cfg(test)]")
+            && lines
+                .peek()
+                .is_some_and(|next| next.trim_start().starts_with("mod tests"))
+        {
+            break;
+        }
+        if t.starts_with("//") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `crate::<module>` paths named in `code`, `crate::{a, b::c}` groups included.
+fn crate_modules(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = &group[..group.find('}').unwrap_or(group.len())];
+            for item in inner.split(',') {
+                found.push(leading_ident(item.trim()));
+            }
+        } else {
+            found.push(leading_ident(rest));
+        }
+    }
+    found
+}
+
+fn leading_ident(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// Does `code` use `std::process::Command` (by path or imported as `Command`)?
+fn spawns(code: &str) -> bool {
+    let imported = code.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("use std::process::") && l.contains("Command")
+    });
+    code.contains("process::Command::new(") || (imported && code.contains(" Command::new("))
+}
+
+/// Does `code` create, write, append to or rename files?
+fn writes_files(code: &str) -> bool {
+    let direct = ["fs::write(", "File::create(", "fs::rename("]
+        .iter()
+        .any(|p| code.contains(p));
+    // an OpenOptions chain that writes: look at the text up to the `.open(` that ends it
+    let chained = code.match_indices("OpenOptions::new()").any(|(at, _)| {
+        let rest = &code[at..];
+        let chain = &rest[..rest.find(".open(").unwrap_or(rest.len())];
+        [
+            ".write(true)",
+            ".append(true)",
+            ".create(true)",
+            ".create_new(true)",
+        ]
+        .iter()
+        .any(|w| chain.contains(w))
+    });
+    direct || chained
+}
+
+/// Does `code` build a ureq agent?
+fn builds_agents(code: &str) -> bool {
+    [
+        "Agent::with_parts(",
+        "Agent::new_with_",
+        "Agent::config_builder(",
+        "AgentBuilder",
+        "ureq::agent(",
+    ]
+    .iter()
+    .any(|p| code.contains(p))
+}
+
+/// The top-level module a file under src/ belongs to (`http/tls.rs` → `http`).
+fn module_of(rel: &str) -> &str {
+    let first = rel.split('/').next().unwrap_or(rel);
+    first.strip_suffix(".rs").unwrap_or(first)
+}
+
+/// Every effect `src` (the file `rel` under src/) has outside its owner.
+fn violations(rel: &str, src: &str) -> Vec<Effect> {
+    let code = code_of(src);
+    let module = module_of(rel);
+    let mut found = Vec::new();
+    if PLATFORM.contains(&module)
+        && crate_modules(&code)
+            .iter()
+            .any(|m| DOMAIN.contains(&m.as_str()))
+    {
+        found.push(Effect::NamesDomain);
+    }
+    let checks = [
+        (Effect::WritesFiles, writes_files as fn(&str) -> bool),
+        (Effect::SpawnsChildren, spawns),
+        (Effect::BuildsHttpAgents, builds_agents),
+    ];
+    for (effect, check) in checks {
+        if module != effect.owner() && check(&code) {
+            found.push(effect);
+        }
+    }
+    found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_effect_stays_with_its_owner_and_the_platform_names_no_domain() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found: Vec<(String, Effect)> = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        for effect in violations(&rel, &text) {
+            found.push((rel.clone(), effect));
+        }
+    }
+    let new: Vec<_> = found
+        .iter()
+        .filter(|(rel, e)| !ALLOWED.contains(&(rel.as_str(), *e)))
+        .map(|(rel, e)| format!("src/{rel}: {e:?} outside {}", e.owner()))
+        .collect();
+    assert!(new.is_empty(), "layering violations:\n{}", new.join("\n"));
+    let stale: Vec<_> = ALLOWED
+        .iter()
+        .filter(|(rel, e)| !found.contains(&(rel.to_string(), *e)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "allowed offenders that no longer offend (remove them from ALLOWED): {stale:?}"
+    );
+}
+
+#[test]
+fn the_checker_catches_each_kind_of_violation() {
+    let platform_names_domain = "use crate::pyjson;\nuse crate::{fsutil, config::Settings};\n";
+    assert_eq!(
+        violations("http/mod.rs", platform_names_domain),
+        vec![Effect::NamesDomain]
+    );
+    assert_eq!(
+        violations("retry.rs", "fn f() { crate::notify::outbox::now(); }"),
+        vec![Effect::NamesDomain]
+    );
+    // the domain may name the domain, and comments do not count
+    assert!(violations("deploy/mod.rs", "use crate::hooks;\n").is_empty());
+    assert!(violations("http/mod.rs", "/// see crate::collectors\nfn f() {}\n").is_empty());
+
+    let writes = [
+        "fn f() { std::fs::write(p, b\"x\").unwrap(); }",
+        "fn f() { let f = File::create(p); }",
+        "fn f() { fs::rename(a, b)?; }",
+        "fn f() { OpenOptions::new()\n  .write(true)\n  .open(p) }",
+        "fn f() { std::fs::OpenOptions::new().append(true).create(true).open(p) }",
+    ];
+    for code in writes {
+        assert_eq!(
+            violations("hooks/mod.rs", code),
+            vec![Effect::WritesFiles],
+            "{code}"
+        );
+        assert!(violations("fsutil.rs", code).is_empty(), "{code}");
+    }
+    // reading is not writing
+    assert!(violations("apply/tree.rs", "OpenOptions::new().read(true).open(p)").is_empty());
+
+    let spawn = "use std::process::{Command, Stdio};\nfn f() { let c = Command::new(\"x\"); }";
+    assert_eq!(
+        violations("hooks/chef.rs", spawn),
+        vec![Effect::SpawnsChildren]
+    );
+    assert_eq!(
+        violations("cache.rs", "fn f() { std::process::Command::new(\"x\"); }"),
+        vec![Effect::SpawnsChildren]
+    );
+    assert!(violations("process.rs", spawn).is_empty());
+    // clap's Command is not a child process
+    assert!(violations(
+        "cli/gen.rs",
+        "use clap::Command;\nfn f() { Command::new(\"x\"); }"
+    )
+    .is_empty());
+
+    let agent = "fn f() { let c = ureq::Agent::config_builder().build(); }";
+    assert_eq!(
+        violations("collectors/ec2.rs", agent),
+        vec![Effect::BuildsHttpAgents]
+    );
+    assert!(violations("http/mod.rs", agent).is_empty());
+
+    // a test module's fixtures are not code
+    let with_tests =
+        "fn f() {}\n#[cfg(test)]\nmod tests {\n fn g() { std::fs::write(p, b\"\").unwrap(); }\n}\n";
+    assert!(violations("cache.rs", with_tests).is_empty());
+}
