@@ -480,9 +480,9 @@ fn hook_file_overrides_builtin_and_shipped_wrapper_runs_builtin() {
     assert_eq!(site.signal_for("w1")[0]["deploy_stdout"], "stdout");
 
     let site = Site::new();
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/script"),
+    std::fs::write(
         site.hooks.join("script"),
+        common::hook_wrapper("script", "heat-agent"),
     )
     .unwrap();
     let entry = support::script_entry("w2", "#!/bin/sh\necho from-script\n", json!([]), json!([]));
@@ -492,6 +492,33 @@ fn hook_file_overrides_builtin_and_shipped_wrapper_runs_builtin() {
     cmd.env("PATH", "/usr/bin:/bin");
     assert!(cmd.output().unwrap().status.success());
     assert_eq!(site.signal_for("w2")[0]["deploy_stdout"], "from-script\n");
+}
+
+/// The wrappers an image installs (the element, the packages, cloud-init) exec heat-agent by its
+/// absolute path: they run the built-in in-process too, not as an external program.
+#[test]
+fn wrappers_as_images_install_them_run_in_process() {
+    for agent in ["/usr/bin/heat-agent", "/usr/local/bin/heat-agent"] {
+        let site = Site::new();
+        // the element's and the packages' text before `heat-agent hook --wrapper`
+        std::fs::write(
+            site.hooks.join("script"),
+            format!("#!/bin/sh\nexec {agent} hook script \"$@\"\n"),
+        )
+        .unwrap();
+        let entry =
+            support::script_entry("w3", "#!/bin/sh\necho in-process\n", json!([]), json!([]));
+        site.write_list(&json!([entry]));
+        // neither path exists here: run as a program, the wrapper would fail with 127
+        let mut cmd = site.deploy_cmd(&[]);
+        cmd.env("PATH", "/usr/bin:/bin");
+        assert!(cmd.output().unwrap().status.success());
+        assert_eq!(
+            site.signal_for("w3")[0]["deploy_stdout"],
+            "in-process\n",
+            "{agent}"
+        );
+    }
 }
 
 #[test]

@@ -392,6 +392,14 @@ _heat__agent() {
                 return 0
             fi
             case "${prev}" in
+                --wrapper)
+                    COMPREPLY=($(compgen -W "script ansible puppet salt chef json-file hiera apply-config" -- "${cur}"))
+                    return 0
+                    ;;
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -211,6 +211,16 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s d -l de
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l flush -d 'deliver the signals already queued in the outbox now (retrying for up to HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l wrapper -d 'Print the wrapper to install as <hook dir>/NAME; heat-agent runs the built-in in-process when it finds it' -r -f -a "script\t''
+ansible\t''
+puppet\t''
+salt\t''
+chef\t''
+json-file\t''
+hiera\t''
+apply-config\t''"
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l agent -d 'The installed heat-agent the wrapper execs' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l list -d 'Print the built-in hooks, one per line'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l timeout -d 'with --wait: give up after SECONDS (exit 1); default: wait forever' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l state-dir -d 'state directory (default: $HEAT_AGENT_STATE_DIR or /var/lib/heat-agent)' -r -F

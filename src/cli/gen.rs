@@ -30,7 +30,7 @@ const DEFINITIONS: &[(&str, Definition)] = &[
     ("run-parts", crate::refresh::run_parts_command),
     ("deploy", crate::deploy::command),
     ("notify", crate::notify::command),
-    ("hook", crate::hooks::command),
+    ("hook", super::hook::command),
     ("status", crate::status::command),
 ];
 

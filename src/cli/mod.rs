@@ -7,6 +7,7 @@ use std::path::Path;
 
 pub mod collect;
 pub mod gen;
+pub mod hook;
 
 /// A tool entry point: `args[0]` is the program name to show in usage.
 type Entry = fn(Vec<OsString>) -> i32;
@@ -63,7 +64,7 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
     ),
     (
         "hook",
-        crate::hooks::main,
+        hook::main,
         "run a built-in hook (script, ansible, puppet, ...) on stdin JSON",
     ),
     (
@@ -82,6 +83,15 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
         "write bash/zsh/fish completions into DIR (packaging)",
     ),
 ];
+
+/// The one parse step of the clap-based front ends: `--help` and `--version` are printed and
+/// end with 0, a usage error is printed and ends with clap's 2.
+pub fn parse_or_exit(cmd: clap::Command, args: &[OsString]) -> Result<clap::ArgMatches, i32> {
+    cmd.try_get_matches_from(args).map_err(|e| {
+        let _ = e.print();
+        e.exit_code()
+    })
+}
 
 fn basename(arg0: &OsString) -> String {
     Path::new(arg0)
@@ -123,7 +133,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
     if let Some(hook) = name.strip_prefix("hook-") {
         let mut hargs = vec![OsString::from(name.to_string()), OsString::from(hook)];
         hargs.extend(args.into_iter().skip(1));
-        return crate::hooks::main(hargs);
+        return hook::main(hargs);
     }
     let Some(sub) = args.get(1).map(|s| s.to_string_lossy().into_owned()) else {
         eprint!("{}", usage());

@@ -13,6 +13,10 @@ pub mod signal;
 
 use crate::config::Settings;
 use crate::fsutil::{self, Owner};
+use crate::hooks::contract::{
+    decode_tail, file_stem, is_builtin, secret_values, valid_id, CAPTURE_LIMIT, STATUS_INTERRUPTED,
+    STATUS_NOT_EXECUTABLE, STATUS_NOT_FOUND, STATUS_TIMED_OUT,
+};
 use crate::process::{self, Spec};
 use crate::pyjson;
 use entry::{Deployment, Prepared};
@@ -26,15 +30,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Captured stdout/stderr of a hook: the tail is kept (Heat takes at most ~1 MiB anyway).
-pub const CAPTURE_LIMIT: usize = 1 << 20;
-
-/// `deploy_status_code` of the failures the runner itself reports.
-pub const STATUS_TIMED_OUT: i64 = 124;
-pub const STATUS_INTERRUPTED: i64 = 125;
-pub const STATUS_NOT_EXECUTABLE: i64 = 126;
-pub const STATUS_NOT_FOUND: i64 = 127;
 
 pub const DEFAULT_SHELL_CONFIG: &str = "/var/run/heat-config/heat-config";
 pub const DEFAULT_DEPLOYED: &str = "/var/lib/heat-config/deployed";
@@ -87,15 +82,14 @@ impl Paths {
         }
     }
 
-    /// `<deployed>/<id>.json`, the reference's marker (see [`entry::file_stem`] for ids that
+    /// `<deployed>/<id>.json`, the reference's marker (see [`file_stem`] for ids that
     /// cannot be file names as they are).
     pub fn marker(&self, id: &str) -> PathBuf {
-        self.deployed.join(format!("{}.json", entry::file_stem(id)))
+        self.deployed.join(format!("{}.json", file_stem(id)))
     }
 
     pub fn notify_file(&self, id: &str) -> PathBuf {
-        self.deployed
-            .join(format!("{}.notify.json", entry::file_stem(id)))
+        self.deployed.join(format!("{}.notify.json", file_stem(id)))
     }
 }
 
@@ -436,7 +430,8 @@ impl Hook {
     }
 }
 
-/// Our shipped wrapper (`exec heat-agent hook NAME`): the built-in NAME it stands for.
+/// The built-in a hook file stands for when it is one of our wrappers
+/// ([`crate::hooks::contract::wrapper_builtin`]).
 fn wrapper_builtin(path: &Path) -> Option<String> {
     let mut buf = Vec::new();
     std::fs::File::open(path)
@@ -444,15 +439,7 @@ fn wrapper_builtin(path: &Path) -> Option<String> {
         .take(1024)
         .read_to_end(&mut buf)
         .ok()?;
-    let text = std::str::from_utf8(&buf).ok()?;
-    if !text.starts_with("#!") {
-        return None;
-    }
-    text.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix("exec heat-agent hook ")?;
-        let name = rest.split_whitespace().next()?;
-        crate::hooks::is_builtin(name).then(|| name.to_string())
-    })
+    crate::hooks::contract::wrapper_builtin(std::str::from_utf8(&buf).ok()?)
 }
 
 /// §2.4 lookup: `<dir>/<name>` in the hook dirs wins (site override or an existing Python
@@ -468,7 +455,7 @@ pub fn find_hook(hook_dirs: &[PathBuf], group: &str) -> Option<Hook> {
         if std::fs::symlink_metadata(&p).is_err() {
             continue;
         }
-        if crate::hooks::is_builtin(&name) && signal::is_this_binary(&p) {
+        if is_builtin(&name) && signal::is_this_binary(&p) {
             return Some(Hook::Builtin(name));
         }
         if let Some(b) = wrapper_builtin(&p) {
@@ -476,7 +463,7 @@ pub fn find_hook(hook_dirs: &[PathBuf], group: &str) -> Option<Hook> {
         }
         return Some(Hook::External(p));
     }
-    crate::hooks::is_builtin(&name).then_some(Hook::Builtin(name))
+    is_builtin(&name).then_some(Hook::Builtin(name))
 }
 
 fn is_executable_file(p: &Path) -> Result<(), String> {
@@ -515,7 +502,7 @@ fn log_stderr_tail(id: &str, signal: &Value) {
 }
 
 fn register_secrets(dep: &Deployment) {
-    for s in entry::secret_values(&dep.entry) {
+    for s in secret_values(&dep.entry) {
         crate::logging::register_secret(&s);
     }
 }
@@ -731,7 +718,7 @@ impl Runner<'_> {
                             log::debug!("hook stderr: {}", tail(&f.stderr));
                         }
                         if f.timed_out {
-                            let mut err = entry::decode_tail(&f.stderr, f.stderr_dropped);
+                            let mut err = decode_tail(&f.stderr, f.stderr_dropped);
                             if !err.is_empty() && !err.ends_with('\n') {
                                 err.push('\n');
                             }
@@ -741,7 +728,7 @@ impl Runner<'_> {
                                 timeout.map(|t| t.as_secs_f64()).unwrap_or_default()
                             ));
                             Some(entry::failure_signal(
-                                entry::decode_tail(&f.stdout, f.stdout_dropped),
+                                decode_tail(&f.stdout, f.stdout_dropped),
                                 err,
                                 STATUS_TIMED_OUT,
                             ))
@@ -1011,7 +998,7 @@ pub fn mark_deployed_all(paths: &Paths) -> i32 {
         let Some(id) = obj
             .get("id")
             .and_then(Value::as_str)
-            .filter(|i| entry::valid_id(i))
+            .filter(|i| valid_id(i))
             .map(str::to_string)
         else {
             log::error!("deployment #{index}: no usable id; skipped");
@@ -1047,7 +1034,7 @@ pub fn mark_deployed_all(paths: &Paths) -> i32 {
 
 /// `--rerun ID`: forget one deployment so the next run executes it again.
 pub fn forget(paths: &Paths, id: &str) -> i32 {
-    if !entry::valid_id(id) {
+    if !valid_id(id) {
         log::error!("unusable deployment id {id:?}");
         return 2;
     }
