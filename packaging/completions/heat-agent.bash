@@ -43,6 +43,9 @@ _heat__agent() {
             heat__agent,status)
                 cmd="heat__agent__subcmd__status"
                 ;;
+            heat__agent,version)
+                cmd="heat__agent__subcmd__version"
+                ;;
             *)
                 ;;
         esac
@@ -50,7 +53,7 @@ _heat__agent() {
 
     case "${cmd}" in
         heat__agent)
-            opts="-h -V --help --version run collect apply refresh run-parts deploy notify hook status"
+            opts="-h -V --help --version run collect apply refresh run-parts deploy notify hook status version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,6 +705,20 @@ _heat__agent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        heat__subcmd__agent__subcmd__version)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -57,7 +57,11 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
             return 0;
         }
         Ok(Invocation::Version(text)) => {
-            crate::output::println(text);
+            if mode == Mode::Legacy {
+                super::print_legacy_version(&text);
+            } else {
+                crate::output::println(text);
+            }
             return 0;
         }
         Ok(Invocation::Run(s)) => *s,

@@ -5,9 +5,13 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+pub mod apply;
 pub mod collect;
+pub mod deploy;
 pub mod gen;
 pub mod hook;
+pub mod notify;
+pub mod refresh;
 
 /// A tool entry point: `args[0]` is the program name to show in usage.
 type Entry = fn(Vec<OsString>) -> i32;
@@ -16,11 +20,11 @@ type Entry = fn(Vec<OsString>) -> i32;
 pub fn tool_for_name(name: &str) -> Option<Entry> {
     Some(match name {
         "os-collect-config" => collect::legacy_main,
-        "os-apply-config" | "os-config-applier" => crate::apply::main,
-        "os-refresh-config" => crate::refresh::main,
-        "dib-run-parts" => crate::refresh::run_parts_main,
-        "55-heat-config" | "heat-config" => crate::deploy::main,
-        "heat-config-notify" => crate::notify::main,
+        "os-apply-config" | "os-config-applier" => apply::main,
+        "os-refresh-config" => refresh::main,
+        "dib-run-parts" => refresh::run_parts_main,
+        "55-heat-config" | "heat-config" => deploy::main,
+        "heat-config-notify" => notify::main,
         _ => return None,
     })
 }
@@ -39,27 +43,27 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
     ),
     (
         "apply",
-        crate::apply::main,
+        apply::main,
         "render config templates, look up keys (os-apply-config)",
     ),
     (
         "refresh",
-        crate::refresh::main,
+        refresh::main,
         "run the phase directories (os-refresh-config)",
     ),
     (
         "run-parts",
-        crate::refresh::run_parts_main,
+        refresh::run_parts_main,
         "run the executables of one directory in order (dib-run-parts)",
     ),
     (
         "deploy",
-        crate::deploy::main,
+        deploy::main,
         "run pending deployments through hooks and signal Heat (55-heat-config)",
     ),
     (
         "notify",
-        crate::notify::main,
+        notify::main,
         "send one deployment signal to Heat (heat-config-notify)",
     ),
     (
@@ -71,6 +75,11 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
         "status",
         crate::status::main,
         "list deployments, their results and signal delivery",
+    ),
+    (
+        "version",
+        version_main,
+        "print the version, git revision and features",
     ),
     (
         "gen-man",
@@ -101,6 +110,33 @@ fn basename(arg0: &OsString) -> String {
 }
 
 pub use crate::build_info::version_text;
+
+/// `--version` under a legacy name whose reference tool has one: the reference release on stdout,
+/// as tools compare it, and on stderr which agent answers.
+pub fn print_legacy_version(reference: &str) {
+    crate::output::println(reference);
+    eprintln!(
+        "(installed: {}, matching release {reference})",
+        version_text()
+    );
+}
+
+/// `--version` under a native command or a legacy name whose reference tool has none.
+pub fn print_version() -> i32 {
+    crate::output::println(version_text());
+    0
+}
+
+/// `heat-agent version`.
+fn version_main(args: Vec<OsString>) -> i32 {
+    let cmd = clap::Command::new("heat-agent version")
+        .about("Print the version, the git revision and the features")
+        .disable_version_flag(true);
+    match parse_or_exit(cmd, &args) {
+        Ok(_) => print_version(),
+        Err(code) => code,
+    }
+}
 
 fn usage() -> String {
     let mut s = String::from(
@@ -144,10 +180,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
             crate::output::print(usage());
             return 0;
         }
-        "-V" | "--version" => {
-            crate::output::println(version_text());
-            return 0;
-        }
+        "-V" | "--version" => return print_version(),
         _ => {}
     }
     for (cmd, entry, _) in SUBCOMMANDS {

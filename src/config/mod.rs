@@ -528,9 +528,19 @@ pub fn load_native(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Con
     if settings.force {
         settings.one_time = true;
     }
+    if let Some(dir) = state_dir_override(env) {
+        settings.deploy.state_dir = dir;
+    }
     register_secrets(&settings);
     settings.deferred_warnings = load::take_deferred();
     Ok(settings)
+}
+
+/// `HEAT_AGENT_STATE_DIR` (when set and not empty): wins over `[deploy] state_dir`.
+pub fn state_dir_override(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env("HEAT_AGENT_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Log the warnings that were raised while the configuration was read before logging was set
