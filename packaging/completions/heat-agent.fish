@@ -36,7 +36,6 @@ complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "notify" -d 's
 complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "hook" -d 'run a built-in hook (script, ansible, puppet, ...) on stdin JSON'
 complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "status" -d 'list deployments, their results and signal delivery'
 complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "version" -d 'print the version, git revision and features'
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s c -l command -d 'Command to run on metadata changes. Without it, print the collected data as JSON and exit.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l cachedir -d 'Directory in which to store the local cache of metadata.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l backup-cachedir -d 'Copy cache contents to this directory as well.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l min-polling-interval -d 'Minimum seconds between collections (the first sleep).' -r
@@ -83,6 +82,7 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l keystone-c
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l config-file -d 'Config file to use (repeatable; later files win). Replaces the search of $HOME and /etc.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l config-dir -d 'Directory whose *.conf files are read, in name order, after the config files.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l log-level -d 'Log level: error, warn, info, debug, trace' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s c -l command -d 'Command to run when the metadata changes [default: heat-agent refresh, the built-in os-refresh-config]' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l one-time -d 'Exit after one execution of the command.'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l noone-time -d 'The inverse of --one-time'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l print-cachedir -d 'Print the cache directory and exit.'
@@ -106,7 +106,6 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l zaqar-noss
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l version -d 'Print the version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s h -l help -d 'Print help'
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -s c -l command -d 'Command to run on metadata changes. Without it, print the collected data as JSON and exit.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l cachedir -d 'Directory in which to store the local cache of metadata.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l backup-cachedir -d 'Copy cache contents to this directory as well.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l min-polling-interval -d 'Minimum seconds between collections (the first sleep).' -r
@@ -153,6 +152,7 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l keysto
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l config-file -d 'Config file to use (repeatable; later files win). Replaces the search of $HOME and /etc.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l config-dir -d 'Directory whose *.conf files are read, in name order, after the config files.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l log-level -d 'Log level: error, warn, info, debug, trace' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -s c -l command -d 'Command to run when the metadata changes. Without it, print the collected data as JSON and exit.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l one-time -d 'Exit after one execution of the command.'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l noone-time -d 'The inverse of --one-time'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l print-cachedir -d 'Print the cache directory and exit.'

@@ -23,7 +23,7 @@ type Definition = fn() -> Command;
 /// The clap definition of each native subcommand. A subcommand not listed here is documented
 /// by its one-line help from `SUBCOMMANDS` only; once a tool exposes `command()`, add one line.
 const DEFINITIONS: &[(&str, Definition)] = &[
-    ("run", crate::cli::collect::command),
+    ("run", crate::cli::collect::run_command),
     ("collect", crate::cli::collect::command),
     ("apply", super::apply::command),
     ("refresh", super::refresh::command),
