@@ -171,6 +171,19 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return 0;
     }
     let log = Log::stderr();
+    let looks_up =
+        m.get_one::<String>("key").is_some() || m.get_one::<String>("boolean-key").is_some();
+    // one line naming the path; the exit status stays the reference's
+    if !looks_up && !Path::new(&templates).is_dir() {
+        log.warn(&format!(
+            "template root {templates} does not exist: nothing to render"
+        ));
+    }
+    for file in strings(&m, "metadata") {
+        if !Path::new(&file).exists() {
+            log.warn(&format!("metadata file {file} does not exist"));
+        }
+    }
     let opts = Options {
         templates,
         output: m

@@ -140,8 +140,16 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .get_one::<String>("log_level")
         .and_then(|s| Level::parse(s))
         .unwrap_or(Level::Info);
+    let log = Log { level };
+    if !base_dir.is_dir() {
+        // the reference runs no phase and says nothing; exit status stays 0
+        log.warn(&format!(
+            "base directory {} does not exist: no phase to run",
+            base_dir.display()
+        ));
+    }
     let mut opts = Options::new(base_dir);
-    opts.log = Log { level };
+    opts.log = log;
     if let Some(p) = matches.get_one::<PathBuf>("lockfile") {
         opts.lockfile = p.clone();
     }

@@ -119,6 +119,9 @@ impl Log {
     pub fn info(&self, msg: &str) {
         self.emit(Level::Info, msg)
     }
+    pub fn warn(&self, msg: &str) {
+        self.emit(Level::Warning, msg)
+    }
     pub fn error(&self, msg: &str) {
         self.emit(Level::Error, msg)
     }
