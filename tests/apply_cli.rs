@@ -638,7 +638,7 @@ fn missing_template_root_and_metadata_file_are_warned_about() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     let warned = |path: &std::path::Path| {
         err.lines()
-            .filter(|l| l.contains("[WARNING]") && l.contains(&*path.to_string_lossy()))
+            .filter(|l| l.contains("WARN") && l.contains(&*path.to_string_lossy()))
             .count()
     };
     assert_eq!(warned(&root), 1, "{err}");

@@ -614,7 +614,7 @@ fn missing_base_dir_is_warned_about() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     let lines: Vec<&str> = err
         .lines()
-        .filter(|l| l.contains("[WARNING]") && l.contains(&*base.to_string_lossy()))
+        .filter(|l| l.contains("WARN") && l.contains(&*base.to_string_lossy()))
         .collect();
     assert_eq!(lines.len(), 1, "{err}");
 }
