@@ -18,7 +18,7 @@ use crate::pyjson;
 use contract::{decode_tail, file_stem, secret_values, valid_id};
 pub use contract::{is_builtin, BUILTIN};
 use serde_json::{Map, Value};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
