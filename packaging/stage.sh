@@ -43,8 +43,11 @@ templates=$dest/usr/libexec/os-apply-config/templates
 done
 
 install -d -m 0755 "$dest/var/lib/heat-config/hooks"
-for hook in script ansible puppet salt chef; do
-    printf '#!/bin/sh\nexec /usr/bin/heat-agent hook %s "$@"\n' "$hook" >"$dest/var/lib/heat-config/hooks/$hook"
+# one wrapper per built-in hook: the list and the text come from the binary itself
+hooks=$("$dest/usr/bin/heat-agent" hook --list)
+for hook in $hooks; do
+    "$dest/usr/bin/heat-agent" hook --wrapper "$hook" --agent /usr/bin/heat-agent \
+        >"$dest/var/lib/heat-config/hooks/$hook"
     chmod 0755 "$dest/var/lib/heat-config/hooks/$hook"
 done
 

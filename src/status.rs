@@ -460,7 +460,7 @@ impl Detail {
             ),
             None => (None, None),
         };
-        let paths = crate::deploy::Paths::from_env(&crate::notify::settings());
+        let paths = crate::deploy::Paths::from_env(&crate::notify::settings().unwrap_or_default());
         let signal_file = Some(paths.notify_file(id)).filter(|p| p.is_file());
         let payload = payload.or_else(|| {
             let text = std::fs::read_to_string(signal_file.as_ref()?).ok()?;

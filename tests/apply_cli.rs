@@ -613,3 +613,35 @@ fn under_journald_lines_carry_a_priority_and_no_timestamp() {
         "{err}"
     );
 }
+
+/// A missing template root and a missing `-m` file are warned about, one line each naming the
+/// path; the exit status stays the reference's (0).
+#[test]
+fn missing_template_root_and_metadata_file_are_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = tmp.path().join("m.json");
+    std::fs::write(&meta, "{}").unwrap();
+    let gone = tmp.path().join("gone.json");
+    let root = tmp.path().join("no-templates");
+    let out = std::process::Command::new(common::bin())
+        .arg("apply")
+        .arg("-t")
+        .arg(&root)
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .arg("-m")
+        .arg(&meta)
+        .arg(&gone)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warned = |path: &std::path::Path| {
+        err.lines()
+            .filter(|l| l.contains("WARN") && l.contains(&*path.to_string_lossy()))
+            .count()
+    };
+    assert_eq!(warned(&root), 1, "{err}");
+    assert_eq!(warned(&gone), 1, "{err}");
+    assert_eq!(warned(&meta), 0, "{err}");
+}

@@ -931,3 +931,52 @@ fn a_change_within_the_same_second_is_not_missed() {
     g.one_time(&cmd);
     assert_eq!(g.runs(), 2, "the change must be seen");
 }
+
+/// `run --help` says what the daemon does without `-c` (the built-in refresh), not what
+/// `collect` does; `collect --help` still says it prints the data and exits.
+#[test]
+fn run_and_collect_help_describe_each_command() {
+    let help = |sub: &str| {
+        let out = std::process::Command::new(common::bin())
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run = help("run");
+    assert!(run.contains("heat-agent refresh"), "{run}");
+    assert!(!run.contains("print the collected data"), "{run}");
+    let collect = help("collect");
+    assert!(collect.contains("print the collected data"), "{collect}");
+    assert!(!collect.contains("The daemon"), "{collect}");
+}
+
+/// A mistyped flag under a native name gets clap's closest-flag tip (exit 2); the legacy name
+/// keeps the argparse text.
+#[test]
+fn native_names_suggest_the_closest_flag() {
+    for sub in ["run", "collect"] {
+        let out = std::process::Command::new(common::bin())
+            .args([sub, "--one-tme"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("a similar argument exists: '--one-time'"),
+            "{err}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::legacy(tmp.path(), "os-collect-config"))
+        .arg("--one-tme")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.ends_with("os-collect-config: error: unrecognized arguments: --one-tme\n"),
+        "{err}"
+    );
+}

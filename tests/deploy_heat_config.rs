@@ -480,9 +480,9 @@ fn hook_file_overrides_builtin_and_shipped_wrapper_runs_builtin() {
     assert_eq!(site.signal_for("w1")[0]["deploy_stdout"], "stdout");
 
     let site = Site::new();
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/script"),
+    std::fs::write(
         site.hooks.join("script"),
+        common::hook_wrapper("script", "heat-agent"),
     )
     .unwrap();
     let entry = support::script_entry("w2", "#!/bin/sh\necho from-script\n", json!([]), json!([]));
@@ -492,6 +492,33 @@ fn hook_file_overrides_builtin_and_shipped_wrapper_runs_builtin() {
     cmd.env("PATH", "/usr/bin:/bin");
     assert!(cmd.output().unwrap().status.success());
     assert_eq!(site.signal_for("w2")[0]["deploy_stdout"], "from-script\n");
+}
+
+/// The wrappers an image installs (the element, the packages, cloud-init) exec heat-agent by its
+/// absolute path: they run the built-in in-process too, not as an external program.
+#[test]
+fn wrappers_as_images_install_them_run_in_process() {
+    for agent in ["/usr/bin/heat-agent", "/usr/local/bin/heat-agent"] {
+        let site = Site::new();
+        // the element's and the packages' text before `heat-agent hook --wrapper`
+        std::fs::write(
+            site.hooks.join("script"),
+            format!("#!/bin/sh\nexec {agent} hook script \"$@\"\n"),
+        )
+        .unwrap();
+        let entry =
+            support::script_entry("w3", "#!/bin/sh\necho in-process\n", json!([]), json!([]));
+        site.write_list(&json!([entry]));
+        // neither path exists here: run as a program, the wrapper would fail with 127
+        let mut cmd = site.deploy_cmd(&[]);
+        cmd.env("PATH", "/usr/bin:/bin");
+        assert!(cmd.output().unwrap().status.success());
+        assert_eq!(
+            site.signal_for("w3")[0]["deploy_stdout"],
+            "in-process\n",
+            "{agent}"
+        );
+    }
 }
 
 #[test]
@@ -628,4 +655,82 @@ fn cfn_signal_is_delivered_by_the_outbox() {
     // delivered once: a second run sends nothing
     assert!(site.deploy().status.success());
     assert_eq!(srv.requests().len(), 1);
+}
+
+/// A bad value in the TOML configuration gets one treatment everywhere (docs/configuration.md):
+/// a one-line error naming the file and the key, and the command does nothing (`run` exits 78,
+/// `deploy` and `notify` 1). `deploy` used to ignore the whole file, its state_dir included.
+#[test]
+fn a_bad_toml_value_stops_every_command_naming_file_and_key() {
+    let site = Site::new();
+    let conf_dir = site.root.join("etc-heat-agent");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::write(
+        conf_dir.join("config.toml"),
+        "[deploy]\nhook_timeout = \"soon\"\n",
+    )
+    .unwrap();
+    let entry = support::script_entry("t1", "#!/bin/sh\necho ran\n", json!([]), json!([]));
+    site.write_list(&json!([entry]));
+    let want = "config.toml: key deploy.hook_timeout: expected a number, found string";
+
+    let out = site
+        .deploy_cmd(&[])
+        .env("HEAT_AGENT_CONFIG_DIR", &conf_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(want), "{err}");
+    assert!(!site.marker("t1").exists(), "nothing ran");
+    assert!(site.notifications().is_empty());
+
+    let cfg = site.root.join("t1.json");
+    std::fs::write(&cfg, r#"{"id": "t1", "inputs": []}"#).unwrap();
+    let out = std::process::Command::new(common::bin())
+        .arg("notify")
+        .arg(&cfg)
+        .env("HEAT_AGENT_CONFIG_DIR", &conf_dir)
+        .env("HEAT_AGENT_STATE_DIR", &site.state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(want), "{err}");
+
+    let out = std::process::Command::new(common::bin())
+        .args(["run", "--one-time", "local"])
+        .env("HEAT_AGENT_CONFIG_DIR", &conf_dir)
+        .env("HEAT_AGENT_SYSCONFDIR", &site.root)
+        .env("HEAT_AGENT_STATE_DIR", &site.state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains(want), "{err}");
+}
+
+/// `deploy` takes state_dir from the TOML file (HEAT_AGENT_STATE_DIR unset).
+#[test]
+fn deploy_uses_the_toml_state_dir() {
+    let site = Site::new();
+    let conf_dir = site.root.join("etc-heat-agent");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let state = site.root.join("toml-state");
+    std::fs::write(
+        conf_dir.join("config.toml"),
+        format!("[deploy]\nstate_dir = {:?}\n", state.display().to_string()),
+    )
+    .unwrap();
+    let entry = support::script_entry("t2", "#!/bin/sh\necho ran\n", json!([]), json!([]));
+    site.write_list(&json!([entry]));
+    let out = site
+        .deploy_cmd(&[])
+        .env("HEAT_AGENT_CONFIG_DIR", &conf_dir)
+        .env_remove("HEAT_AGENT_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(state.join("journal/t2.json").exists());
 }

@@ -311,9 +311,9 @@ fn differential_against_reference_hook_salt() {
 fn deploy_runs_group_salt_through_the_shipped_wrapper() {
     let Some(s) = Salt::new() else { return };
     let mut site = support::Site::new();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/salt"),
+    std::fs::write(
         site.hooks.join("salt"),
+        common::hook_wrapper("salt", "/usr/bin/heat-agent"),
     )
     .unwrap();
     let target = s.root.join("via-runner.txt");
@@ -329,7 +329,8 @@ fn deploy_runs_group_salt_through_the_shipped_wrapper() {
         "outputs": [{"name": "retcode"}]
     }]));
     site.extra_env = vec![
-        // the wrapper execs `heat-agent`, which is not on PATH: the runner must run it in-process
+        // the wrapper execs /usr/bin/heat-agent, which is not there: the runner must run it
+        // in-process
         (
             "PATH".into(),
             format!("{}:/usr/bin:/bin", s.venv.join("bin").display()),

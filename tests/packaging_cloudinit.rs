@@ -166,7 +166,7 @@ fn static_binary_example_embeds_the_repository_files() {
     assert_eq!(mode, "0755");
     assert_eq!(
         hook,
-        "#!/bin/sh\nexec /usr/local/bin/heat-agent hook script \"$@\"\n"
+        common::hook_wrapper("script", "/usr/local/bin/heat-agent")
     );
     let cmds = runcmd_text(&doc);
     assert!(cmds.contains("sha256sum -c"), "the download is checked");

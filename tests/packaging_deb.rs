@@ -57,6 +57,9 @@ fn expected_entries() -> Vec<(&'static str, u32, Option<&'static str>)> {
         ("var/lib/heat-config/hooks/puppet", 0o755, None),
         ("var/lib/heat-config/hooks/salt", 0o755, None),
         ("var/lib/heat-config/hooks/chef", 0o755, None),
+        ("var/lib/heat-config/hooks/json-file", 0o755, None),
+        ("var/lib/heat-config/hooks/hiera", 0o755, None),
+        ("var/lib/heat-config/hooks/apply-config", 0o755, None),
         ("usr/share/man/man1/heat-agent.1.gz", 0o644, None),
         ("usr/share/man/man1/heat-agent-run.1.gz", 0o644, None),
         ("usr/share/man/man1/os-collect-config.1.gz", 0o644, None),
@@ -169,11 +172,13 @@ fn deb_package_installs_binary_names_unit_hooks_and_docs() {
         man.stdout,
         std::fs::read(repo().join("packaging/man/heat-agent.1")).unwrap()
     );
-    let hook = read(&root.join("var/lib/heat-config/hooks/script"));
-    assert_eq!(
-        hook,
-        "#!/bin/sh\nexec /usr/bin/heat-agent hook script \"$@\"\n"
-    );
+    for hook in common::hook_list() {
+        assert_eq!(
+            read(&root.join("var/lib/heat-config/hooks").join(&hook)),
+            common::hook_wrapper(&hook, "/usr/bin/heat-agent"),
+            "{hook}"
+        );
+    }
     let control = tmp.path().join("control");
     run_ok(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
     for script in ["postinst", "prerm", "postrm"] {
@@ -401,7 +406,7 @@ fn build_rpm(top: &Path) -> std::path::PathBuf {
     );
     std::fs::write(
         top.join("SOURCES/heat-agent"),
-        "#!/bin/sh\necho heat-agent\n",
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", common::bin().display()),
     )
     .unwrap();
     let spec = repo().join("packaging/rpm/heat-agent.spec");

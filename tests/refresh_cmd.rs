@@ -115,6 +115,8 @@ fn read_pid(path: &Path) -> i32 {
 #[test]
 fn test_cmd() {
     let t = Tree::new();
+    // the reference's base is a fresh, empty mkdtemp (a missing one is warned about)
+    std::fs::create_dir_all(t.base()).unwrap();
     let out = t.run(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
@@ -595,4 +597,24 @@ fn an_inherited_journal_stream_that_is_not_stderr_keeps_timestamps() {
         "{err}"
     );
     assert!(err.lines().any(|l| l.starts_with("[20")), "{err}");
+}
+
+/// A missing base directory is warned about (one line naming it); exit 0 as the reference.
+#[test]
+fn missing_base_dir_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("no-base");
+    let out = std::process::Command::new(common::bin())
+        .args(["refresh", "--lockfile"])
+        .arg(tmp.path().join("lock"))
+        .env("OS_REFRESH_CONFIG_BASE_DIR", &base)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(&*base.to_string_lossy()))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
 }

@@ -43,6 +43,9 @@ _heat__agent() {
             heat__agent,status)
                 cmd="heat__agent__subcmd__status"
                 ;;
+            heat__agent,version)
+                cmd="heat__agent__subcmd__version"
+                ;;
             *)
                 ;;
         esac
@@ -50,7 +53,7 @@ _heat__agent() {
 
     case "${cmd}" in
         heat__agent)
-            opts="-h -V --help --version run collect apply refresh run-parts deploy notify hook status"
+            opts="-h -V --help --version run collect apply refresh run-parts deploy notify hook status version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,20 +137,12 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__collect)
-            opts="-c -i -d -v -h --command --cachedir --backup-cachedir --one-time --noone-time --min-polling-interval --polling-interval --print-cachedir --noprint-cachedir --force --noforce --print --noprint --deployment-key --splay --debug --nodebug --log-config --log_config --log-config-append --log-date-format --logdir --log-dir --logfile --log-file --use-syslog --nouse-syslog --use-journal --nouse-journal --syslog-log-facility --use-json --nouse-json --shell_completion --ec2-metadata-url --ec2-timeout --cfn-metadata-url --cfn-heat-metadata-hint --cfn-ca_certificate --cfn-stack-name --cfn-path --cfn-secret-access-key --cfn-access-key-id --cfn-deployment-key --cfn-timeout --heat-user-id --heat-password --heat-project-id --heat-auth-url --heat-stack-id --heat-resource-name --heat-region-name --heat_local-path --local-path --request-metadata-url --request-timeout --zaqar-user-id --zaqar-password --zaqar-project-id --zaqar-auth-url --zaqar-queue-id --zaqar-use-websockets --zaqar-nouse-websockets --zaqar-region-name --zaqar-ssl-certificate-validation --zaqar-nossl-certificate-validation --zaqar-ca-file --keystone-cache_dir --keystone-cache_ttl --config-file --config-dir --version --verbose --log-level --help"
+            opts="-i -d -v -c -h --cachedir --backup-cachedir --one-time --noone-time --min-polling-interval --polling-interval --print-cachedir --noprint-cachedir --force --noforce --print --noprint --deployment-key --splay --debug --nodebug --log-config --log_config --log-config-append --log-date-format --logdir --log-dir --logfile --log-file --use-syslog --nouse-syslog --use-journal --nouse-journal --syslog-log-facility --use-json --nouse-json --shell_completion --ec2-metadata-url --ec2-timeout --cfn-metadata-url --cfn-heat-metadata-hint --cfn-ca_certificate --cfn-stack-name --cfn-path --cfn-secret-access-key --cfn-access-key-id --cfn-deployment-key --cfn-timeout --heat-user-id --heat-password --heat-project-id --heat-auth-url --heat-stack-id --heat-resource-name --heat-region-name --heat_local-path --local-path --request-metadata-url --request-timeout --zaqar-user-id --zaqar-password --zaqar-project-id --zaqar-auth-url --zaqar-queue-id --zaqar-use-websockets --zaqar-nouse-websockets --zaqar-region-name --zaqar-ssl-certificate-validation --zaqar-nossl-certificate-validation --zaqar-ca-file --keystone-cache_dir --keystone-cache_ttl --config-file --config-dir --version --verbose --log-level --command --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --command)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --cachedir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -352,6 +347,14 @@ _heat__agent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -360,7 +363,7 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__deploy)
-            opts="-d -h --mark-deployed-all --rerun --state-dir --hook-timeout --rerun-interrupted --debug --help"
+            opts="-d -h --mark-deployed-all --rerun --state-dir --hook-timeout --rerun-interrupted --version --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,12 +389,20 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__hook)
-            opts="-h --help script ansible puppet salt chef json-file hiera apply-config"
+            opts="-h --list --wrapper --agent --help script ansible puppet salt chef json-file hiera apply-config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wrapper)
+                    COMPREPLY=($(compgen -W "script ansible puppet salt chef json-file hiera apply-config" -- "${cur}"))
+                    return 0
+                    ;;
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -400,7 +411,7 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__notify)
-            opts="-h --flush --help"
+            opts="-h --version --flush --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -414,7 +425,7 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__refresh)
-            opts="-h --print-base --print-phases --log-level --lockfile --timeout --help"
+            opts="-h --version --print-base --print-phases --log-level --lockfile --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -440,20 +451,12 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__run)
-            opts="-c -i -d -v -h --command --cachedir --backup-cachedir --one-time --noone-time --min-polling-interval --polling-interval --print-cachedir --noprint-cachedir --force --noforce --print --noprint --deployment-key --splay --debug --nodebug --log-config --log_config --log-config-append --log-date-format --logdir --log-dir --logfile --log-file --use-syslog --nouse-syslog --use-journal --nouse-journal --syslog-log-facility --use-json --nouse-json --shell_completion --ec2-metadata-url --ec2-timeout --cfn-metadata-url --cfn-heat-metadata-hint --cfn-ca_certificate --cfn-stack-name --cfn-path --cfn-secret-access-key --cfn-access-key-id --cfn-deployment-key --cfn-timeout --heat-user-id --heat-password --heat-project-id --heat-auth-url --heat-stack-id --heat-resource-name --heat-region-name --heat_local-path --local-path --request-metadata-url --request-timeout --zaqar-user-id --zaqar-password --zaqar-project-id --zaqar-auth-url --zaqar-queue-id --zaqar-use-websockets --zaqar-nouse-websockets --zaqar-region-name --zaqar-ssl-certificate-validation --zaqar-nossl-certificate-validation --zaqar-ca-file --keystone-cache_dir --keystone-cache_ttl --config-file --config-dir --version --verbose --log-level --help"
+            opts="-i -d -v -c -h --cachedir --backup-cachedir --one-time --noone-time --min-polling-interval --polling-interval --print-cachedir --noprint-cachedir --force --noforce --print --noprint --deployment-key --splay --debug --nodebug --log-config --log_config --log-config-append --log-date-format --logdir --log-dir --logfile --log-file --use-syslog --nouse-syslog --use-journal --nouse-journal --syslog-log-facility --use-json --nouse-json --shell_completion --ec2-metadata-url --ec2-timeout --cfn-metadata-url --cfn-heat-metadata-hint --cfn-ca_certificate --cfn-stack-name --cfn-path --cfn-secret-access-key --cfn-access-key-id --cfn-deployment-key --cfn-timeout --heat-user-id --heat-password --heat-project-id --heat-auth-url --heat-stack-id --heat-resource-name --heat-region-name --heat_local-path --local-path --request-metadata-url --request-timeout --zaqar-user-id --zaqar-password --zaqar-project-id --zaqar-auth-url --zaqar-queue-id --zaqar-use-websockets --zaqar-nouse-websockets --zaqar-region-name --zaqar-ssl-certificate-validation --zaqar-nossl-certificate-validation --zaqar-ca-file --keystone-cache_dir --keystone-cache_ttl --config-file --config-dir --version --verbose --log-level --command --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --command)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --cachedir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -658,6 +661,14 @@ _heat__agent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -666,7 +677,7 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__run__subcmd__parts)
-            opts="-h --list --help"
+            opts="-h --version --list --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -694,6 +705,20 @@ _heat__agent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        heat__agent__subcmd__version)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

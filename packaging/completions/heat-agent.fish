@@ -35,7 +35,7 @@ complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "deploy" -d 'r
 complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "notify" -d 'send one deployment signal to Heat (heat-config-notify)'
 complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "hook" -d 'run a built-in hook (script, ansible, puppet, ...) on stdin JSON'
 complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "status" -d 'list deployments, their results and signal delivery'
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s c -l command -d 'Command to run on metadata changes. Without it, print the collected data as JSON and exit.' -r
+complete -c heat-agent -n "__fish_heat_agent_needs_command" -f -a "version" -d 'print the version, git revision and features'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l cachedir -d 'Directory in which to store the local cache of metadata.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l backup-cachedir -d 'Copy cache contents to this directory as well.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l min-polling-interval -d 'Minimum seconds between collections (the first sleep).' -r
@@ -82,6 +82,7 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l keystone-c
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l config-file -d 'Config file to use (repeatable; later files win). Replaces the search of $HOME and /etc.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l config-dir -d 'Directory whose *.conf files are read, in name order, after the config files.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l log-level -d 'Log level: error, warn, info, debug, trace' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s c -l command -d 'Command to run when the metadata changes [default: heat-agent refresh, the built-in os-refresh-config]' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l one-time -d 'Exit after one execution of the command.'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l noone-time -d 'The inverse of --one-time'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l print-cachedir -d 'Print the cache directory and exit.'
@@ -105,7 +106,6 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l zaqar-noss
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -l version -d 'Print the version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run" -s h -l help -d 'Print help'
-complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -s c -l command -d 'Command to run on metadata changes. Without it, print the collected data as JSON and exit.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l cachedir -d 'Directory in which to store the local cache of metadata.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l backup-cachedir -d 'Copy cache contents to this directory as well.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l min-polling-interval -d 'Minimum seconds between collections (the first sleep).' -r
@@ -152,6 +152,7 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l keysto
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l config-file -d 'Config file to use (repeatable; later files win). Replaces the search of $HOME and /etc.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l config-dir -d 'Directory whose *.conf files are read, in name order, after the config files.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l log-level -d 'Log level: error, warn, info, debug, trace' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -s c -l command -d 'Command to run when the metadata changes. Without it, print the collected data as JSON and exit.' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l one-time -d 'Exit after one execution of the command.'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l noone-time -d 'The inverse of --one-time'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand collect" -l print-cachedir -d 'Print the cache directory and exit.'
@@ -197,9 +198,11 @@ INFO\t''
 DEBUG\t''"
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l lockfile -d 'Lock held during the run; a second run exits 11 at once' -r -F
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l timeout -d 'Limit for the whole run: the running script and its children get SIGTERM, then SIGKILL; 0 means none' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l version -d 'Print the heat-agent version, then exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l print-base -d 'Print the base directory, then exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -l print-phases -d 'Print the phase names, tab separated, then exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand refresh" -s h -l help -d 'Print help'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand run-parts" -l version -d 'print the heat-agent version'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run-parts" -l list -d 'print names of all valid files'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand run-parts" -s h -l help -d 'Print help'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l rerun -d 'Forget deployment ID (marker, notify file, journal), so the next run executes it again' -r
@@ -207,13 +210,26 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l state-d
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l hook-timeout -d 'Kill a hook\'s process tree after this long (default 3600; 0: never); input deploy_timeout overrides it per deployment' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l mark-deployed-all -d 'Mark every listed deployment as deployed without running or signalling it (heat-config-rebuild-deployed)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l rerun-interrupted -d 'Re-run deployments interrupted by a crash or reboot instead of signalling them as failed'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -l version -d 'Print the heat-agent version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s d -l debug -d 'Log at debug level'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l version -d 'print the heat-agent version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l flush -d 'deliver the signals already queued in the outbox now (retrying for up to HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l wrapper -d 'Print the wrapper to install as <hook dir>/NAME; heat-agent runs the built-in in-process when it finds it' -r -f -a "script\t''
+ansible\t''
+puppet\t''
+salt\t''
+chef\t''
+json-file\t''
+hiera\t''
+apply-config\t''"
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l agent -d 'The installed heat-agent the wrapper execs' -r
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l list -d 'Print the built-in hooks, one per line'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l timeout -d 'with --wait: give up after SECONDS (exit 1); default: wait forever' -r
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l state-dir -d 'state directory (default: $HEAT_AGENT_STATE_DIR or /var/lib/heat-agent)' -r -F
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l json -d 'print one JSON document (schema in docs/compatibility.md)'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -l wait -d 'wait until every known deployment (or ID) has ended and its signal is delivered; exit 0 when all succeeded'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand version" -s h -l help -d 'Print help'

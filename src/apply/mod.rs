@@ -1,7 +1,7 @@
 //! os-apply-config: render templates into files, look up keys (spec os-config-tools §3).
 //!
-//! `heat-agent apply` and the legacy names `os-apply-config` / `os-config-applier` share this
-//! front end and its flags. Beyond the reference: unchanged files are not rewritten, writes are
+//! `heat-agent apply` and the legacy names `os-apply-config` / `os-config-applier` share one
+//! front end and its flags (`cli::apply`). Beyond the reference: unchanged files are not rewritten, writes are
 //! atomic and durable, `--diff` previews changes, `.tera` templates render with tera.
 
 pub mod diff;
@@ -12,10 +12,8 @@ pub mod value_types;
 
 use crate::pyjson;
 use crate::render::mustache;
-use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_TEMPLATES_DIR: &str = "/usr/libexec/os-apply-config/templates";
@@ -25,7 +23,7 @@ const DEPRECATED_TEMPLATES_DIRS: [&str; 2] = [
 ];
 pub const DEFAULT_OS_CONFIG_FILES_PATH: &str = "/var/lib/os-collect-config/os_config_files.json";
 pub const OLD_OS_CONFIG_FILES_PATH: &str = "/var/run/os-collect-config/os_config_files.json";
-const FALLBACK_METADATA: [&str; 3] = [
+pub const FALLBACK_METADATA: [&str; 3] = [
     "/var/cache/heat-cfntools/last_metadata",
     "/var/lib/heat-cfntools/cfn-init-data",
     "/var/lib/cloud/data/cfn-init-data",
@@ -125,200 +123,9 @@ pub fn templates_dir(
     (DEFAULT_TEMPLATES_DIR.to_string(), None)
 }
 
-/// The flags (spec §3.1) plus `--diff`.
-pub fn command() -> Command {
-    Command::new("os-apply-config")
-        .about(
-            "Render the configuration templates of a template tree into files, from the merged \
-             JSON metadata (-m, else $OS_CONFIG_FILES, else the os_config_files.json list), or \
-             print one metadata value (--key, --boolean-key).",
-        )
-        .infer_long_args(true)
-        .args_override_self(true)
-        .disable_version_flag(true)
-        .arg(
-            Arg::new("templates")
-                .short('t')
-                .long("templates")
-                .value_name("TEMPLATE_ROOT")
-                .help("template tree to render [default: $OS_CONFIG_APPLIER_TEMPLATES, else /usr/libexec/os-apply-config/templates]"),
-        )
-        .arg(
-            Arg::new("output")
-                .short('o')
-                .long("output")
-                .value_name("OUT_DIR")
-                .default_value("/")
-                .help("where the rendered tree is written"),
-        )
-        .arg(
-            Arg::new("metadata")
-                .short('m')
-                .long("metadata")
-                .value_name("METADATA_FILE")
-                .num_args(0..)
-                .action(ArgAction::Set)
-                .help("metadata JSON files, later ones win (instead of $OS_CONFIG_FILES). List them all after one -m: a second -m replaces the first list"),
-        )
-        .arg(
-            Arg::new("fallback-metadata")
-                .long("fallback-metadata")
-                .value_name("FALLBACK_METADATA")
-                .num_args(0..)
-                .action(ArgAction::Set)
-                .default_values(FALLBACK_METADATA)
-                .help("metadata files read first, with the lowest priority"),
-        )
-        .arg(
-            Arg::new("validate")
-                .short('v')
-                .long("validate")
-                .action(ArgAction::SetTrue)
-                .help("render everything (executable templates run) but write nothing"),
-        )
-        .arg(
-            Arg::new("diff")
-                .long("diff")
-                .action(ArgAction::SetTrue)
-                .help("dry run: print a unified diff of every file that would change, write nothing"),
-        )
-        .arg(
-            Arg::new("print-templates")
-                .long("print-templates")
-                .action(ArgAction::SetTrue)
-                .help("print the template tree path and exit"),
-        )
-        .arg(
-            Arg::new("subhash")
-                .short('s')
-                .long("subhash")
-                .help("render from the map at this dotted path instead of the whole metadata"),
-        )
-        .arg(
-            Arg::new("key")
-                .long("key")
-                .value_name("KEY")
-                .help("print the value at this dotted path (list items by index) and exit"),
-        )
-        .arg(Arg::new("type").long("type").default_value("default").help(
-            "check the --key value against a type and fail when it does not match: \
-             int, default, netaddress, netdevice, dsn, swiftdevices, username, raw",
-        ))
-        .arg(
-            Arg::new("key-default")
-                .long("key-default")
-                .allow_negative_numbers(true)
-                .help("what --key prints when the path is missing (not type checked)"),
-        )
-        .arg(Arg::new("boolean-key").long("boolean-key").help(
-            "exit 0 if the value at this path is true, 1 if false, 255 otherwise (ignored with --key)",
-        ))
-        .arg(
-            Arg::new("version")
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("print the version and exit"),
-        )
-        .arg(
-            Arg::new("os-config-files")
-                .long("os-config-files")
-                .help("JSON list of metadata files [default: $OS_CONFIG_FILES_PATH, else /var/lib/os-collect-config/os_config_files.json]"),
-        )
-}
-
-fn basename(arg0: Option<&OsString>) -> String {
-    arg0.and_then(|a| {
-        Path::new(a)
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-    })
-    .unwrap_or_else(|| "os-apply-config".into())
-}
-
 /// An environment variable that is set, even if not UTF-8 (then lossily converted).
-fn env_text(name: &str) -> Option<String> {
+pub(crate) fn env_text(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-}
-
-fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
-    m.get_many::<String>(id)
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default()
-}
-
-/// `os-apply-config` / `heat-agent apply`.
-pub fn main(args: Vec<OsString>) -> i32 {
-    crate::logging::set_style(crate::logging::style_for(
-        args.first(),
-        crate::logging::Style::OsApplyConfig,
-    ));
-    let prog = args
-        .first()
-        .map(|a| a.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let legacy = matches!(
-        basename(args.first()).as_str(),
-        "os-apply-config" | "os-config-applier"
-    );
-    let (default_templates, warning) =
-        templates_dir(env_text("OS_CONFIG_APPLIER_TEMPLATES"), |p| {
-            Path::new(p).is_dir()
-        });
-    if let Some(w) = warning {
-        eprintln!("{w}");
-    }
-    let cmd = command().bin_name(if legacy || prog.is_empty() {
-        basename(args.first())
-    } else {
-        prog
-    });
-    let m = match cmd.try_get_matches_from(args) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
-    };
-    if m.get_flag("version") {
-        if legacy {
-            crate::output::println(REFERENCE_VERSION);
-        } else {
-            crate::output::println(crate::build_info::version_text());
-        }
-        return 0;
-    }
-    let templates = m
-        .get_one::<String>("templates")
-        .cloned()
-        .unwrap_or(default_templates);
-    if m.get_flag("print-templates") {
-        crate::output::println(&templates);
-        return 0;
-    }
-    let log = Log::stderr();
-    let opts = Options {
-        templates,
-        output: m
-            .get_one::<String>("output")
-            .cloned()
-            .unwrap_or_else(|| "/".into()),
-        metadata: strings(&m, "metadata"),
-        fallback: strings(&m, "fallback-metadata"),
-        validate: m.get_flag("validate"),
-        diff: m.get_flag("diff"),
-        subhash: m.get_one::<String>("subhash").cloned(),
-        key: m.get_one::<String>("key").cloned(),
-        value_type: m
-            .get_one::<String>("type")
-            .cloned()
-            .unwrap_or_else(|| "default".into()),
-        key_default: m.get_one::<String>("key-default").cloned(),
-        boolean_key: m.get_one::<String>("boolean-key").cloned(),
-        os_config_files: m.get_one::<String>("os-config-files").cloned(),
-        exiting: true,
-    };
-    let mut stdout = crate::output::stdout();
-    run(opts, &Environment::from_process(), &log, &mut stdout)
 }
 
 /// Parsed options.
@@ -605,30 +412,6 @@ mod tests {
     #[test]
     fn env_templates_dir_wins_even_empty() {
         assert_eq!(templates_dir(Some(String::new()), |_| true).0, "");
-    }
-
-    #[test]
-    fn metadata_flag_replaces_when_repeated_and_prefixes_work() {
-        let m = command()
-            .try_get_matches_from(["x", "-m", "a", "b", "-m", "c", "--key-d", "-1", "--val"])
-            .unwrap();
-        assert_eq!(strings(&m, "metadata"), vec!["c"]);
-        assert_eq!(m.get_one::<String>("key-default").unwrap(), "-1");
-        assert!(m.get_flag("validate"));
-        let m = command()
-            .try_get_matches_from(["x", "--key", "k", "--key-default", "d"])
-            .unwrap();
-        assert_eq!(m.get_one::<String>("key").unwrap(), "k");
-        assert!(command().try_get_matches_from(["x", "--v"]).is_err());
-        assert_eq!(
-            command()
-                .try_get_matches_from(["x", "--bogus"])
-                .unwrap_err()
-                .exit_code(),
-            2
-        );
-        let m = command().try_get_matches_from(["x", "-m"]).unwrap();
-        assert!(strings(&m, "metadata").is_empty());
     }
 
     #[test]

@@ -33,9 +33,63 @@ pub fn run_main(args: Vec<OsString>) -> i32 {
     main_with(args, Mode::Run)
 }
 
-/// The clap description of the flags (help, man pages, completions).
+/// The clap description of `collect` and `os-collect-config` (help, man pages, completions).
 pub fn command() -> clap::Command {
     config::command()
+        .about(
+            "Poll the collectors once or on an interval, cache the merged metadata, and run a \
+             command when it changes. Without a command, print the merged metadata as JSON (or \
+             the cache dir with --print-cachedir) and exit.",
+        )
+        .mut_arg("command", |a| {
+            a.help(
+                "Command to run when the metadata changes. Without it, print the collected data \
+                 as JSON and exit.",
+            )
+        })
+}
+
+/// The clap description of `heat-agent run`, the daemon.
+pub fn run_command() -> clap::Command {
+    config::command()
+        .about(
+            "The daemon: poll the collectors every polling interval, cache the merged metadata, \
+             and when it changes run the command (default: the built-in refresh, i.e. \
+             `heat-agent refresh`: the os-refresh-config phases, which render the templates and \
+             run the deployments); deployment signals go out through the outbox. Runs until \
+             stopped (SIGTERM), or once with --one-time. A configuration error exits 78.",
+        )
+        .mut_arg("command", |a| {
+            a.help(
+                "Command to run when the metadata changes [default: heat-agent refresh, the \
+                 built-in os-refresh-config]",
+            )
+        })
+}
+
+fn mode_command(mode: Mode) -> clap::Command {
+    match mode {
+        Mode::Run => run_command(),
+        Mode::Legacy | Mode::Collect => command(),
+    }
+}
+
+/// A usage error under a native name: clap's message, with the closest flag suggested, when
+/// clap rejects an argument too. The argparse text stays under the legacy name.
+fn native_usage_error(mode: Mode, args: &[OsString]) -> Option<String> {
+    if mode == Mode::Legacy {
+        return None;
+    }
+    let prog = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match mode_command(mode).bin_name(prog).try_get_matches_from(args) {
+        Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
+            Some(e.render().to_string())
+        }
+        _ => None,
+    }
 }
 
 fn level_for(s: &Settings, mode: Mode) -> LevelFilter {
@@ -53,15 +107,35 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     let env = |k: &str| std::env::var(k).ok();
     let mut settings = match config::parse_collect_args(&args, &env) {
         Ok(Invocation::Help(text)) => {
-            crate::output::print(text);
+            if mode == Mode::Legacy {
+                crate::output::print(text);
+            } else {
+                let prog = args
+                    .first()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut cmd = mode_command(mode).bin_name(prog);
+                crate::output::print(cmd.render_help().to_string());
+            }
             return 0;
         }
         Ok(Invocation::Version(text)) => {
-            crate::output::println(text);
+            if mode == Mode::Legacy {
+                super::print_legacy_version(&text);
+            } else {
+                crate::output::println(text);
+            }
             return 0;
         }
         Ok(Invocation::Run(s)) => *s,
         Err(e) => {
+            if let Some(clap_text) = (e.exit_code == 2)
+                .then(|| native_usage_error(mode, &args))
+                .flatten()
+            {
+                eprint!("{clap_text}");
+                return 2;
+            }
             eprintln!("{}", e.message);
             // under systemd a configuration error is permanent: 78 (EX_CONFIG) is listed in the
             // unit's RestartPreventExitStatus, so the daemon does not restart in a loop

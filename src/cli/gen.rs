@@ -23,14 +23,14 @@ type Definition = fn() -> Command;
 /// The clap definition of each native subcommand. A subcommand not listed here is documented
 /// by its one-line help from `SUBCOMMANDS` only; once a tool exposes `command()`, add one line.
 const DEFINITIONS: &[(&str, Definition)] = &[
-    ("run", crate::cli::collect::command),
+    ("run", crate::cli::collect::run_command),
     ("collect", crate::cli::collect::command),
-    ("apply", crate::apply::command),
-    ("refresh", crate::refresh::command),
-    ("run-parts", crate::refresh::run_parts_command),
-    ("deploy", crate::deploy::command),
-    ("notify", crate::notify::command),
-    ("hook", crate::hooks::command),
+    ("apply", super::apply::command),
+    ("refresh", super::refresh::command),
+    ("run-parts", super::refresh::run_parts_command),
+    ("deploy", super::deploy::command),
+    ("notify", super::notify::command),
+    ("hook", super::hook::command),
     ("status", crate::status::command),
 ];
 
@@ -42,15 +42,15 @@ const LEGACY: &[(&str, &str, Option<Definition>)] = &[
         "collect",
         Some(crate::cli::collect::command),
     ),
-    ("os-apply-config", "apply", Some(crate::apply::command)),
+    ("os-apply-config", "apply", Some(super::apply::command)),
     // os-apply-config's older name: the same page
     ("os-config-applier", "apply", None),
     (
         "os-refresh-config",
         "refresh",
-        Some(crate::refresh::command),
+        Some(super::refresh::command),
     ),
-    ("heat-config-notify", "notify", Some(crate::notify::command)),
+    ("heat-config-notify", "notify", Some(super::notify::command)),
 ];
 
 fn definition(name: &str) -> Option<Command> {
@@ -324,6 +324,17 @@ fn output_dir(args: &[OsString], usage: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// `--help`/`-h`: the usage on stdout, exit 0 (as every other command).
+fn help(args: &[OsString], usage: &str) -> Option<i32> {
+    match args {
+        [_, flag] if flag == "--help" || flag == "-h" => {
+            crate::output::println(format!("usage: {usage} DIR"));
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
 fn write_all(tool: &str, dir: &Path, files: Vec<(String, Vec<u8>)>) -> i32 {
     let result = ensure_dir(dir, 0o755).and_then(|()| {
         for (name, data) in &files {
@@ -342,6 +353,9 @@ fn write_all(tool: &str, dir: &Path, files: Vec<(String, Vec<u8>)>) -> i32 {
 
 /// `heat-agent gen-man DIR`
 pub fn man_main(args: Vec<OsString>) -> i32 {
+    if let Some(code) = help(&args, "heat-agent gen-man") {
+        return code;
+    }
     let dir = match output_dir(&args, "heat-agent gen-man") {
         Ok(d) => d,
         Err(e) => {
@@ -360,6 +374,9 @@ pub fn man_main(args: Vec<OsString>) -> i32 {
 
 /// `heat-agent gen-completions DIR`
 pub fn completions_main(args: Vec<OsString>) -> i32 {
+    if let Some(code) = help(&args, "heat-agent gen-completions") {
+        return code;
+    }
     match output_dir(&args, "heat-agent gen-completions") {
         Ok(dir) => write_all("heat-agent gen-completions", &dir, completions()),
         Err(e) => {

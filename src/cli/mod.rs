@@ -5,8 +5,13 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+pub mod apply;
 pub mod collect;
+pub mod deploy;
 pub mod gen;
+pub mod hook;
+pub mod notify;
+pub mod refresh;
 
 /// A tool entry point: `args[0]` is the program name to show in usage.
 type Entry = fn(Vec<OsString>) -> i32;
@@ -15,11 +20,11 @@ type Entry = fn(Vec<OsString>) -> i32;
 pub fn tool_for_name(name: &str) -> Option<Entry> {
     Some(match name {
         "os-collect-config" => collect::legacy_main,
-        "os-apply-config" | "os-config-applier" => crate::apply::main,
-        "os-refresh-config" => crate::refresh::main,
-        "dib-run-parts" => crate::refresh::run_parts_main,
-        "55-heat-config" | "heat-config" => crate::deploy::main,
-        "heat-config-notify" => crate::notify::main,
+        "os-apply-config" | "os-config-applier" => apply::main,
+        "os-refresh-config" => refresh::main,
+        "dib-run-parts" => refresh::run_parts_main,
+        "55-heat-config" | "heat-config" => deploy::main,
+        "heat-config-notify" => notify::main,
         _ => return None,
     })
 }
@@ -38,38 +43,43 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
     ),
     (
         "apply",
-        crate::apply::main,
+        apply::main,
         "render config templates, look up keys (os-apply-config)",
     ),
     (
         "refresh",
-        crate::refresh::main,
+        refresh::main,
         "run the phase directories (os-refresh-config)",
     ),
     (
         "run-parts",
-        crate::refresh::run_parts_main,
+        refresh::run_parts_main,
         "run the executables of one directory in order (dib-run-parts)",
     ),
     (
         "deploy",
-        crate::deploy::main,
+        deploy::main,
         "run pending deployments through hooks and signal Heat (55-heat-config)",
     ),
     (
         "notify",
-        crate::notify::main,
+        notify::main,
         "send one deployment signal to Heat (heat-config-notify)",
     ),
     (
         "hook",
-        crate::hooks::main,
+        hook::main,
         "run a built-in hook (script, ansible, puppet, ...) on stdin JSON",
     ),
     (
         "status",
         crate::status::main,
         "list deployments, their results and signal delivery",
+    ),
+    (
+        "version",
+        version_main,
+        "print the version, git revision and features",
     ),
     (
         "gen-man",
@@ -83,6 +93,15 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
     ),
 ];
 
+/// The one parse step of the clap-based front ends: `--help` and `--version` are printed and
+/// end with 0, a usage error is printed and ends with clap's 2.
+pub fn parse_or_exit(cmd: clap::Command, args: &[OsString]) -> Result<clap::ArgMatches, i32> {
+    cmd.try_get_matches_from(args).map_err(|e| {
+        let _ = e.print();
+        e.exit_code()
+    })
+}
+
 fn basename(arg0: &OsString) -> String {
     Path::new(arg0)
         .file_name()
@@ -91,6 +110,33 @@ fn basename(arg0: &OsString) -> String {
 }
 
 pub use crate::build_info::version_text;
+
+/// `--version` under a legacy name whose reference tool has one: the reference release on stdout,
+/// as tools compare it, and on stderr which agent answers.
+pub fn print_legacy_version(reference: &str) {
+    crate::output::println(reference);
+    eprintln!(
+        "(installed: {}, matching release {reference})",
+        version_text()
+    );
+}
+
+/// `--version` under a native command or a legacy name whose reference tool has none.
+pub fn print_version() -> i32 {
+    crate::output::println(version_text());
+    0
+}
+
+/// `heat-agent version`.
+fn version_main(args: Vec<OsString>) -> i32 {
+    let cmd = clap::Command::new("heat-agent version")
+        .about("Print the version, the git revision and the features")
+        .disable_version_flag(true);
+    match parse_or_exit(cmd, &args) {
+        Ok(_) => print_version(),
+        Err(code) => code,
+    }
+}
 
 fn usage() -> String {
     let mut s = String::from(
@@ -123,7 +169,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
     if let Some(hook) = name.strip_prefix("hook-") {
         let mut hargs = vec![OsString::from(name.to_string()), OsString::from(hook)];
         hargs.extend(args.into_iter().skip(1));
-        return crate::hooks::main(hargs);
+        return hook::main(hargs);
     }
     let Some(sub) = args.get(1).map(|s| s.to_string_lossy().into_owned()) else {
         eprint!("{}", usage());
@@ -134,10 +180,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
             crate::output::print(usage());
             return 0;
         }
-        "-V" | "--version" => {
-            crate::output::println(version_text());
-            return 0;
-        }
+        "-V" | "--version" => return print_version(),
         _ => {}
     }
     for (cmd, entry, _) in SUBCOMMANDS {

@@ -198,8 +198,8 @@ pub struct Context<'a> {
     pub tokens: &'a mut crate::http::keystone::TokenCache,
 }
 
-/// Names the reference accepts, in its default order.
-pub const NAMES: [&str; 7] = crate::config::DEFAULT_COLLECTORS;
+/// Names the reference accepts (the valid ones, not the defaults).
+pub const NAMES: [&str; 7] = crate::config::VALID_COLLECTORS;
 
 /// What one poll of a collector found.
 #[derive(Debug, Clone, PartialEq)]

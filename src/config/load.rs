@@ -624,13 +624,16 @@ macro_rules! settings_fields {
                 _ => None,
             }
         }
-        fn set_field(s: &mut Settings, group: &str, name: &str, v: Val) {
+        /// False for an option with no Settings field (a missing row below: see the test
+        /// `every_option_reaches_a_settings_field`).
+        fn set_field(s: &mut Settings, group: &str, name: &str, v: Val) -> bool {
             match (group, name) {
                 $(($group, $name) => {
                     let current = s.$($field).+.clone();
                     s.$($field).+ = FieldVal::from_val(v, &current);
+                    true
                 })*
-                _ => {}
+                _ => false,
             }
         }
     };
@@ -692,6 +695,21 @@ settings_fields! {
     "deploy" "state_dir" => deploy.state_dir;
 }
 
+/// Options with no Settings field of their own: `debug` is read in `resolve_into` itself; the
+/// oslo.log options are parsed and type-checked like the reference's, and not used (logging is
+/// heat-agent's own: `log_level`, `log_file`).
+const HANDLED_APART: [(&str, &str); 9] = [
+    ("DEFAULT", "debug"),
+    ("DEFAULT", "log_config_append"),
+    ("DEFAULT", "log_date_format"),
+    ("DEFAULT", "log_dir"),
+    ("DEFAULT", "use_syslog"),
+    ("DEFAULT", "use_journal"),
+    ("DEFAULT", "syslog_log_facility"),
+    ("DEFAULT", "use_json"),
+    ("DEFAULT", "shell_completion"),
+];
+
 /// Resolve every option into `base` (whose `config_files` etc. the caller fills).
 pub(crate) fn resolve_into(layers: &Layers, base: &mut Settings) -> Result<(), ConfigError> {
     let mut r = Resolver::new(layers);
@@ -700,7 +718,14 @@ pub(crate) fn resolve_into(layers: &Layers, base: &mut Settings) -> Result<(), C
             continue;
         }
         let v = r.resolve(def)?;
-        set_field(base, def.group, def.name, v);
+        if !set_field(base, def.group, def.name, v)
+            && !HANDLED_APART.contains(&(def.group, def.name))
+        {
+            return Err(ConfigError::config(format!(
+                "option [{}] {} has no setting to go to (a heat-agent bug)",
+                def.group, def.name
+            )));
+        }
     }
     // oslo.log's --debug: honoured as a log level (the reference ignores it)
     if base.log_level.is_none() {
@@ -972,6 +997,37 @@ fn toml_option(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One declaration per option: every row of `OPTIONS` (but the ignored ones and those
+    /// handled apart) reaches a Settings field, both ways.
+    #[test]
+    fn every_option_reaches_a_settings_field() {
+        let defaults = Settings::default();
+        let mut missing = Vec::new();
+        for def in OPTIONS {
+            if def.kind == Kind::Ignored || HANDLED_APART.contains(&(def.group, def.name)) {
+                continue;
+            }
+            match get_field(&defaults, def.group, def.name) {
+                Some(v) => assert!(set_field(&mut Settings::default(), def.group, def.name, v)),
+                None => missing.push(format!("[{}] {}", def.group, def.name)),
+            }
+        }
+        assert!(missing.is_empty(), "options with no field: {missing:?}");
+        assert!(!set_field(
+            &mut Settings::default(),
+            "DEFAULT",
+            "nope",
+            Val::None
+        ));
+    }
+
+    #[test]
+    fn every_default_collector_is_valid() {
+        for c in super::super::DEFAULT_COLLECTORS {
+            assert!(super::super::VALID_COLLECTORS.contains(&c), "{c}");
+        }
+    }
 
     fn empty_layers() -> Layers {
         Layers {

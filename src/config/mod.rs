@@ -58,6 +58,8 @@ pub struct Settings {
     pub deferred_warnings: Vec<String>,
 }
 
+/// The collectors polled when none are configured (the reference's `DEFAULT_COLLECTORS`);
+/// each must be valid ([`VALID_COLLECTORS`]).
 pub const DEFAULT_COLLECTORS: [&str; 7] = [
     "heat_local",
     "ec2",
@@ -264,8 +266,18 @@ impl std::error::Error for ConfigError {}
 /// The version `--version` prints: the reference's for the legacy name.
 const LEGACY_VERSION: &str = "14.1.0";
 
-/// The valid collector names, in the order the reference's message lists them.
-pub const VALID_COLLECTORS: [&str; 7] = DEFAULT_COLLECTORS;
+/// The valid collector names (the reference's `COLLECTORS` registry), in the order the
+/// reference's message lists them. Declared apart from [`DEFAULT_COLLECTORS`]: a collector can
+/// be valid without being polled by default.
+pub const VALID_COLLECTORS: [&str; 7] = [
+    "heat_local",
+    "ec2",
+    "cfn",
+    "heat",
+    "request",
+    "local",
+    "zaqar",
+];
 
 /// Where configuration files are searched. From the environment: `HOME` (for
 /// `~/os-collect-config.conf`), `HEAT_AGENT_SYSCONFDIR` (instead of `/etc`, for tests and
@@ -528,9 +540,19 @@ pub fn load_native(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Con
     if settings.force {
         settings.one_time = true;
     }
+    if let Some(dir) = state_dir_override(env) {
+        settings.deploy.state_dir = dir;
+    }
     register_secrets(&settings);
     settings.deferred_warnings = load::take_deferred();
     Ok(settings)
+}
+
+/// `HEAT_AGENT_STATE_DIR` (when set and not empty): wins over `[deploy] state_dir`.
+pub fn state_dir_override(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env("HEAT_AGENT_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Log the warnings that were raised while the configuration was read before logging was set

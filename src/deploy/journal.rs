@@ -68,7 +68,7 @@ impl Journal {
 
     pub fn path(&self, id: &str) -> PathBuf {
         self.dir
-            .join(format!("{}.json", super::entry::file_stem(id)))
+            .join(format!("{}.json", crate::hooks::contract::file_stem(id)))
     }
 
     /// Write a record; `running` ones durably (file and directory fsync), later states with a
@@ -125,7 +125,7 @@ impl Journal {
 
     fn result_path(&self, id: &str) -> PathBuf {
         self.dir
-            .join(format!("{}.result", super::entry::file_stem(id)))
+            .join(format!("{}.result", crate::hooks::contract::file_stem(id)))
     }
 
     /// Keep the signal data until it has been handed over.

@@ -13,6 +13,10 @@ pub mod signal;
 
 use crate::config::Settings;
 use crate::fsutil::{self, Owner};
+use crate::hooks::contract::{
+    decode_tail, file_stem, is_builtin, secret_values, valid_id, CAPTURE_LIMIT, STATUS_INTERRUPTED,
+    STATUS_NOT_EXECUTABLE, STATUS_NOT_FOUND, STATUS_TIMED_OUT,
+};
 use crate::process::{self, Spec};
 use crate::pyjson;
 use entry::{Deployment, Prepared};
@@ -26,15 +30,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Captured stdout/stderr of a hook: the tail is kept (Heat takes at most ~1 MiB anyway).
-pub const CAPTURE_LIMIT: usize = 1 << 20;
-
-/// `deploy_status_code` of the failures the runner itself reports.
-pub const STATUS_TIMED_OUT: i64 = 124;
-pub const STATUS_INTERRUPTED: i64 = 125;
-pub const STATUS_NOT_EXECUTABLE: i64 = 126;
-pub const STATUS_NOT_FOUND: i64 = 127;
 
 pub const DEFAULT_SHELL_CONFIG: &str = "/var/run/heat-config/heat-config";
 pub const DEFAULT_DEPLOYED: &str = "/var/lib/heat-config/deployed";
@@ -87,121 +82,14 @@ impl Paths {
         }
     }
 
-    /// `<deployed>/<id>.json`, the reference's marker (see [`entry::file_stem`] for ids that
+    /// `<deployed>/<id>.json`, the reference's marker (see [`file_stem`] for ids that
     /// cannot be file names as they are).
     pub fn marker(&self, id: &str) -> PathBuf {
-        self.deployed.join(format!("{}.json", entry::file_stem(id)))
+        self.deployed.join(format!("{}.json", file_stem(id)))
     }
 
     pub fn notify_file(&self, id: &str) -> PathBuf {
-        self.deployed
-            .join(format!("{}.notify.json", entry::file_stem(id)))
-    }
-}
-
-/// The clap description of `heat-agent deploy` / `55-heat-config`.
-pub fn command() -> clap::Command {
-    use clap::{Arg, ArgAction};
-    clap::Command::new("deploy")
-        .about("Run pending Heat software deployments through their hooks and signal Heat (55-heat-config)")
-        .long_about(
-            "Reads the deployments list ($HEAT_SHELL_CONFIG, default /var/run/heat-config/heat-config), \
-             runs each deployment not yet deployed (no marker <deployed>/<id>.json) through its hook, \
-             records it in the journal (<state dir>/journal/<id>.json) and hands the signal to the outbox. \
-             Honours HEAT_SHELL_CONFIG, HEAT_CONFIG_DEPLOYED, HEAT_CONFIG_DEPLOYED_OLD, HEAT_CONFIG_HOOKS \
-             and HEAT_CONFIG_NOTIFY like the reference. SIGTERM, SIGINT or SIGHUP stop the running hook \
-             (SIGTERM, SIGKILL after 5 s), record and signal its deployment as interrupted, and exit 128+N. \
-             Exit 1 also when a hook's result could not be saved (a full state dir); the next run signals it.",
-        )
-        .arg(
-            Arg::new("mark-deployed-all")
-                .long("mark-deployed-all")
-                .action(ArgAction::SetTrue)
-                .help("Mark every listed deployment as deployed without running or signalling it (heat-config-rebuild-deployed)"),
-        )
-        .arg(
-            Arg::new("rerun")
-                .long("rerun")
-                .value_name("ID")
-                .help("Forget deployment ID (marker, notify file, journal), so the next run executes it again"),
-        )
-        .arg(
-            Arg::new("state-dir")
-                .long("state-dir")
-                .value_name("DIR")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Journal and outbox directory [env: HEAT_AGENT_STATE_DIR; default /var/lib/heat-agent]"),
-        )
-        .arg(
-            Arg::new("hook-timeout")
-                .long("hook-timeout")
-                .value_name("SECONDS")
-                .value_parser(clap::value_parser!(f64))
-                .help("Kill a hook's process tree after this long (default 3600; 0: never); input deploy_timeout overrides it per deployment"),
-        )
-        .arg(
-            Arg::new("rerun-interrupted")
-                .long("rerun-interrupted")
-                .action(ArgAction::SetTrue)
-                .help("Re-run deployments interrupted by a crash or reboot instead of signalling them as failed"),
-        )
-        .arg(
-            Arg::new("debug")
-                .short('d')
-                .long("debug")
-                .action(ArgAction::SetTrue)
-                .help("Log at debug level"),
-        )
-}
-
-/// `55-heat-config` / `heat-agent deploy`.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let matches = match command().try_get_matches_from(&args) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
-    };
-    let level = if matches.get_flag("debug") {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Info
-    };
-    let style =
-        crate::logging::style_for(args.first(), crate::logging::Style::Tagged("heat-config"));
-    crate::logging::init(level, style);
-    // native config (TOML + OS_DEPLOY__* env) with HEAT_AGENT_STATE_DIR on top
-    let mut settings = crate::notify::settings();
-    if let Some(t) = matches.get_one::<f64>("hook-timeout") {
-        settings.deploy.hook_timeout = *t;
-    }
-    if matches.get_flag("rerun-interrupted") {
-        settings.deploy.rerun_interrupted = true;
-    }
-    let mut paths = Paths::from_env(&settings);
-    if let Some(d) = matches.get_one::<PathBuf>("state-dir") {
-        paths.state_dir = d.clone();
-        paths.state_dir_explicit = true;
-    }
-    if matches.get_flag("mark-deployed-all") {
-        return mark_deployed_all(&paths);
-    }
-    if let Some(id) = matches.get_one::<String>("rerun") {
-        return forget(&paths, id);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let received = Arc::new(AtomicI32::new(0));
-    if let Err(e) = stop_on_signals(&stop, &received) {
-        log::warn!("cannot handle SIGTERM/SIGINT/SIGHUP: {e}");
-    }
-    let code = run(&settings, &paths, Some(&stop));
-    match received.load(Ordering::SeqCst) {
-        0 => code,
-        sig => {
-            log::warn!("stopped by signal {sig}");
-            128 + sig
-        }
+        self.deployed.join(format!("{}.notify.json", file_stem(id)))
     }
 }
 
@@ -209,7 +97,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 /// [`crate::hooks::STOP_GRACE`]), its deployment recorded and signalled as interrupted, and no
 /// further deployment starts. A second signal exits at once (everything already recorded is
 /// durable; a hook still in its grace period may be left running).
-fn stop_on_signals(stop: &Arc<AtomicBool>, received: &Arc<AtomicI32>) -> io::Result<()> {
+pub fn stop_on_signals(stop: &Arc<AtomicBool>, received: &Arc<AtomicI32>) -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let (stop, received) = (stop.clone(), received.clone());
@@ -436,7 +324,8 @@ impl Hook {
     }
 }
 
-/// Our shipped wrapper (`exec heat-agent hook NAME`): the built-in NAME it stands for.
+/// The built-in a hook file stands for when it is one of our wrappers
+/// ([`crate::hooks::contract::wrapper_builtin`]).
 fn wrapper_builtin(path: &Path) -> Option<String> {
     let mut buf = Vec::new();
     std::fs::File::open(path)
@@ -444,15 +333,7 @@ fn wrapper_builtin(path: &Path) -> Option<String> {
         .take(1024)
         .read_to_end(&mut buf)
         .ok()?;
-    let text = std::str::from_utf8(&buf).ok()?;
-    if !text.starts_with("#!") {
-        return None;
-    }
-    text.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix("exec heat-agent hook ")?;
-        let name = rest.split_whitespace().next()?;
-        crate::hooks::is_builtin(name).then(|| name.to_string())
-    })
+    crate::hooks::contract::wrapper_builtin(std::str::from_utf8(&buf).ok()?)
 }
 
 /// §2.4 lookup: `<dir>/<name>` in the hook dirs wins (site override or an existing Python
@@ -468,7 +349,7 @@ pub fn find_hook(hook_dirs: &[PathBuf], group: &str) -> Option<Hook> {
         if std::fs::symlink_metadata(&p).is_err() {
             continue;
         }
-        if crate::hooks::is_builtin(&name) && signal::is_this_binary(&p) {
+        if is_builtin(&name) && signal::is_this_binary(&p) {
             return Some(Hook::Builtin(name));
         }
         if let Some(b) = wrapper_builtin(&p) {
@@ -476,7 +357,7 @@ pub fn find_hook(hook_dirs: &[PathBuf], group: &str) -> Option<Hook> {
         }
         return Some(Hook::External(p));
     }
-    crate::hooks::is_builtin(&name).then_some(Hook::Builtin(name))
+    is_builtin(&name).then_some(Hook::Builtin(name))
 }
 
 fn is_executable_file(p: &Path) -> Result<(), String> {
@@ -515,7 +396,7 @@ fn log_stderr_tail(id: &str, signal: &Value) {
 }
 
 fn register_secrets(dep: &Deployment) {
-    for s in entry::secret_values(&dep.entry) {
+    for s in secret_values(&dep.entry) {
         crate::logging::register_secret(&s);
     }
 }
@@ -731,7 +612,7 @@ impl Runner<'_> {
                             log::debug!("hook stderr: {}", tail(&f.stderr));
                         }
                         if f.timed_out {
-                            let mut err = entry::decode_tail(&f.stderr, f.stderr_dropped);
+                            let mut err = decode_tail(&f.stderr, f.stderr_dropped);
                             if !err.is_empty() && !err.ends_with('\n') {
                                 err.push('\n');
                             }
@@ -741,7 +622,7 @@ impl Runner<'_> {
                                 timeout.map(|t| t.as_secs_f64()).unwrap_or_default()
                             ));
                             Some(entry::failure_signal(
-                                entry::decode_tail(&f.stdout, f.stdout_dropped),
+                                decode_tail(&f.stdout, f.stdout_dropped),
                                 err,
                                 STATUS_TIMED_OUT,
                             ))
@@ -1011,7 +892,7 @@ pub fn mark_deployed_all(paths: &Paths) -> i32 {
         let Some(id) = obj
             .get("id")
             .and_then(Value::as_str)
-            .filter(|i| entry::valid_id(i))
+            .filter(|i| valid_id(i))
             .map(str::to_string)
         else {
             log::error!("deployment #{index}: no usable id; skipped");
@@ -1047,7 +928,7 @@ pub fn mark_deployed_all(paths: &Paths) -> i32 {
 
 /// `--rerun ID`: forget one deployment so the next run executes it again.
 pub fn forget(paths: &Paths, id: &str) -> i32 {
-    if !entry::valid_id(id) {
+    if !valid_id(id) {
         log::error!("unusable deployment id {id:?}");
         return 2;
     }

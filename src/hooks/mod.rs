@@ -1,10 +1,12 @@
 //! Built-in hooks (spec heat-deployments §4): script, ansible, puppet, salt, chef, json-file,
 //! hiera, apply-config. Same working/outputs dirs, environment overrides, file names and argv as
 //! the reference hooks; the runner calls them in-process, `heat-agent hook NAME` runs the same
-//! code for external use (deployment JSON on stdin, result JSON on stdout).
+//! code for external use (deployment JSON on stdin, result JSON on stdout; its front end is
+//! `cli::hook`).
 
 mod ansible;
 mod chef;
+pub mod contract;
 mod files;
 mod puppet;
 mod pyyaml;
@@ -13,28 +15,14 @@ mod script;
 
 use crate::process::{self, Finished, Spec};
 use crate::pyjson;
+use contract::{decode_tail, file_stem, secret_values, valid_id};
+pub use contract::{is_builtin, BUILTIN};
 use serde_json::{Map, Value};
-use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub const BUILTIN: [&str; 8] = [
-    "script",
-    "ansible",
-    "puppet",
-    "salt",
-    "chef",
-    "json-file",
-    "hiera",
-    "apply-config",
-];
-
-pub fn is_builtin(name: &str) -> bool {
-    BUILTIN.contains(&name)
-}
 
 /// How long a hook's processes get between SIGTERM and SIGKILL when the runner is told to
 /// stop (SIGTERM/SIGINT/SIGHUP to `deploy`): time to clean up, well within systemd's stop
@@ -112,80 +100,18 @@ pub fn failure(message: &str, status: i64) -> Value {
     serde_json::json!({"deploy_stdout": "", "deploy_stderr": message, "deploy_status_code": status})
 }
 
-/// The clap description of `heat-agent hook`.
-pub fn command() -> clap::Command {
-    use clap::Arg;
-    clap::Command::new("hook")
-        .about("Run a built-in hook: deployment JSON on stdin, result JSON on stdout")
-        .long_about(
-            "Runs one of the built-in hooks (script, ansible, puppet, salt, chef, json-file, hiera, \
-             apply-config) \
-             with the reference hooks' contract: the deployment entry as JSON on stdin, \
-             {deploy_stdout, deploy_stderr, deploy_status_code, <outputs>} as JSON on stdout, exit 0. \
-             Honours HEAT_SCRIPT_*, HEAT_ANSIBLE_*, HEAT_PUPPET_*, HEAT_SALT_*, SALT_MINION_CONFIG, \
-             HEAT_CHEF_*, HEAT_HIERA_*, HEAT_APPLY_CONFIG_CMD.",
-        )
-        .arg(
-            Arg::new("name")
-                .required(true)
-                .value_parser(clap::builder::PossibleValuesParser::new(BUILTIN))
-                .help("hook name"),
-        )
-}
-
-/// `heat-agent hook NAME` (args[1] is NAME) and `hook-NAME`.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let matches = match command().try_get_matches_from(&args) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
-    };
-    crate::logging::init(
-        log::LevelFilter::Info,
-        crate::logging::style_for(args.first(), crate::logging::Style::Tagged("heat-config")),
-    );
-    let name = matches
-        .get_one::<String>("name")
-        .cloned()
-        .unwrap_or_default();
-    let mut input = String::new();
-    if let Err(e) = io::stdin().read_to_string(&mut input) {
-        log::error!("reading stdin: {e}");
-        return 1;
-    }
-    let entry = match pyjson::loads(&input, "stdin") {
+/// Run built-in hook `name` on a deployment entry given as JSON text (`heat-agent hook NAME`
+/// reads it from stdin): the entry's secrets are masked in the log from here on.
+pub fn run_on_json(name: &str, input: &str, ctx: &Context) -> Result<Outcome, String> {
+    let entry = match pyjson::loads(input, "stdin") {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            log::error!("stdin: expected a JSON object (a deployment entry)");
-            return 1;
-        }
-        Err(e) => {
-            log::error!("{e}");
-            return 1;
-        }
+        Ok(_) => return Err("stdin: expected a JSON object (a deployment entry)".into()),
+        Err(e) => return Err(e.to_string()),
     };
-    for s in crate::deploy::entry::secret_values(&entry) {
+    for s in secret_values(&entry) {
         crate::logging::register_secret(&s);
     }
-    match run_builtin(
-        &name,
-        &entry,
-        &Context {
-            capture: 4 << 20,
-            ..Context::default()
-        },
-    ) {
-        Outcome::Printed(v) => {
-            let mut out = crate::output::stdout();
-            let _ = out.write_all(pyjson::dumps(&v).as_bytes());
-            let _ = out.flush();
-            0
-        }
-        Outcome::Nothing => 0,
-        Outcome::Cancelled => 1,
-    }
+    Ok(run_builtin(name, &entry, ctx))
 }
 
 // ----- helpers shared by the hooks -----
@@ -240,10 +166,10 @@ pub(crate) fn option_text(opts: &Map<String, Value>, key: &str) -> Option<String
 }
 
 /// The entry id as the hooks' file name (working script, outputs path): the id itself, as the
-/// reference hooks name them, except for ids that cannot be one (`deploy::entry::file_stem`).
+/// reference hooks name them, except for ids that cannot be one ([`contract::file_stem`]).
 pub(crate) fn entry_id(entry: &Value) -> Result<String, HookError> {
     match entry.get("id").and_then(Value::as_str) {
-        Some(id) if crate::deploy::entry::valid_id(id) => Ok(crate::deploy::entry::file_stem(id)),
+        Some(id) if valid_id(id) => Ok(file_stem(id)),
         _ => Err(HookError::new("deployment has no usable id", 1)),
     }
 }
@@ -309,7 +235,7 @@ pub(crate) fn collect_outputs(
             }
             response.insert(
                 name.to_string(),
-                Value::String(crate::deploy::entry::decode_tail(&bytes, dropped)),
+                Value::String(decode_tail(&bytes, dropped)),
             );
         }
     }
@@ -317,7 +243,7 @@ pub(crate) fn collect_outputs(
 
 /// Bound on a declared output file, like the hook's captured stdout: the tail is kept (Heat
 /// takes at most ~1 MiB per signal anyway).
-pub const OUTPUT_FILE_LIMIT: usize = crate::deploy::CAPTURE_LIMIT;
+pub const OUTPUT_FILE_LIMIT: usize = contract::CAPTURE_LIMIT;
 
 /// The last `limit` bytes of a file (starting at a UTF-8 character boundary when cut), and
 /// how many bytes before them were dropped. None when it cannot be read (absent).
@@ -422,8 +348,8 @@ fn log_tail(what: &str, bytes: &[u8], level: log::Level) {
 /// `deploy_stdout`/`deploy_stderr` of a finished tool (lossy UTF-8; a note if the front was
 /// dropped; a timeout line appended to stderr).
 pub(crate) fn tool_texts(f: &Finished, ctx: &Context) -> (String, String) {
-    let out = crate::deploy::entry::decode_tail(&f.stdout, f.stdout_dropped);
-    let mut err = crate::deploy::entry::decode_tail(&f.stderr, f.stderr_dropped);
+    let out = decode_tail(&f.stdout, f.stdout_dropped);
+    let mut err = decode_tail(&f.stderr, f.stderr_dropped);
     if f.timed_out {
         if !err.is_empty() && !err.ends_with('\n') {
             err.push('\n');
@@ -440,7 +366,7 @@ pub(crate) fn tool_texts(f: &Finished, ctx: &Context) -> (String, String) {
 /// signal N (as Python reports it).
 pub(crate) fn tool_status(f: &Finished) -> i64 {
     if f.timed_out {
-        crate::deploy::STATUS_TIMED_OUT
+        contract::STATUS_TIMED_OUT
     } else {
         f.python_returncode() as i64
     }

@@ -12,70 +12,25 @@ pub mod trim;
 pub use outbox::{DeliverySummary, Outbox, Record, State};
 
 use serde_json::Value;
-use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-const USAGE: &str = "Usage:\n  heat-config-notify /path/to/config.json < /path/to/signal_data.json";
+pub const USAGE: &str =
+    "Usage:\n  heat-config-notify /path/to/config.json < /path/to/signal_data.json";
 
 /// How long `notify` keeps retrying in the foreground before leaving the signal to the daemon.
 pub const DEFAULT_FOREGROUND_WAIT: Duration = Duration::from_secs(60);
 
-pub fn command() -> clap::Command {
-    clap::Command::new("heat-config-notify")
-        .about("Send one deployment signal to Heat (heat-config-notify)")
-        .long_about(
-            "Reads the signal data (JSON) from stdin and signals the deployment described by CONFIG \
-             (the deployment entry: its deploy_* inputs choose the transport). The signal is first \
-             stored in the outbox (<state_dir>/outbox), then delivered with retries for up to 60 s \
-             (HEAT_AGENT_NOTIFY_WAIT). Exit status: 0 delivered, or still queued for the heat-agent \
-             daemon to deliver; 1 usage error, unreadable CONFIG, or permanent failure (an HTTP 4xx \
-             other than 408/429).",
-        )
-        .arg(
-            clap::Arg::new("config")
-                .value_name("CONFIG")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("deployment entry (JSON) whose inputs say where to signal"),
-        )
-        .arg(
-            // the reference reads argv[1] only and ignores anything after it
-            clap::Arg::new("ignored")
-                .num_args(0..)
-                .trailing_var_arg(true)
-                .allow_hyphen_values(true)
-                .hide(true),
-        )
-        .arg(
-            clap::Arg::new("flush")
-                .long("flush")
-                .action(clap::ArgAction::SetTrue)
-                .conflicts_with("config")
-                .help(
-                    "deliver the signals already queued in the outbox now (retrying for up to \
-                     HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered",
-                ),
-        )
-        .after_help(
-            "Environment: HEAT_AGENT_STATE_DIR (default /var/lib/heat-agent), HEAT_AGENT_NOTIFY_WAIT \
-             (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry delay, seconds).",
-        )
-}
-
-/// Settings for `notify` and `status`: the defaults (state dir `/var/lib/heat-agent`, `[http]`
-/// timeouts), with `HEAT_AGENT_STATE_DIR` overriding the state directory.
-/// Merge note: once `config::load_native` is available, start from it instead of the defaults.
-pub fn settings() -> crate::config::Settings {
+/// Settings for `deploy` and `notify`: the native configuration (`config::load_native`: TOML,
+/// `OS_<GROUP>__<OPT>`, `HEAT_AGENT_STATE_DIR`). A bad value is an error naming the file and
+/// key: the command does not run on a guess (docs/configuration.md).
+pub fn settings() -> Result<crate::config::Settings, crate::config::ConfigError> {
     let env = |k: &str| std::env::var(k).ok();
-    let s = crate::config::load_native(&env).unwrap_or_else(|e| {
-        log::warn!("{}; using defaults", e.message);
-        crate::config::Settings::default()
-    });
-    with_state_dir_override(s)
+    crate::config::load_native(&env)
 }
 
-/// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory.
+/// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory (the loaders of
+/// `config` apply it already; kept for settings built by hand).
 pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config::Settings {
     s.deploy.state_dir = state_dir_of(&s);
     s
@@ -83,18 +38,23 @@ pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config:
 
 /// The state directory `settings` name, or `HEAT_AGENT_STATE_DIR` when set.
 pub fn state_dir_of(s: &crate::config::Settings) -> PathBuf {
-    std::env::var_os("HEAT_AGENT_STATE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
+    crate::config::state_dir_override(&|k| std::env::var(k).ok())
         .unwrap_or_else(|| s.deploy.state_dir.clone())
 }
 
-/// The state directory (see [`settings`]).
+/// The state directory for `status`: the configured one, or the default with a warning when
+/// the configuration cannot be read.
 pub fn state_dir() -> PathBuf {
-    settings().deploy.state_dir
+    settings()
+        .unwrap_or_else(|e| {
+            log::warn!("{}; using defaults", e.message);
+            with_state_dir_override(crate::config::Settings::default())
+        })
+        .deploy
+        .state_dir
 }
 
-fn foreground_wait() -> Duration {
+pub fn foreground_wait() -> Duration {
     std::env::var("HEAT_AGENT_NOTIFY_WAIT")
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
@@ -126,59 +86,22 @@ fn deployment_id(config: &Value, path: &Path) -> String {
     }
 }
 
-/// `heat-config-notify` / `heat-agent notify`.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let level = std::env::var("HEAT_AGENT_LOG_LEVEL")
-        .ok()
-        .and_then(|l| crate::logging::parse_level(&l))
-        .unwrap_or(log::LevelFilter::Info);
-    let style = crate::logging::style_for(
-        args.first(),
-        crate::logging::Style::Tagged("heat-config-notify"),
-    );
-    crate::logging::init(level, style);
-
-    let mut cmd = command();
-    if let Some(name) = args.first() {
-        cmd = cmd.bin_name(name.to_string_lossy().into_owned());
-    }
-    let matches = match cmd.try_get_matches_from(&args) {
-        Ok(m) => m,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = e.print();
-            return 0;
-        }
-        Err(e) => {
-            log::error!("{}", e.to_string().lines().next().unwrap_or_default());
-            log::error!("{USAGE}");
-            return 1;
-        }
-    };
-    if matches.get_flag("flush") {
-        return flush(&settings(), foreground_wait());
-    }
-    let Some(config_path) = matches.get_one::<PathBuf>("config").cloned() else {
-        log::error!("{USAGE}");
-        return 1;
-    };
-
-    let mut stdin = String::new();
-    if let Err(e) = std::io::stdin().read_to_string(&mut stdin) {
-        log::warn!("reading stdin: {e}");
-    }
-    let signal = parse_signal(&stdin);
-
+/// Signal the deployment described by the entry at `config_path` with `signal_text` (stdin):
+/// through the outbox when it can be opened, else in memory; foreground retries for `wait`.
+/// The exit status of `heat-config-notify`: 0 delivered or queued for the daemon, 1 otherwise.
+pub fn notify_one(
+    settings: &crate::config::Settings,
+    config_path: &Path,
+    signal_text: &str,
+    wait: Duration,
+) -> i32 {
+    let signal = parse_signal(signal_text);
     if !config_path.exists() {
         log::error!("No config file {}", config_path.display());
         log::error!("{USAGE}");
         return 1;
     }
-    let config: Value = match crate::fsutil::read_to_string(&config_path)
+    let config: Value = match crate::fsutil::read_to_string(config_path)
         .map_err(|e| e.to_string())
         .and_then(|t| crate::pyjson::loads(&t, &config_path.display().to_string()))
     {
@@ -192,15 +115,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         log::error!("{}: {e}", config_path.display());
         return 1;
     }
-    let id = deployment_id(&config, &config_path);
-    let settings = settings();
-    let wait = foreground_wait();
-
+    let id = deployment_id(&config, config_path);
     match Outbox::open(&settings.deploy.state_dir) {
-        Ok(outbox) => notify_durably(&outbox, &settings, &id, &config, &signal, wait),
+        Ok(outbox) => notify_durably(&outbox, settings, &id, &config, &signal, wait),
         Err(e) => {
             log::warn!("outbox unavailable ({e}); delivering without a durable copy");
-            notify_in_memory(&settings, &id, &config, &signal, wait)
+            notify_in_memory(settings, &id, &config, &signal, wait)
         }
     }
 }
@@ -289,7 +209,7 @@ fn notify_durably(
 }
 
 /// `--flush`: deliver what the outbox holds, as the daemon would, in the foreground.
-fn flush(settings: &crate::config::Settings, wait: Duration) -> i32 {
+pub fn flush(settings: &crate::config::Settings, wait: Duration) -> i32 {
     let outbox = match Outbox::open(&settings.deploy.state_dir) {
         Ok(o) => o,
         Err(e) => {
@@ -387,18 +307,5 @@ mod tests {
         assert_eq!(deployment_id(&json!({"id": "5555"}), p), "5555");
         assert_eq!(deployment_id(&json!({"id": 7}), p), "7");
         assert_eq!(deployment_id(&json!({}), p), "abcd");
-    }
-
-    #[test]
-    fn command_is_well_formed() {
-        command().debug_assert();
-        let m = command()
-            .try_get_matches_from(["n", "c.json", "extra", "--x"])
-            .unwrap();
-        assert_eq!(m.get_one::<PathBuf>("config").unwrap(), Path::new("c.json"));
-        assert!(command()
-            .try_get_matches_from(["n", "--flush"])
-            .unwrap()
-            .get_flag("flush"));
     }
 }

@@ -330,3 +330,29 @@ pub fn collect_local_once(
         .arg("local");
     c
 }
+
+/// The built-in hooks, as `heat-agent hook --list` prints them (packaging and the element read
+/// the same list).
+pub fn hook_list() -> Vec<String> {
+    let out = std::process::Command::new(bin())
+        .args(["hook", "--list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The wrapper an image installs for hook `name`, execing heat-agent at `agent`
+/// (`heat-agent hook --wrapper NAME --agent PATH`).
+pub fn hook_wrapper(name: &str, agent: &str) -> String {
+    let out = std::process::Command::new(bin())
+        .args(["hook", "--wrapper", name, "--agent", agent])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}

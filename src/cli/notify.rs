@@ -1,0 +1,125 @@
+//! `heat-config-notify` / `heat-agent notify`: one deployment signal, or `--flush` of the outbox.
+
+use crate::notify::{flush, foreground_wait, notify_one, USAGE};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::PathBuf;
+
+pub fn command() -> clap::Command {
+    clap::Command::new("heat-config-notify")
+        .about("Send one deployment signal to Heat (heat-config-notify)")
+        .long_about(
+            "Reads the signal data (JSON) from stdin and signals the deployment described by CONFIG \
+             (the deployment entry: its deploy_* inputs choose the transport). The signal is first \
+             stored in the outbox (<state_dir>/outbox), then delivered with retries for up to 60 s \
+             (HEAT_AGENT_NOTIFY_WAIT). Exit status: 0 delivered, or still queued for the heat-agent \
+             daemon to deliver; 1 usage error, unreadable CONFIG, or permanent failure (an HTTP 4xx \
+             other than 408/429).",
+        )
+        .arg(
+            clap::Arg::new("config")
+                .value_name("CONFIG")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("deployment entry (JSON) whose inputs say where to signal"),
+        )
+        .arg(
+            // the reference reads argv[1] only and ignores anything after it
+            clap::Arg::new("ignored")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .hide(true),
+        )
+        .arg(
+            clap::Arg::new("version")
+                .long("version")
+                .action(clap::ArgAction::SetTrue)
+                .help("print the heat-agent version and exit"),
+        )
+        .arg(
+            clap::Arg::new("flush")
+                .long("flush")
+                .action(clap::ArgAction::SetTrue)
+                .conflicts_with("config")
+                .help(
+                    "deliver the signals already queued in the outbox now (retrying for up to \
+                     HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered",
+                ),
+        )
+        .after_help(
+            "Environment: HEAT_AGENT_STATE_DIR (default /var/lib/heat-agent), HEAT_AGENT_NOTIFY_WAIT \
+             (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry delay, seconds).",
+        )
+}
+
+/// `heat-config-notify` / `heat-agent notify`.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let level = std::env::var("HEAT_AGENT_LOG_LEVEL")
+        .ok()
+        .and_then(|l| crate::logging::parse_level(&l))
+        .unwrap_or(log::LevelFilter::Info);
+    let style = crate::logging::style_for(
+        args.first(),
+        crate::logging::Style::Tagged("heat-config-notify"),
+    );
+    crate::logging::init(level, style);
+
+    let mut cmd = command();
+    if let Some(name) = args.first() {
+        cmd = cmd.bin_name(name.to_string_lossy().into_owned());
+    }
+    // usage errors: logged in the reference's format, exit 1 (as the reference's usage error)
+    let matches = match cmd.try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return 0;
+        }
+        Err(e) => {
+            log::error!("{}", e.to_string().lines().next().unwrap_or_default());
+            log::error!("{USAGE}");
+            return 1;
+        }
+    };
+    if matches.get_flag("version") {
+        return super::print_version();
+    }
+    let settings = match crate::notify::settings() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{}", e.message);
+            return 1;
+        }
+    };
+    if matches.get_flag("flush") {
+        return flush(&settings, foreground_wait());
+    }
+    let Some(config_path) = matches.get_one::<PathBuf>("config").cloned() else {
+        log::error!("{USAGE}");
+        return 1;
+    };
+    let mut stdin = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut stdin) {
+        log::warn!("reading stdin: {e}");
+    }
+    notify_one(&settings, &config_path, &stdin, foreground_wait())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn command_is_well_formed() {
+        command().debug_assert();
+        let m = command()
+            .try_get_matches_from(["n", "c.json", "extra", "--x"])
+            .unwrap();
+        assert_eq!(m.get_one::<PathBuf>("config").unwrap(), Path::new("c.json"));
+        assert!(command()
+            .try_get_matches_from(["n", "--flush"])
+            .unwrap()
+            .get_flag("flush"));
+    }
+}
