@@ -575,16 +575,8 @@ fn rpm_upgrade_restarts_an_idle_agent_and_defers_inside_a_deployment() {
     assert!(!spec.contains("postun_with_restart"), "{spec}");
 }
 
-/// A stand-in for RDO's python3-heat-agent: a package owning the paths it owns.
-fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
-    let owned = [
-        "/usr/bin/heat-config-notify",
-        "/usr/bin/heat-config-rebuild-deployed",
-        "/usr/libexec/os-refresh-config/configure.d/20-os-apply-config",
-        "/usr/libexec/os-refresh-config/configure.d/55-heat-config",
-        "/usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
-        "/usr/libexec/os-apply-config/templates/var/run/heat-config/heat-config",
-    ];
+/// A stand-in for one of RDO's heat-agent packages: a package owning the paths it owns.
+fn build_rdo_standin(top: &Path, name: &str, owned: &[&str]) -> std::path::PathBuf {
     let install: String = owned
         .iter()
         .map(|p| {
@@ -594,11 +586,11 @@ fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
         })
         .collect();
     std::fs::create_dir_all(top).unwrap();
-    let spec = top.join("python3-heat-agent.spec");
+    let spec = top.join(format!("{name}.spec"));
     std::fs::write(
         &spec,
         format!(
-            "Name: python3-heat-agent\nVersion: 10.0.0\nRelease: 1\nSummary: stand-in\n\
+            "Name: {name}\nVersion: 10.0.0\nRelease: 1\nSummary: stand-in\n\
              License: Apache-2.0\nBuildArch: noarch\n%description\nstand-in\n\
              %install\n{install}%files\n{}\n",
             owned.join("\n")
@@ -606,7 +598,23 @@ fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     rpmbuild(top, &spec);
-    top.join("RPMS/noarch/python3-heat-agent-10.0.0-1.noarch.rpm")
+    top.join(format!("RPMS/noarch/{name}-10.0.0-1.noarch.rpm"))
+}
+
+/// RDO's python3-heat-agent: the notify tool, the phase shims and the two templates.
+fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
+    build_rdo_standin(
+        top,
+        "python3-heat-agent",
+        &[
+            "/usr/bin/heat-config-notify",
+            "/usr/bin/heat-config-rebuild-deployed",
+            "/usr/libexec/os-refresh-config/configure.d/20-os-apply-config",
+            "/usr/libexec/os-refresh-config/configure.d/55-heat-config",
+            "/usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
+            "/usr/libexec/os-apply-config/templates/var/run/heat-config/heat-config",
+        ],
+    )
 }
 
 #[test]
@@ -617,6 +625,12 @@ fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
     let tmp = tempfile::tempdir().unwrap();
     let ours = build_rpm(&tmp.path().join("ours"));
     let theirs = build_python3_heat_agent_standin(&tmp.path().join("theirs"));
+    // RDO's hook subpackages own the hook wrappers our package installs
+    let hiera = build_rdo_standin(
+        &tmp.path().join("hiera"),
+        "python3-heat-agent-hiera",
+        &["/var/lib/heat-config/hooks/hiera"],
+    );
     let root = tmp.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
     let rpm = |args: &[&str], pkg: Option<&Path>| {
@@ -629,6 +643,8 @@ fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
     };
     // a server with the Python agent (no scriptlets, no dependency closure: a bare root)
     let out = rpm(&["-i", "--nodeps", "--noscripts"], Some(&theirs));
+    assert!(out.status.success(), "{out:?}");
+    let out = rpm(&["-i", "--nodeps", "--noscripts"], Some(&hiera));
     assert!(out.status.success(), "{out:?}");
     // installing beside it is refused: the conflict is declared (a dependency check, so no
     // --nodeps here; the bare root's missing /bin/sh is reported too)
@@ -647,8 +663,15 @@ fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
     assert!(out.status.success(), "{out:?}");
     let out = rpm(&["-U", "--nodeps", "--noscripts"], Some(&ours));
     assert!(out.status.success(), "{out:?}");
-    let out = rpm(&["-q", "python3-heat-agent"], None);
-    assert!(!out.status.success(), "python3-heat-agent still installed");
+    for replaced in ["python3-heat-agent", "python3-heat-agent-hiera"] {
+        let out = rpm(&["-q", replaced], None);
+        assert!(!out.status.success(), "{replaced} still installed");
+    }
+    let out = rpm(&["-qf", "/var/lib/heat-config/hooks/hiera"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("heat-agent-"),
+        "{out:?}"
+    );
     let out = rpm(&["-qf", "/usr/bin/heat-config-notify"], None);
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("heat-agent-"),
