@@ -482,9 +482,11 @@ class Suite:
 
     def heat_view(self):
         """What Heat shows of the server's deployments and the stack's events."""
-        deps = sorted((d.id, d.action, d.status, str(d.updated_time)) for d in
-                      self.hc.software_deployments.list(server_id=self.srv))
-        return deps, len(self.hc.events.list(self.sid, nested_depth=1))
+        deps = sorted((d.id, d.action, d.status, str(getattr(d, 'updated_time', None)))
+                      for d in self.hc.software_deployments.list(server_id=self.srv))
+        # a signal for a deployment shows as an event of its resource (top level here)
+        events = [e.id for e in self.hc.events.list(self.sid, sort_dir='desc', limit=5)]
+        return deps, events
 
     def guest_journal(self):
         """The guest's record of what ran: the suite's run log and the agent's deployed/ dir."""
