@@ -517,7 +517,7 @@ class Suite:
         self.vm.ssh('mkdir -p /var/tmp/debs')
         self.vm.scp_to(debs, '/var/tmp/debs/')
         guest_deb = ['/var/tmp/debs/' + os.path.basename(d) for d in debs]
-        version = [d.split('_')[1] for d in debs]
+        version = [os.path.basename(d).split('_')[1] for d in debs]
         # The image has heat-agent from the element (binary in /usr/local/bin, no package):
         # the first .deb hands it to dpkg (a first install only enables the unit; its conffiles,
         # the hook wrappers, replace the element's). The upgrade under test is the second.
