@@ -56,8 +56,11 @@ install_tools() {
 release=${DIB_RELEASE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}
 image=$work/image.raw
 build_image() {
-    if [ ! -x "$venv/bin/disk-image-create" ]; then
+    # a venv copied from elsewhere keeps its creator's paths in the scripts' #! lines
+    if [ ! -x "$venv/bin/disk-image-create" ] ||
+        [ ! -x "$(head -1 "$venv/bin/disk-image-create" | cut -c3-)" ]; then
         log "installing diskimage-builder into $venv"
+        rm -rf "$venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check diskimage-builder
     fi
