@@ -83,6 +83,10 @@ build_image() {
         export DIB_RELEASE=$release
         export DIB_HEAT_AGENT_BINARY=$binary
         export DIB_CLOUD_INIT_DATASOURCES=ConfigDrive
+        # the suite's own cache (debootstrap tarball, apt archives): DIB bind-mounts the apt
+        # cache into the chroot, and another image build on this machine holding its lock
+        # fails ours ("Could not get lock /var/cache/apt/archives/lock")
+        export DIB_IMAGE_CACHE=$work/dib-cache
         export DIB_BLOCK_DEVICE_CONFIG='
 - local_loop:
     name: image0
