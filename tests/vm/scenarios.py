@@ -566,7 +566,8 @@ class Suite:
         s.eq(self.vm.ssh('dpkg --audit'), '', 'dpkg --audit after the deployment\'s upgrade')
         t_end = time.time() + 120 * SLOW
         after = self.agent()
-        while time.time() < t_end and after.get('exe_is_installed') != 'yes':
+        while time.time() < t_end and (after.get('exe_is_installed') != 'yes' or
+                                       after.get('SubState') != 'running'):
             time.sleep(3)
             after = self.agent()
         s.save('agent-after-deployment-upgrade.json', after)
