@@ -980,3 +980,42 @@ fn native_names_suggest_the_closest_flag() {
         "{err}"
     );
 }
+
+#[test]
+fn sighup_after_the_binary_was_replaced_reexecs_the_new_one() {
+    // A package upgrade renames a new binary over the running one and asks for a reload
+    // (packaging/deb/postinst, inside a deployment): /proc/self/exe then reads
+    // "PATH (deleted)", and the re-exec must run the new binary at PATH, not fail.
+    let g = Guest::new();
+    let exe = g.root().join("os-collect-config");
+    fs::copy(common::bin(), &exe).unwrap();
+    let cmd = g.recording_command();
+    let mut child = Command::new(&exe)
+        .args(g.args())
+        .args(["--command", &cmd, "--polling-interval", "0.3", "request"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), || g.runs() == 1);
+    let new = g.root().join("os-collect-config.new");
+    fs::copy(common::bin(), &new).unwrap();
+    fs::rename(&new, &exe).unwrap();
+    let proc_exe = format!("/proc/{}/exe", child.id());
+    assert!(fs::read_link(&proc_exe)
+        .unwrap()
+        .to_string_lossy()
+        .ends_with(" (deleted)"));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    wait_until(Duration::from_secs(20), || {
+        child.try_wait().unwrap().is_some() || fs::read_link(&proc_exe).ok().as_ref() == Some(&exe)
+    });
+    let exited = child.try_wait().unwrap();
+    child.kill().ok();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        exited.is_none(),
+        "the reload ended the agent ({exited:?}): {err}"
+    );
+}

@@ -5,7 +5,7 @@
 //! [`hold_exit`]). A reload is a re-exec with the same argv ([`reexec`]).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -96,6 +96,7 @@ pub fn sleep_or_event(d: Duration, events: &mpsc::Receiver<Event>) -> Option<Eve
 pub fn reexec(argv: &[OsString]) -> std::io::Error {
     use std::os::unix::process::CommandExt;
     let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| reexec_path(&p))
         .unwrap_or_else(|_| PathBuf::from(argv.first().cloned().unwrap_or_default()));
     let mut cmd = std::process::Command::new(exe);
     if let Some(arg0) = argv.first() {
@@ -109,6 +110,18 @@ pub fn reexec(argv: &[OsString]) -> std::io::Error {
     let err = cmd.exec();
     let _ = reload_signals().thread_unblock();
     err
+}
+
+/// The program to re-exec, from /proc/self/exe. A package upgrade renames a new binary over
+/// ours and then asks for a reload: the link then reads "PATH (deleted)", and the new
+/// binary is at PATH.
+fn reexec_path(exe: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = exe.as_os_str().as_bytes();
+    match bytes.strip_suffix(b" (deleted)") {
+        Some(path) => PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+        None => exe.to_path_buf(),
+    }
 }
 
 fn reload_signals() -> nix::sys::signal::SigSet {

@@ -13,24 +13,20 @@
 # `vm: N passed, M failed`; exit 0 only when nothing failed.
 # Knobs: HEAT_AGENT_VM_WORK (target/vm), HEAT_AGENT_VM_REUSE_IMAGE=1 (keep an image built by an
 # earlier run when the binary is unchanged), HEAT_AGENT_VM_ACCEL (kvm|tcg: skip the probe),
-# DIB_RELEASE (this machine's Debian release).
+# HEAT_AGENT_VM_IDLE_S (600: the idle scenario's wait), DIB_RELEASE (this machine's Debian
+# release). Sourced, it only defines its steps (install_tools, build_static, build_image,
+# extract_kernel, make_qcow2, probe_accel, start_control_plane, run_scenarios) for another
+# image's suite; HEAT_AGENT_VM_ELEMENTS and HEAT_AGENT_VM_BINARY choose that image's contents.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=${HEAT_AGENT_VM_WORK:-$repo/target/vm}
 venv=$work/dib-venv
-binary=$repo/target/x86_64-unknown-linux-musl/release/heat-agent
-selection=${1:-all}
-case "$selection" in
-    -h | --help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    all | smoke | [a-z]*) ;;
-    *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
-esac
+binary=${HEAT_AGENT_VM_BINARY:-$repo/target/x86_64-unknown-linux-musl/release/heat-agent}
+# the image's elements after debian-minimal (another image, e.g. with other agents, sets its own)
+elements=${HEAT_AGENT_VM_ELEMENTS:-cloud-init cloud-init-datasources heat-agent heat-agent-ansible}
 log() { echo "[vm $(date -u +%H:%M:%S)] $*" >&2; }
 die() { log "$*"; echo "vm: 0 passed, 1 failed"; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, /etc/hosts)"
-mkdir -p "$work"
 figures=$work/figures.env
-: >"$figures"
 figure() { echo "$1=$2" >>"$figures"; log "figure $1 = $2"; }
 
 # ---------------------------------------------------------------- host tools
@@ -60,8 +56,11 @@ install_tools() {
 release=${DIB_RELEASE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}
 image=$work/image.raw
 build_image() {
-    if [ ! -x "$venv/bin/disk-image-create" ]; then
+    # a venv copied from elsewhere keeps its creator's paths in the scripts' #! lines
+    if [ ! -x "$venv/bin/disk-image-create" ] ||
+        [ ! -x "$(head -1 "$venv/bin/disk-image-create" | cut -c3-)" ]; then
         log "installing diskimage-builder into $venv"
+        rm -rf "$venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check diskimage-builder
     fi
@@ -84,6 +83,10 @@ build_image() {
         export DIB_RELEASE=$release
         export DIB_HEAT_AGENT_BINARY=$binary
         export DIB_CLOUD_INIT_DATASOURCES=ConfigDrive
+        # the suite's own cache (debootstrap tarball, apt archives): DIB bind-mounts the apt
+        # cache into the chroot, and another image build on this machine holding its lock
+        # fails ours ("Could not get lock /var/cache/apt/archives/lock")
+        export DIB_IMAGE_CACHE=$work/dib-cache
         export DIB_BLOCK_DEVICE_CONFIG='
 - local_loop:
     name: image0
@@ -103,7 +106,7 @@ build_image() {
         # ifupdown + a DHCP client: what cloud-init renders the config drive's
         # network_data.json to on Debian (debian-minimal has no network manager)
         disk-image-create -a amd64 -t raw -o "$work/image" -p openssh-server,ifupdown,isc-dhcp-client \
-            debian-minimal cloud-init cloud-init-datasources heat-agent heat-agent-ansible
+            debian-minimal $elements
     ) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "disk-image-create failed (log: $work/build.log)"; }
     figure build_seconds $((SECONDS - t0))
     echo "$sum" >"$stamp"
@@ -179,34 +182,68 @@ cleanup() {
     hosts_remove
 }
 
-# ---------------------------------------------------------------- main
-install_tools
-if [ ! -x "$binary" ] || [ -n "$(find "$repo/src" "$repo/Cargo.toml" "$repo/Cargo.lock" -newer "$binary" -print -quit)" ]; then
-    log "building the static binary (packaging/build-static.sh)"
-    "$repo/packaging/build-static.sh" >"$work/build-static.log" 2>&1 ||
-        { tail -20 "$work/build-static.log" >&2; die "build-static.sh failed"; }
-fi
-build_image
-extract_kernel
-if [ ! -f "$work/image.qcow2" ] || [ "$image" -nt "$work/image.qcow2" ]; then
-    qemu-img convert -O qcow2 -c "$image" "$work/image.qcow2"
-fi
-figure qcow2_bytes "$(stat -c %s "$work/image.qcow2")"
-accel=$(probe_accel)
-log "accelerator: $accel"
-figure accelerator "$accel"
+# ---------------------------------------------------------------- steps
+build_static() {
+    if [ ! -x "$binary" ] || [ -n "$(find "$repo/src" "$repo/Cargo.toml" "$repo/Cargo.lock" -newer "$binary" -print -quit)" ]; then
+        log "building the static binary (packaging/build-static.sh)"
+        "$repo/packaging/build-static.sh" >"$work/build-static.log" 2>&1 ||
+            { tail -20 "$work/build-static.log" >&2; die "build-static.sh failed"; }
+    fi
+}
 
-. "$repo/tests/e2e/lib.sh"
-[ -x "$E2E_SRV_VENV/bin/python" ] || "$repo/tests/e2e/install.sh"
-trap cleanup EXIT
-hosts_add
-log "starting Keystone + Heat (tests/e2e/services.sh, base $E2E_BASE)"
-"$repo/tests/e2e/services.sh" stop >/dev/null 2>&1 || true
-"$repo/tests/e2e/services.sh" start >"$work/services.log" 2>&1 ||
-    { tail -30 "$work/services.log" >&2; die "services.sh start failed"; }
+# the booted image: $work/image.qcow2 (compressed; each boot runs on an overlay of it)
+make_qcow2() {
+    if [ ! -f "$work/image.qcow2" ] || [ "$image" -nt "$work/image.qcow2" ]; then
+        qemu-img convert -O qcow2 -c "$image" "$work/image.qcow2"
+    fi
+    figure qcow2_bytes "$(stat -c %s "$work/image.qcow2")"
+}
 
-export HEAT_AGENT_VM_WORK=$work HEAT_AGENT_VM_ACCEL_CHOSEN=$accel HEAT_AGENT_VM_FIGURES=$figures
-export HEAT_AGENT_VM_REPO=$repo
-rc=0
-"$E2E_SRV_VENV/bin/python" "$repo/tests/vm/scenarios.py" "$selection" || rc=$?
-exit "$rc"
+# Keystone + Heat of tests/e2e (default E2E_BASE and ports), stopped by cleanup
+start_control_plane() {
+    . "$repo/tests/e2e/lib.sh"
+    [ -x "$E2E_SRV_VENV/bin/python" ] || "$repo/tests/e2e/install.sh"
+    trap cleanup EXIT
+    hosts_add
+    log "starting Keystone + Heat (tests/e2e/services.sh, base $E2E_BASE)"
+    "$repo/tests/e2e/services.sh" stop >/dev/null 2>&1 || true
+    "$repo/tests/e2e/services.sh" start >"$work/services.log" 2>&1 ||
+        { tail -30 "$work/services.log" >&2; die "services.sh start failed"; }
+}
+
+# SCRIPT (tests/vm/scenarios.py or another suite's) with venv-srv's python and what it reads
+run_scenarios() {
+    local script=$1 selection=$2
+    export HEAT_AGENT_VM_WORK=$work HEAT_AGENT_VM_ACCEL_CHOSEN=$accel HEAT_AGENT_VM_FIGURES=$figures
+    export HEAT_AGENT_VM_REPO=$repo HEAT_AGENT_VM_BINARY=$binary
+    "$E2E_SRV_VENV/bin/python" "$script" "$selection"
+}
+
+main() {
+    local selection=${1:-all}
+    case "$selection" in
+        -h | --help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        all | smoke | [a-z]*) ;;
+        *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
+    esac
+    [ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, /etc/hosts)"
+    mkdir -p "$work"
+    : >"$figures"
+    install_tools
+    build_static
+    build_image
+    extract_kernel
+    make_qcow2
+    accel=$(probe_accel)
+    log "accelerator: $accel"
+    figure accelerator "$accel"
+    start_control_plane
+    local rc=0
+    run_scenarios "$repo/tests/vm/scenarios.py" "$selection" || rc=$?
+    exit "$rc"
+}
+
+# sourced (another image's suite reuses the steps above): define only
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 E = os.environ
 sys.path.insert(0, E['E2E_DIR'])
@@ -134,6 +135,12 @@ class VM:
             raise e2e.Failed('ssh %r: exit %d: %s' % (command, r.returncode, r.stderr.strip()))
         return r.stdout
 
+    def scp_to(self, paths, dest):
+        subprocess.check_call(
+            ['scp', '-q', '-i', self.key, '-P', str(self.ssh_port), '-o', 'BatchMode=yes',
+             '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+             '-o', 'LogLevel=ERROR'] + list(paths) + ['root@127.0.0.1:' + dest], timeout=300)
+
     def wait_ssh(self, timeout):
         t_end = time.time() + timeout
         while time.time() < t_end:
@@ -159,6 +166,18 @@ class VM:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def deployment_inputs(doc):
+    """Every {name, value} input of the deployments anywhere in a JSON document."""
+    if isinstance(doc, dict):
+        if 'name' in doc and 'value' in doc:
+            yield doc
+        for v in doc.values():
+            yield from deployment_inputs(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from deployment_inputs(v)
 
 
 def deployed_server_user_data(occ):
@@ -187,11 +206,13 @@ class Suite:
         self.failed = 0
         self.vm = None
         self.sid = None
+        self.ran = []
         os.makedirs(RESULTS, exist_ok=True)
 
     def scenario(self, name, fn):
         s = e2e.Scenario('vm-' + name, self.hc)
         log('== %s' % name)
+        self.ran.append(name)
         try:
             fn(s)
         except Exception as exc:  # a scenario's crash is its failure, the next ones still run
@@ -234,6 +255,7 @@ class Suite:
         occ = s.server_occ(sid)
         s.save('os_collect_config.json', occ)
         srv = self.hc.resources.get(sid, 'server').physical_resource_id
+        self.srv = srv
         self.vm = VM('guest')
         self.vm.config_drive(deployed_server_user_data(occ), srv)
         self.secrets = [occ.get('heat', {}).get('password')]
@@ -353,16 +375,6 @@ class Suite:
 
     def journal_scenario(self, s):
         """6: no doubled timestamps, errors at priority err or higher, no secrets."""
-        try:  # figures: the agent's RSS and CPU seconds, with how long it has run
-            pid = self.vm.show('heat-agent', 'MainPID').get('MainPID')
-            out = self.vm.ssh("awk '/VmRSS/ {print $2}' /proc/%s/status; "
-                              "cut -d' ' -f14,15 /proc/%s/stat; "
-                              "ps -o etimes= -p %s" % (pid, pid, pid)).split()
-            figure('agent_rss_kib', out[0])
-            figure('agent_cpu_s', '%.2f' % ((int(out[1]) + int(out[2])) / 100.0))
-            figure('agent_running_s', out[3])
-        except Exception as exc:
-            log('  (no RSS/CPU figures: %s)' % exc)
         raw = self.vm.ssh('journalctl -u heat-agent -o json --no-pager', timeout=300)
         with open(os.path.join(s.out, 'journal.json'), 'w') as f:
             f.write(raw)
@@ -380,22 +392,33 @@ class Suite:
         errorish = re.compile(r'\b(error|failed|interrupted)\b', re.I)
         low = [m for p, m in msgs if p > 3 and re.match(r'^\s*(ERROR|error)\b', m)]
         s.eq(low[:3], [], 'ERROR messages below priority err')
-        s.check(any(p <= 4 and errorish.search(m) for p, m in msgs),
-                'failures (the interrupted deployment) are at warning or higher',
-                [m for p, m in msgs if p <= 4][:3])
-        inputs = self.vm.ssh('cat /var/run/heat-config/heat-config 2>/dev/null || true')
-        secrets = [x for x in self.secrets if x]
-        try:
-            for d in json.loads(inputs or '[]'):
-                for i in d.get('inputs', []):
-                    if i.get('name') == 'deploy_password' and i.get('value'):
-                        secrets.append(i['value'])
-                    if i.get('name') == 'deploy_signal_id' and 'Signature=' in str(
-                            i.get('value')):
-                        secrets.append(re.search(r'Signature=([^&]+)', i['value']).group(1))
-        except ValueError:
-            pass
-        s.check(len(secrets) >= 2, 'found the secrets to look for', len(secrets))
+        if 'systemd' in self.ran:  # its SIGKILL makes the failure looked for here
+            s.check(any(p <= 4 and errorish.search(m) for p, m in msgs),
+                    'failures (the interrupted deployment) are at warning or higher',
+                    [m for p, m in msgs if p <= 4][:3])
+        # the secrets to look for: the stack user's password (os_collect_config), and from
+        # the server's deployments as Heat hands them out and as the guest keeps them, every
+        # deploy_password (HEAT_SIGNAL) and signal URL signature (CFN_SIGNAL)
+        docs = [self.hc.software_deployments.metadata(server_id=self.srv)]
+        for path in self.vm.ssh('ls /var/lib/heat-config/deployed/*.json '
+                                '/var/lib/os-collect-config/heat.json '
+                                '/var/run/heat-config/heat-config 2>/dev/null; true').split():
+            try:
+                docs.append(json.loads(self.vm.ssh('cat %s' % path)))
+            except ValueError:
+                pass
+        found = {'stack user password': {x for x in self.secrets if x},
+                 'deploy_password': set(), 'signal URL signature': set()}
+        for i in deployment_inputs(docs):
+            value = str(i.get('value') or '')
+            if i.get('name') == 'deploy_password' and value:
+                found['deploy_password'].add(value)
+            for sig in re.findall(r'Signature=([^&\s"]+)', value):
+                found['signal URL signature'].add(urllib.parse.unquote(sig))
+                found['signal URL signature'].add(sig)
+        s.eq(sorted(k for k, v in found.items() if not v), [],
+             'kinds of secrets not found to look for')
+        secrets = sorted(set().union(*found.values()))
         console = open(self.vm.console, errors='replace').read()
         text = raw + console
         leaked = [x[:4] + '...' for x in secrets if x in text]
@@ -445,6 +468,144 @@ class Suite:
         s.eq([r[1:] for r in self.runs() if r[1] == 'across'],
              [['across', 'start'], ['across', 'end']],
              'the deployment ran once')
+
+    # ------------------------------------------------------------ 7: package upgrade
+    def agent(self):
+        """MainPID, NRestarts, the program it runs (/proc/PID/exe) and whether that is the
+        installed /usr/bin/heat-agent (same inode), the package version dpkg has."""
+        a = self.vm.show('heat-agent', 'MainPID', 'NRestarts', 'ActiveState', 'SubState')
+        pid = a.get('MainPID', '0')
+        a['exe'] = self.vm.ssh('readlink /proc/%s/exe; true' % pid).strip()
+        a['exe_is_installed'] = self.vm.ssh(
+            'test "$(stat -L -c %%d:%%i /proc/%s/exe)" = "$(stat -c %%d:%%i /usr/bin/heat-agent)"'
+            ' && echo yes || echo no' % pid, check=False).strip()
+        a['package'] = self.vm.ssh("dpkg-query -W -f '${Status} ${Version}' heat-agent "
+                                   "2>/dev/null; true").strip()
+        return a
+
+    def heat_view(self):
+        """What Heat shows of the server's deployments and the stack's events."""
+        deps = sorted((d.id, d.action, d.status, str(getattr(d, 'updated_time', None)))
+                      for d in self.hc.software_deployments.list(server_id=self.srv))
+        # a signal for a deployment shows as an event of its resource (top level here)
+        events = [e.id for e in self.hc.events.list(self.sid, sort_dir='desc', limit=5)]
+        return deps, events
+
+    def guest_journal(self):
+        """The guest's record of what ran: the suite's run log and the agent's deployed/ dir."""
+        return self.runs(), self.vm.ssh(
+            'cd /var/lib/heat-config/deployed && find . -type f -printf "%p %s %T@\\n" | sort')
+
+    def build_debs(self):
+        """heat-agent .debs from packaging/ with the suite's static binary, at three rising
+        versions (same binary: the version and the file's inode tell them apart)."""
+        out = os.path.join(WORK, 'debs')
+        shutil.rmtree(out, ignore_errors=True)
+        base = subprocess.check_output(
+            ['sed', '-n', r's/^version = "\(.*\)"/\1/p', os.path.join(REPO, 'Cargo.toml')],
+            text=True).splitlines()[0]
+        debs = []
+        for n in (1, 2, 3):
+            env = dict(E, HEAT_AGENT_DEB_VERSION='%s+vm%d' % (base, n))
+            debs.append(subprocess.check_output(
+                [os.path.join(REPO, 'packaging', 'deb', 'build-deb.sh'), E['HEAT_AGENT_VM_BINARY'],
+                 out], env=env, text=True).strip().splitlines()[-1])
+        return debs
+
+    def upgrade_scenario(self, s):
+        """7: a newer .deb installed while the agent is idle restarts it and nothing re-runs;
+        one installed by a deployment's own script completes that deployment, leaves dpkg
+        clean, and the agent re-executes the new binary afterwards (reload, same PID)."""
+        debs = self.build_debs()
+        self.vm.ssh('mkdir -p /var/tmp/debs')
+        self.vm.scp_to(debs, '/var/tmp/debs/')
+        guest_deb = ['/var/tmp/debs/' + os.path.basename(d) for d in debs]
+        version = [os.path.basename(d).split('_')[1] for d in debs]
+        # The image has heat-agent from the element (binary in /usr/local/bin, no package):
+        # the first .deb hands it to dpkg (a first install only enables the unit; its conffiles,
+        # the hook wrappers, replace the element's). The upgrade under test is the second.
+        self.vm.ssh('dpkg -i --force-confnew %s' % guest_deb[0], timeout=300)
+        before = self.agent()
+        heat_before, journal_before = self.heat_view(), self.guest_journal()
+        s.save('agent-before.json', before)
+        s.eq(before['package'], 'install ok installed ' + version[0], 'first .deb installed')
+        # idle upgrade
+        self.vm.ssh('dpkg -i %s' % guest_deb[1], timeout=300)
+        t_end = time.time() + 120 * SLOW
+        after = self.agent()
+        while time.time() < t_end and (after.get('SubState') != 'running' or
+                                       after.get('MainPID') == before.get('MainPID')):
+            time.sleep(3)
+            after = self.agent()
+        s.save('agent-after-idle-upgrade.json', after)
+        s.eq(after['package'], 'install ok installed ' + version[1], 'upgrade installed')
+        s.check(after.get('MainPID') not in ('0', before.get('MainPID')),
+                'the idle upgrade restarted the agent (new MainPID)',
+                (before.get('MainPID'), after.get('MainPID')))
+        s.eq((after.get('exe'), after.get('exe_is_installed')), ('/usr/bin/heat-agent', 'yes'),
+             'the agent runs the installed binary')
+        s.eq(after.get('NRestarts'), before.get('NRestarts'), 'no failure restart')
+        time.sleep(5 * int(E.get('E2E_AGENT_POLL', '3')) * SLOW)
+        s.eq(self.heat_view(), heat_before, 'Heat: no new deployment action or event')
+        s.eq(self.guest_journal(), journal_before, 'the guest ran nothing (run log, deployed/)')
+        s.eq(self.vm.ssh('dpkg --audit'), '', 'dpkg --audit after the idle upgrade')
+        # upgrade from a deployment's own script
+        script = ('#!/bin/sh\nset -eu\ndpkg -i %s\n'
+                  'echo "upgraded to $(dpkg-query -W -f \'${Version}\' heat-agent)"\n'
+                  % guest_deb[2])
+        before = after
+        # the stack's other parameters as they are, so only the upgrade deployment runs
+        params = {k: v for k, v in self.hc.stacks.get(self.sid).parameters.items()
+                  if k in ('message', 'sleep', 'runlog')}
+        params.update(work=True, work_script=script)
+        status, reason, _ = self.update(s, params, timeout_mins=10)
+        out = s.outputs(self.sid)
+        s.save('outputs-upgrade.json', out)
+        s.eq(status, 'UPDATE_COMPLETE', 'stack status (%s)' % reason)
+        s.eq(out.get('work_status_code'), 0, 'upgrade deployment deploy_status_code')
+        s.eq((out.get('work_stdout') or '').strip().splitlines()[-1:],
+             ['upgraded to ' + version[2]], 'upgrade deployment deploy_stdout')
+        s.save('deployment-upgrade.json', s.deployment(self.sid, 'real_work'))
+        s.eq(self.vm.ssh('dpkg --audit'), '', 'dpkg --audit after the deployment\'s upgrade')
+        t_end = time.time() + 120 * SLOW
+        after = self.agent()
+        while time.time() < t_end and (after.get('exe_is_installed') != 'yes' or
+                                       after.get('SubState') != 'running'):
+            time.sleep(3)
+            after = self.agent()
+        s.save('agent-after-deployment-upgrade.json', after)
+        s.eq(after['package'], 'install ok installed ' + version[2], 'deployment\'s upgrade installed')
+        s.eq((after.get('exe'), after.get('exe_is_installed')), ('/usr/bin/heat-agent', 'yes'),
+             'the agent runs the new binary')
+        s.eq((after.get('MainPID'), after.get('NRestarts'), after.get('SubState')),
+             (before.get('MainPID'), before.get('NRestarts'), 'running'),
+             'by a reload (re-exec, same MainPID), not a restart')
+        since = self.vm.ssh("journalctl -u heat-agent -b --no-pager -o cat | grep -c "
+                            "'Re-executing' ; true").strip()
+        s.check(int(since or 0) >= 1, 'the journal shows the re-exec', since)
+
+    def idle_scenario(self, s):
+        """Figures: the agent's RSS and CPU seconds in the guest after 10 minutes idle
+        (from /proc over ssh)."""
+        def sample():
+            pid = self.vm.show('heat-agent', 'MainPID').get('MainPID')
+            out = self.vm.ssh("awk '/VmRSS/ {print $2}' /proc/%s/status; "
+                              "cut -d' ' -f14,15 /proc/%s/stat; "
+                              "ps -o etimes= -p %s" % (pid, pid, pid)).split()
+            return pid, int(out[0]), (int(out[1]) + int(out[2])) / 100.0, int(out[3])
+        idle = int(E.get('HEAT_AGENT_VM_IDLE_S', '600'))
+        runs, heat = self.runs(), self.heat_view()
+        pid0, _, cpu0, _ = sample()
+        log('   idle for %d s' % idle)
+        time.sleep(idle)
+        pid, rss, cpu, running = sample()
+        s.eq(pid, pid0, 'the same agent process throughout')
+        s.eq((self.runs(), self.heat_view()), (runs, heat), 'nothing ran while idle')
+        figure('agent_idle_s', idle)
+        figure('agent_rss_kib', rss)
+        figure('agent_cpu_s', '%.2f' % cpu)
+        figure('agent_cpu_idle_s', '%.2f' % (cpu - cpu0))
+        figure('agent_running_s', running)
 
     def work_scenario(self, s):
         """4: real work under the shipped unit, in one script deployment."""
@@ -532,6 +693,7 @@ def main(argv):
     suite = Suite(selection)
     later = [('update', suite.update_scenario), ('work', suite.work_scenario),
              ('systemd', suite.systemd_scenario), ('reboot', suite.reboot_scenario),
+             ('upgrade', suite.upgrade_scenario), ('idle', suite.idle_scenario),
              ('journal', suite.journal_scenario)]
     after = [('software-config', lambda s: software_config_scenario(suite, s))]
     if selection == 'all':
