@@ -1,0 +1,105 @@
+"""The fleet benchmark's table and scaling model (markdown) from fleet.py's fleet.json.
+
+  fleet_report.py FLEET_JSON
+"""
+
+import json
+import sys
+
+MODEL_INTERVAL = 30
+MODEL_FLEETS = (1000, 10000)
+CONTROL_PLANE = ('keystone', 'heat', 'swift', 'zaqar', 'postgres')
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return ('%.' + str(digits) + 'f') % v
+    return str(v)
+
+
+def rows(r):
+    """(label, value) for one transport x agent result."""
+    a = r['per_agent_hour']
+    k = a['keystone']
+    cpu = a['cpu_s']
+    out = [
+        ('Keystone token issuances by agents', k['issue-agent']),
+        ('Keystone EC2 token validations', k['ec2']),
+        ('Keystone token validations (GET)', k['validate']),
+        ('Keystone requests, all', a['requests']['keystone']),
+        ('heat-api requests', a['requests']['heat-api']),
+        ('heat-api-cfn requests', a['requests']['heat-api-cfn']),
+        ('swift requests', a['requests']['swift']),
+        ('zaqar requests', a['requests']['zaqar']),
+        ('response bytes, all services (KiB)', sum(a['bytes'].values()) / 1024),
+    ]
+    out += [('CPU s, %s' % s, cpu.get(s)) for s in CONTROL_PLANE]
+    out += [('CPU s, control plane', sum(cpu.get(s, 0) for s in CONTROL_PLANE)),
+            ('CPU s, the agents', a['agent_cpu_s']),
+            ('agent RSS (MiB, mean)', r['agent_rss_kib_mean'] / 1024),
+            ('start: peak-to-mean requests/s', r['start_herd']['peak_to_mean'])]
+    if 'update' in r:
+        u, o = r['update'], r['outage']
+        out += [('update -> UPDATE_COMPLETE, max (s)', u['max_s']),
+                ('update -> UPDATE_COMPLETE, median (s)', u['median_s']),
+                ('after outage: peak-to-mean requests/s', o['after']['peak_to_mean']),
+                ('after outage: all queued signals delivered (s)',
+                 o['all_signals_delivered_s'])]
+    return out
+
+
+def model(r, poll):
+    """Per-second costs of a fleet at MODEL_INTERVAL, scaled from the per-agent-hour
+    figures measured at `poll` (steady-state costs are per poll)."""
+    a = r['per_agent_hour']
+    f = poll / MODEL_INTERVAL / 3600
+    heat = a['requests']['heat-api'] + a['requests']['heat-api-cfn']
+    cpu = sum(a['cpu_s'].get(s, 0) for s in CONTROL_PLANE)
+    return {n: (a['keystone']['issue-agent'] * f * n, heat * f * n, cpu * f * n)
+            for n in MODEL_FLEETS}
+
+
+def main(path):
+    doc = json.load(open(path))
+    res = doc['results']
+    poll = doc['poll_s']
+    agents = doc['agents']
+    transports = [t for t in doc['transports'] if any(r['transport'] == t for r in res)]
+    by = {(r['transport'], r['agent']): r for r in res}
+    print('N=%d agents of each kind per transport, steady window %s min, poll %d s; '
+          'per agent-hour unless noted; control-plane CPU net of its idle CPU.\n'
+          % (doc['n'], doc['minutes'], poll))
+    for t in transports:
+        print('### %s\n' % t)
+        print('| per agent-hour | ' + ' | '.join(agents) + ' |')
+        print('|---|' + '---|' * len(agents))
+        cols = [rows(by[(t, a)]) if (t, a) in by else [] for a in agents]
+        labels = [l for l, _ in max(cols, key=len)]
+        for i, label in enumerate(labels):
+            vals = [fmt(c[i][1]) if i < len(c) else '-' for c in cols]
+            print('| %s | %s |' % (label, ' | '.join(vals)))
+        print()
+    print('### Model: %s servers at %d s (polling alone)\n' %
+          (' and '.join('{:,}'.format(n) for n in MODEL_FLEETS), MODEL_INTERVAL))
+    print('| transport | agent | ' + ' | '.join(
+        'tokens/s @%d | Heat API req/s @%d | CP cores @%d' % (n, n, n)
+        for n in MODEL_FLEETS) + ' |')
+    print('|---|---|' + '---|---|---|' * len(MODEL_FLEETS))
+    for t in transports:
+        for a in agents:
+            if (t, a) not in by:
+                continue
+            m = model(by[(t, a)], poll)
+            print('| %s | %s | %s |' % (t, a, ' | '.join(
+                '%.2f | %.1f | %.2f' % m[n] for n in MODEL_FLEETS)))
+    print('\nidle control-plane CPU (subtracted), %% of a core: %s; load average at start %s, '
+          'at end %s' % (', '.join('%s %.1f' % (k, 100 * v)
+                                   for k, v in doc.get('idle_cpu_per_s', {}).items()),
+                         ' '.join('%.1f' % x for x in doc.get('loadavg_start', [])),
+                         ' '.join('%.1f' % x for x in doc.get('loadavg_end', []))))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1])
