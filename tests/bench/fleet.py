@@ -231,13 +231,13 @@ def wait_status(hc, sid, want, timeout):
     return 'TIMEOUT', time.time()
 
 
-def create_stacks(hc, transport):
+def create_stacks(hc, transport, kind):
     with open(os.path.join(DIR, 'templates', 'script.yaml')) as f:
         body = f.read()
     os.makedirs(os.path.join(FLEET, 'runs'), exist_ok=True)
 
     def one(i):
-        name = 'fleet-%s-%s-%d' % (RUN_ID, SHORT[transport], i)
+        name = 'fleet-%s-%s-%s%d' % (RUN_ID, SHORT[transport], kind[0], i)
         runlog = os.path.join(FLEET, 'runs', '%s.log' % name)
         for attempt in range(5):
             try:
@@ -433,9 +433,13 @@ def main():
     results = []
     load = os.getloadavg()
     for transport in TRANSPORTS:
-        log('%s: creating %d stacks' % (transport, N))
-        stacks = create_stacks(hc, transport)
+        stacks = None
         for kind in AGENTS:
+            # a Zaqar queue's messages go to the agent that pops them first: each agent
+            # kind gets stacks of its own there; elsewhere both run on the same stacks
+            if stacks is None or transport == 'ZAQAR_MESSAGE':
+                log('%s: creating %d stacks' % (transport, N))
+                stacks = create_stacks(hc, transport, kind)
             log('%s: %s' % (transport, kind))
             measure(hc, reqs, transport, stacks, kind, idle, results)
     save(results, {'idle_cpu_per_s': idle, 'idle_requests': idle_reqs,
