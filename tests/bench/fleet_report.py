@@ -19,6 +19,11 @@ def fmt(v, digits=1):
     return str(v)
 
 
+def herd(h):
+    return '%s / %s (%s)' % (h.get('peak_to_mean'), h.get('peak_to_mean_5s'),
+                             h.get('random_floor'))
+
+
 def rows(r):
     """(label, value) for one transport x agent result."""
     a = r['per_agent_hour']
@@ -39,12 +44,15 @@ def rows(r):
     out += [('CPU s, control plane', sum(cpu.get(s, 0) for s in CONTROL_PLANE)),
             ('CPU s, the agents', a['agent_cpu_s']),
             ('agent RSS (MiB, mean)', r['agent_rss_kib_mean'] / 1024),
-            ('start: peak-to-mean requests/s', r['start_herd']['peak_to_mean'])]
+            ('start: peak-to-mean requests/s, 1 s / 5 s (random floor)', herd(r['start_herd']))]
     if 'update' in r:
         u, o = r['update'], r['outage']
         out += [('update -> UPDATE_COMPLETE, max (s)', u['max_s']),
                 ('update -> UPDATE_COMPLETE, median (s)', u['median_s']),
-                ('after outage: peak-to-mean requests/s', o['after']['peak_to_mean']),
+                ('update: script started after, max / median (s)',
+                 '%s / %s' % (u.get('script_started_max_s'), u.get('script_started_median_s'))),
+                ('after outage: peak-to-mean requests/s, 1 s / 5 s (random floor)',
+                 herd(o['after'])),
                 ('after outage: all queued signals delivered (s)',
                  o['all_signals_delivered_s'])]
     return out
