@@ -380,6 +380,9 @@ def herd(hc, reqs, stacks, kind, r):
                    'min_s': round(min(lat), 1),
                    'script_started_max_s': round(max(ran), 1),
                    'script_started_median_s': round(statistics.median(ran), 1)}
+    gaps = poll_gaps(msg, t_u)
+    if gaps:
+        r['update']['poll_gap_max_s'] = round(max(gaps), 1)
     log('  %s: update latency %s' % (kind, r['update']))
     # outage: an update whose script outlives the moment heat-api goes away, so every
     # agent holds a signal for the whole outage
@@ -408,6 +411,32 @@ def herd(hc, reqs, stacks, kind, r):
                    'all_signals_delivered_s': round(t_all - t_back, 1),
                    'after': peak_to_mean(recs, t_back, t_back + 60)}
     log('  %s: outage %s' % (kind, r['outage']))
+
+
+def poll_gaps(msg, since):
+    """For each server polling heat-api or heat-api-cfn: the gap between its last poll
+    before the metadata carried `msg` and its first poll after.  The new metadata appeared
+    within that gap: it bounds the agent's share of the update latency."""
+    polls = {}
+    for svc in ('heat-api', 'heat-api-cfn'):
+        path = os.path.join(LOGS, 'capture-%s.jsonl' % svc)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                if r['time'] < since - 60 or r['method'] != 'GET' and \
+                        'DescribeStackResource' not in r['query']:
+                    continue
+                key = r['path'] + '?' + r['query'] if svc == 'heat-api-cfn' else r['path']
+                polls.setdefault(key, []).append((r['time'], msg in r['response_body']))
+    gaps = []
+    for seen in polls.values():
+        seen.sort()
+        i = next((i for i, (t, has) in enumerate(seen) if has and t >= since), None)
+        if i:
+            gaps.append(seen[i][0] - seen[i - 1][0])
+    return gaps
 
 
 def save(results, extra=None):

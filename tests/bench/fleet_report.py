@@ -51,6 +51,8 @@ def rows(r):
                 ('update -> UPDATE_COMPLETE, median (s)', u['median_s']),
                 ('update: script started after, max / median (s)',
                  '%s / %s' % (u.get('script_started_max_s'), u.get('script_started_median_s'))),
+                ('update: the poll gap the new metadata fell into, max (s)',
+                 u.get('poll_gap_max_s')),
                 ('after outage: peak-to-mean requests/s, 1 s / 5 s (random floor)',
                  herd(o['after'])),
                 ('after outage: all queued signals delivered (s)',
