@@ -405,7 +405,9 @@ def herd(hc, reqs, stacks, kind, r):
     t_all = max(t for _, t in done)
     time.sleep(max(0.0, t_back + 60 - time.time()))
     recs = reqs.window(t_back, t_back + 60, ['heat-api', 'heat-api-cfn', 'swift', 'zaqar'])
+    tokens = counts(reqs.window(t_down, t_all + 1, ['keystone']))['keystone']['issue-agent']
     r['outage'] = {'down_s': round(t_back - t_down, 1), 'scripts_started': started,
+                   'agent_tokens_until_delivered': tokens,
                    'signals_queued': ended_in_outage,
                    'status': sorted({s for s, _ in done}),
                    'all_signals_delivered_s': round(t_all - t_back, 1),

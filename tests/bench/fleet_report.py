@@ -56,7 +56,9 @@ def rows(r):
                 ('after outage: peak-to-mean requests/s, 1 s / 5 s (random floor)',
                  herd(o['after'])),
                 ('after outage: all queued signals delivered (s)',
-                 o['all_signals_delivered_s'])]
+                 o['all_signals_delivered_s']),
+                ('outage: agent token issuances, down to all delivered (total)',
+                 o.get('agent_tokens_until_delivered'))]
     return out
 
 
