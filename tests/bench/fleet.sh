@@ -17,6 +17,7 @@
 #                            and the heat-api outage measurements
 #   FLEET_OUTAGE_S [120]     how long heat-api and heat-api-cfn are down
 #   FLEET_IDLE_S [60]        the services' idle CPU, measured first and subtracted
+#   FLEET_SIGNAL_WAIT_S [300] after the outage, how long to wait for every queued signal
 #   E2E_AGENT_BIN            the heat-agent binary [this tree's target/release/heat-agent]
 #   E2E_BASE, E2E_*_PORT, E2E_*_VENV: as for tests/e2e (see tests/e2e/lib.sh)
 #   E2E_KEEP=1               leave the services running

@@ -55,6 +55,8 @@ def rows(r):
                  u.get('poll_gap_max_s')),
                 ('after outage: peak-to-mean requests/s, 1 s / 5 s (random floor)',
                  herd(o['after'])),
+                ('after outage: signals delivered / queued',
+                 '%s / %s' % (o.get('signals_delivered', '-'), o.get('signals_queued'))),
                 ('after outage: all queued signals delivered (s)',
                  o['all_signals_delivered_s']),
                 ('outage: agent token issuances, down to all delivered (total)',
