@@ -978,6 +978,8 @@ fn native_names_suggest_the_closest_flag() {
     assert!(
         err.ends_with("os-collect-config: error: unrecognized arguments: --one-tme\n"),
         "{err}"
+    );
+}
 
 /// A fleet started in the same second (a rack booting): the first full-interval sleep is a
 /// random part of the interval, so the agents' second polls are spread over it. Before, every
