@@ -92,10 +92,14 @@ pub trait World {
 }
 
 /// The sleep schedule: starts at min, doubles up to max (§1.3); jitter ±10 % on each sleep.
+/// The first sleep of the full interval is a random part of it, so a fleet started in the
+/// same second (a whole rack booting) polls spread over the interval afterwards instead of
+/// in step (docs/compatibility.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
     next: f64,
     max: f64,
+    phased: bool,
 }
 
 impl Schedule {
@@ -103,12 +107,23 @@ impl Schedule {
         Schedule {
             next: min.max(0.0),
             max: max.max(0.0),
+            phased: false,
         }
     }
     /// The next un-jittered sleep, advancing the schedule.
     pub fn advance(&mut self) -> f64 {
         let now = self.next;
         self.next = (self.next * 2.0).min(self.max);
+        now
+    }
+    /// [`Schedule::advance`], with the first full-interval sleep scaled into (0, max] by
+    /// `unit`, a draw in [0, 1).
+    pub fn advance_phased(&mut self, unit: f64) -> f64 {
+        let now = self.advance();
+        if !self.phased && now == self.max {
+            self.phased = true;
+            return now * (1.0 - unit.clamp(0.0, 1.0));
+        }
         now
     }
 }
@@ -248,7 +263,8 @@ impl<'s, W: World> Daemon<'s, W> {
     }
 
     fn sleep(&mut self, outbox_wait: Option<Duration>) -> Step {
-        let base = Duration::from_secs_f64(self.schedule.advance());
+        let phase = self.world.random();
+        let base = Duration::from_secs_f64(self.schedule.advance_phased(phase));
         let mut d = crate::retry::jitter(base, 0.1, self.world.random());
         if let Some(w) = outbox_wait {
             d = d.min(w);

@@ -1019,3 +1019,72 @@ fn sighup_after_the_binary_was_replaced_reexecs_the_new_one() {
         "the reload ended the agent ({exited:?}): {err}"
     );
 }
+
+/// A fleet started in the same second (a rack booting): the first full-interval sleep is a
+/// random part of the interval, so the agents' second polls are spread over it. Before, every
+/// agent slept the interval ±10 % and the fleet kept polling in step.
+#[test]
+fn agents_started_together_fall_out_of_step_after_the_first_poll() {
+    const AGENTS: usize = 10;
+    const INTERVAL: f64 = 4.0;
+    let guests: Vec<Guest> = (0..AGENTS).map(|_| Guest::new()).collect();
+    let stamps: Vec<Arc<Mutex<Vec<Instant>>>> = guests
+        .iter()
+        .map(|g| {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s2 = seen.clone();
+            let body = software_config_data().to_string();
+            g.server.set_handler(move |_| {
+                s2.lock().unwrap().push(Instant::now());
+                Response::new(200, body.clone()).header("Content-Type", "application/json")
+            });
+            seen
+        })
+        .collect();
+    let interval = INTERVAL.to_string();
+    let mut children: Vec<_> = guests
+        .iter()
+        .map(|g| {
+            Command::new(common::legacy(g.root(), "os-collect-config"))
+                .args(g.args())
+                .args([
+                    "--command",
+                    "true",
+                    "--polling-interval",
+                    &interval,
+                    "--min-polling-interval",
+                    &interval,
+                    "request",
+                ])
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_until(Duration::from_secs(60), || {
+        stamps.iter().all(|s| s.lock().unwrap().len() >= 2)
+    });
+    for c in &mut children {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let gaps: Vec<f64> = stamps
+        .iter()
+        .map(|s| {
+            let s = s.lock().unwrap();
+            (s[1] - s[0]).as_secs_f64()
+        })
+        .collect();
+    let spread = gaps.iter().cloned().fold(f64::MIN, f64::max)
+        - gaps.iter().cloned().fold(f64::MAX, f64::min);
+    // in step: every gap within the interval ±10 %, a spread of at most 0.8 s; spread over the
+    // interval, ten draws span less than 1.6 s with a probability below 0.2 %
+    assert!(
+        spread > 0.4 * INTERVAL,
+        "second polls in step: gaps {gaps:?}"
+    );
+    assert!(
+        gaps.iter().all(|&g| g <= 1.1 * INTERVAL + 1.0),
+        "no gap beyond the interval: {gaps:?}"
+    );
+}

@@ -252,6 +252,100 @@ fn heat_native_retries_keystone_and_signal_failures() {
     assert!(!stderr(&out).contains("pw-very-secret"));
 }
 
+/// A Heat-native signal retried while heat-api is down (Keystone up): every attempt used to
+/// authenticate, so a fleet riding out a heat-api outage had Keystone issue a token per agent
+/// per retry. The token of the first attempt is reused while it is valid.
+#[test]
+fn heat_native_retries_reuse_the_token() {
+    let (dir, srv, auth_calls, signal_calls) = heat_signal_server(|n| match n {
+        0 | 1 => Response::new(503, "heat-api down"),
+        _ => Response::json(200, &Value::Null),
+    });
+    let out = notify(
+        dir.path(),
+        &heat_config(dir.path(), &srv),
+        "60",
+        br#"{"deploy_status_code": 0}"#,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(signal_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        auth_calls.load(Ordering::SeqCst),
+        1,
+        "one token for three attempts"
+    );
+    assert_eq!(record(dir.path())["state"], json!("delivered"));
+}
+
+/// heat-api refusing a reused token (401) costs exactly one fresh authentication and the
+/// signal is still delivered in that attempt.
+#[test]
+fn heat_native_401_on_a_reused_token_authenticates_once_more() {
+    let (dir, srv, auth_calls, signal_calls) = heat_signal_server(|n| match n {
+        0 => Response::new(503, "heat-api down"),
+        1 => Response::new(401, "token revoked"),
+        _ => Response::json(200, &Value::Null),
+    });
+    let out = notify(
+        dir.path(),
+        &heat_config(dir.path(), &srv),
+        "60",
+        br#"{"deploy_status_code": 0}"#,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(signal_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(auth_calls.load(Ordering::SeqCst), 2);
+    let rec = record(dir.path());
+    assert_eq!(
+        (rec["state"].clone(), rec["attempts"].clone()),
+        (json!("delivered"), json!(2))
+    );
+}
+
+/// A Keystone + heat-api loopback server: tokens valid for an hour, the n-th signal (0-based)
+/// answered by `signal`.
+fn heat_signal_server(
+    signal: impl Fn(usize) -> Response + Send + Sync + 'static,
+) -> (
+    tempfile::TempDir,
+    Server,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(|_| Response::new(500, ""));
+    let base = srv.url("");
+    let auth_calls = Arc::new(AtomicUsize::new(0));
+    let signal_calls = Arc::new(AtomicUsize::new(0));
+    let (a, s) = (auth_calls.clone(), signal_calls.clone());
+    srv.set_handler(move |r| {
+        if r.path() == "/v3/auth/tokens" {
+            let n = a.fetch_add(1, Ordering::SeqCst);
+            let catalog = json!([{"type": "orchestration", "endpoints": [
+                {"interface": "public", "region_id": "RegionOne", "url": format!("{base}/heat/v1/p")}]}]);
+            return Response::json(201, &json!({"token": {"catalog": catalog,
+                "expires_at": "2099-01-01T00:00:00.000000Z"}}))
+                .header("X-Subject-Token", &format!("tok-{n}"));
+        }
+        signal(s.fetch_add(1, Ordering::SeqCst))
+    });
+    (dir, srv, auth_calls, signal_calls)
+}
+
+fn heat_config(dir: &Path, srv: &Server) -> PathBuf {
+    write_config(
+        dir,
+        &entry(&[
+            ("deploy_auth_url", json!(srv.url("/v3"))),
+            ("deploy_user_id", json!("u")),
+            ("deploy_password", json!("pw-very-secret")),
+            ("deploy_project_id", json!("p")),
+            ("deploy_stack_id", json!("s/1")),
+            ("deploy_resource_name", json!("dep")),
+        ]),
+    )
+}
+
 #[test]
 fn killed_notify_loses_nothing_and_duplicates_at_most_once() {
     let dir = tempfile::tempdir().unwrap();

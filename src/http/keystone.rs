@@ -2,7 +2,7 @@
 //! (spec os-config-tools §1.12.4 steps 2–4, §1.12.8) and the Heat-native and Zaqar signal
 //! transports (spec heat-deployments §3.3): version discovery (collectors only),
 //! `POST /auth/tokens`, catalog lookup, and a token cache reused until shortly before
-//! `expires_at` (collectors only: notify authenticates for every attempt).
+//! `expires_at` (the collectors' cache is theirs; notify keeps its own for retries).
 
 use super::response::{header, parse_json, read_body, status_error, transport_error};
 use serde_json::{json, Value};
@@ -261,7 +261,8 @@ pub fn authenticate(
     })
 }
 
-fn still_valid(t: &CachedToken, now: SystemTime) -> bool {
+/// Whether `t` can still be used at `now` (it expires more than [`EXPIRY_MARGIN`] later).
+pub fn still_valid(t: &CachedToken, now: SystemTime) -> bool {
     t.expires_at
         .and_then(|e| e.checked_sub(EXPIRY_MARGIN))
         .is_some_and(|limit| now < limit)

@@ -313,8 +313,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             credentials,
             stack_id,
             resource_name,
-        } => {
-            let (token, endpoint) = authenticate(agent, credentials, "orchestration")?;
+        } => with_token(agent, credentials, "orchestration", |token, endpoint| {
             let url = format!(
                 "{endpoint}/stacks/{}/resources/{}/signal",
                 quote_path(stack_id),
@@ -330,13 +329,12 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             let resp =
                 send_same_origin(agent, &Method::POST, &url, &headers, Some(body.as_bytes()));
             check(resp, &format!("POST {url}"))
-        }
+        }),
         Target::Zaqar {
             credentials,
             queue_id,
             client_id,
-        } => {
-            let (token, endpoint) = authenticate(agent, credentials, "messaging")?;
+        } => with_token(agent, credentials, "messaging", |token, endpoint| {
             let fitted = trim::fit(payload, ZAQAR_MAX_PAYLOAD);
             let envelope =
                 pyjson::dumps(&json!({"messages": [{"body": fitted, "ttl": ZAQAR_TTL}]}));
@@ -345,7 +343,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             // v2 answers 404 there: then the reference's v1.1 exchange (PUT queue, POST).
             let v2 = format!("{endpoint}/v2/queues/{}/messages", quote_path(queue_id));
             log::debug!("signalling queue {v2}");
-            let post = zaqar_headers(&token, credentials, client_id, true);
+            let post = zaqar_headers(token, credentials, client_id, true);
             let resp =
                 send_same_origin(agent, &Method::POST, &v2, &post, Some(envelope.as_bytes()));
             match resp {
@@ -355,33 +353,90 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
                 other => return check(other, &format!("POST {v2}")),
             }
             let queue_url = format!("{endpoint}/v1.1/queues/{}", quote_path(queue_id));
-            let put = zaqar_headers(&token, credentials, client_id, false);
+            let put = zaqar_headers(token, credentials, client_id, false);
             let resp = send_same_origin(agent, &Method::PUT, &queue_url, &put, Some(b""));
             check(resp, &format!("PUT {queue_url}"))?;
             let url = format!("{queue_url}/messages");
             let resp =
                 send_same_origin(agent, &Method::POST, &url, &post, Some(envelope.as_bytes()));
             check(resp, &format!("POST {url}"))
-        }
+        }),
     }
 }
 
-/// A fresh token (every attempt authenticates, as the reference does) and the public
-/// `service` endpoint from its catalog, without a trailing `/`. Keystone answering with a
-/// status is classified like any answer; no usable answer is worth another attempt.
-fn authenticate(
+/// Tokens this process authenticated signals with, by [`keystone::token_key`]: a retry of a
+/// signal (heat-api down while Keystone is up, or a queue of signals for the same deployment
+/// user) reuses its token instead of having Keystone issue one per attempt
+/// (docs/compatibility.md). Memory only, never written anywhere.
+static SIGNAL_TOKENS: std::sync::Mutex<Option<keystone::TokenCache>> = std::sync::Mutex::new(None);
+
+/// `call` with a token for `c` and the public `service` endpoint: the token this process
+/// already holds while it is valid, else a fresh one. When the service refuses a reused token
+/// (401), it is dropped and `call` made once more with a fresh one.
+fn with_token(
     agent: &ureq::Agent,
     c: &Credentials,
     service: &str,
-) -> Result<(CachedToken, String), Failure> {
-    let token = keystone::authenticate(agent, &c.auth_url, &c.keystone()).map_err(|e| match e {
-        keystone::AuthError::Refused { status, message } => Failure::from_status(status, message),
-        keystone::AuthError::Unusable { status, message } => Failure::transient(status, message),
-    })?;
-    let endpoint = keystone::endpoint_for(&token.catalog, service, c.region.as_deref())
+    mut call: impl FnMut(&CachedToken, &str) -> Result<u16, Failure>,
+) -> Result<u16, Failure> {
+    let key = keystone::token_key(&c.keystone());
+    let held = SIGNAL_TOKENS
+        .lock()
+        .ok()
+        .and_then(|m| m.as_ref()?.get(&key).cloned())
+        .filter(|t| keystone::still_valid(t, std::time::SystemTime::now()));
+    let forget = || {
+        if let Ok(mut m) = SIGNAL_TOKENS.lock() {
+            m.get_or_insert_with(Default::default).remove(&key);
+        }
+    };
+    if let Some(token) = held {
+        let endpoint = endpoint(&token, c, service)?;
+        match call(&token, &endpoint) {
+            Err(f) if f.status == Some(401) => {
+                forget();
+                log::info!("{}; authenticating again", f.message);
+            }
+            done => return done,
+        }
+    }
+    let token = authenticate(agent, c)?;
+    let endpoint = endpoint(&token, c, service)?;
+    if let Ok(mut m) = SIGNAL_TOKENS.lock() {
+        m.get_or_insert_with(Default::default)
+            .insert(key.clone(), token.clone());
+    }
+    let result = call(&token, &endpoint);
+    if matches!(&result, Err(f) if f.status == Some(401)) {
+        forget();
+    }
+    result
+}
+
+/// A fresh token for `c`. Keystone answering with a status is classified like any answer;
+/// no usable answer is worth another attempt.
+fn authenticate(agent: &ureq::Agent, c: &Credentials) -> Result<CachedToken, Failure> {
+    let mut token =
+        keystone::authenticate(agent, &c.auth_url, &c.keystone()).map_err(|e| match e {
+            keystone::AuthError::Refused { status, message } => {
+                Failure::from_status(status, message)
+            }
+            keystone::AuthError::Unusable { status, message } => {
+                Failure::transient(status, message)
+            }
+        })?;
+    if token.expires_at.is_none() {
+        // no expiry in the answer: good for this attempt only
+        token.expires_at = Some(std::time::UNIX_EPOCH);
+    }
+    Ok(token)
+}
+
+/// The public `service` endpoint from the token's catalog, without a trailing `/`.
+fn endpoint(token: &CachedToken, c: &Credentials, service: &str) -> Result<String, Failure> {
+    keystone::endpoint_for(&token.catalog, service, c.region.as_deref())
         .map(|url| url.trim_end_matches('/').to_string())
-        .ok_or_else(|| no_endpoint(service, c))?;
-    Ok((token, endpoint))
+        .ok_or_else(|| no_endpoint(service, c))
 }
 
 /// The headers of a Zaqar request of a signal: the token, the names of the project and the

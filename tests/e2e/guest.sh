@@ -11,6 +11,8 @@
 #   guest.sh metrics          CPU seconds (agent + waited-for children) and peak RSS, JSON
 #   guest.sh reset            stop + wipe the guest root
 #   guest.sh env              print the agent's environment
+# Several guests side by side (tests/bench/fleet.sh): E2E_GUEST (the root) and E2E_AGENT_NAME
+# (pid file and log name, default "agent") per guest.
 # heat-agent: $E2E_AGENT_BIN copied to usr/bin/heat-agent, the legacy names as symlinks,
 # phase shims 20-os-apply-config (heat-agent apply) and 55-heat-config (heat-agent
 # deploy), hook wrappers (heat-agent hook NAME). python: the reference tools from
@@ -153,7 +155,7 @@ EOF
 
 metrics() {
     local pid
-    pid=$(cat "$E2E_RUN/agent.pid" 2>/dev/null) || { echo '{}'; return; }
+    pid=$(cat "$E2E_RUN/$E2E_AGENT_NAME.pid" 2>/dev/null) || { echo '{}'; return; }
     [ -r "/proc/$pid/stat" ] || { echo '{}'; return; }
     # stat fields 14-17: utime stime cutime cstime (clock ticks); children = waited-for descendants
     awk -v hz="$(getconf CLK_TCK)" -v hwm="$(awk '/VmHWM/{print $2}' "/proc/$pid/status")" \
@@ -173,20 +175,20 @@ case "${1:-}" in
     start)
         agent_env
         occ_args
-        e2e_start_bg agent "$E2E_LOGS/agent.log" os-collect-config "${OCC_ARGS[@]}" ||
+        e2e_start_bg "$E2E_AGENT_NAME" "$E2E_LOGS/$E2E_AGENT_NAME.log" os-collect-config "${OCC_ARGS[@]}" ||
             echo "agent already running" >&2
         ;;
-    stop) e2e_stop agent ;;
+    stop) e2e_stop "$E2E_AGENT_NAME" ;;
     kill)
         # everything in the agent's session (hooks run in process groups of their own)
-        sid=$(cat "$E2E_RUN/agent.pid")
+        sid=$(cat "$E2E_RUN/$E2E_AGENT_NAME.pid")
         # shellcheck disable=SC2046
         kill -KILL $(ps -o pid= -s "$sid") 2>/dev/null || true
-        rm -f "$E2E_RUN/agent.pid"
+        rm -f "$E2E_RUN/$E2E_AGENT_NAME.pid"
         ;;
     metrics) metrics ;;
     reset)
-        e2e_stop agent
+        e2e_stop "$E2E_AGENT_NAME"
         rm -rf "$G"
         ;;
     *) sed -n 2,18p "$0" >&2; exit 2 ;;

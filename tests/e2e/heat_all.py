@@ -11,8 +11,9 @@ sockets closed: clients get "connection refused") while the engine keeps working
 SIGUSR2 starts them again (fault scenario 7).  SIGTERM stops everything.
 
 Every request to the APIs is appended as one JSON line (method, path, query,
-headers, bodies, status) to $E2E_BASE/logs/capture-<service>.jsonl: the exact
-record of what the agent under test sent and what Heat answered.
+headers, bodies, status, response size) to $E2E_BASE/logs/capture-<service>.jsonl:
+the exact record of what the agent under test sent and what Heat answered.  Swift's
+proxy has the same capture in its pipeline (capture_filter).
 """
 
 import io
@@ -66,12 +67,19 @@ def capture(app, name):
             if hasattr(result, 'close'):
                 result.close()
         rec['status'] = state.get('status')
+        rec['response_bytes'] = len(resp)
         rec['response_body'] = resp[:65536].decode('utf-8', 'replace')
         with lock, open(path, 'a') as f:
             f.write(json.dumps(rec, sort_keys=True) + '\n')
         return [resp]
 
     return wrapped
+
+
+def capture_filter(global_conf, **local_conf):
+    """paste filter factory: the capture above in a paste pipeline (Swift's proxy),
+    logging to capture-<name>.jsonl."""
+    return lambda app: capture(app, local_conf.get('name', 'swift'))
 
 
 def keystone():

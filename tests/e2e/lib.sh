@@ -4,17 +4,19 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export E2E_DIR
 export E2E_REPO=${E2E_REPO:-$(cd "$E2E_DIR/../.." && pwd)}
 export E2E_BASE=${E2E_BASE:-/var/tmp/heat-agent-e2e}
-export E2E_SRV_VENV=$E2E_BASE/venv-srv      # heat + keystone + clients
-export E2E_GUEST_VENV=$E2E_BASE/venv-guest  # python agent + ansible-core (the "guest's" python tools)
-export E2E_SALT_VENV=$E2E_BASE/venv-salt    # salt (salt-call for group: salt)
-export E2E_SWIFT_VENV=$E2E_BASE/venv-swift  # OpenStack Swift (object store for the temp-URL transports)
-export E2E_ZAQAR_VENV=$E2E_BASE/venv-zaqar  # OpenStack Zaqar (queues for the ZAQAR_* transports)
+export E2E_SRV_VENV=${E2E_SRV_VENV:-$E2E_BASE/venv-srv}      # heat + keystone + clients
+export E2E_GUEST_VENV=${E2E_GUEST_VENV:-$E2E_BASE/venv-guest}  # python agent + ansible-core (the "guest's" python tools)
+export E2E_SALT_VENV=${E2E_SALT_VENV:-$E2E_BASE/venv-salt}    # salt (salt-call for group: salt)
+export E2E_SWIFT_VENV=${E2E_SWIFT_VENV:-$E2E_BASE/venv-swift}  # OpenStack Swift (object store for the temp-URL transports)
+export E2E_ZAQAR_VENV=${E2E_ZAQAR_VENV:-$E2E_BASE/venv-zaqar}  # OpenStack Zaqar (queues for the ZAQAR_* transports)
 export E2E_ETC=$E2E_BASE/etc
 export E2E_DATA=$E2E_BASE/data
 export E2E_LOGS=$E2E_BASE/logs
 export E2E_RUN=$E2E_BASE/run
 export E2E_RESULTS=$E2E_BASE/results
-export E2E_GUEST=$E2E_BASE/guest            # relocated guest filesystem root
+export E2E_GUEST=${E2E_GUEST:-$E2E_BASE/guest} # relocated guest filesystem root
+# the agent's name: its pid file $E2E_RUN/NAME.pid and log $E2E_LOGS/NAME.log (fleet: one per guest)
+export E2E_AGENT_NAME=${E2E_AGENT_NAME:-agent}
 
 # Agent under test: "heat-agent" (default) or "python" (the reference agent).
 export E2E_AGENT=${E2E_AGENT:-heat-agent}
@@ -40,7 +42,9 @@ export E2E_HEAT_API_PORT=${E2E_HEAT_API_PORT:-18004}
 export E2E_HEAT_CFN_PORT=${E2E_HEAT_CFN_PORT:-18000}
 export E2E_NOVA_PORT=${E2E_NOVA_PORT:-18774}
 export E2E_PG_PORT=${E2E_PG_PORT:-15433}
-export E2E_SWIFT_PORT=${E2E_SWIFT_PORT:-18080} # swift proxy; account/container/object: 16012/16011/16010
+export E2E_SWIFT_PORT=${E2E_SWIFT_PORT:-18080} # swift proxy
+# swift object/container/account servers: BASE, BASE+1, BASE+2 (16010-16012)
+export E2E_SWIFT_SERVERS_PORT=${E2E_SWIFT_SERVERS_PORT:-16010}
 # 1 = run a real Swift (keystone auth + tempurl) so POLL_TEMP_URL and TEMP_URL_SIGNAL are tested
 export E2E_SWIFT=${E2E_SWIFT:-1}
 export E2E_ZAQAR_PORT=${E2E_ZAQAR_PORT:-18888}

@@ -118,7 +118,8 @@ swift_hash_path_prefix = e2e-prefix
 name = Policy-0
 default = yes
 EOF
-    for t in account:16012 container:16011 object:16010; do
+    local sp=$E2E_SWIFT_SERVERS_PORT
+    for t in account:$((sp + 2)) container:$((sp + 1)) object:$sp; do
         n=${t%%:*}
         p=${t##*:}
         if [ ! -f "$S/etc/$n.ring.gz" ]; then
@@ -147,7 +148,10 @@ bind_port = $E2E_SWIFT_PORT
 workers = 0
 swift_dir = $S/etc
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats tempurl authtoken keystoneauth copy proxy-logging proxy-server
+pipeline = capture catch_errors gatekeeper healthcheck proxy-logging listing_formats tempurl authtoken keystoneauth copy proxy-logging proxy-server
+[filter:capture]
+paste.filter_factory = heat_all:capture_filter
+name = swift
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
@@ -186,7 +190,8 @@ swift_start() {
     local n
     swift_configure
     for n in account container object proxy; do
-        e2e_start_bg "swift-$n" "$E2E_BASE/swift/log/$n.out" \
+        # PYTHONPATH: the proxy's capture filter is heat_all.capture_filter
+        e2e_start_bg "swift-$n" "$E2E_BASE/swift/log/$n.out" env PYTHONPATH="$E2E_DIR" E2E_BASE="$E2E_BASE" \
             "$E2E_SWIFT_VENV/bin/swift-$n-server" "$E2E_BASE/swift/etc/$n-server.conf" || true
     done
     e2e_wait_http "http://$E2E_HOST:$E2E_SWIFT_PORT/healthcheck" 60 ||
