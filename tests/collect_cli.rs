@@ -1088,3 +1088,36 @@ fn agents_started_together_fall_out_of_step_after_the_first_poll() {
         "no gap beyond the interval: {gaps:?}"
     );
 }
+
+/// An operator who lists a collector and forgets its settings hears about it once, naming
+/// the collector and what is missing; the default list's unconfigured members stay quiet.
+#[test]
+fn a_listed_collector_that_is_not_configured_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let collect = |collectors: &[&str]| {
+        let out = Command::new(common::bin())
+            .args(["collect", "--config-file", "/dev/null", "--cachedir"])
+            .arg(dir.path().join("cache"))
+            .arg("--local-path")
+            .arg(dir.path())
+            .args(["--ec2-metadata-url", "http://127.0.0.1:9/", "--print"])
+            .args(collectors)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = collect(&["heat", "local"]);
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("listed in collectors but not configured"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0].contains("WARN Collector heat ") && warned[0].contains("auth_url"),
+        "{err}"
+    );
+    let err = collect(&[]);
+    assert!(!err.contains("not configured"), "{err}");
+}

@@ -111,7 +111,10 @@ fn run_collector(
             log::warn!("Source [{name}] Unavailable.");
         }
         Err(CollectError::NotConfigured(msg)) => {
-            if !msg.is_empty() {
+            if state.first_unconfigured_listing(name, settings) {
+                let why = if msg.is_empty() { "" } else { ": " };
+                log::warn!("Collector {name} is listed in collectors but not configured{why}{msg}");
+            } else if !msg.is_empty() {
                 log::debug!("{msg}");
             }
             log::debug!("Source [{name}] Not configured.");

@@ -102,6 +102,9 @@ fn registry() -> Vec<Box<dyn Collector>> {
 pub struct State {
     tokens: crate::http::keystone::TokenCache,
     collectors: Vec<Box<dyn Collector>>,
+    /// Collectors already warned about as listed but not configured (once per process, so
+    /// an idle daemon stays quiet).
+    warned_not_configured: Vec<String>,
 }
 
 impl Default for State {
@@ -109,11 +112,28 @@ impl Default for State {
         State {
             tokens: Default::default(),
             collectors: registry(),
+            warned_not_configured: Vec::new(),
         }
     }
 }
 
 impl State {
+    /// True the first time collector `name` is found not configured although the operator
+    /// listed it: `collectors` was set to something other than the default list, whose
+    /// unconfigured members are expected (docs/compatibility.md, warnings).
+    pub(crate) fn first_unconfigured_listing(&mut self, name: &str, settings: &Settings) -> bool {
+        let listed = settings
+            .collectors
+            .iter()
+            .map(String::as_str)
+            .ne(crate::config::DEFAULT_COLLECTORS);
+        if !listed || self.warned_not_configured.iter().any(|n| n == name) {
+            return false;
+        }
+        self.warned_not_configured.push(name.to_string());
+        true
+    }
+
     /// Run collector `name` with `f`; unknown names are rejected earlier, at option
     /// validation, and here count as not configured.
     fn with<T>(
@@ -123,7 +143,9 @@ impl State {
         cachedir: &Path,
         f: impl FnOnce(&mut dyn Collector, &mut Context<'_>) -> Result<T, CollectError>,
     ) -> Result<T, CollectError> {
-        let State { tokens, collectors } = self;
+        let State {
+            tokens, collectors, ..
+        } = self;
         let Some(collector) = collectors.iter_mut().find(|c| c.name() == name) else {
             return Err(CollectError::NotConfigured(format!(
                 "Unknown collector {name}"
