@@ -22,6 +22,10 @@ vm_image_build() {
         export DIB_CLOUD_INIT_DATASOURCES=ConfigDrive
         # the Python agents from PyPI, the way their elements' source installs do it
         export DIB_DEFAULT_INSTALLTYPE=source
+        # pip and virtualenv themselves from Debian (their source install fetches get-pip.py
+        # from outside the package registries); Python 3 (dib-python picks 2 on Debian)
+        export DIB_INSTALLTYPE_pip_and_virtualenv=package
+        export DIB_PYTHON_VERSION=3
         export PIP_BREAK_SYSTEM_PACKAGES=1
         unset PIP_FIND_LINKS
         export DIB_BLOCK_DEVICE_CONFIG='
