@@ -20,6 +20,8 @@ vm_image_build() {
         export DIB_RELEASE=$release
         export DIB_HEAT_AGENT_BINARY=$binary
         export DIB_CLOUD_INIT_DATASOURCES=ConfigDrive
+        # a cache of its own: DIB's shared apt cache is locked by any other build running
+        export DIB_IMAGE_CACHE=$work/dib-cache-$name
         # the Python agents from PyPI, the way their elements' source installs do it
         export DIB_DEFAULT_INSTALLTYPE=source
         # pip and virtualenv themselves from Debian (their source install fetches get-pip.py

@@ -98,10 +98,11 @@ measure() {
             "$mnt"/usr/local/bin "$mnt"/usr/libexec/os-refresh-config "$mnt"/usr/libexec/os-apply-config \
             "$mnt"/var/lib/heat-config 2>/dev/null | tail -1 | cut -f1)"
     else
-        figure ours_agent_bytes "$(du -scb "$mnt"/usr/bin/heat-agent "$mnt"/usr/libexec/os-refresh-config \
+        # the element with a binary installs it in /usr/local/bin (legacy names: symlinks)
+        figure ours_agent_bytes "$(du -scb "$mnt"/usr/local/bin "$mnt"/usr/libexec/os-refresh-config \
             "$mnt"/usr/libexec/os-apply-config "$mnt"/var/lib/heat-config 2>/dev/null | tail -1 | cut -f1)"
     fi
-    chroot "$mnt" dpkg-query -W -f '${Package}\n' 2>/dev/null | sort >"$work/$name.packages" || true
+    chroot "$mnt" dpkg-query -W -f '${Package} ${Installed-Size}\n' 2>/dev/null | sort >"$work/$name.packages" || true
     umount "$mnt"
     losetup -d "$dev"
 }
@@ -109,8 +110,9 @@ measure python
 if [ "$mode" = python ]; then
     measure ours
     # Debian packages only the Python image has (pulled in by its elements) and their size
-    comm -23 "$work/python.packages" "$work/ours.packages" >"$work/python-only.packages"
+    join -v1 "$work/python.packages" "$work/ours.packages" >"$work/python-only.packages"
     figure python_only_packages "$(wc -l <"$work/python-only.packages")"
+    figure python_only_packages_bytes "$(awk '{s += $2} END {print s * 1024}' "$work/python-only.packages")"
 fi
 
 # ---------------------------------------------------------------- control plane

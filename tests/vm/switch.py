@@ -291,9 +291,10 @@ class Suite:
         return out
 
     def python_agent_running(self, g):
-        return g.ssh('pgrep -f "^/opt/stack/venvs/os-collect-config/bin/python.* '
-                     '/usr/local/bin/os-collect-config|/usr/local/bin/os-collect-config" '
-                     '>/dev/null && echo yes || echo no').strip() == 'yes'
+        """Is the Python os-collect-config running (its venv's interpreter)?"""
+        return any(line.strip().startswith('/opt/stack/venvs/os-collect-config/') or
+                   line.strip().startswith('python3 /usr/local/bin/os-collect-config')
+                   for line in g.ssh('ps -eo args').splitlines())
 
     def status_texts(self, g, seconds):
         """Distinct StatusText values of heat-agent over `seconds` (every cycle sets it)."""
