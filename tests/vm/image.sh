@@ -29,12 +29,12 @@ vm_image_build() {
         export DIB_INSTALLTYPE_pip_and_virtualenv=package
         export DIB_PYTHON_VERSION=3
         export PIP_BREAK_SYSTEM_PACKAGES=1
-        # the host pip's CA bundle, for pip in the chroot (element python-agents-bookworm)
-        VM_PIP_CA_BUNDLE=${PIP_CERT:-$(pip3 config get global.cert 2>/dev/null || true)}
-        if [ -n "$VM_PIP_CA_BUNDLE" ]; then
-            export VM_PIP_CA_BUNDLE PIP_CERT=/tmp/in_target.d/pip-ca-bundle.pem
+        # the packages the elements pip-install, downloaded from PyPI on the host
+        # (tests/vm/python.sh): pip in the chroot could not verify PyPI's certificate behind
+        # this machine's TLS-inspecting proxy (element python-agents-bookworm)
+        if [ -n "${VM_PIP_WHEELS:-}" ]; then
+            export VM_PIP_WHEELS PIP_NO_INDEX=1 PIP_FIND_LINKS=/tmp/in_target.d/pip-wheels
         fi
-        unset PIP_FIND_LINKS
         export DIB_BLOCK_DEVICE_CONFIG='
 - local_loop:
     name: image0

@@ -44,6 +44,12 @@ if [ ! -x "$venv/bin/disk-image-create" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check diskimage-builder
 fi
+# what the elements pip-install, from PyPI through this machine's pip (tests/vm/image.sh)
+mkdir -p "$work/wheels"
+pip3 download -q -d "$work/wheels" os-collect-config os-refresh-config os-apply-config \
+    python-heatclient python-zaqarclient python-keystoneclient pip setuptools pbr wheel ||
+    die "pip download of the Python agents failed"
+export VM_PIP_WHEELS=$work/wheels
 # The Python agents' elements: tripleo-image-elements (os-collect-config, os-refresh-config,
 # os-apply-config) and heat-agents (heat-config, heat-config-script), both PyPI sdists
 tie=$work/src/tripleo-image-elements-15.0.0
@@ -77,8 +83,10 @@ image() {
     echo "$secs" >"$work/$name.build_seconds"
     echo "$sum" >"$stamp"
 }
-image python "${python_elements[@]}"
-[ "$mode" = python ] && image ours "${ours_elements[@]}"
+# HEAT_AGENT_VM_IMAGES: a subset ("python", "ours") when the two halves run apart
+images=${HEAT_AGENT_VM_IMAGES:-$([ "$mode" = python ] && echo "python ours" || echo python)}
+case " $images " in *" python "*) image python "${python_elements[@]}" ;; esac
+case " $images " in *" ours "*) image ours "${ours_elements[@]}" ;; esac
 
 # What each image holds for its agent (mounted read-only): figures <name>_agent_bytes etc.
 measure() {
@@ -106,9 +114,8 @@ measure() {
     umount "$mnt"
     losetup -d "$dev"
 }
-measure python
-if [ "$mode" = python ]; then
-    measure ours
+for name in $images; do measure "$name"; done
+if [ "$images" = "python ours" ]; then
     # Debian packages only the Python image has (pulled in by its elements) and their size
     join -v1 "$work/python.packages" "$work/ours.packages" >"$work/python-only.packages"
     figure python_only_packages "$(wc -l <"$work/python-only.packages")"
@@ -150,7 +157,7 @@ accel=${HEAT_AGENT_VM_ACCEL:-tcg}
 [ -n "${HEAT_AGENT_VM_ACCEL:-}" ] || log "accelerator: tcg (set HEAT_AGENT_VM_ACCEL=kvm where KVM works; run.sh probes it)"
 figure accelerator "$accel"
 export HEAT_AGENT_VM_WORK=$work HEAT_AGENT_VM_ACCEL_CHOSEN=$accel HEAT_AGENT_VM_FIGURES=$figures
-export HEAT_AGENT_VM_REPO=$repo HEAT_AGENT_VM_DEB=$deb
+export HEAT_AGENT_VM_REPO=$repo HEAT_AGENT_VM_DEB=$deb HEAT_AGENT_VM_IMAGES=$images
 rc=0
 "$E2E_SRV_VENV/bin/python" "$repo/tests/vm/switch.py" "$mode" || rc=$?
 exit "$rc"

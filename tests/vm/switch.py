@@ -204,7 +204,8 @@ class Suite:
 
     # ------------------------------------------------------------ side by side
     def create_both(self, s):
-        images = ['python', 'ours'] if self.mode == 'python' else ['python']
+        images = E.get('HEAT_AGENT_VM_IMAGES', '').split() or (
+            ['python', 'ours'] if self.mode == 'python' else ['python'])
         for img in images:
             st = Stack(self, img, '-' + img)
             st.create(s)
@@ -443,9 +444,9 @@ def main(argv):
     try:
         if suite.scenario('sbs-create', suite.create_both):
             suite.scenario('sbs-update', suite.update_both)
-            if mode == 'python':
+            if mode == 'python' and IDLE > 0:
                 suite.scenario('sbs-idle', suite.idle)
-            if suite.scenario('switch', suite.switch):
+            if 'python' in suite.stacks and suite.scenario('switch', suite.switch):
                 suite.scenario('rollback', suite.rollback)
     finally:
         for st in suite.stacks.values():
