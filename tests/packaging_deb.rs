@@ -181,7 +181,7 @@ fn deb_package_installs_binary_names_unit_hooks_and_docs() {
     }
     let control = tmp.path().join("control");
     run_ok(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
-    for script in ["postinst", "prerm", "postrm"] {
+    for script in ["preinst", "postinst", "prerm", "postrm"] {
         assert_eq!(mode(&control.join(script)), 0o755, "{script}");
         run_ok(Command::new("sh").arg("-n").arg(control.join(script)));
     }
@@ -308,7 +308,16 @@ fn deb_package_has_no_lintian_errors() {
 /// Runs a maintainer script against `root` with the real deb-systemd-helper (DPKG_ROOT keeps
 /// it inside `root`) and without systemd running; host paths are rewritten into `root`.
 fn run_maintainer_script(root: &Path, script: &str, args: &[&str]) {
-    let text = read(&repo().join("packaging/deb").join(script))
+    let text = maintainer_script(script)
+        // the takeover block's paths and the removal's flush stay inside `root` too
+        .replace(
+            "/var/lib/heat-agent",
+            root.join("var/lib/heat-agent").to_str().unwrap(),
+        )
+        .replace(
+            "/usr/bin/heat-agent",
+            root.join("no-such-bin").to_str().unwrap(),
+        )
         .replace(
             "/etc/os-collect-config.conf",
             root.join("etc/os-collect-config.conf").to_str().unwrap(),
@@ -318,8 +327,12 @@ fn run_maintainer_script(root: &Path, script: &str, args: &[&str]) {
             root.join("run/systemd/system").to_str().unwrap(),
         )
         .replace("systemd-tmpfiles", "true")
+        .replace("rm -rf /var/lib/os-collect-config", "true")
         .replace(
-            "rm -rf /var/lib/heat-agent /var/lib/os-collect-config /run/os-collect-config",
+            &format!(
+                "rm -rf {} /run/os-collect-config",
+                root.join("var/lib/heat-agent").display()
+            ),
             "true",
         );
     let path = root.join(script);
@@ -375,7 +388,7 @@ fn deb_postinst_writes_the_bootstrap_config_private() {
     // rewrite of the path
     let tmp = tempfile::tempdir().unwrap();
     let conf = tmp.path().join("os-collect-config.conf");
-    let script = read(&repo().join("packaging/deb/postinst"))
+    let script = maintainer_script("postinst")
         .replace("/etc/os-collect-config.conf", conf.to_str().unwrap())
         .replace("systemctl", "true")
         .replace("deb-systemd-helper", "true")
@@ -465,7 +478,7 @@ fn rpm_spec_builds_and_installs_the_same_tree() {
 /// The postinst of an upgrade: see [`upgrade_calls`].
 fn postinst_upgrade_calls(invocation: Option<&str>) -> String {
     upgrade_calls(
-        &read(&repo().join("packaging/deb/postinst")),
+        &maintainer_script("postinst"),
         &["configure", "0.0.9"],
         invocation,
     )
@@ -677,4 +690,196 @@ fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
         String::from_utf8_lossy(&out.stdout).starts_with("heat-agent-"),
         "{out:?}"
     );
+}
+
+/// A maintainer script as build-deb.sh writes it: the takeover block (packaging/deb/takeover.sh)
+/// at its `#TAKEOVER#` line, with `paths` as the shipped paths.
+fn maintainer_script_with(name: &str, paths: &str) -> String {
+    let block = read(&repo().join("packaging/deb/takeover.sh")).replace("@TAKEOVER_PATHS@", paths);
+    read(&repo().join("packaging/deb").join(name))
+        .lines()
+        .map(|l| {
+            if l == "#TAKEOVER#" {
+                block.clone()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+fn maintainer_script(name: &str) -> String {
+    maintainer_script_with(name, "")
+}
+
+/// A server built with the Python agents' elements (os-collect-config.service, unowned phase
+/// scripts and hooks at paths the package ships), in a scratch root: preinst stops and
+/// disables the Python unit and keeps its files aside, postinst starts heat-agent in its place,
+/// postrm remove puts the files back and restores the unit, postrm purge puts back what dpkg
+/// purged (the hook conffile) and keeps the Python agent's cache.
+#[test]
+fn deb_takeover_of_the_python_agents_and_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let bin = t.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = t.join("calls");
+    std::fs::write(
+        bin.join("systemctl"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\ncase \"$1\" in is-enabled) echo enabled;; is-active) echo active;; esac\nexit 0\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(bin.join("dpkg-query"), "#!/bin/sh\nexit 1\n").unwrap();
+    // the host's own helpers must not run: they would act on this machine's units
+    for helper in ["deb-systemd-helper", "deb-systemd-invoke"] {
+        std::fs::write(
+            bin.join(helper),
+            format!("#!/bin/sh\necho \"{helper} $*\" >> {}\n", calls.display()),
+        )
+        .unwrap();
+    }
+    run_ok(
+        Command::new("chmod").arg("0755").args(
+            [
+                "systemctl",
+                "dpkg-query",
+                "deb-systemd-helper",
+                "deb-systemd-invoke",
+            ]
+            .map(|n| bin.join(n)),
+        ),
+    );
+    let unit = t.join("lib/systemd/system/os-collect-config.service");
+    let orc = t.join("usr/libexec/os-refresh-config/configure.d/55-heat-config");
+    let hook = t.join("var/lib/heat-config/hooks/script");
+    let cache = t.join("var/lib/os-collect-config/heat.json");
+    for (f, text) in [
+        (&unit, "[Service]\n"),
+        (&orc, "python 55-heat-config\n"),
+        (&hook, "python hook\n"),
+        (&cache, "{}\n"),
+    ] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    std::fs::create_dir_all(t.join("run-systemd")).unwrap();
+    let state = t.join("state");
+    let paths = format!(
+        "{} {} {}",
+        orc.display(),
+        hook.display(),
+        t.join("usr/bin/heat-agent").display()
+    );
+    let run = |name: &str, args: &[&str]| {
+        let script = maintainer_script_with(name, &paths)
+            .replace("/var/lib/heat-agent", state.to_str().unwrap())
+            .replace(
+                "/var/lib/os-collect-config",
+                t.join("var/lib/os-collect-config").to_str().unwrap(),
+            )
+            .replace(
+                "/usr/lib/systemd/system",
+                t.join("usr/lib/systemd/system").to_str().unwrap(),
+            )
+            .replace(
+                " /lib/systemd/system",
+                &format!(" {}", t.join("lib/systemd/system").display()),
+            )
+            .replace(
+                "/etc/systemd/system",
+                t.join("etc/systemd/system").to_str().unwrap(),
+            )
+            .replace(
+                "/run/systemd/system",
+                t.join("run-systemd").to_str().unwrap(),
+            )
+            .replace("/sys/fs/cgroup", t.join("no-cgroup").to_str().unwrap())
+            .replace(
+                "/etc/os-collect-config.conf",
+                t.join("occ.conf").to_str().unwrap(),
+            )
+            .replace("systemd-tmpfiles", "true");
+        let path = t.join(name);
+        std::fs::write(&path, script).unwrap();
+        run_ok(Command::new("sh").arg(&path).args(args).env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        ));
+    };
+    run("preinst", &["install"]);
+    assert!(
+        !orc.exists() && !hook.exists(),
+        "the Python files are kept aside"
+    );
+    let kept = |p: &Path| state.join(format!("python-agents/files{}", p.display()));
+    assert_eq!(read(&kept(&orc)), "python 55-heat-config\n");
+    assert_eq!(read(&kept(&hook)), "python hook\n");
+    assert_eq!(
+        read(&state.join("python-agents/unit-state")),
+        "enabled=enabled\nactive=active\n"
+    );
+    let c = read(&calls);
+    let stop = c.find("stop os-collect-config.service").expect("stopped");
+    let disable = c
+        .find("disable os-collect-config.service")
+        .expect("disabled");
+    assert!(stop < disable, "{c}");
+    // dpkg unpacks ours
+    std::fs::write(&orc, "ours\n").unwrap();
+    std::fs::write(&hook, "ours\n").unwrap();
+    std::fs::write(&calls, "").unwrap();
+    run("postinst", &["configure", ""]);
+    let c = read(&calls);
+    assert!(c.contains("enable heat-agent.service"), "{c}");
+    assert!(c.contains("start --no-block heat-agent.service"), "{c}");
+    // an upgrade takes over nothing again
+    run("preinst", &["upgrade", "0.1.0"]);
+    assert_eq!(read(&orc), "ours\n");
+    // apt-get remove: dpkg deletes our files; our Alias= link stays (the unit is only masked)
+    std::fs::remove_file(&orc).unwrap();
+    std::fs::remove_file(&hook).unwrap();
+    let alias = t.join("etc/systemd/system/os-collect-config.service");
+    std::fs::create_dir_all(alias.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("/usr/lib/systemd/system/heat-agent.service", &alias).unwrap();
+    std::fs::write(&calls, "").unwrap();
+    run("postrm", &["remove"]);
+    assert_eq!(read(&orc), "python 55-heat-config\n");
+    assert_eq!(read(&hook), "python hook\n");
+    assert!(alias.symlink_metadata().is_err(), "our alias link is gone");
+    let c = read(&calls);
+    let mask = c
+        .find("deb-systemd-helper mask heat-agent.service")
+        .expect("ours masked");
+    let enable = c
+        .find("enable os-collect-config.service")
+        .expect("Python unit enabled");
+    assert!(mask < enable, "{c}");
+    assert!(
+        c.contains("start --no-block os-collect-config.service"),
+        "{c}"
+    );
+    run("postrm", &["purge"]);
+    assert_eq!(read(&hook), "python hook\n");
+    assert_eq!(read(&cache), "{}\n", "the Python agent's cache stays");
+    assert!(!state.exists(), "our state is purged");
+}
+
+/// Without the Python agents there is nothing to take over: preinst leaves no record.
+#[test]
+fn deb_preinst_without_python_agents_takes_over_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let script = maintainer_script("preinst")
+        .replace("/var/lib/heat-agent", state.to_str().unwrap())
+        .replace(
+            "systemd/system/os-collect-config.service",
+            "systemd/system/no-such.service",
+        );
+    let path = tmp.path().join("preinst");
+    std::fs::write(&path, script).unwrap();
+    run_ok(Command::new("sh").arg(&path).arg("install"));
+    assert!(!state.exists());
 }

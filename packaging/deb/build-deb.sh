@@ -28,11 +28,16 @@ sed "s/@VERSION@/$version/" "$repo/packaging/deb/changelog" | gzip -9n >"$doc/ch
 chmod 0644 "$doc/changelog.gz"
 install -D -m 0644 "$repo/packaging/deb/lintian-overrides" "$stage/usr/share/lintian/overrides/heat-agent"
 
+# every path the package ships, for the takeover block (packaging/deb/takeover.sh)
+takeover_paths=$(cd "$stage" && find . \( -type f -o -type l \) -print | sed 's|^\.||' | sort | tr '\n' ' ')
 install -d -m 0755 "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" "$repo/packaging/deb/control" >"$stage/DEBIAN/control"
-for script in postinst prerm postrm; do
-    install -m 0755 "$repo/packaging/deb/$script" "$stage/DEBIAN/$script"
+for script in preinst postinst prerm postrm; do
+    # the takeover block goes in at the line #TAKEOVER#, with the shipped paths
+    sed -e "/^#TAKEOVER#\$/{r $repo/packaging/deb/takeover.sh" -e 'd;}' "$repo/packaging/deb/$script" |
+        sed "s|@TAKEOVER_PATHS@|${takeover_paths% }|" >"$stage/DEBIAN/$script"
+    chmod 0755 "$stage/DEBIAN/$script"
 done
 # No conffiles: the hook wrappers under /var/lib/heat-config/hooks belong to the package (a
 # conffile outside /etc breaks Debian policy); a site replaces one with dpkg-divert.

@@ -6,6 +6,8 @@
 #     tests/vm/run.sh            # every scenario
 #     tests/vm/run.sh smoke      # boot + scenario 1 (create) only
 #     tests/vm/run.sh work,journal   # boot + create + the named scenarios
+#     tests/vm/run.sh python     # Python agents vs heat-agent, then the in-place switch
+#     tests/vm/run.sh switch     # the in-place switch only (tests/vm/python.sh)
 #
 # It installs what it needs (apt: qemu-system-x86, xorriso, debootstrap, sudo, socat, musl-tools;
 # pip: diskimage-builder into its own venv), builds the static binary and the image, starts the
@@ -223,6 +225,8 @@ main() {
     local selection=${1:-all}
     case "$selection" in
         -h | --help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        # the Python agents side by side, and the in-place switch (tests/vm/python.sh)
+        python | switch) exec "$repo/tests/vm/python.sh" "$selection" ;;
         all | smoke | [a-z]*) ;;
         *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
     esac
