@@ -22,11 +22,13 @@ binary=$repo/target/x86_64-unknown-linux-musl/release/heat-agent
 release=${DIB_RELEASE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}
 log() { echo "[vm-py $(date -u +%H:%M:%S)] $*" >&2; }
 die() { log "$*"; echo "vm: 0 passed, 1 failed"; exit 1; }
+# a failing step still ends with the closing line
+set -E
+trap 'die "failed (line $LINENO): $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, /etc/hosts)"
-for cmd in qemu-system-x86_64 qemu-img xorriso debootstrap socat musl-gcc ssh; do
-    command -v "$cmd" >/dev/null || die "$cmd missing: run tests/vm/run.sh once (it installs the host tools)"
-done
 mkdir -p "$work"
+# the host tools, installed the way run.sh does (its steps, sourced in a subshell)
+(HEAT_AGENT_VM_WORK=$work && . "$repo/tests/vm/run.sh" && install_tools) || exit 1
 figures=$work/figures.env
 : >"$figures"
 figure() { echo "$1=$2" >>"$figures"; log "figure $1 = $2"; }

@@ -40,18 +40,25 @@ install_tools() {
         command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd##*:}")
     done
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    # qemu-system-x86 and qemu-utils come from one release: installing the system emulator next
+    # to a backported qemu-utils (some machine images ship one) removes qemu-img, so whenever
+    # either is missing both are installed, qemu-utils pinned to the emulator's version
+    local qemu_version
+    if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] || [[ " ${missing[*]} " == *" qemu-utils "* ]]; then
+        qemu_version=$(apt-cache policy qemu-system-x86 2>/dev/null | awk '/Candidate:/ {print $2}')
+        missing=("${missing[@]/qemu-utils/}")
+        missing+=(qemu-system-x86 "qemu-utils${qemu_version:+=$qemu_version}")
+        mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk 'NF && !seen[$0]++')
+    fi
     [ ${#missing[@]} = 0 ] && return 0
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null 2>&1 || true
-    if ! apt-get install -y -q "${missing[@]}" >"$work/apt.log" 2>&1; then
-        # a backported qemu-utils breaks the release's qemu-system-common: take both from
-        # the release qemu-system-x86 comes from
-        local v
-        v=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
-        apt-get install -y -q --allow-downgrades "${missing[@]}" "qemu-utils=$v" >>"$work/apt.log" 2>&1 ||
-            { tail -20 "$work/apt.log" >&2; die "apt-get install failed (log: $work/apt.log)"; }
-    fi
+    apt-get install -y -q --allow-downgrades "${missing[@]}" >"$work/apt.log" 2>&1 ||
+        { tail -20 "$work/apt.log" >&2; die "apt-get install failed (log: $work/apt.log)"; }
+    for cmd in qemu-system-x86_64 qemu-img xorriso debootstrap; do
+        command -v "$cmd" >/dev/null 2>&1 || die "$cmd still missing after apt-get install (log: $work/apt.log)"
+    done
 }
 
 # ---------------------------------------------------------------- image
@@ -231,6 +238,9 @@ main() {
         *) echo "run.sh: unknown selection '$selection' (all | smoke | NAME[,NAME...])" >&2; exit 2 ;;
     esac
     [ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, /etc/hosts)"
+    # a failing step still ends with the closing line
+    set -E
+    trap 'die "failed (line $LINENO): $BASH_COMMAND"' ERR
     mkdir -p "$work"
     : >"$figures"
     install_tools
