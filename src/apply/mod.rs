@@ -123,11 +123,6 @@ pub fn templates_dir(
     (DEFAULT_TEMPLATES_DIR.to_string(), None)
 }
 
-/// An environment variable that is set, even if not UTF-8 (then lossily converted).
-pub(crate) fn env_text(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-}
-
 /// Parsed options.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -160,8 +155,8 @@ pub struct Environment {
 impl Environment {
     pub fn from_process() -> Environment {
         Environment {
-            os_config_files: env_text("OS_CONFIG_FILES"),
-            os_config_files_path: env_text("OS_CONFIG_FILES_PATH"),
+            os_config_files: crate::config::vars::os_config_files(),
+            os_config_files_path: crate::config::vars::os_config_files_path(),
             old_os_config_files_path: OLD_OS_CONFIG_FILES_PATH.into(),
         }
     }

@@ -2,7 +2,7 @@
 //! plus `--diff`; the work is `apply::run`.
 
 use crate::apply::{
-    env_text, run, templates_dir, Environment, Log, Options, FALLBACK_METADATA, REFERENCE_VERSION,
+    run, templates_dir, Environment, Log, Options, FALLBACK_METADATA, REFERENCE_VERSION,
 };
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::ffi::OsString;
@@ -139,7 +139,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "os-apply-config" | "os-config-applier"
     );
     let (default_templates, warning) =
-        templates_dir(env_text("OS_CONFIG_APPLIER_TEMPLATES"), |p| {
+        templates_dir(crate::config::vars::os_config_applier_templates(), |p| {
             Path::new(p).is_dir()
         });
     if let Some(w) = warning {

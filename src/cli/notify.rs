@@ -54,8 +54,7 @@ pub fn command() -> clap::Command {
 
 /// `heat-config-notify` / `heat-agent notify`.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let level = std::env::var("HEAT_AGENT_LOG_LEVEL")
-        .ok()
+    let level = crate::config::vars::notify_log_level()
         .and_then(|l| crate::logging::parse_level(&l))
         .unwrap_or(log::LevelFilter::Info);
     let style = crate::logging::style_for(

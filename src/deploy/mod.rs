@@ -53,32 +53,29 @@ pub struct Paths {
     pub state_dir_explicit: bool,
 }
 
-fn env_path(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| default.into())
-}
-
 impl Paths {
     /// From the environment (`HEAT_*` as the reference, `HEAT_AGENT_STATE_DIR`) and `settings`.
     pub fn from_env(settings: &Settings) -> Paths {
+        let vars = crate::config::vars::heat_config();
         let mut hook_dirs = Vec::new();
-        if let Some(h) = std::env::var_os("HEAT_CONFIG_HOOKS").filter(|h| !h.is_empty()) {
-            hook_dirs.push(PathBuf::from(h));
+        if let Some(h) = vars.hooks {
+            hook_dirs.push(h);
         }
         hook_dirs.extend(DEFAULT_HOOK_DIRS.iter().map(PathBuf::from));
-        let env_state = std::env::var_os("HEAT_AGENT_STATE_DIR").filter(|s| !s.is_empty());
+        let env_state = vars.state_dir;
         let default_state = Settings::default().deploy.state_dir;
         Paths {
-            conf_file: env_path("HEAT_SHELL_CONFIG", DEFAULT_SHELL_CONFIG),
-            deployed: env_path("HEAT_CONFIG_DEPLOYED", DEFAULT_DEPLOYED),
-            deployed_old: env_path("HEAT_CONFIG_DEPLOYED_OLD", DEFAULT_DEPLOYED_OLD),
+            conf_file: vars
+                .shell_config
+                .unwrap_or_else(|| DEFAULT_SHELL_CONFIG.into()),
+            deployed: vars.deployed.unwrap_or_else(|| DEFAULT_DEPLOYED.into()),
+            deployed_old: vars
+                .deployed_old
+                .unwrap_or_else(|| DEFAULT_DEPLOYED_OLD.into()),
             hook_dirs,
-            notify: std::env::var_os("HEAT_CONFIG_NOTIFY"),
+            notify: vars.notify,
             state_dir_explicit: env_state.is_some() || settings.deploy.state_dir != default_state,
-            state_dir: env_state
-                .map(PathBuf::from)
-                .unwrap_or_else(|| settings.deploy.state_dir.clone()),
+            state_dir: env_state.unwrap_or_else(|| settings.deploy.state_dir.clone()),
         }
     }
 

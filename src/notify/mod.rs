@@ -25,8 +25,7 @@ pub const DEFAULT_FOREGROUND_WAIT: Duration = Duration::from_secs(60);
 /// `OS_<GROUP>__<OPT>`, `HEAT_AGENT_STATE_DIR`). A bad value is an error naming the file and
 /// key: the command does not run on a guess (docs/configuration.md).
 pub fn settings() -> Result<crate::config::Settings, crate::config::ConfigError> {
-    let env = |k: &str| std::env::var(k).ok();
-    crate::config::load_native(&env)
+    crate::config::load_native(&crate::config::process_env)
 }
 
 /// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory (the loaders of
@@ -38,7 +37,7 @@ pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config:
 
 /// The state directory `settings` name, or `HEAT_AGENT_STATE_DIR` when set.
 pub fn state_dir_of(s: &crate::config::Settings) -> PathBuf {
-    crate::config::state_dir_override(&|k| std::env::var(k).ok())
+    crate::config::state_dir_override(&crate::config::process_env)
         .unwrap_or_else(|| s.deploy.state_dir.clone())
 }
 
@@ -54,13 +53,9 @@ pub fn state_dir() -> PathBuf {
         .state_dir
 }
 
+/// `HEAT_AGENT_NOTIFY_WAIT`, else [`DEFAULT_FOREGROUND_WAIT`].
 pub fn foreground_wait() -> Duration {
-    std::env::var("HEAT_AGENT_NOTIFY_WAIT")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| Duration::from_secs_f64(v.min(86_400.0)))
-        .unwrap_or(DEFAULT_FOREGROUND_WAIT)
+    crate::config::vars::notify_foreground_wait().unwrap_or(DEFAULT_FOREGROUND_WAIT)
 }
 
 /// Stdin as the signal: anything that is not one JSON document becomes `{}` (like the reference).

@@ -55,7 +55,7 @@ pub fn default_base_dir(
 /// (`WARNING:root:...` on stderr).
 pub fn base_dir_from_environment() -> PathBuf {
     let (base_dir, warning) = default_base_dir(
-        std::env::var_os("OS_REFRESH_CONFIG_BASE_DIR"),
+        crate::config::vars::refresh_base_dir(),
         Path::new(OLD_BASE_DIR),
         Path::new(DEFAULT_BASE_DIR),
     );
