@@ -242,26 +242,44 @@ pub fn runner_active(state_dir: &Path) -> bool {
     Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
 }
 
-/// Run every pending deployment. Exit code: 1 when the config file is missing or unreadable,
-/// the state cannot be kept, or a hook's result could not be made durable; 0 otherwise (failed
-/// hooks are reported through their signals).
-pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -> i32 {
+/// Why a deploy run failed; each is logged where it happens. Failed hooks are not failures of
+/// the run: they are reported through their signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFailure {
+    /// The deployments file is missing or cannot be made private.
+    ConfigFile,
+    /// The journal or the outbox cannot be opened.
+    State,
+    /// The state directory's lock cannot be taken.
+    Lock,
+    /// The deployments file is not a list of deployments: nothing run, nothing changed.
+    BadList,
+    /// This many results could not be made durable (signalled by the next run).
+    Unsaved(usize),
+}
+
+/// Run every pending deployment.
+pub fn run(
+    settings: &Settings,
+    paths: &Paths,
+    stop: Option<&Arc<AtomicBool>>,
+) -> Result<(), RunFailure> {
     if let Err(e) = prepare_files(paths) {
         log::error!("{e}");
-        return 1;
+        return Err(RunFailure::ConfigFile);
     }
     let (journal, notifier, state_dir) = match open_state(paths) {
         Ok(s) => s,
         Err(e) => {
             log::error!("cannot keep deployment state: {e}");
-            return 1;
+            return Err(RunFailure::State);
         }
     };
     let _lock = match lock(&state_dir) {
         Ok(l) => l,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return Err(RunFailure::Lock);
         }
     };
     let list = load_list(&paths.conf_file);
@@ -281,7 +299,7 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
             // collector retries on its next poll.
             log::error!("{e}; no deployment run, previous state kept");
             runner.notifier.deliver(settings);
-            return 1;
+            return Err(RunFailure::BadList);
         }
     };
     for (index, raw) in list.iter().enumerate() {
@@ -293,13 +311,13 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
     }
     runner.notifier.deliver(settings);
     match runner.unsaved.get() {
-        0 => 0,
+        0 => Ok(()),
         n => {
             log::error!(
                 "{n} deployment result(s) could not be saved in {}; they are signalled by the next run once there is space",
                 state_dir.display()
             );
-            1
+            Err(RunFailure::Unsaved(n))
         }
     }
 }
@@ -863,19 +881,24 @@ impl Runner<'_> {
     }
 }
 
+/// A `--mark-deployed-all` that stopped: the deployments file is unusable or a marker could not
+/// be written (logged where it happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkFailed;
+
 /// `--mark-deployed-all`: a marker for every listed deployment that has a hook group, without
-/// running or signalling anything (heat-config-rebuild-deployed).
-pub fn mark_deployed_all(paths: &Paths) -> i32 {
+/// running or signalling anything (heat-config-rebuild-deployed). Returns how many it marked.
+pub fn mark_deployed_all(paths: &Paths) -> Result<usize, MarkFailed> {
     let list = match load_list(&paths.conf_file) {
         Ok(l) => l,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return Err(MarkFailed);
         }
     };
     if let Err(e) = fsutil::ensure_dir(&paths.deployed, 0o700) {
         log::error!("{e}");
-        return 1;
+        return Err(MarkFailed);
     }
     let mut marked = 0;
     for (index, raw) in list.iter().enumerate() {
@@ -915,19 +938,28 @@ pub fn mark_deployed_all(paths: &Paths) -> i32 {
             }
             Err(e) => {
                 log::error!("{e}");
-                return 1;
+                return Err(MarkFailed);
             }
         }
     }
     log::info!("{marked} deployments marked as deployed");
-    0
+    Ok(marked)
+}
+
+/// Why `--rerun ID` could not forget a deployment (logged where it happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgetFailure {
+    /// The id cannot name a deployment (a usage error).
+    BadId,
+    /// Its marker or journal entry could not be removed.
+    Io,
 }
 
 /// `--rerun ID`: forget one deployment so the next run executes it again.
-pub fn forget(paths: &Paths, id: &str) -> i32 {
+pub fn forget(paths: &Paths, id: &str) -> Result<(), ForgetFailure> {
     if !valid_id(id) {
         log::error!("unusable deployment id {id:?}");
-        return 2;
+        return Err(ForgetFailure::BadId);
     }
     let mut result = journal::remove_if_exists(&paths.marker(id))
         .and_then(|_| journal::remove_if_exists(&paths.notify_file(id)));
@@ -940,11 +972,11 @@ pub fn forget(paths: &Paths, id: &str) -> i32 {
     match result {
         Ok(()) => {
             log::info!("deployment {id} will run again on the next deploy run");
-            0
+            Ok(())
         }
         Err(e) => {
             log::error!("{e}");
-            1
+            Err(ForgetFailure::Io)
         }
     }
 }
