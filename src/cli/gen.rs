@@ -31,7 +31,7 @@ const DEFINITIONS: &[(&str, Definition)] = &[
     ("deploy", super::deploy::command),
     ("notify", super::notify::command),
     ("hook", super::hook::command),
-    ("status", crate::status::command),
+    ("status", super::status::command),
 ];
 
 /// Legacy program names (symlinks to the binary) and their clap definition; without one, the
