@@ -1,6 +1,6 @@
 //! `55-heat-config` / `heat-agent deploy`: run the pending deployments.
 
-use crate::deploy::{forget, mark_deployed_all, run, stop_on_signals, ForgetFailure, Paths};
+use crate::deploy::{forget, mark_deployed_all, run, ForgetFailure, Paths};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -118,7 +118,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicI32::new(0));
-    if let Err(e) = stop_on_signals(&stop, &received) {
+    // the running hook's processes are stopped (with hooks::STOP_GRACE), its deployment
+    // recorded and signalled as interrupted, and no further deployment starts; after a second
+    // signal a hook still in its grace period may be left running
+    let what = "stopping the running hook, then exiting";
+    if let Err(e) = crate::lifecycle::stop_on_signals(&stop, &received, what) {
         log::warn!("cannot handle SIGTERM/SIGINT/SIGHUP: {e}");
     }
     // failed hooks are reported through their signals, not the exit code

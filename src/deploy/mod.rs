@@ -27,7 +27,7 @@ use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,26 +88,6 @@ impl Paths {
     pub fn notify_file(&self, id: &str) -> PathBuf {
         self.deployed.join(format!("{}.notify.json", file_stem(id)))
     }
-}
-
-/// SIGTERM, SIGINT and SIGHUP raise `stop`: the running hook's processes are stopped (with
-/// [`crate::hooks::STOP_GRACE`]), its deployment recorded and signalled as interrupted, and no
-/// further deployment starts. A second signal exits at once (everything already recorded is
-/// durable; a hook still in its grace period may be left running).
-pub fn stop_on_signals(stop: &Arc<AtomicBool>, received: &Arc<AtomicI32>) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let (stop, received) = (stop.clone(), received.clone());
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if received.swap(sig, Ordering::SeqCst) != 0 {
-                std::process::exit(128 + sig);
-            }
-            log::warn!("signal {sig} received: stopping the running hook, then exiting");
-            stop.store(true, Ordering::SeqCst);
-        }
-    });
-    Ok(())
 }
 
 /// Load the deployments list. `Ok(None)`: the file is empty (no deployments key in metadata).
