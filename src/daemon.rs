@@ -55,8 +55,23 @@ pub enum Step {
     Reexec,
     /// SIGTERM/SIGINT.
     Stop,
-    /// The loop is over: the process exits with this code.
-    Exit(i32),
+    /// The loop is over.
+    Exit(Ended),
+}
+
+/// How the loop ended; the front end turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Print mode printed the metadata, or `--print-cachedir` the cache directory.
+    Printed,
+    /// A one-time run: the command's exit status (0 when nothing changed).
+    OneTime(i32),
+    /// Stopped on request (SIGTERM, SIGINT).
+    Stopped,
+    /// The agent could not start, or a one-time run could not collect (logged).
+    Failed,
+    /// The re-exec after a reload or a configuration change failed (logged).
+    ReexecFailed,
 }
 
 /// Everything the loop does outside itself.
@@ -64,8 +79,8 @@ pub trait World {
     fn stop_requested(&self) -> bool;
     /// One collection cycle, stored; the error is one line naming the cache directory.
     fn collect(&mut self) -> Result<Collected, String>;
-    /// Print mode's whole run; returns the exit code.
-    fn print(&mut self) -> i32;
+    /// Print mode's whole run.
+    fn print(&mut self);
     fn ready(&mut self);
     /// Run the command with `OS_CONFIG_FILES`; returns its exit status.
     fn run_command(&mut self, collected: &Collected) -> i32;
@@ -85,10 +100,10 @@ pub trait World {
     /// A uniform number in [0, 1) for splay and jitter.
     fn random(&mut self) -> f64;
     fn reloading(&mut self);
-    /// Only returns on failure, with the exit code.
-    fn reexec(&mut self) -> i32;
-    /// A requested stop; returns the exit code.
-    fn stopped(&mut self) -> i32;
+    /// Only returns on failure.
+    fn reexec(&mut self);
+    /// A requested stop.
+    fn stopped(&mut self);
 }
 
 /// The sleep schedule: starts at min, doubles up to max (§1.3); jitter ±10 % on each sleep.
@@ -145,11 +160,11 @@ impl<'s, W: World> Daemon<'s, W> {
         }
     }
 
-    /// Run from `step` until the loop exits; returns the exit code.
-    pub fn run_from(mut self, mut step: Step) -> i32 {
+    /// Run from `step` until the loop exits.
+    pub fn run_from(mut self, mut step: Step) -> Ended {
         loop {
             step = match step {
-                Step::Exit(code) => return code,
+                Step::Exit(ended) => return ended,
                 step => self.next(step),
             }
         }
@@ -159,7 +174,10 @@ impl<'s, W: World> Daemon<'s, W> {
     pub fn next(&mut self, step: Step) -> Step {
         match step {
             Step::Splay => self.splay(),
-            Step::Print => Step::Exit(self.world.print()),
+            Step::Print => {
+                self.world.print();
+                Step::Exit(Ended::Printed)
+            }
             Step::Collect { first } => self.collect(first),
             Step::RunCommand(collected) => self.run_command(collected),
             Step::Report {
@@ -172,9 +190,15 @@ impl<'s, W: World> Daemon<'s, W> {
                 self.world.reloading();
                 Step::Reexec
             }
-            Step::Reexec => Step::Exit(self.world.reexec()),
-            Step::Stop => Step::Exit(self.world.stopped()),
-            Step::Exit(code) => Step::Exit(code),
+            Step::Reexec => {
+                self.world.reexec();
+                Step::Exit(Ended::ReexecFailed)
+            }
+            Step::Stop => {
+                self.world.stopped();
+                Step::Exit(Ended::Stopped)
+            }
+            Step::Exit(ended) => Step::Exit(ended),
         }
     }
 
@@ -208,7 +232,7 @@ impl<'s, W: World> Daemon<'s, W> {
             Err(e) => {
                 log::error!("{e}");
                 if self.settings.one_time {
-                    return Step::Exit(1);
+                    return Step::Exit(Ended::Failed);
                 }
                 Collected::default()
             }
@@ -257,7 +281,7 @@ impl<'s, W: World> Daemon<'s, W> {
         self.world.report(status);
         if self.settings.one_time {
             self.world.release(collected);
-            return Step::Exit(rc);
+            return Step::Exit(Ended::OneTime(rc));
         }
         Step::Sleep { outbox_wait }
     }
@@ -279,19 +303,19 @@ impl<'s, W: World> Daemon<'s, W> {
     }
 }
 
-/// The whole os-collect-config main flow (§1.3) from parsed settings. Returns the exit code.
-pub fn run(settings: Settings, launch: Launch) -> i32 {
+/// The whole os-collect-config main flow (§1.3) from parsed settings.
+pub fn run(settings: Settings, launch: Launch) -> Ended {
     if settings.print_cachedir {
         use std::io::Write;
         let _ = writeln!(std::io::stdout(), "{}", settings.cachedir.display());
-        return 0;
+        return Ended::Printed;
     }
     let store = settings.command.is_some() && !settings.print_only;
     match world::Live::new(&settings, launch, store) {
         Ok(live) => Daemon::new(&settings, live).run_from(Step::Splay),
         Err(e) => {
             log::error!("{e}");
-            1
+            Ended::Failed
         }
     }
 }

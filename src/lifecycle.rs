@@ -157,6 +157,30 @@ impl StopSignals {
     }
 }
 
+/// SIGTERM, SIGINT and SIGHUP for a one-shot command that records what it stops (`deploy`): the
+/// first raises `stop`, records the signal in `received` and logs `signal N received: <what>`;
+/// a second exits at once with 128 + the signal (everything recorded so far is durable).
+pub fn stop_on_signals(
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    received: &std::sync::Arc<std::sync::atomic::AtomicI32>,
+    what: &'static str,
+) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use std::sync::atomic::Ordering;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let (stop, received) = (stop.clone(), received.clone());
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if received.swap(sig, Ordering::SeqCst) != 0 {
+                std::process::exit(128 + sig);
+            }
+            log::warn!("signal {sig} received: {what}");
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    Ok(())
+}
+
 /// Runs `f` while a helper thread keeps the systemd watchdog fed (at once, then every half
 /// interval), for steps that legitimately take long, such as the refresh command running
 /// hooks: those have their own timeouts, so a slow hook must not look like a hung agent.

@@ -259,6 +259,18 @@ fn command(spec: &Spec) -> Command {
     cmd
 }
 
+/// A command name searched in `PATH` (as exec would), or a path as given; `None` when there is
+/// no such file.
+pub fn find_program(cmd: &std::path::Path) -> Option<PathBuf> {
+    if cmd.components().count() > 1 || cmd.is_absolute() {
+        return cmd.is_file().then(|| cmd.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
+}
+
 /// Run the child to completion (or timeout / stop). `stop` is polled every 100 ms.
 pub fn run(spec: &Spec, stop: Option<&Arc<AtomicBool>>) -> std::io::Result<Finished> {
     let start = Instant::now();

@@ -1,6 +1,7 @@
 //! Guard rails for the three floors (docs/architecture.md): platform modules name no domain
 //! module, and each side effect has one owner. Files are written only by fsutil, children
-//! spawned only by process, HTTP agents built only by http. Reads src/ as text; test modules
+//! spawned only by process, HTTP agents built only by http, and the environment read only by
+//! config (besides the platform protocols in [`ENV_ALLOWED`]). Reads src/ as text; test modules
 //! (`#[cfg(test)]` to the end of a file) are left out, fixtures may write files.
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,72 @@ const ALLOWED: &[(&str, Effect)] = &[
     // by design: logging owns its log file, opened for appending (not a replaced file)
     ("logging.rs", Effect::WritesFiles),
 ];
+
+/// Environment reads outside config, by design: each platform protocol is read by the platform
+/// module that speaks it (a platform module may not name config), and a child's environment
+/// is ours passed whole. `(file, variable, why)`; `*` is the whole environment. The test fails
+/// when an entry is no longer needed.
+const ENV_ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "lifecycle.rs",
+        "NOTIFY_SOCKET",
+        "sd_notify: systemd names its socket here",
+    ),
+    (
+        "lifecycle.rs",
+        "WATCHDOG_USEC",
+        "sd_notify: the watchdog timeout systemd enforces",
+    ),
+    (
+        "lifecycle.rs",
+        "WATCHDOG_PID",
+        "sd_notify: the process the watchdog is meant for",
+    ),
+    (
+        "logging.rs",
+        "JOURNAL_STREAM",
+        "systemd: is stderr the journal (line format)",
+    ),
+    (
+        "logging.rs",
+        "TZ",
+        "the time zone of the one clock (libc's rule)",
+    ),
+    (
+        "logging.rs",
+        "RUST_LOG",
+        "the log facade's own filter syntax",
+    ),
+    ("process.rs", "PATH", "program lookup, as exec does it"),
+    (
+        "refresh/runparts.rs",
+        "*",
+        "the scripts' environment: ours, passed whole",
+    ),
+];
+
+/// The environment variables `code` reads through `std::env` (`*`: the whole environment).
+/// The argument is taken as written: a string literal's text or a constant's name.
+fn env_reads(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for call in ["env::var(", "env::var_os(", "env::vars(", "env::vars_os("] {
+        for (at, _) in code.match_indices(call) {
+            let rest = &code[at + call.len()..];
+            let arg = rest[..rest.find(')').unwrap_or(rest.len())].trim();
+            let name = arg.trim_matches('"');
+            found.push(if name.is_empty() { "*" } else { name }.to_string());
+        }
+    }
+    found
+}
+
+/// Every environment read of `src` (the file `rel` under src/) outside config.
+fn env_violations(rel: &str, src: &str) -> Vec<String> {
+    if module_of(rel) == "config" {
+        return Vec::new();
+    }
+    env_reads(&code_of(src))
+}
 
 /// `src` without its test module and without line comments (doc comments included).
 fn code_of(src: &str) -> String {
@@ -231,6 +298,65 @@ fn every_effect_stays_with_its_owner_and_the_platform_names_no_domain() {
         stale.is_empty(),
         "allowed offenders that no longer offend (remove them from ALLOWED): {stale:?}"
     );
+}
+
+#[test]
+fn only_config_reads_the_environment_besides_the_platform_protocols() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        for name in env_violations(&rel, &text) {
+            found.push((rel.clone(), name));
+        }
+    }
+    let allowed =
+        |rel: &str, name: &str| ENV_ALLOWED.iter().any(|(f, n, _)| *f == rel && *n == name);
+    let new: Vec<_> = found
+        .iter()
+        .filter(|(rel, name)| !allowed(rel, name))
+        .map(|(rel, name)| format!("src/{rel}: reads {name} (settings are read by src/config)"))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "environment read outside config:\n{}",
+        new.join("\n")
+    );
+    let stale: Vec<_> = ENV_ALLOWED
+        .iter()
+        .filter(|(f, n, _)| !found.iter().any(|(rel, name)| rel == f && name == n))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "allowed environment reads no longer made (remove them from ENV_ALLOWED): {stale:?}"
+    );
+}
+
+#[test]
+fn the_env_checker_finds_each_kind_of_read() {
+    let code = "fn f() {\n let a = std::env::var(\"HEAT_X\").ok();\n let b = env::var_os(NAME);\n \
+                let all: Vec<_> = std::env::vars_os().collect();\n for _ in std::env::vars() {}\n}\n";
+    let mut reads = env_violations("hooks/x.rs", code);
+    reads.sort();
+    assert_eq!(reads, ["*", "*", "HEAT_X", "NAME"]);
+    // config is the reader; comments and test modules do not count
+    assert!(env_violations("config/vars.rs", code).is_empty());
+    assert!(
+        env_violations("deploy/mod.rs", "// std::env::var(\"HEAT_X\")\nfn f() {}\n").is_empty()
+    );
+    let in_tests =
+        "fn f() {}\n#[cfg(test)]\nmod tests {\n fn g() { std::env::var_os(\"PATH\"); }\n}\n";
+    assert!(env_violations("deploy/mod.rs", in_tests).is_empty());
+    // other std::env functions are not reads of a setting
+    assert!(env_violations("daemon/world.rs", "fn f() { std::env::current_dir(); }").is_empty());
 }
 
 #[test]

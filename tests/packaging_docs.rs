@@ -165,6 +165,20 @@ fn man_pages_have_exit_status_environment_files_and_see_also() {
             "{name} is read by the code but not in ENVIRONMENT of heat-agent(1)"
         );
     }
+    // docs/configuration.md lists every variable of the man page (config::vars::VARIABLES)
+    let configuration = read(&repo().join("docs/configuration.md"));
+    let listed: Vec<&str> = environment
+        .split("\\fB")
+        .skip(1)
+        .filter_map(|s| s.split("\\fR").next())
+        .collect();
+    assert!(listed.len() > names.len(), "{listed:?}");
+    for name in listed {
+        assert!(
+            configuration.contains(&format!("`{name}`")),
+            "{name} is in ENVIRONMENT of heat-agent(1) but not in docs/configuration.md"
+        );
+    }
     // FILES names every directory the package's tmpfiles.d creates for the agent
     let files = &top[top.find(".SH \"FILES\"").unwrap()..];
     let tmpfiles = read(&repo().join("packaging/tmpfiles.d/heat-agent.conf"));

@@ -123,11 +123,6 @@ pub fn templates_dir(
     (DEFAULT_TEMPLATES_DIR.to_string(), None)
 }
 
-/// An environment variable that is set, even if not UTF-8 (then lossily converted).
-pub(crate) fn env_text(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-}
-
 /// Parsed options.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -160,8 +155,8 @@ pub struct Environment {
 impl Environment {
     pub fn from_process() -> Environment {
         Environment {
-            os_config_files: env_text("OS_CONFIG_FILES"),
-            os_config_files_path: env_text("OS_CONFIG_FILES_PATH"),
+            os_config_files: crate::config::vars::os_config_files(),
+            os_config_files_path: crate::config::vars::os_config_files_path(),
             old_os_config_files_path: OLD_OS_CONFIG_FILES_PATH.into(),
         }
     }
@@ -198,13 +193,29 @@ pub fn choose_metadata(
     Ok(list)
 }
 
-/// Run a parsed invocation; returns the exit code (-1 is returned as 255).
-pub fn run(opts: Options, env: &Environment, log: &Log, stdout: &mut dyn std::io::Write) -> i32 {
+/// How a run of os-apply-config ended (errors are logged where they happen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Templates installed (or validated, or diffed), or `--key`'s value printed.
+    Done,
+    /// `--boolean-key`: the value is true, false, or not a boolean (`None`).
+    Boolean(Option<bool>),
+    /// The metadata, a template or the key could not be used.
+    Failed,
+}
+
+/// Run a parsed invocation.
+pub fn run(
+    opts: Options,
+    env: &Environment,
+    log: &Log,
+    stdout: &mut dyn std::io::Write,
+) -> Applied {
     let files = match choose_metadata(&opts, env, log) {
         Ok(f) => f,
         Err(e) => {
             log.error(&e);
-            return 1;
+            return Applied::Failed;
         }
     };
     // an empty --key / --boolean-key counts as absent, as in the reference (`if opts.key:`)
@@ -223,21 +234,21 @@ pub fn run(opts: Options, env: &Environment, log: &Log, stdout: &mut dyn std::io
             stdout,
         )
     } else if let Some(k) = boolean_key {
-        return match boolean_key_code(&files, &opts.fallback, &k) {
-            Ok(code) => code,
+        return match boolean_value(&files, &opts.fallback, &k) {
+            Ok(value) => Applied::Boolean(value),
             Err(e) => {
                 log.error(&e);
-                1
+                Applied::Failed
             }
         };
     } else {
         install(&opts, &files, log, stdout).map(|()| log.info("success"))
     };
     match result {
-        Ok(()) => 0,
+        Ok(()) => Applied::Done,
         Err(e) => {
             log.error(&e);
-            1
+            Applied::Failed
         }
     }
 }
@@ -278,13 +289,16 @@ pub fn print_key(
     writeln!(stdout, "{text}").map_err(|e| format!("cannot write to stdout: {e}"))
 }
 
-/// `--boolean-key`: 0 for true, 1 for false, 255 for anything else.
-pub fn boolean_key_code(files: &[String], fallback: &[String], key: &str) -> Result<i32, String> {
+/// `--boolean-key`: the value when it is a boolean, `None` for anything else (missing too).
+pub fn boolean_value(
+    files: &[String],
+    fallback: &[String],
+    key: &str,
+) -> Result<Option<bool>, String> {
     let config = load(files, fallback)?;
     Ok(match metadata::extract_key(&config, key) {
-        Some(Value::Bool(true)) => 0,
-        Some(Value::Bool(false)) => 1,
-        _ => 255,
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
     })
 }
 

@@ -2,7 +2,7 @@
 //! plus `--diff`; the work is `apply::run`.
 
 use crate::apply::{
-    env_text, run, templates_dir, Environment, Log, Options, FALLBACK_METADATA, REFERENCE_VERSION,
+    run, templates_dir, Applied, Environment, Log, Options, FALLBACK_METADATA, REFERENCE_VERSION,
 };
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::ffi::OsString;
@@ -139,7 +139,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         "os-apply-config" | "os-config-applier"
     );
     let (default_templates, warning) =
-        templates_dir(env_text("OS_CONFIG_APPLIER_TEMPLATES"), |p| {
+        templates_dir(crate::config::vars::os_config_applier_templates(), |p| {
             Path::new(p).is_dir()
         });
     if let Some(w) = warning {
@@ -206,7 +206,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         exiting: true,
     };
     let mut stdout = crate::output::stdout();
-    run(opts, &Environment::from_process(), &log, &mut stdout)
+    // the reference's codes: --boolean-key exits 0 for true, 1 for false, 255 (-1) otherwise
+    match run(opts, &Environment::from_process(), &log, &mut stdout) {
+        Applied::Done | Applied::Boolean(Some(true)) => 0,
+        Applied::Failed | Applied::Boolean(Some(false)) => 1,
+        Applied::Boolean(None) => 255,
+    }
 }
 
 #[cfg(test)]

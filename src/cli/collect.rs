@@ -2,7 +2,7 @@
 //! tool) and `heat-agent run` (the daemon; runs `heat-agent refresh` when no command is set).
 
 use crate::config::{self, Invocation, Settings};
-use crate::daemon::{self, Launch};
+use crate::daemon::{self, Ended, Launch};
 use crate::logging::{self, Style};
 use log::LevelFilter;
 use std::ffi::OsString;
@@ -104,8 +104,7 @@ fn level_for(s: &Settings, mode: Mode) -> LevelFilter {
 }
 
 fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
-    let env = |k: &str| std::env::var(k).ok();
-    let mut settings = match config::parse_collect_args(&args, &env) {
+    let mut settings = match config::parse_collect_args(&args, &config::process_env) {
         Ok(Invocation::Help(text)) => {
             if mode == Mode::Legacy {
                 crate::output::print(text);
@@ -178,5 +177,15 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     settings.cachedir = daemon::absolute(&settings.cachedir);
     // Re-exec with the argv we were started with (not the one rewritten for the subcommand).
     let argv: Vec<OsString> = std::env::args_os().collect();
-    daemon::run(settings, Launch { argv })
+    exit_code(daemon::run(settings, Launch { argv }))
+}
+
+/// The reference's exit codes: a one-time run ends with its command's status; printing and a
+/// requested stop end with 0; a start, collection or re-exec failure with 1.
+fn exit_code(ended: Ended) -> i32 {
+    match ended {
+        Ended::Printed | Ended::Stopped => 0,
+        Ended::OneTime(rc) => rc,
+        Ended::Failed | Ended::ReexecFailed => 1,
+    }
 }

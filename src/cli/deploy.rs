@@ -1,6 +1,6 @@
 //! `55-heat-config` / `heat-agent deploy`: run the pending deployments.
 
-use crate::deploy::{forget, mark_deployed_all, run, stop_on_signals, Paths};
+use crate::deploy::{forget, mark_deployed_all, run, ForgetFailure, Paths};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -104,17 +104,32 @@ pub fn main(args: Vec<OsString>) -> i32 {
         paths.state_dir_explicit = true;
     }
     if matches.get_flag("mark-deployed-all") {
-        return mark_deployed_all(&paths);
+        return match mark_deployed_all(&paths) {
+            Ok(_) => 0,
+            Err(_) => 1,
+        };
     }
     if let Some(id) = matches.get_one::<String>("rerun") {
-        return forget(&paths, id);
+        return match forget(&paths, id) {
+            Ok(()) => 0,
+            Err(ForgetFailure::BadId) => 2,
+            Err(ForgetFailure::Io) => 1,
+        };
     }
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicI32::new(0));
-    if let Err(e) = stop_on_signals(&stop, &received) {
+    // the running hook's processes are stopped (with hooks::STOP_GRACE), its deployment
+    // recorded and signalled as interrupted, and no further deployment starts; after a second
+    // signal a hook still in its grace period may be left running
+    let what = "stopping the running hook, then exiting";
+    if let Err(e) = crate::lifecycle::stop_on_signals(&stop, &received, what) {
         log::warn!("cannot handle SIGTERM/SIGINT/SIGHUP: {e}");
     }
-    let code = run(&settings, &paths, Some(&stop));
+    // failed hooks are reported through their signals, not the exit code
+    let code = match run(&settings, &paths, Some(&stop)) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    };
     match received.load(Ordering::SeqCst) {
         0 => code,
         sig => {

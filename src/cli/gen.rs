@@ -31,7 +31,7 @@ const DEFINITIONS: &[(&str, Definition)] = &[
     ("deploy", super::deploy::command),
     ("notify", super::notify::command),
     ("hook", super::hook::command),
-    ("status", crate::status::command),
+    ("status", super::status::command),
 ];
 
 /// Legacy program names (symlinks to the binary) and their clap definition; without one, the
@@ -113,49 +113,6 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("78", "run: invalid configuration (EX_CONFIG), the message names the file and key; systemd does not restart"),
     ("N", "--one-time and --force runs: the exit code of the command run after a collection (128+N when it was killed by signal N)"),
     ("128+N", "deploy stopped by signal N (SIGTERM, SIGINT, SIGHUP): the running hook was stopped, its deployment recorded and signalled as interrupted"),
-];
-
-/// Every environment variable the agent reads (tests/packaging_docs.rs checks the list against
-/// the source).
-const ENVIRONMENT: &[(&str, &str)] = &[
-    ("HEAT_AGENT_CONFIG_DIR", "directory of config.toml (default /etc/heat-agent)"),
-    ("HEAT_AGENT_SYSCONFDIR", "where os-collect-config.conf is looked up (default /etc)"),
-    ("HEAT_AGENT_STATE_DIR", "state directory: deployment journal, signal outbox (default /var/lib/heat-agent)"),
-    ("HEAT_AGENT_LOG_LEVEL", "heat-config-notify: log level (error, warn, info, debug, trace; default info)"),
-    ("HEAT_AGENT_NOTIFY_WAIT", "heat-config-notify: seconds a signal is retried in the foreground before the outbox takes over"),
-    ("HEAT_AGENT_NOTIFY_BACKOFF", "first retry delay of the signal outbox, in seconds (default 2, capped at 300)"),
-    ("HEAT_AGENT_BLKID", "blkid program of the config-drive collector"),
-    ("HEAT_AGENT_MOUNT", "mount program of the config-drive collector"),
-    ("HEAT_AGENT_UMOUNT", "umount program of the config-drive collector"),
-    ("HEAT_AGENT_PROC_MOUNTS", "mount table read by the config-drive collector (default /proc/mounts)"),
-    ("HEAT_AGENT_GIT_REV", "build time only: the git revision --version prints"),
-    ("OS_CONFIG_FILES", "os-apply-config: metadata files, colon separated (set by the collector for the command it runs)"),
-    ("OS_CONFIG_FILES_PATH", "os-apply-config: file listing the metadata files"),
-    ("OS_CONFIG_APPLIER_TEMPLATES", "os-apply-config: template root"),
-    ("OS_REFRESH_CONFIG_BASE_DIR", "os-refresh-config: phase directories root (default /usr/libexec/os-refresh-config)"),
-    ("HEAT_SHELL_CONFIG", "deploy: the rendered deployments file (default /var/run/heat-config/heat-config)"),
-    ("HEAT_CONFIG_DEPLOYED", "deploy: deployment markers (default /var/lib/heat-config/deployed)"),
-    ("HEAT_CONFIG_DEPLOYED_OLD", "deploy: markers of older installs, migrated (default /var/run/heat-config/deployed)"),
-    ("HEAT_CONFIG_HOOKS", "deploy: hook directory searched first"),
-    ("HEAT_CONFIG_NOTIFY", "deploy: signal command instead of the built-in heat-config-notify"),
-    ("HEAT_SCRIPT_WORKING", "script hook: working directory"),
-    ("HEAT_SCRIPT_OUTPUTS", "script hook: outputs directory"),
-    ("HEAT_ANSIBLE_WORKING", "ansible hook: working directory"),
-    ("HEAT_ANSIBLE_OUTPUTS", "ansible hook: outputs directory"),
-    ("HEAT_ANSIBLE_CMD", "ansible hook: ansible-playbook command"),
-    ("HEAT_ANSIBLE_INVENTORY", "ansible hook: inventory"),
-    ("HEAT_PUPPET_WORKING", "puppet hook: working directory"),
-    ("HEAT_PUPPET_OUTPUTS", "puppet hook: outputs directory"),
-    ("HEAT_PUPPET_CMD", "puppet hook: puppet command"),
-    ("HEAT_PUPPET_LOGDIR", "puppet hook: log directory"),
-    ("HEAT_PUPPET_HIERA_DATADIR", "puppet hook: hiera data directory"),
-    ("HEAT_SALT_WORKING", "salt hook: working directory"),
-    ("HEAT_SALT_CMD", "salt hook: salt-call command"),
-    ("HEAT_CHEF_WORKING", "chef hook: working directory"),
-    ("HEAT_CHEF_OUTPUTS", "chef hook: outputs directory"),
-    ("HEAT_HIERA_CONFIG", "hiera hook: hiera.yaml path"),
-    ("HEAT_HIERA_ELEMENT_CHECK_CMD", "hiera hook: command deciding whether the hieradata element is present"),
-    ("HEAT_APPLY_CONFIG_CMD", "apply-config hook: os-apply-config command"),
 ];
 
 /// Every path the agent reads or writes by default.
@@ -247,7 +204,7 @@ fn common_sections() -> String {
         }
     };
     section("EXIT STATUS", EXIT_STATUS, true);
-    section("ENVIRONMENT", ENVIRONMENT, true);
+    section("ENVIRONMENT", crate::config::vars::VARIABLES, true);
     section("FILES", FILES, false);
     out.push_str(&format!(".SH \"SEE ALSO\"\n{}\n", roff(SEE_ALSO)));
     out

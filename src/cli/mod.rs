@@ -12,6 +12,7 @@ pub mod gen;
 pub mod hook;
 pub mod notify;
 pub mod refresh;
+pub mod status;
 
 /// A tool entry point: `args[0]` is the program name to show in usage.
 type Entry = fn(Vec<OsString>) -> i32;
@@ -73,7 +74,7 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
     ),
     (
         "status",
-        crate::status::main,
+        status::main,
         "list deployments, their results and signal delivery",
     ),
     (

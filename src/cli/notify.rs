@@ -1,6 +1,6 @@
 //! `heat-config-notify` / `heat-agent notify`: one deployment signal, or `--flush` of the outbox.
 
-use crate::notify::{flush, foreground_wait, notify_one, USAGE};
+use crate::notify::{flush, foreground_wait, notify_one, Notified, USAGE};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
@@ -54,8 +54,7 @@ pub fn command() -> clap::Command {
 
 /// `heat-config-notify` / `heat-agent notify`.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let level = std::env::var("HEAT_AGENT_LOG_LEVEL")
-        .ok()
+    let level = crate::config::vars::notify_log_level()
         .and_then(|l| crate::logging::parse_level(&l))
         .unwrap_or(log::LevelFilter::Info);
     let style = crate::logging::style_for(
@@ -92,7 +91,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     if matches.get_flag("flush") {
-        return flush(&settings, foreground_wait());
+        // anything still queued or failed permanently: 1
+        return match flush(&settings, foreground_wait()) {
+            Ok(total) => i32::from(total.pending > 0 || total.failed > 0),
+            Err(e) => {
+                log::error!("outbox: {e}");
+                1
+            }
+        };
     }
     let Some(config_path) = matches.get_one::<PathBuf>("config").cloned() else {
         log::error!("{USAGE}");
@@ -102,7 +108,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Err(e) = std::io::stdin().read_to_string(&mut stdin) {
         log::warn!("reading stdin: {e}");
     }
-    notify_one(&settings, &config_path, &stdin, foreground_wait())
+    // left queued for the daemon counts as handed over
+    match notify_one(&settings, &config_path, &stdin, foreground_wait()) {
+        Notified::Delivered | Notified::Queued => 0,
+        Notified::Failed => 1,
+    }
 }
 
 #[cfg(test)]

@@ -160,9 +160,18 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .map(Duration::from_secs);
     close_inherited_fds();
     let signals = crate::lifecycle::StopSignals::install();
-    match refresh(&opts, Some(signals.flag())) {
-        Outcome::Stopped => signals.exit_code(),
-        outcome => outcome.exit_code(),
+    let outcome = refresh(&opts, Some(signals.flag()));
+    exit_code(&outcome, signals.exit_code())
+}
+
+/// The reference's exit codes: 0, 1 for a failed phase, the errno when locked (11 when another
+/// run holds the lock); `stopped` (128+N for signal N) when a signal stopped the run.
+fn exit_code(outcome: &Outcome, stopped: i32) -> i32 {
+    match outcome {
+        Outcome::Success => 0,
+        Outcome::PhaseFailed { .. } | Outcome::LockError(_) => 1,
+        Outcome::Locked { errno } => *errno,
+        Outcome::Stopped => stopped,
     }
 }
 
@@ -246,6 +255,19 @@ fn usage_failure(runner: &runparts::Runner, name: &str, f: &runparts::Failure) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_map_to_the_reference_exit_codes() {
+        let failed = Outcome::PhaseFailed {
+            phase: "configure",
+            failure: runparts::Failure::Stopped { path: None },
+        };
+        assert_eq!(exit_code(&Outcome::Success, 143), 0);
+        assert_eq!(exit_code(&failed, 143), 1);
+        assert_eq!(exit_code(&Outcome::LockError("x".into()), 143), 1);
+        assert_eq!(exit_code(&Outcome::Locked { errno: 11 }, 143), 11);
+        assert_eq!(exit_code(&Outcome::Stopped, 130), 130);
+    }
 
     #[test]
     fn command_is_valid() {

@@ -41,21 +41,17 @@ impl Tools {
     /// The defaults, with the `HEAT_AGENT_*` test hooks applied.
     pub fn from_env() -> Tools {
         let mut t = Tools::default();
-        let var = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        if let Some(v) = var("HEAT_AGENT_BLKID") {
+        let vars = crate::config::vars::config_drive_tools();
+        if let Some(v) = vars.blkid {
             t.blkid = v;
         }
-        if let Some(v) = var("HEAT_AGENT_MOUNT") {
+        if let Some(v) = vars.mount {
             t.mount = v;
         }
-        if let Some(v) = var("HEAT_AGENT_UMOUNT") {
+        if let Some(v) = vars.umount {
             t.umount = v;
         }
-        if let Some(v) = var("HEAT_AGENT_PROC_MOUNTS") {
+        if let Some(v) = vars.proc_mounts {
             t.proc_mounts = v;
         }
         t

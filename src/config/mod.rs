@@ -14,8 +14,10 @@ mod ini;
 mod interp;
 mod load;
 mod options;
+pub mod vars;
 
 pub use cli::command;
+pub use vars::process_env;
 
 /// `[DEFAULT]` and every group of os-collect-config, plus the native-only sections.
 #[derive(Clone, Debug, PartialEq)]

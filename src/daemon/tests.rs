@@ -33,9 +33,8 @@ impl World for Script {
             ..Collected::default()
         })
     }
-    fn print(&mut self) -> i32 {
+    fn print(&mut self) {
         self.calls.push("print".into());
-        0
     }
     fn ready(&mut self) {
         self.calls.push("ready".into());
@@ -74,13 +73,11 @@ impl World for Script {
     fn reloading(&mut self) {
         self.calls.push("reloading".into());
     }
-    fn reexec(&mut self) -> i32 {
+    fn reexec(&mut self) {
         self.calls.push("reexec".into());
-        1
     }
-    fn stopped(&mut self) -> i32 {
+    fn stopped(&mut self) {
         self.calls.push("stopped".into());
-        0
     }
 }
 
@@ -94,17 +91,17 @@ fn settings() -> Settings {
     }
 }
 
-/// Run the loop over `script` from the start; returns the exit code and the world.
-fn drive(settings: &Settings, script: Script) -> (i32, Script) {
+/// Run the loop over `script` from the start; returns how it ended and the world.
+fn drive(settings: &Settings, script: Script) -> (Ended, Script) {
     let mut daemon = Daemon::new(settings, script);
     let mut step = Step::Splay;
-    let code = loop {
+    let ended = loop {
         step = match daemon.next(step) {
-            Step::Exit(code) => break code,
+            Step::Exit(ended) => break ended,
             next => next,
         }
     };
-    (code, daemon.world)
+    (ended, daemon.world)
 }
 
 fn secs(v: &[f64]) -> Vec<Duration> {
@@ -119,7 +116,7 @@ fn a_change_runs_the_command_commits_and_sleeps_until_stopped() {
         ..Script::default()
     };
     let (code, w) = drive(&settings(), script);
-    assert_eq!(code, 0);
+    assert_eq!(code, Ended::Stopped);
     assert_eq!(
         w.calls,
         [
@@ -180,7 +177,7 @@ fn a_failed_command_keeps_the_changes_pending_and_is_the_one_time_exit_code() {
         ..Script::default()
     };
     let (code, w) = drive(&s, script);
-    assert_eq!(code, 3);
+    assert_eq!(code, Ended::OneTime(3));
     assert_eq!(
         w.calls,
         [
@@ -217,7 +214,7 @@ fn sighup_while_sleeping_reloads_by_re_executing() {
         ..Script::default()
     };
     let (code, w) = drive(&settings(), script);
-    assert_eq!(code, 1, "re-exec only returns on failure");
+    assert_eq!(code, Ended::ReexecFailed, "re-exec only returns on failure");
     assert_eq!(
         &w.calls[w.calls.len() - 3..],
         ["sleep", "reloading", "reexec"]
@@ -252,7 +249,7 @@ fn a_stop_during_the_command_neither_commits_nor_reports() {
         ..Script::default()
     };
     let (code, w) = drive(&settings(), script);
-    assert_eq!(code, 0);
+    assert_eq!(code, Ended::Stopped);
     assert_eq!(w.calls, ["collect", "ready", "run_command", "stopped"]);
 }
 
@@ -267,9 +264,12 @@ fn a_cache_error_ends_a_one_time_run_but_not_the_daemon() {
         ..settings()
     };
     let (code, w) = drive(&one_time, broken());
-    assert_eq!((code, w.calls), (1, vec!["collect".to_string()]));
+    assert_eq!(
+        (code, w.calls),
+        (Ended::Failed, vec!["collect".to_string()])
+    );
     let (code, w) = drive(&settings(), broken());
-    assert_eq!(code, 0);
+    assert_eq!(code, Ended::Stopped);
     assert_eq!(w.calls[..3], ["collect", "ready", "deliver"]);
 }
 
@@ -284,7 +284,7 @@ fn splay_waits_before_the_first_poll_and_a_stop_then_ends_the_run() {
         ..Script::default()
     };
     let (code, w) = drive(&s, script);
-    assert_eq!(code, 0);
+    assert_eq!(code, Ended::Stopped);
     assert_eq!(w.slept, secs(&[5.0]));
     assert_eq!(w.calls, ["sleep", "stopped"]);
     // a one-time run never splays
@@ -303,7 +303,7 @@ fn without_a_command_the_metadata_is_printed_once() {
         ..settings()
     };
     let (code, w) = drive(&s, Script::default());
-    assert_eq!((code, w.calls), (0, vec!["print".to_string()]));
+    assert_eq!((code, w.calls), (Ended::Printed, vec!["print".to_string()]));
 }
 
 #[test]

@@ -104,13 +104,12 @@ impl World for Live<'_> {
         collected.map_err(|e| format!("cache directory {}: {e}", cache.dir().display()))
     }
 
-    fn print(&mut self) -> i32 {
+    fn print(&mut self) {
         let merged = collect_print(self.settings, &mut State::default());
         // a closed stdout is not a crash (Rust's println! would panic on EPIPE)
         use std::io::Write;
         let text = format!("{}\n", crate::pyjson::dumps_indent(&merged, 1));
         let _ = std::io::stdout().write_all(text.as_bytes());
-        0
     }
 
     fn ready(&mut self) {
@@ -194,14 +193,13 @@ impl World for Live<'_> {
         lifecycle::reloading();
     }
 
-    fn reexec(&mut self) -> i32 {
+    fn reexec(&mut self) {
         let e = lifecycle::loop_signals::reexec(&self.launch.argv);
         log::error!("re-exec failed: {e}");
-        1
     }
 
-    fn stopped(&mut self) -> i32 {
-        lifecycle::loop_signals::stopped()
+    fn stopped(&mut self) {
+        lifecycle::loop_signals::stopped();
     }
 }
 

@@ -27,7 +27,7 @@ use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,32 +53,29 @@ pub struct Paths {
     pub state_dir_explicit: bool,
 }
 
-fn env_path(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| default.into())
-}
-
 impl Paths {
     /// From the environment (`HEAT_*` as the reference, `HEAT_AGENT_STATE_DIR`) and `settings`.
     pub fn from_env(settings: &Settings) -> Paths {
+        let vars = crate::config::vars::heat_config();
         let mut hook_dirs = Vec::new();
-        if let Some(h) = std::env::var_os("HEAT_CONFIG_HOOKS").filter(|h| !h.is_empty()) {
-            hook_dirs.push(PathBuf::from(h));
+        if let Some(h) = vars.hooks {
+            hook_dirs.push(h);
         }
         hook_dirs.extend(DEFAULT_HOOK_DIRS.iter().map(PathBuf::from));
-        let env_state = std::env::var_os("HEAT_AGENT_STATE_DIR").filter(|s| !s.is_empty());
+        let env_state = vars.state_dir;
         let default_state = Settings::default().deploy.state_dir;
         Paths {
-            conf_file: env_path("HEAT_SHELL_CONFIG", DEFAULT_SHELL_CONFIG),
-            deployed: env_path("HEAT_CONFIG_DEPLOYED", DEFAULT_DEPLOYED),
-            deployed_old: env_path("HEAT_CONFIG_DEPLOYED_OLD", DEFAULT_DEPLOYED_OLD),
+            conf_file: vars
+                .shell_config
+                .unwrap_or_else(|| DEFAULT_SHELL_CONFIG.into()),
+            deployed: vars.deployed.unwrap_or_else(|| DEFAULT_DEPLOYED.into()),
+            deployed_old: vars
+                .deployed_old
+                .unwrap_or_else(|| DEFAULT_DEPLOYED_OLD.into()),
             hook_dirs,
-            notify: std::env::var_os("HEAT_CONFIG_NOTIFY"),
+            notify: vars.notify,
             state_dir_explicit: env_state.is_some() || settings.deploy.state_dir != default_state,
-            state_dir: env_state
-                .map(PathBuf::from)
-                .unwrap_or_else(|| settings.deploy.state_dir.clone()),
+            state_dir: env_state.unwrap_or_else(|| settings.deploy.state_dir.clone()),
         }
     }
 
@@ -91,26 +88,6 @@ impl Paths {
     pub fn notify_file(&self, id: &str) -> PathBuf {
         self.deployed.join(format!("{}.notify.json", file_stem(id)))
     }
-}
-
-/// SIGTERM, SIGINT and SIGHUP raise `stop`: the running hook's processes are stopped (with
-/// [`crate::hooks::STOP_GRACE`]), its deployment recorded and signalled as interrupted, and no
-/// further deployment starts. A second signal exits at once (everything already recorded is
-/// durable; a hook still in its grace period may be left running).
-pub fn stop_on_signals(stop: &Arc<AtomicBool>, received: &Arc<AtomicI32>) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let (stop, received) = (stop.clone(), received.clone());
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if received.swap(sig, Ordering::SeqCst) != 0 {
-                std::process::exit(128 + sig);
-            }
-            log::warn!("signal {sig} received: stopping the running hook, then exiting");
-            stop.store(true, Ordering::SeqCst);
-        }
-    });
-    Ok(())
 }
 
 /// Load the deployments list. `Ok(None)`: the file is empty (no deployments key in metadata).
@@ -245,26 +222,44 @@ pub fn runner_active(state_dir: &Path) -> bool {
     Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
 }
 
-/// Run every pending deployment. Exit code: 1 when the config file is missing or unreadable,
-/// the state cannot be kept, or a hook's result could not be made durable; 0 otherwise (failed
-/// hooks are reported through their signals).
-pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -> i32 {
+/// Why a deploy run failed; each is logged where it happens. Failed hooks are not failures of
+/// the run: they are reported through their signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFailure {
+    /// The deployments file is missing or cannot be made private.
+    ConfigFile,
+    /// The journal or the outbox cannot be opened.
+    State,
+    /// The state directory's lock cannot be taken.
+    Lock,
+    /// The deployments file is not a list of deployments: nothing run, nothing changed.
+    BadList,
+    /// This many results could not be made durable (signalled by the next run).
+    Unsaved(usize),
+}
+
+/// Run every pending deployment.
+pub fn run(
+    settings: &Settings,
+    paths: &Paths,
+    stop: Option<&Arc<AtomicBool>>,
+) -> Result<(), RunFailure> {
     if let Err(e) = prepare_files(paths) {
         log::error!("{e}");
-        return 1;
+        return Err(RunFailure::ConfigFile);
     }
     let (journal, notifier, state_dir) = match open_state(paths) {
         Ok(s) => s,
         Err(e) => {
             log::error!("cannot keep deployment state: {e}");
-            return 1;
+            return Err(RunFailure::State);
         }
     };
     let _lock = match lock(&state_dir) {
         Ok(l) => l,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return Err(RunFailure::Lock);
         }
     };
     let list = load_list(&paths.conf_file);
@@ -284,7 +279,7 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
             // collector retries on its next poll.
             log::error!("{e}; no deployment run, previous state kept");
             runner.notifier.deliver(settings);
-            return 1;
+            return Err(RunFailure::BadList);
         }
     };
     for (index, raw) in list.iter().enumerate() {
@@ -296,13 +291,13 @@ pub fn run(settings: &Settings, paths: &Paths, stop: Option<&Arc<AtomicBool>>) -
     }
     runner.notifier.deliver(settings);
     match runner.unsaved.get() {
-        0 => 0,
+        0 => Ok(()),
         n => {
             log::error!(
                 "{n} deployment result(s) could not be saved in {}; they are signalled by the next run once there is space",
                 state_dir.display()
             );
-            1
+            Err(RunFailure::Unsaved(n))
         }
     }
 }
@@ -866,19 +861,24 @@ impl Runner<'_> {
     }
 }
 
+/// A `--mark-deployed-all` that stopped: the deployments file is unusable or a marker could not
+/// be written (logged where it happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkFailed;
+
 /// `--mark-deployed-all`: a marker for every listed deployment that has a hook group, without
-/// running or signalling anything (heat-config-rebuild-deployed).
-pub fn mark_deployed_all(paths: &Paths) -> i32 {
+/// running or signalling anything (heat-config-rebuild-deployed). Returns how many it marked.
+pub fn mark_deployed_all(paths: &Paths) -> Result<usize, MarkFailed> {
     let list = match load_list(&paths.conf_file) {
         Ok(l) => l,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return Err(MarkFailed);
         }
     };
     if let Err(e) = fsutil::ensure_dir(&paths.deployed, 0o700) {
         log::error!("{e}");
-        return 1;
+        return Err(MarkFailed);
     }
     let mut marked = 0;
     for (index, raw) in list.iter().enumerate() {
@@ -918,19 +918,28 @@ pub fn mark_deployed_all(paths: &Paths) -> i32 {
             }
             Err(e) => {
                 log::error!("{e}");
-                return 1;
+                return Err(MarkFailed);
             }
         }
     }
     log::info!("{marked} deployments marked as deployed");
-    0
+    Ok(marked)
+}
+
+/// Why `--rerun ID` could not forget a deployment (logged where it happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgetFailure {
+    /// The id cannot name a deployment (a usage error).
+    BadId,
+    /// Its marker or journal entry could not be removed.
+    Io,
 }
 
 /// `--rerun ID`: forget one deployment so the next run executes it again.
-pub fn forget(paths: &Paths, id: &str) -> i32 {
+pub fn forget(paths: &Paths, id: &str) -> Result<(), ForgetFailure> {
     if !valid_id(id) {
         log::error!("unusable deployment id {id:?}");
-        return 2;
+        return Err(ForgetFailure::BadId);
     }
     let mut result = journal::remove_if_exists(&paths.marker(id))
         .and_then(|_| journal::remove_if_exists(&paths.notify_file(id)));
@@ -943,11 +952,11 @@ pub fn forget(paths: &Paths, id: &str) -> i32 {
     match result {
         Ok(()) => {
             log::info!("deployment {id} will run again on the next deploy run");
-            0
+            Ok(())
         }
         Err(e) => {
             log::error!("{e}");
-            1
+            Err(ForgetFailure::Io)
         }
     }
 }

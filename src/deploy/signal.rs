@@ -30,7 +30,7 @@ impl Notifier {
     /// in-process outbox. An unresolvable program falls back to the outbox (no lost signal).
     pub fn choose(notify_env: Option<OsString>, state_dir: &Path) -> io::Result<Notifier> {
         if let Some(cmd) = notify_env.filter(|c| !c.is_empty()) {
-            match resolve_program(Path::new(&cmd)) {
+            match crate::process::find_program(Path::new(&cmd)) {
                 Some(p) if !is_this_binary(&p) => return Ok(Notifier::Program(p)),
                 Some(_) => {}
                 None => log::warn!(
@@ -103,17 +103,6 @@ impl Notifier {
                 .deliver_one(id);
         }
     }
-}
-
-/// A command name searched in PATH, or a path as given.
-pub fn resolve_program(cmd: &Path) -> Option<PathBuf> {
-    if cmd.components().count() > 1 || cmd.is_absolute() {
-        return cmd.is_file().then(|| cmd.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(cmd))
-        .find(|p| p.is_file())
 }
 
 /// Whether `path` is (a link to) the running binary.

@@ -3,23 +3,17 @@
 //! --extra-vars @<variables>` (the reference's exact order).
 
 use super::{Context, HookError, HookResult, Outcome, ToolRun};
+use crate::config::vars::AnsibleHook;
 use crate::process::Spec;
 use serde_json::{Map, Value};
 
 pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
-    let working = super::env_path(
-        "HEAT_ANSIBLE_WORKING",
-        "/var/lib/heat-config/heat-config-ansible",
-    );
-    let outputs = super::env_path(
-        "HEAT_ANSIBLE_OUTPUTS",
-        "/var/run/heat-config/heat-config-ansible",
-    );
-    let cmd = std::env::var_os("HEAT_ANSIBLE_CMD")
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "ansible-playbook".into());
-    let mut inventory: std::ffi::OsString =
-        std::env::var_os("HEAT_ANSIBLE_INVENTORY").unwrap_or_else(|| "localhost,".into());
+    let AnsibleHook {
+        working,
+        outputs,
+        cmd,
+        mut inventory,
+    } = crate::config::vars::ansible_hook();
     super::prepare_dir(&outputs)?;
     super::prepare_dir(&working)?;
     let id = super::entry_id(entry)?;

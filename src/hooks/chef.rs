@@ -39,8 +39,7 @@ fn helper(spec: Spec, ctx: &Context, what: &str) -> Result<crate::process::Finis
 }
 
 pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
-    let working = super::env_path("HEAT_CHEF_WORKING", "/var/lib/heat-config/heat-config-chef");
-    let outputs = super::env_path("HEAT_CHEF_OUTPUTS", "/var/run/heat-config/heat-config-chef");
+    let crate::config::vars::HookDirs { working, outputs } = crate::config::vars::chef_hook();
     super::prepare_dir(&outputs)?;
     super::prepare_dir(&working)?;
     let id = super::entry_id(entry)?;

@@ -58,9 +58,7 @@ pub(super) fn json_file(entry: &Value) -> HookResult {
 /// Legacy os-apply-config hiera data present? Then the hook refuses (status 1), as the
 /// reference. A check command that cannot run means "no legacy data".
 fn legacy_hiera(ctx: &Context) -> Option<Outcome> {
-    let check = std::env::var("HEAT_HIERA_ELEMENT_CHECK_CMD").unwrap_or_else(|_| {
-        "os-apply-config --key hiera.datafiles --type raw --key-default empty".into()
-    });
+    let check = crate::config::vars::hiera_element_check_cmd();
     let mut words = check.split(' ');
     let mut spec = Spec::new(words.next()?);
     spec.args = words.map(Into::into).collect();
@@ -89,8 +87,10 @@ fn legacy_hiera(ctx: &Context) -> Option<Outcome> {
 }
 
 pub(super) fn hiera(entry: &Value, ctx: &Context) -> HookResult {
-    let datadir = super::env_path("HEAT_PUPPET_HIERA_DATADIR", "/etc/puppet/hieradata");
-    let config_file = super::env_path("HEAT_HIERA_CONFIG", "/etc/puppet/hiera.yaml");
+    let crate::config::vars::HieraHook {
+        datadir,
+        config_file,
+    } = crate::config::vars::hiera_hook();
     let Some(c) = entry.get("config").and_then(Value::as_object) else {
         return Err(HookError::new(
             "hiera: config must be a map (hierarchy, datafiles)",
@@ -141,9 +141,7 @@ pub(super) fn hiera(entry: &Value, ctx: &Context) -> HookResult {
 
 /// `apply-config`: run os-apply-config (`HEAT_APPLY_CONFIG_CMD`) with no arguments.
 pub(super) fn apply_config(ctx: &Context) -> HookResult {
-    let cmd = std::env::var_os("HEAT_APPLY_CONFIG_CMD")
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "os-apply-config".into());
+    let cmd = crate::config::vars::apply_config_cmd();
     let spec = Spec::new(&cmd);
     log::debug!("Running {}", Path::new(&cmd).display());
     let f = match super::run_tool(spec, ctx, "apply-config hook") {

@@ -19,7 +19,7 @@ use contract::{decode_tail, file_stem, secret_values, valid_id};
 pub use contract::{is_builtin, BUILTIN};
 use serde_json::{Map, Value};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,13 +115,6 @@ pub fn run_on_json(name: &str, input: &str, ctx: &Context) -> Result<Outcome, St
 }
 
 // ----- helpers shared by the hooks -----
-
-pub(crate) fn env_path(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| default.into())
-}
 
 /// Create a hook dir 0700 if absent.
 pub(crate) fn prepare_dir(path: &Path) -> Result<(), HookError> {

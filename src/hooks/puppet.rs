@@ -30,23 +30,15 @@ fn hostname_f() -> Option<String> {
 }
 
 pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
-    let working = super::env_path(
-        "HEAT_PUPPET_WORKING",
-        "/var/lib/heat-config/heat-config-puppet",
-    );
-    let outputs = super::env_path(
-        "HEAT_PUPPET_OUTPUTS",
-        "/var/run/heat-config/heat-config-puppet",
-    );
-    let cmd = std::env::var_os("HEAT_PUPPET_CMD")
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "puppet".into());
     // W24: the reference logs into the legacy marker dir by default; we only write the log
     // files when HEAT_PUPPET_LOGDIR asks for them (the journal has the output anyway).
-    let logdir = std::env::var_os("HEAT_PUPPET_LOGDIR")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from);
-    let hiera_datadir = super::env_path("HEAT_PUPPET_HIERA_DATADIR", "/etc/puppet/hieradata");
+    let crate::config::vars::PuppetHook {
+        working,
+        outputs,
+        cmd,
+        logdir,
+        hiera_datadir,
+    } = crate::config::vars::puppet_hook();
     super::prepare_dir(&outputs)?;
     super::prepare_dir(&working)?;
     let id = super::entry_id(entry)?;

@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
-    let working = super::env_path("HEAT_SALT_WORKING", "/var/lib/heat-config/heat-config-salt");
-    let minion_config = super::env_path("SALT_MINION_CONFIG", "/etc/salt/minion");
-    let cmd = std::env::var_os("HEAT_SALT_CMD")
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "salt-call".into());
+    let crate::config::vars::SaltHook {
+        working,
+        minion_config,
+        cmd,
+    } = crate::config::vars::salt_hook();
     super::prepare_dir(&working)?;
     let id = super::entry_id(entry)?;
 

@@ -2,18 +2,12 @@
 //! with every input as an environment variable plus `heat_outputs_path`.
 
 use super::{Context, HookResult, Outcome, ToolRun};
+use crate::config::vars::HookDirs;
 use crate::process::Spec;
 use serde_json::{Map, Value};
 
 pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
-    let working = super::env_path(
-        "HEAT_SCRIPT_WORKING",
-        "/var/lib/heat-config/heat-config-script",
-    );
-    let outputs = super::env_path(
-        "HEAT_SCRIPT_OUTPUTS",
-        "/var/run/heat-config/heat-config-script",
-    );
+    let HookDirs { working, outputs } = crate::config::vars::script_hook();
     super::prepare_dir(&outputs)?;
     super::prepare_dir(&working)?;
     let id = super::entry_id(entry)?;

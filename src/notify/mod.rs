@@ -25,8 +25,7 @@ pub const DEFAULT_FOREGROUND_WAIT: Duration = Duration::from_secs(60);
 /// `OS_<GROUP>__<OPT>`, `HEAT_AGENT_STATE_DIR`). A bad value is an error naming the file and
 /// key: the command does not run on a guess (docs/configuration.md).
 pub fn settings() -> Result<crate::config::Settings, crate::config::ConfigError> {
-    let env = |k: &str| std::env::var(k).ok();
-    crate::config::load_native(&env)
+    crate::config::load_native(&crate::config::process_env)
 }
 
 /// `HEAT_AGENT_STATE_DIR`, when set, wins over the configured state directory (the loaders of
@@ -38,7 +37,7 @@ pub fn with_state_dir_override(mut s: crate::config::Settings) -> crate::config:
 
 /// The state directory `settings` name, or `HEAT_AGENT_STATE_DIR` when set.
 pub fn state_dir_of(s: &crate::config::Settings) -> PathBuf {
-    crate::config::state_dir_override(&|k| std::env::var(k).ok())
+    crate::config::state_dir_override(&crate::config::process_env)
         .unwrap_or_else(|| s.deploy.state_dir.clone())
 }
 
@@ -54,13 +53,9 @@ pub fn state_dir() -> PathBuf {
         .state_dir
 }
 
+/// `HEAT_AGENT_NOTIFY_WAIT`, else [`DEFAULT_FOREGROUND_WAIT`].
 pub fn foreground_wait() -> Duration {
-    std::env::var("HEAT_AGENT_NOTIFY_WAIT")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| Duration::from_secs_f64(v.min(86_400.0)))
-        .unwrap_or(DEFAULT_FOREGROUND_WAIT)
+    crate::config::vars::notify_foreground_wait().unwrap_or(DEFAULT_FOREGROUND_WAIT)
 }
 
 /// Stdin as the signal: anything that is not one JSON document becomes `{}` (like the reference).
@@ -86,20 +81,31 @@ fn deployment_id(config: &Value, path: &Path) -> String {
     }
 }
 
+/// How a signal handed to [`notify_one`] ended (the reasons are logged where they happen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notified {
+    /// Heat took the signal.
+    Delivered,
+    /// Not delivered within the wait; the outbox keeps it for the daemon.
+    Queued,
+    /// Not delivered and not kept: the config file is unusable, Heat refused the signal, or the
+    /// wait ran out with no outbox to keep it.
+    Failed,
+}
+
 /// Signal the deployment described by the entry at `config_path` with `signal_text` (stdin):
 /// through the outbox when it can be opened, else in memory; foreground retries for `wait`.
-/// The exit status of `heat-config-notify`: 0 delivered or queued for the daemon, 1 otherwise.
 pub fn notify_one(
     settings: &crate::config::Settings,
     config_path: &Path,
     signal_text: &str,
     wait: Duration,
-) -> i32 {
+) -> Notified {
     let signal = parse_signal(signal_text);
     if !config_path.exists() {
         log::error!("No config file {}", config_path.display());
         log::error!("{USAGE}");
-        return 1;
+        return Notified::Failed;
     }
     let config: Value = match crate::fsutil::read_to_string(config_path)
         .map_err(|e| e.to_string())
@@ -108,12 +114,12 @@ pub fn notify_one(
         Ok(v) => v,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return Notified::Failed;
         }
     };
     if let Err(e) = transport::input_map(&config) {
         log::error!("{}: {e}", config_path.display());
-        return 1;
+        return Notified::Failed;
     }
     let id = deployment_id(&config, config_path);
     match Outbox::open(&settings.deploy.state_dir) {
@@ -142,8 +148,8 @@ fn sleep_until(due: Option<SystemTime>, deadline: Instant) -> bool {
 
 /// What the foreground delivery loop does next with its record.
 enum Step {
-    /// Settled: exit with this code (0 delivered, 1 failed permanently).
-    Exit(i32),
+    /// Settled: delivered or failed permanently.
+    Settled(Notified),
     /// Queued, but the next attempt is not due before the deadline.
     OutOfTime,
     /// Attempt delivery now (after sleeping until the retry was due).
@@ -152,8 +158,8 @@ enum Step {
 
 fn next_step(rec: &Record, deadline: Instant) -> Step {
     match rec.state {
-        State::Delivered => return Step::Exit(0),
-        State::Failed => return Step::Exit(1),
+        State::Delivered => return Step::Settled(Notified::Delivered),
+        State::Failed => return Step::Settled(Notified::Failed),
         State::Queued => {}
     }
     let due = rec.next_attempt_at.map(outbox::to_system_time);
@@ -171,7 +177,7 @@ fn notify_durably(
     config: &Value,
     signal: &Value,
     wait: Duration,
-) -> i32 {
+) -> Notified {
     if let Err(e) = outbox.enqueue(id, config, signal) {
         log::warn!(
             "cannot store the signal in the outbox ({e}); delivering without a durable copy"
@@ -184,22 +190,22 @@ fn notify_durably(
             Ok(Some(r)) => r,
             Ok(None) => {
                 log::error!("deployment {id}: outbox record vanished");
-                return 1;
+                return Notified::Failed;
             }
             Err(e) => {
                 log::error!("{e}");
-                return 1;
+                return Notified::Failed;
             }
         };
         match next_step(&rec, deadline) {
-            Step::Exit(code) => return code,
+            Step::Settled(outcome) => return outcome,
             Step::OutOfTime => {
                 log::warn!(
                     "deployment {id}: signal not delivered yet ({} attempts); left queued in {} for the heat-agent daemon",
                     rec.attempts,
                     outbox.dir().display()
                 );
-                return 0;
+                return Notified::Queued;
             }
             Step::Attempt => {
                 outbox.deliver_one(settings, id);
@@ -208,15 +214,14 @@ fn notify_durably(
     }
 }
 
-/// `--flush`: deliver what the outbox holds, as the daemon would, in the foreground.
-pub fn flush(settings: &crate::config::Settings, wait: Duration) -> i32 {
-    let outbox = match Outbox::open(&settings.deploy.state_dir) {
-        Ok(o) => o,
-        Err(e) => {
-            log::error!("outbox: {e}");
-            return 1;
-        }
-    };
+/// `--flush`: deliver what the outbox holds, as the daemon would, in the foreground, for up to
+/// `wait`. Returns what was delivered, failed and is still queued; an error when the outbox
+/// cannot be opened.
+pub fn flush(
+    settings: &crate::config::Settings,
+    wait: Duration,
+) -> std::io::Result<DeliverySummary> {
+    let outbox = Outbox::open(&settings.deploy.state_dir)?;
     let deadline = Instant::now() + wait;
     let mut total = DeliverySummary::default();
     loop {
@@ -234,7 +239,7 @@ pub fn flush(settings: &crate::config::Settings, wait: Duration) -> i32 {
         total.failed,
         total.pending
     );
-    i32::from(total.pending > 0 || total.failed > 0)
+    Ok(total)
 }
 
 /// Delivery without an outbox (state dir not writable): same retries, nothing kept afterwards.
@@ -244,25 +249,25 @@ fn notify_in_memory(
     config: &Value,
     signal: &Value,
     wait: Duration,
-) -> i32 {
+) -> Notified {
     let mut rec = outbox::new_record(id, config, signal, outbox::now());
     let agent = match crate::http::agent(&outbox::http_settings(settings)) {
         Ok(a) => a,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return Notified::Failed;
         }
     };
     let deadline = Instant::now() + wait;
     loop {
         match next_step(&rec, deadline) {
-            Step::Exit(code) => return code,
+            Step::Settled(outcome) => return outcome,
             Step::OutOfTime => {
                 log::error!(
                     "deployment {id}: signal not delivered after {} attempts and no outbox to keep it",
                     rec.attempts
                 );
-                return 1;
+                return Notified::Failed;
             }
             Step::Attempt => outbox::attempt(&mut rec, &agent, &outbox::DEFAULT_BACKOFF),
         }

@@ -550,12 +550,8 @@ impl Outbox {
 /// the cap stays 5 minutes.
 fn backoff_from_env() -> Backoff {
     let mut b = DEFAULT_BACKOFF;
-    if let Some(secs) = std::env::var("HEAT_AGENT_NOTIFY_BACKOFF")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 300.0)
-    {
-        b.initial = Duration::from_secs_f64(secs);
+    if let Some(initial) = crate::config::vars::notify_backoff() {
+        b.initial = initial;
     }
     b
 }

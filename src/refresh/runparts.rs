@@ -303,10 +303,8 @@ pub struct Runner<'a> {
 impl<'a> Runner<'a> {
     /// A runner with the regex from `RUN_PARTS_REGEX` (default when unset or empty).
     pub fn from_env(name: &str) -> Result<Runner<'a>, Failure> {
-        let pattern = std::env::var("RUN_PARTS_REGEX")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_REGEX.to_string());
+        let pattern =
+            crate::config::vars::run_parts_regex().unwrap_or_else(|| DEFAULT_REGEX.to_string());
         let regex =
             Regex::new(&pattern).map_err(|e| Failure::BadRegex(format!("{pattern}: {e}")))?;
         Ok(Runner {
