@@ -97,7 +97,7 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
 /// end with 0, a usage error is printed and ends with clap's 2.
 pub fn parse_or_exit(cmd: clap::Command, args: &[OsString]) -> Result<clap::ArgMatches, i32> {
     cmd.try_get_matches_from(args).map_err(|e| {
-        let _ = e.print();
+        crate::logging::print_clap_error(&e);
         e.exit_code()
     })
 }
@@ -115,9 +115,12 @@ pub use crate::build_info::version_text;
 /// as tools compare it, and on stderr which agent answers.
 pub fn print_legacy_version(reference: &str) {
     crate::output::println(reference);
-    eprintln!(
-        "(installed: {}, matching release {reference})",
-        version_text()
+    crate::logging::write_plain_line(
+        log::Level::Info,
+        &format!(
+            "(installed: {}, matching release {reference})",
+            version_text()
+        ),
     );
 }
 
@@ -172,7 +175,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
         return hook::main(hargs);
     }
     let Some(sub) = args.get(1).map(|s| s.to_string_lossy().into_owned()) else {
-        eprint!("{}", usage());
+        crate::logging::write_plain(log::Level::Error, &usage());
         return 2;
     };
     match sub.as_str() {
@@ -196,8 +199,10 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
         rest.extend(args.into_iter().skip(2));
         return entry(rest);
     }
-    eprintln!("heat-agent: unknown command '{sub}'\n");
-    eprint!("{}", usage());
+    crate::logging::write_plain(
+        log::Level::Error,
+        &format!("heat-agent: unknown command '{sub}'\n\n{}", usage()),
+    );
     2
 }
 
