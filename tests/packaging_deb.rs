@@ -442,7 +442,7 @@ fn rpmbuild(top: &Path, spec: &Path) {
 
 #[test]
 fn rpm_spec_builds_and_installs_the_same_tree() {
-    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+    if !packaging_support::have_tool("rpmbuild", "rpm") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -554,7 +554,7 @@ fn deb_postinst_upgrade_from_a_deployment_defers_the_restart() {
 
 /// The built rpm's %post scriptlet (what an upgrade runs).
 fn rpm_post_scriptlet() -> Option<String> {
-    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+    if !packaging_support::have_tool("rpmbuild", "rpm") {
         return None;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -632,7 +632,7 @@ fn build_python3_heat_agent_standin(top: &Path) -> std::path::PathBuf {
 
 #[test]
 fn rpm_replaces_rdo_python3_heat_agent_which_owns_the_same_files() {
-    if !packaging_support::have_optional_tool("rpmbuild", "rpm") {
+    if !packaging_support::have_tool("rpmbuild", "rpm") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
