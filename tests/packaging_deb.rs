@@ -33,6 +33,11 @@ fn expected_entries() -> Vec<(&'static str, u32, Option<&'static str>)> {
             None,
         ),
         (
+            "usr/libexec/os-refresh-config/post-configure.d/99-refresh-completed",
+            0o755,
+            None,
+        ),
+        (
             "usr/libexec/os-apply-config/templates/etc/os-collect-config.conf",
             0o644,
             None,
