@@ -231,7 +231,7 @@ pub fn format_line(style: Style, journald: bool, level: log::Level, text: &str) 
         String::new()
     };
     match style {
-        Style::Bare => format!("{text}\n"),
+        Style::Bare => format!("{prefix}{text}\n"),
         Style::Agent if journald => format!("{prefix}{level} {text}\n"),
         Style::Agent => format!("[{}] {level} {text}\n", rfc3339(&local_now())),
         Style::Tagged(name) if journald => format!("{prefix}({name}) [{python}] {text}\n"),
@@ -273,17 +273,56 @@ pub fn write_lines<'m>(legacy: Style, level: log::Level, msgs: impl IntoIterator
     }
 }
 
-/// What goes before each line dib-run-parts prints about `name`'s scripts: `<name> <date> `
-/// (its own format) under a legacy name, `<name> ` under journald, `[time] INFO <name>: `
-/// under heat-agent's names.
-pub fn run_parts_prefix(name: &str) -> String {
-    if under_journald() {
-        format!("{name} ")
-    } else if style() == Style::Agent {
-        format!("[{}] INFO {name}: ", rfc3339(&local_now()))
+/// What goes before each line dib-run-parts prints about `name`'s scripts at `level`:
+/// `<name> <date> ` (its own format) under a legacy name, `[time] LEVEL <name>: ` under
+/// heat-agent's names; under journald the priority takes the time's place (`<N><name> `,
+/// `<N>LEVEL <name>: `).
+pub fn run_parts_prefix(name: &str, level: log::Level) -> String {
+    let agent = style() == Style::Agent;
+    if under_journald() && agent {
+        format!("{}{level} {name}: ", journal_priority(level))
+    } else if under_journald() {
+        format!("{}{name} ", journal_priority(level))
+    } else if agent {
+        format!("[{}] {level} {name}: ", rfc3339(&local_now()))
     } else {
         format!("{name} {} ", c_date_now())
     }
+}
+
+/// Write `text` (one or more lines, a usage text, a message written before or without the log
+/// facade) to stderr as it is, except that under journald each non-empty line starts with
+/// `level`'s priority, so the journal files it where it belongs.
+pub fn write_plain(level: log::Level, text: &str) {
+    let out = if under_journald() {
+        let prefix = journal_priority(level);
+        let mut out = String::with_capacity(text.len() + 16);
+        for line in text.split_inclusive('\n') {
+            if line != "\n" {
+                out.push_str(prefix);
+            }
+            out.push_str(line);
+        }
+        out
+    } else {
+        text.to_string()
+    };
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+}
+
+/// A clap parse result that ends the run: help and version on stdout as clap prints them, a
+/// usage error on stderr (at err under journald).
+pub fn print_clap_error(e: &clap::Error) {
+    if e.use_stderr() && under_journald() {
+        write_plain(log::Level::Error, &e.render().to_string());
+    } else {
+        let _ = e.print();
+    }
+}
+
+/// [`write_plain`] of one line (a newline is added).
+pub fn write_plain_line(level: log::Level, line: &str) {
+    write_plain(level, &format!("{line}\n"));
 }
 
 /// Parse a level name as the legacy tools spell it (`WARN`, `warning`, `DEBUG`, ...).
@@ -454,7 +493,14 @@ mod tests {
             format_line(Style::OsApplyConfig, true, log::Level::Warn, "m"),
             "<4>[WARNING] m\n"
         );
-        assert_eq!(format_line(Style::Bare, true, log::Level::Warn, "m"), "m\n");
+        assert_eq!(
+            format_line(Style::Bare, true, log::Level::Warn, "m"),
+            "<4>m\n"
+        );
+        assert_eq!(
+            format_line(Style::Bare, false, log::Level::Warn, "m"),
+            "m\n"
+        );
     }
 
     #[test]

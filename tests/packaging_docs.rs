@@ -4,6 +4,7 @@ mod common;
 mod packaging_support;
 
 use packaging_support::{files_under, read, repo, run_ok};
+use std::path::Path;
 use std::process::Command;
 
 fn assert_same_tree(generated: &std::path::Path, checked_in: &str) {
@@ -180,7 +181,7 @@ fn man_pages_have_exit_status_environment_files_and_see_also() {
         );
     }
     // FILES names every directory the package's tmpfiles.d creates for the agent
-    let files = &top[top.find(".SH \"FILES\"").unwrap()..];
+    let files = &top[top.find(".SH \"FILES\"").unwrap()..top.find(".SH \"SEE ALSO\"").unwrap()];
     let tmpfiles = read(&repo().join("packaging/tmpfiles.d/heat-agent.conf"));
     for line in tmpfiles.lines().filter(|l| l.starts_with("d ")) {
         let path = line.split_whitespace().nth(1).unwrap();
@@ -189,6 +190,107 @@ fn man_pages_have_exit_status_environment_files_and_see_also() {
             files.contains(&path),
             "{path} not in FILES of heat-agent(1)"
         );
+    }
+}
+
+/// The default paths the code reads and writes: every absolute path literal in `src/` (test
+/// modules and the man page text itself left out) under the directories the agent owns or
+/// reads, and each `state_dir.join("…")` under the default state dir.
+fn default_paths_in_source() -> std::collections::BTreeSet<String> {
+    // read through the C library or run as programs, not files of the agent: the user and
+    // group databases (os-apply-config's owner names), the time zone, the shells and env
+    let not_the_agents = [
+        "/etc/passwd",
+        "/etc/group",
+        "/etc/localtime",
+        "/usr/bin/bash",
+        "/usr/bin/env",
+    ];
+    let literal = regex::Regex::new(r#""(/(?:etc|var|usr|opt|run)/[^"\s,<>*]+)""#).unwrap();
+    let state_entry = regex::Regex::new(r#"state_dir\.join\("([^"]+)"\)"#).unwrap();
+    // configuration under the sysconfdir (/etc): os-collect-config's file and dir, the native
+    // dir and its files
+    let in_sysconfdir =
+        regex::Regex::new(r#"(?:paths\.find|sysconfdir\.join)\("([^"]+)""#).unwrap();
+    let native_file = regex::Regex::new(r#"dir\.join\("(config\.[^"]+)"\)"#).unwrap();
+    let mut paths = std::collections::BTreeSet::new();
+    for file in packaging_support::files_under(&repo().join("src")) {
+        if file == Path::new("cli/gen.rs") {
+            continue;
+        }
+        let text = read(&repo().join("src").join(&file));
+        // the test module starts at a `#[cfg(test)]` in column 0
+        let code = match text.find("\n#[cfg(test)]") {
+            Some(i) => &text[..i],
+            None => &text[..],
+        };
+        for c in literal.captures_iter(code) {
+            if !not_the_agents.contains(&&c[1]) {
+                paths.insert(c[1].trim_end_matches('/').to_string());
+            }
+        }
+        for c in state_entry.captures_iter(code) {
+            paths.insert(format!("/var/lib/heat-agent/{}", &c[1]));
+        }
+        for c in in_sysconfdir.captures_iter(code) {
+            paths.insert(format!("/etc/{}", &c[1]));
+        }
+        if file == Path::new("config/load.rs") {
+            for c in native_file.captures_iter(code) {
+                paths.insert(format!("/etc/heat-agent/{}", &c[1]));
+            }
+        }
+    }
+    paths
+}
+
+/// Issue 14: FILES lists every path the agent reads and writes by default, on every page.
+#[test]
+fn man_page_files_name_every_default_path_of_the_code() {
+    let paths = default_paths_in_source();
+    // the scan finds what it should: the single sources of the defaults
+    for known in [
+        "/etc/os-collect-config.conf",
+        "/etc/heat-agent/config.toml",
+        "/var/lib/os-collect-config",
+        "/var/run/os-collect-config",
+        "/var/lib/heat-agent",
+        "/var/lib/heat-agent/outbox",
+        "/var/lib/heat-agent/journal",
+        "/usr/libexec/os-apply-config/templates",
+        "/usr/libexec/os-refresh-config",
+        "/var/run/heat-config/heat-config",
+        "/var/lib/heat-config/hooks",
+    ] {
+        assert!(
+            paths.contains(known),
+            "{known} not found in src/: {paths:#?}"
+        );
+    }
+    assert!(paths.len() > 40, "{paths:#?}");
+    let man = repo().join("packaging/man");
+    for page in packaging_support::files_under(&man) {
+        let text = read(&man.join(&page));
+        if text.starts_with(".so ") {
+            continue;
+        }
+        let files =
+            &text[text.find(".SH \"FILES\"").unwrap()..text.find(".SH \"SEE ALSO\"").unwrap()];
+        let files = files.replace("\\-", "-");
+        for path in &paths {
+            // the path itself, not only a longer one it begins
+            let named = files.match_indices(path.as_str()).any(|(i, _)| {
+                files[i + path.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| matches!(c, '/' | ',' | '\n' | ' ' | ')' | '\\'))
+            });
+            assert!(
+                named,
+                "{path} is a default path in src/ but not in FILES of {}",
+                page.display()
+            );
+        }
     }
 }
 

@@ -177,7 +177,12 @@ fn elements_follow_diskimage_builder_conventions() {
             dir.join("element-deps").is_file(),
             "{element}: element-deps"
         );
-        for sub in ["extra-data.d", "install.d", "os-refresh-config/configure.d"] {
+        for sub in [
+            "extra-data.d",
+            "install.d",
+            "os-refresh-config/configure.d",
+            "os-refresh-config/post-configure.d",
+        ] {
             let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
                 continue;
             };
@@ -288,7 +293,7 @@ fn shim_invocation(shim: &str) -> String {
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/bin:/bin", tmp.path().display());
     let script = repo()
-        .join("elements/heat-agent/os-refresh-config/configure.d")
+        .join("elements/heat-agent/os-refresh-config")
         .join(shim);
     run_ok(Command::new(&script).env("PATH", path));
     read(&log).trim().to_string()
@@ -296,8 +301,12 @@ fn shim_invocation(shim: &str) -> String {
 
 #[test]
 fn phase_shims_run_heat_agent() {
-    assert_eq!(shim_invocation("20-os-apply-config"), "apply");
-    assert_eq!(shim_invocation("55-heat-config"), "deploy");
+    assert_eq!(shim_invocation("configure.d/20-os-apply-config"), "apply");
+    assert_eq!(shim_invocation("configure.d/55-heat-config"), "deploy");
+    assert_eq!(
+        shim_invocation("post-configure.d/99-refresh-completed"),
+        "notify --refresh-completed"
+    );
 }
 
 /// Metadata inputs for the collector-config template: Heat's real ones (captures) and every

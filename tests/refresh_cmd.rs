@@ -579,7 +579,12 @@ fn under_journald_lines_carry_a_priority_and_no_timestamp() {
         err.contains("<6>(os-refresh-config) [INFO] Starting phase configure"),
         "{err}"
     );
-    assert!(err.contains("\ndib-run-parts Running "), "{err}");
+    assert!(err.contains("\n<6>dib-run-parts Running "), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("<3>dib-run-parts ") && l.ends_with("failed with exit status 3")),
+        "{err}"
+    );
     for line in err.lines() {
         // journald stamps each line: none may carry its own date
         assert!(!line.starts_with("[20"), "timestamp in {line:?}");

@@ -411,7 +411,7 @@ _heat__agent() {
             return 0
             ;;
         heat__agent__subcmd__notify)
-            opts="-h --version --flush --help"
+            opts="-h --version --flush --refresh-completed --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

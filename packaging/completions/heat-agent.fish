@@ -215,6 +215,7 @@ complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s d -l de
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l version -d 'print the heat-agent version and exit'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l flush -d 'deliver the signals already queued in the outbox now (retrying for up to HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered'
+complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -l refresh-completed -d 'report a completed refresh (TripleO\'s 99-refresh-completed, run in post-configure.d): PUT to the metadata\'s completion-handle and POST to its completion-signal a SUCCESS document for its instance-id; nothing without an instance-id; exit 1 if Heat does not accept it'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand notify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c heat-agent -n "__fish_heat_agent_using_subcommand hook" -l wrapper -d 'Print the wrapper to install as <hook dir>/NAME; heat-agent runs the built-in in-process when it finds it' -r -f -a "script\t''
 ansible\t''

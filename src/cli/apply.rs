@@ -143,7 +143,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             Path::new(p).is_dir()
         });
     if let Some(w) = warning {
-        eprintln!("{w}");
+        crate::logging::write_plain_line(log::Level::Warn, &w);
     }
     let cmd = command().bin_name(if legacy || prog.is_empty() {
         basename(args.first())

@@ -132,10 +132,10 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
                 .then(|| native_usage_error(mode, &args))
                 .flatten()
             {
-                eprint!("{clap_text}");
+                logging::write_plain(log::Level::Error, &clap_text);
                 return 2;
             }
-            eprintln!("{}", e.message);
+            logging::write_plain_line(log::Level::Error, &e.message);
             // under systemd a configuration error is permanent: 78 (EX_CONFIG) is listed in the
             // unit's RestartPreventExitStatus, so the daemon does not restart in a loop
             return if mode == Mode::Run && e.exit_code == 1 {
@@ -155,7 +155,10 @@ fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
         Some(Ok(f)) => Some(f),
         Some(Err(e)) => {
             let path = settings.log_file.as_deref().unwrap_or(Path::new(""));
-            eprintln!("cannot open log_file {}: {e}", path.display());
+            logging::write_plain_line(
+                log::Level::Error,
+                &format!("cannot open log_file {}: {e}", path.display()),
+            );
             return if mode == Mode::Run { EX_CONFIG } else { 1 };
         }
     };

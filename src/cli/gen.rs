@@ -115,20 +115,41 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("128+N", "deploy stopped by signal N (SIGTERM, SIGINT, SIGHUP): the running hook was stopped, its deployment recorded and signalled as interrupted"),
 ];
 
-/// Every path the agent reads or writes by default.
+/// Every path the agent reads or writes by default (tests/packaging_docs.rs checks that each
+/// default path in the code is here).
 const FILES: &[(&str, &str)] = &[
     (
         "/etc/os-collect-config.conf",
         "collector configuration, rendered from Heat's metadata (0600)",
     ),
-    ("/etc/heat-agent/config.toml", "native configuration (0600)"),
+    (
+        "/etc/os-collect-config.conf.d/",
+        "more collector configuration, read after it",
+    ),
+    (
+        "/etc/heat-agent/config.toml, /etc/heat-agent/config.d/*.toml",
+        "native configuration (0600)",
+    ),
     (
         "/var/lib/heat-cfntools/cfn-init-data, /var/lib/cloud/data/cfn-init-data",
-        "boot metadata written by cloud-init (read)",
+        "boot metadata written by cloud-init (read by the heat_local collector and apply)",
+    ),
+    (
+        "/var/lib/heat-cfntools/cfn-metadata-server",
+        "cfn collector: metadata URL hint written by cloud-init (read)",
+    ),
+    (
+        "/var/cache/heat-cfntools/last_metadata",
+        "apply with no metadata file given: the first of this and the two cfn-init-data paths \
+         that exists (read)",
     ),
     (
         "/var/lib/os-collect-config/",
-        "metadata cache: <collector>.json, .last and .orig copies, os_config_files.json",
+        "metadata cache: <collector>.json, .last and .orig copies, .heat-agent-sources.json",
+    ),
+    (
+        "/var/lib/os-collect-config/os_config_files.json, /var/run/os-collect-config/os_config_files.json",
+        "the list of metadata files for apply (written by the collector, read by apply)",
     ),
     (
         "/var/lib/os-collect-config/local-data/",
@@ -136,15 +157,24 @@ const FILES: &[(&str, &str)] = &[
     ),
     (
         "/var/run/os-collect-config/",
-        "run-time lock and state of the collector",
+        "backup copy of the metadata cache, refreshed whenever the metadata changed",
     ),
     (
         "/usr/libexec/os-apply-config/templates/",
         "os-apply-config template root",
     ),
     (
+        "/opt/stack/os-apply-config/templates/, /opt/stack/os-config-applier/templates/",
+        "older template roots, used when the default is missing (with a warning)",
+    ),
+    (
         "/usr/libexec/os-refresh-config/",
-        "os-refresh-config phases: pre-configure.d, configure.d, migration.d, post-configure.d",
+        "os-refresh-config phases: pre-configure.d, configure.d, migration.d, post-configure.d, \
+         error.d; environment.d is sourced",
+    ),
+    (
+        "/opt/stack/os-config-refresh/",
+        "older os-refresh-config base dir, used when present (with a warning)",
     ),
     ("/var/run/os-refresh-config.lock", "os-refresh-config lock"),
     (
@@ -156,16 +186,60 @@ const FILES: &[(&str, &str)] = &[
         "one marker (and result) per deployment already run",
     ),
     (
-        "/var/lib/heat-config/hooks/, /usr/libexec/heat-config/hooks/",
-        "hooks, built-in wrappers and external ones",
+        "/var/run/heat-config/deployed/",
+        "markers of older installs, moved to /var/lib/heat-config/deployed/",
     ),
     (
-        "/var/lib/heat-config/heat-config-<hook>/, /var/run/heat-config/heat-config-<hook>/",
-        "hook working and outputs directories",
+        "/var/lib/heat-config/hooks/, /usr/libexec/heat-config/hooks/",
+        "hooks, built-in wrappers and external ones; wrappers run /usr/bin/heat-agent",
+    ),
+    (
+        "/var/lib/heat-config/heat-config-script/, /var/run/heat-config/heat-config-script/",
+        "script hook: working and outputs directories",
+    ),
+    (
+        "/var/lib/heat-config/heat-config-ansible/, /var/run/heat-config/heat-config-ansible/",
+        "ansible hook: working and outputs directories",
+    ),
+    (
+        "/var/lib/heat-config/heat-config-puppet/, /var/run/heat-config/heat-config-puppet/",
+        "puppet hook: working and outputs directories",
+    ),
+    (
+        "/var/lib/heat-config/heat-config-chef/, /var/run/heat-config/heat-config-chef/",
+        "chef hook: working and outputs directories",
+    ),
+    (
+        "/var/lib/heat-config/heat-config-salt/",
+        "salt hook: working directory (a minion configuration per deployment in it)",
+    ),
+    (
+        "/etc/salt/minion",
+        "salt hook: the minion configuration it includes (read)",
+    ),
+    (
+        "/etc/puppet/hieradata/, /etc/puppet/hiera.yaml",
+        "hiera and puppet hooks: hiera data written per deployment, and hiera's configuration",
+    ),
+    (
+        "/var/log/puppet/heat-debug.log, /var/log/puppet/heat-verbose.log",
+        "puppet hook: puppet's log when the deployment asks for debug or verbose",
     ),
     (
         "/var/lib/heat-agent/",
-        "state: deployment journal and signal outbox (0700); heat-agent status reads it",
+        "state (0700); heat-agent status reads it",
+    ),
+    (
+        "/var/lib/heat-agent/journal/",
+        "one record per deployment: start, end, hook, exit status, output",
+    ),
+    (
+        "/var/lib/heat-agent/outbox/",
+        "signals to Heat, kept until delivered",
+    ),
+    (
+        "/var/lib/heat-agent/deploy.lock",
+        "one deploy run at a time",
     ),
     (
         "/usr/lib/systemd/system/heat-agent.service",

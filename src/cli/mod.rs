@@ -98,7 +98,7 @@ pub const SUBCOMMANDS: &[(&str, Entry, &str)] = &[
 /// end with 0, a usage error is printed and ends with clap's 2.
 pub fn parse_or_exit(cmd: clap::Command, args: &[OsString]) -> Result<clap::ArgMatches, i32> {
     cmd.try_get_matches_from(args).map_err(|e| {
-        let _ = e.print();
+        crate::logging::print_clap_error(&e);
         e.exit_code()
     })
 }
@@ -116,9 +116,12 @@ pub use crate::build_info::version_text;
 /// as tools compare it, and on stderr which agent answers.
 pub fn print_legacy_version(reference: &str) {
     crate::output::println(reference);
-    eprintln!(
-        "(installed: {}, matching release {reference})",
-        version_text()
+    crate::logging::write_plain_line(
+        log::Level::Info,
+        &format!(
+            "(installed: {}, matching release {reference})",
+            version_text()
+        ),
     );
 }
 
@@ -173,7 +176,7 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
         return hook::main(hargs);
     }
     let Some(sub) = args.get(1).map(|s| s.to_string_lossy().into_owned()) else {
-        eprint!("{}", usage());
+        crate::logging::write_plain(log::Level::Error, &usage());
         return 2;
     };
     match sub.as_str() {
@@ -197,8 +200,10 @@ pub fn dispatch(args: Vec<OsString>) -> i32 {
         rest.extend(args.into_iter().skip(2));
         return entry(rest);
     }
-    eprintln!("heat-agent: unknown command '{sub}'\n");
-    eprint!("{}", usage());
+    crate::logging::write_plain(
+        log::Level::Error,
+        &format!("heat-agent: unknown command '{sub}'\n\n{}", usage()),
+    );
     2
 }
 

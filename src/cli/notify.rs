@@ -46,6 +46,18 @@ pub fn command() -> clap::Command {
                      HEAT_AGENT_NOTIFY_WAIT seconds); exit 1 if any is still undelivered",
                 ),
         )
+        .arg(
+            clap::Arg::new("refresh_completed")
+                .long("refresh-completed")
+                .action(clap::ArgAction::SetTrue)
+                .conflicts_with_all(["config", "flush"])
+                .help(
+                    "report a completed refresh (TripleO's 99-refresh-completed, run in \
+                     post-configure.d): PUT to the metadata's completion-handle and POST to its \
+                     completion-signal a SUCCESS document for its instance-id; nothing without an \
+                     instance-id; exit 1 if Heat does not accept it",
+                ),
+        )
         .after_help(
             "Environment: HEAT_AGENT_STATE_DIR (default /var/lib/heat-agent), HEAT_AGENT_NOTIFY_WAIT \
              (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry delay, seconds).",
@@ -100,6 +112,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
             }
         };
     }
+    if matches.get_flag("refresh_completed") {
+        return refresh_completed(&settings);
+    }
     let Some(config_path) = matches.get_one::<PathBuf>("config").cloned() else {
         log::error!("{USAGE}");
         return 1;
@@ -112,6 +127,38 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match notify_one(&settings, &config_path, &stdin, foreground_wait()) {
         Notified::Delivered | Notified::Queued => 0,
         Notified::Failed => 1,
+    }
+}
+
+/// `--refresh-completed`: the metadata as os-apply-config reads it (`OS_CONFIG_FILES`, else
+/// the os_config_files.json list, over the fallback files), then the completion, if any.
+fn refresh_completed(settings: &crate::config::Settings) -> i32 {
+    use crate::apply::{self, metadata};
+    let log = apply::Log::stderr();
+    let env = apply::Environment::from_process();
+    let fallback: Vec<String> = apply::FALLBACK_METADATA.map(String::from).to_vec();
+    let merged = apply::choose_metadata(&apply::Options::default(), &env, &log)
+        .and_then(|files| metadata::collect_config(&files, &fallback));
+    let merged = match merged {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!("refresh completion: {e}");
+            return 1;
+        }
+    };
+    let Some(completion) = crate::notify::completion::from_metadata(&merged) else {
+        log::debug!("no instance-id, completion-handle or completion-signal: nothing to report");
+        return 0;
+    };
+    let http = crate::notify::outbox::http_settings(settings);
+    let result = crate::http::agent(&http)
+        .and_then(|agent| crate::notify::completion::send(&agent, &completion));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("refresh completion not reported: {e}");
+            1
+        }
     }
 }
 

@@ -184,7 +184,7 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
     let name = program_name(&args, "dib-run-parts");
     let rest = &args[1.min(args.len())..];
     let Some(first) = rest.first() else {
-        eprint!("{}", runparts::usage(&name));
+        crate::logging::write_plain(log::Level::Error, &runparts::usage(&name));
         return 1;
     };
     if first == "-h" || first == "--help" {
@@ -202,7 +202,10 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
     let mut runner = match runparts::Runner::from_env(&name) {
         Ok(r) => r,
         Err(f) => {
-            eprintln!("{name}: {}", f.describe());
+            crate::logging::write_plain_line(
+                log::Level::Error,
+                &format!("{name}: {}", f.describe()),
+            );
             return 1;
         }
     };
@@ -230,14 +233,14 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
             let what = path
                 .map(|p| format!(" {}", p.display()))
                 .unwrap_or_default();
-            runner.say(&format!(
+            runner.say_error(&format!(
                 "Stopped by a signal: killed{what} and its children"
             ));
             signals.exit_code()
         }
         Err(f @ runparts::Failure::NotADirectory(_)) => usage_failure(&runner, &name, &f),
         Err(f @ runparts::Failure::Unreadable(..)) => {
-            runner.say(&f.describe());
+            runner.say_error(&f.describe());
             f.exit_status()
         }
         Err(f) => f.exit_status(),
@@ -245,9 +248,9 @@ pub fn run_parts_main(args: Vec<OsString>) -> i32 {
 }
 
 fn usage_failure(runner: &runparts::Runner, name: &str, f: &runparts::Failure) -> i32 {
-    runner.say(&f.describe());
+    runner.say_error(&f.describe());
     if let runparts::Failure::NotADirectory(_) = f {
-        eprint!("{}", runparts::usage(name));
+        crate::logging::write_plain(log::Level::Error, &runparts::usage(name));
     }
     f.exit_status()
 }

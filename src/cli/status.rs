@@ -96,7 +96,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
                         open.join(", ")
                     }
                 );
-                eprintln!("heat-agent status: {}", crate::logging::log_text(&msg));
+                crate::logging::write_plain_line(
+                    log::Level::Error,
+                    &format!("heat-agent status: {}", crate::logging::log_text(&msg)),
+                );
                 problems.push(msg);
                 (rows, problems)
             })
@@ -107,7 +110,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let (rows, problems) = match collected {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("heat-agent status: {}", crate::logging::log_text(&e));
+            crate::logging::write_plain_line(
+                log::Level::Error,
+                &format!("heat-agent status: {}", crate::logging::log_text(&e)),
+            );
             if json_out {
                 let mut doc = to_json(&[], std::slice::from_ref(&e));
                 doc["ok"] = json!(false);
@@ -121,10 +127,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let ok = doc["ok"] == json!(true);
     if let Some(id) = id {
         let Some(detail) = Detail::find(&state_dir, rows, id) else {
-            eprintln!(
-                "heat-agent status: no deployment {} in {}",
-                crate::logging::log_text(id),
-                state_dir.display()
+            crate::logging::write_plain_line(
+                log::Level::Error,
+                &format!(
+                    "heat-agent status: no deployment {} in {}",
+                    crate::logging::log_text(id),
+                    state_dir.display()
+                ),
             );
             return 1;
         };

@@ -4,6 +4,7 @@
 //! into Heat's body limit, and `outbox` keeps every signal on disk until it is acknowledged.
 //! The Heat-native and Zaqar transports authenticate with [`crate::http::keystone`].
 
+pub mod completion;
 pub mod courier;
 pub mod outbox;
 pub mod transport;

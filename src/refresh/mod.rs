@@ -60,7 +60,7 @@ pub fn base_dir_from_environment() -> PathBuf {
         Path::new(DEFAULT_BASE_DIR),
     );
     if let Some(w) = warning {
-        eprintln!("WARNING:root:{w}");
+        crate::logging::write_plain_line(log::Level::Warn, &format!("WARNING:root:{w}"));
     }
     base_dir
 }
@@ -308,7 +308,7 @@ pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
             return stopped(&log);
         }
         if let runparts::Failure::NotADirectory(_) | runparts::Failure::Unreadable(..) = failure {
-            runner.say(&failure.describe());
+            runner.say_error(&failure.describe());
         }
         if let (runparts::Failure::TimedOut { .. }, Some(t)) = (&failure, opts.timeout) {
             log.error(&format!(
@@ -329,7 +329,7 @@ pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
             match runner.run(error_dir.as_os_str()) {
                 Err(runparts::Failure::Stopped { .. }) => return stopped(&log),
                 Err(runparts::Failure::NotADirectory(_)) => {
-                    runner.say(&format!(
+                    runner.say_error(&format!(
                         "Scripts directory [{}] must exist and be a directory",
                         error_dir.display()
                     ));

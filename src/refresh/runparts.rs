@@ -320,14 +320,27 @@ impl<'a> Runner<'a> {
         })
     }
 
-    /// `<name> <date> ` in front of each line; no date under journald, which stamps lines.
+    /// `<name> <date> ` in front of each info line; under journald the priority and no date.
     fn line_prefix(&self) -> String {
-        crate::logging::run_parts_prefix(&self.name)
+        crate::logging::run_parts_prefix(&self.name, log::Level::Info)
     }
 
-    /// Write one `<name> <date> <message>` line to stderr.
+    /// Write one `<name> <date> <message>` line to stderr (progress, at info).
     pub fn say(&self, msg: &str) {
-        let line = format!("{}{}\n", self.line_prefix(), crate::logging::log_text(msg));
+        self.say_at(log::Level::Info, msg);
+    }
+
+    /// [`Runner::say`] of a failure (at err under journald and heat-agent's names).
+    pub fn say_error(&self, msg: &str) {
+        self.say_at(log::Level::Error, msg);
+    }
+
+    fn say_at(&self, level: log::Level, msg: &str) {
+        let line = format!(
+            "{}{}\n",
+            crate::logging::run_parts_prefix(&self.name, level),
+            crate::logging::log_text(msg)
+        );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
@@ -391,7 +404,7 @@ impl<'a> Runner<'a> {
                     path,
                     finished: Box::new(finished),
                 };
-                self.say(&failure.describe());
+                self.say_error(&failure.describe());
                 return Err(failure);
             }
             timings.push((name.clone(), started.elapsed()));
@@ -442,7 +455,7 @@ impl<'a> Runner<'a> {
                     path: path.to_path_buf(),
                     error: first.to_string(),
                 };
-                self.say(&failure.describe());
+                self.say_error(&failure.describe());
                 Err(failure)
             }
         }
@@ -543,7 +556,7 @@ impl<'a> Runner<'a> {
                         )
                     },
                 };
-                self.say(&failure.describe());
+                self.say_error(&failure.describe());
                 return Err(failure);
             }
         };

@@ -29,18 +29,6 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
     found
 }
 
-/// True when `tool` is on PATH; otherwise a skip note, even in CI (for tools a test set-up may
-/// leave out, such as rpmbuild on Debian).
-pub fn have_optional_tool(tool: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    if !found {
-        eprintln!("SKIP: {tool} not found (optional; Debian package {package})");
-    }
-    found
-}
-
 /// The reference tools' venv (HEAT_AGENT_TEST_VENV, else tests/.venv), if installed.
 pub fn venv() -> Option<PathBuf> {
     crate::common::reference_venv(&["bin/os-apply-config"])
