@@ -1,12 +1,14 @@
-//! The os-collect-config cache directory (spec os-config-tools §1.5), byte-compatible with the
+//! The os-collect-config cache directory, byte-compatible with the
 //! reference: `<key>.json` (Python JSON, indent=1, no trailing newline, 0600), `.json.orig` (first
 //! value ever seen), `.json.last` (last value the command succeeded with), `os_config_files.json`
 //! (compact JSON list of paths). A cache written by the Python tool is read and continued.
 //!
-//! Fixes over the reference (docs/compatibility.md): every write is atomic and durable; a
-//! truncated `.last` counts as "changed" instead of crashing; key names are made safe file names
-//! (nothing is written outside the cache dir, no two names share a file, no name takes one of
-//! the agent's own files); the backup copy is swapped in atomically.
+//! Fixes over the reference
+//! (docs/compatibility.md, "os-collect-config: cache, command and poll loop"):
+//! every write is atomic and durable; a truncated `.last` counts as "changed" instead of
+//! crashing; key names are made safe file names (nothing is written outside the cache dir, no
+//! two names share a file, no name takes one of the agent's own files); the backup copy is
+//! swapped in atomically.
 
 use crate::fsutil::{self, Owner};
 use crate::pyjson;

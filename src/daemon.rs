@@ -1,4 +1,4 @@
-//! The poll loop (spec os-config-tools §1.3–§1.6, §1.9) as an explicit state machine: one
+//! The os-collect-config poll loop as an explicit state machine: one
 //! [`Step`] enum, one method per step. Everything it does to the world goes through [`World`]
 //! (the real one is [`world::Live`]; the tests drive a scripted one with an injected clock),
 //! so this file holds no file, network or signal code.
@@ -10,7 +10,8 @@
 //!        a one-time run exits here ◄─────┘  RunCommand ─(config changed)─► Reexec
 //! ```
 //!
-//! Differences from the reference, all recorded in docs/compatibility.md:
+//! Differences from the reference, recorded with what is kept in
+//! (docs/compatibility.md, "os-collect-config: cache, command and poll loop"):
 //! - a collector that is configured but unavailable this cycle keeps its last good entries in
 //!   `OS_CONFIG_FILES` (W-C7);
 //! - SIGHUP re-reads the configuration at a safe point (between steps, never inside a cache
@@ -106,7 +107,7 @@ pub trait World {
     fn stopped(&mut self);
 }
 
-/// The sleep schedule: starts at min, doubles up to max (§1.3); jitter ±10 % on each sleep.
+/// The sleep schedule: starts at min, doubles up to max (W-C13); jitter ±10 % on each sleep.
 /// The first sleep of the full interval is a random part of it, so a fleet started in the
 /// same second (a whole rack booting) polls spread over the interval afterwards instead of
 /// in step (docs/compatibility.md).
@@ -303,7 +304,8 @@ impl<'s, W: World> Daemon<'s, W> {
     }
 }
 
-/// The whole os-collect-config main flow (§1.3) from parsed settings.
+/// The whole os-collect-config main flow (the "Main flow" row of the entry cited above) from
+/// parsed settings.
 pub fn run(settings: Settings, launch: Launch) -> Ended {
     if settings.print_cachedir {
         use std::io::Write;

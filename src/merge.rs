@@ -1,5 +1,6 @@
-//! Deployment explosion (spec os-config-tools §1.11): a collector's metadata plus one entry per
-//! `os-apply-config` / `Heat::Ungrouped` deployment, named after the deployment.
+//! Deployment explosion: a collector's metadata plus one entry per `os-apply-config` /
+//! `Heat::Ungrouped` deployment, named after the deployment
+//! (docs/compatibility.md, "os-collect-config: collectors and deployment explosion").
 
 use serde_json::Value;
 

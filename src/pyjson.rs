@@ -1,4 +1,5 @@
-//! JSON the way the Python reference tools read and write it (spec os-config-tools §0).
+//! JSON the way the Python reference tools read and write it
+//! (docs/compatibility.md, "JSON, as Python reads and writes it").
 //!
 //! serde_json is built with `preserve_order` (dict insertion order) and `arbitrary_precision`
 //! (numbers keep their source text, so big integers stay exact). This module adds what Python's
@@ -232,7 +233,7 @@ pub fn float_repr(f: f64) -> String {
     out
 }
 
-/// Python truthiness (spec §0.3).
+/// Python truthiness (docs/compatibility.md, "JSON, as Python reads and writes it").
 pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,

@@ -1,5 +1,6 @@
-//! The os-apply-config front end beyond the reference's own tests: CLI goldens of spec §5.4,
-//! legacy names, environment variables, and the improvements (no rewrite of unchanged files,
+//! The os-apply-config front end beyond the reference's own tests: CLI goldens (`-m a -m b`,
+//! `OS_CONFIG_FILES=`, `--boolean-key` exit 255, `.oac` mode forms;
+//! (docs/compatibility.md, "os-apply-config")), legacy names, environment variables, and the improvements (no rewrite of unchanged files,
 //! `--diff`, `.tera` templates, all-or-nothing writes).
 
 mod common;

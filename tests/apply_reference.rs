@@ -1,4 +1,4 @@
-//! Ports of os-apply-config's `tests/test_apply_config.py` (spec §5.2), run against the real
+//! Ports of os-apply-config's `tests/test_apply_config.py`, run against the real
 //! binary (under its legacy names) and, for the tests of internal functions, the library API.
 //! The unit-level reference tests (collect_config, value types, oac_file, strip_hash,
 //! load_list_from_json, templates_dir) live next to the code in `src/apply/`.
@@ -529,8 +529,9 @@ fn test_control_chown() {
     }
 }
 
-/// Spec §5.4: the heat-config `os-collect-config.conf` template rendered from the metadata of
-/// a real Heat-managed guest equals what the reference rendered there.
+/// The heat-config `os-collect-config.conf` template rendered from the metadata of a real
+/// Heat-managed guest equals what the reference rendered there ("Collector config template" in
+/// (docs/compatibility.md, "Packaging, images, systemd, cloud-init")).
 #[test]
 fn os_collect_config_conf_matches_golden() {
     let dir = fixtures().join("golden");

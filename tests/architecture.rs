@@ -3,6 +3,9 @@
 //! spawned only by process, HTTP agents built only by http, and the environment read only by
 //! config (besides the platform protocols in [`ENV_ALLOWED`]). Reads src/ as text; test modules
 //! (`#[cfg(test)]` to the end of a file) are left out, fixtures may write files.
+//!
+//! Also: code, tests and docs cite only what the repository holds (docs/compatibility.md
+//! entries by heading, weak spots it lists), never sections of a specification kept elsewhere.
 
 use std::path::{Path, PathBuf};
 
@@ -420,4 +423,268 @@ fn the_checker_catches_each_kind_of_violation() {
     let with_tests =
         "fn f() {}\n#[cfg(test)]\nmod tests {\n fn g() { std::fs::write(p, b\"\").unwrap(); }\n}\n";
     assert!(violations("cache.rs", with_tests).is_empty());
+}
+
+/// The files a reader of the repository reads: code, tests, docs, packaging, the element.
+fn repository_texts() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = vec![root.join("README.md"), root.join("Cargo.toml")];
+    for dir in ["src", "tests", "docs", "hooks", "elements", "packaging"] {
+        if root.join(dir).is_dir() {
+            all_files(&root.join(dir), &mut paths);
+        }
+    }
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(p).ok()?;
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            Some((rel, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect()
+}
+
+fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        // hidden entries are not the project's: tests/setup.sh puts the reference tools'
+        // venvs in tests/.venv*, and the repository tracks no hidden file under these dirs
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            all_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The headings of a Markdown text (outside code blocks).
+fn headings(markdown: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.push(line.trim_start_matches('#').trim().to_string());
+        }
+    }
+    out
+}
+
+/// GitHub's anchors for `headings` (lower case, punctuation dropped, spaces as `-`, repeats
+/// numbered).
+fn anchors(headings: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in headings {
+        let base: String = h
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        let repeats = out
+            .iter()
+            .filter(|a| {
+                **a == base
+                    || a.strip_prefix(&format!("{base}-"))
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .count();
+        out.push(if repeats == 0 {
+            base
+        } else {
+            format!("{base}-{repeats}")
+        });
+    }
+    out
+}
+
+/// What is wrong with the references in `text` (file `rel`): a section sign (the numbered
+/// sections of a specification the repository does not hold), a path to notes outside the
+/// repository, a doc's quoted heading (the doc's path, a comma, the heading in double quotes)
+/// that the doc does not have, a link anchor (`compatibility.md#anchor`) that does not exist,
+/// or a weak-spot id (`W-C7`, `W12`) that docs/compatibility.md does not list. `docs` maps a
+/// doc's name (`compatibility.md`) to its text.
+fn reference_problems(rel: &str, text: &str, docs: &[(String, String)]) -> Vec<String> {
+    let section_sign = '\u{a7}';
+    let outside = [
+        concat!("shared", "/spec"),
+        concat!("DESIGN", ".md"),
+        concat!("os-config", "-tools"),
+        concat!("heat-deployments", ".md"),
+    ];
+    let quoted = regex::Regex::new(r#"docs/([A-Za-z0-9_-]+\.md), "([^"]*)("?)"#).unwrap();
+    let split = regex::Regex::new(r"docs/[A-Za-z0-9_-]+\.md,\s*$").unwrap();
+    let linked =
+        regex::Regex::new(r"\]\((?:[A-Za-z0-9_./-]*/)?([A-Za-z0-9_-]+\.md)?#([a-z0-9_-]+)\)")
+            .unwrap();
+    let weak_spot = regex::Regex::new(r"\bW-?[A-Z]?[0-9]+\b").unwrap();
+    let doc = |name: &str| {
+        docs.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+    };
+    let compat = doc("compatibility.md").unwrap_or("");
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = format!("{rel}:{}", n + 1);
+        if line.contains(section_sign) {
+            found.push(format!(
+                "{at}: a section sign; cite a docs/compatibility.md entry: {line}"
+            ));
+        }
+        for o in outside {
+            if line.contains(o) {
+                found.push(format!(
+                    "{at}: names {o}, which the repository does not hold: {line}"
+                ));
+            }
+        }
+        if split.is_match(line) {
+            found.push(format!(
+                "{at}: keep the doc and its quoted heading on one line"
+            ));
+        }
+        for c in quoted.captures_iter(line) {
+            let (name, heading) = (&c[1], &c[2]);
+            if c[3].is_empty() {
+                found.push(format!(
+                    "{at}: keep the quoted heading of docs/{name} on one line"
+                ));
+            } else if !doc(name).is_some_and(|t| headings(t).iter().any(|h| h == heading)) {
+                found.push(format!("{at}: docs/{name} has no heading \"{heading}\""));
+            }
+        }
+        if rel.ends_with(".md") {
+            for c in linked.captures_iter(line) {
+                let name = c.get(1).map_or_else(
+                    || rel.rsplit('/').next().unwrap_or(rel).to_string(),
+                    |m| m.as_str().to_string(),
+                );
+                let Some(target) = doc(&name) else { continue };
+                if !anchors(&headings(target)).iter().any(|a| a == &c[2]) {
+                    found.push(format!(
+                        "{at}: {name} has no heading with the anchor #{}",
+                        &c[2]
+                    ));
+                }
+            }
+        }
+        if !rel.ends_with("compatibility.md")
+            && (rel.starts_with("src/") || rel.starts_with("tests/") || rel.starts_with("docs/"))
+        {
+            for m in weak_spot.find_iter(line) {
+                let id = m.as_str();
+                let listed = regex::Regex::new(&format!(r"\b{id}\b")).unwrap();
+                if !listed.is_match(compat) {
+                    found.push(format!(
+                        "{at}: weak spot {id} is not listed in docs/compatibility.md"
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// docs/ by file name.
+fn docs_by_name(texts: &[(String, String)]) -> Vec<(String, String)> {
+    texts
+        .iter()
+        .filter_map(|(rel, t)| {
+            let name = rel.strip_prefix("docs/")?;
+            (!name.contains('/')).then(|| (name.to_string(), t.clone()))
+        })
+        .collect()
+}
+
+/// Code and docs cite only what the repository holds: docs/compatibility.md entries by their
+/// heading, never numbered sections of a specification kept elsewhere.
+#[test]
+fn references_point_to_entries_the_repository_has() {
+    let texts = repository_texts();
+    let docs = docs_by_name(&texts);
+    assert!(docs.iter().any(|(n, _)| n == "compatibility.md"));
+    let found: Vec<String> = texts
+        .iter()
+        .flat_map(|(rel, text)| reference_problems(rel, text, &docs))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "{} bad references:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_reference_checker_catches_each_kind_of_problem() {
+    let compat = "# Compat\n\n## os-apply-config\n\n### Quirks and weak spots: decisions\n\n\
+                  ### Quirks and weak spots: decisions\n\n```\n# not a heading\n```\n\
+                  - W-C7 and W12 are listed.\n";
+    let docs = vec![("compatibility.md".to_string(), compat.to_string())];
+    let problems = |rel: &str, text: &str| reference_problems(rel, text, &docs).len();
+    let good = [
+        "//! (docs/compatibility.md, \"os-apply-config\")",
+        "/// W-C7 and W12 (docs/compatibility.md, \"Quirks and weak spots: decisions\")",
+    ];
+    for line in good {
+        assert_eq!(problems("src/x.rs", line), 0, "{line}");
+    }
+    assert_eq!(
+        problems("docs/a.md", "[x](compatibility.md#os-apply-config)"),
+        0
+    );
+    assert_eq!(
+        problems("README.md", "[x](docs/compatibility.md#os-apply-config)"),
+        0
+    );
+    assert_eq!(
+        problems("docs/a.md", "[x](https://example.org/page#frag)"),
+        0
+    );
+    assert_eq!(
+        problems(
+            "docs/compatibility.md",
+            "[x](#quirks-and-weak-spots-decisions-1)"
+        ),
+        0
+    );
+    let bad = [
+        ("src/x.rs", "//! The poll loop (\u{a7}1.3)"),
+        (
+            "src/x.rs",
+            concat!("// see ../shared", "/spec", "/ for the details"),
+        ),
+        ("docs/x.md", concat!("see DESIGN", ".md")),
+        ("docs/x.md", concat!("as the spec os-config", "-tools says")),
+        (
+            "src/x.rs",
+            "//! (docs/compatibility.md, \"os-apply-config: templates\")",
+        ),
+        ("src/x.rs", "//! (docs/compatibility.md, \"not a heading\")"),
+        ("src/x.rs", "//! (docs/compatibility.md, \"os-apply-config"),
+        ("src/x.rs", "/// (docs/nothere.md, \"os-apply-config\")"),
+        ("src/x.rs", "//! Rendering (docs/compatibility.md,"),
+        (
+            "docs/a.md",
+            "[x](compatibility.md#os-apply-config-templates)",
+        ),
+        (
+            "docs/a.md",
+            "[x](compatibility.md#quirks-and-weak-spots-decisions-2)",
+        ),
+        ("tests/x.rs", concat!("// W-C", "99: an id nobody defined")),
+        ("src/x.rs", concat!("// W", "99: an id nobody defined")),
+    ];
+    for (rel, line) in bad {
+        assert_eq!(problems(rel, line), 1, "{rel}: {line}");
+    }
 }

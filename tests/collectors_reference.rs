@@ -32,7 +32,7 @@ fn run_reference_full(bin: &PathBuf, args: &[String]) -> (String, String) {
         .arg(cache.path())
         .args(args)
         .env("no_proxy", "*")
-        // the reference crashes restoring a C.UTF-8 locale (spec §1.12.6)
+        // the reference crashes restoring a C.UTF-8 locale (W-C17)
         .env("LC_ALL", "C")
         .env_remove("http_proxy")
         .env_remove("https_proxy")

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 const LAST_MODIFIED: &str = "Mon, 23 Nov 2026 03:00:00 GMT";
 /// The server's clock when it answers (Swift sends `Date` on every response): later than both
-/// Last-Modified values, so they are strong validators (RFC 7232 §2.2.2).
+/// Last-Modified values, so they are strong validators (RFC 7232 section 2.2.2).
 const DATE: &str = "Wed, 25 Nov 2026 00:00:00 GMT";
 
 struct Swift {

@@ -1,5 +1,6 @@
 //! The os-collect-config configuration API: command line + environment + legacy INI + native
-//! TOML → Settings (spec os-config-tools §1.1–§1.3, heat-deployments §1.7).
+//! TOML → Settings (docs/configuration.md, and where it differs from the reference
+//! (docs/compatibility.md, "Configuration and the os-collect-config command line")).
 
 use heat_agent::config::{
     config_hash, load_native, parse_collect_args, ConfigError, Invocation, Settings,

@@ -358,8 +358,7 @@ fn nothing_points_to_files_outside_the_repository() {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            // `§` references into the compatibility contract are a separate, later clean-up
-            if line.contains('§') || file.ends_with("packaging/rpm/heat-agent.spec") {
+            if file.ends_with("packaging/rpm/heat-agent.spec") {
                 continue;
             }
             if outside.iter().any(|o| line.contains(o)) {

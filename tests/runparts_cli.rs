@@ -1,5 +1,6 @@
 //! dib-run-parts, run as the real binary under its legacy name. Ports dib-utils'
-//! tools/tests/tc01..tc03 and the ordering vector of spec §5.4, plus selection, failures,
+//! tools/tests/tc01..tc03 and the ordering vector of
+//! (docs/compatibility.md, "os-refresh-config and dib-run-parts"), plus selection, failures,
 //! environment.d, paths with spaces and temp-dir hygiene.
 
 mod common;
@@ -79,7 +80,7 @@ fn date_prefix_is_stripped_on_any_day_and_zone() {
     );
 }
 
-/// Build the ordering-vector directory of spec §5.4 (scripts echo their own name).
+/// Build the ordering-vector directory (scripts echo their own name).
 fn ordering_tree(dir: &Path) {
     for n in ["10-b", "a-z", "9-a", "-5y", "010-c", "_x", "10-a", "2.sh"] {
         exe(&dir.join(n), "#!/bin/sh\necho \"$(basename \"$0\")\"\n");

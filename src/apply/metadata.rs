@@ -1,4 +1,5 @@
-//! Reading and merging the metadata files (spec §3.4) and dotted-key lookups (§3.5).
+//! Reading and merging the metadata files and dotted-key lookups
+//! (docs/compatibility.md, "Command line and metadata selection").
 
 use crate::pyjson;
 use serde_json::{Map, Value};

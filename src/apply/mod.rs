@@ -1,4 +1,5 @@
-//! os-apply-config: render templates into files, look up keys (spec os-config-tools §3).
+//! os-apply-config: render templates into files, look up keys
+//! (docs/compatibility.md, "os-apply-config").
 //!
 //! `heat-agent apply` and the legacy names `os-apply-config` / `os-config-applier` share one
 //! front end and its flags (`cli::apply`). Beyond the reference: unchanged files are not rewritten, writes are
@@ -101,7 +102,8 @@ impl Log {
     }
 }
 
-/// The default template root (§3.2) and the deprecation warning to print, if any.
+/// The default template root and the deprecation warning to print, if any
+/// (docs/compatibility.md, "Command line and metadata selection").
 pub fn templates_dir(
     env_value: Option<String>,
     is_dir: impl Fn(&str) -> bool,
@@ -162,7 +164,7 @@ impl Environment {
     }
 }
 
-/// Which metadata files to read (§3.4 steps 1-3).
+/// Which metadata files to read (docs/compatibility.md, "Command line and metadata selection").
 pub fn choose_metadata(
     opts: &Options,
     env: &Environment,
@@ -257,7 +259,7 @@ fn load(files: &[String], fallback: &[String]) -> Result<Value, String> {
     metadata::collect_config(files, fallback).map(Value::Object)
 }
 
-/// `--key`: print the value (§3.5).
+/// `--key`: print the value.
 pub fn print_key(
     files: &[String],
     fallback: &[String],
@@ -302,7 +304,7 @@ pub fn boolean_value(
     })
 }
 
-/// Render everything, then (unless validating) write or diff (§3.5 install).
+/// Render everything, then (unless validating) write or diff.
 pub fn install(
     opts: &Options,
     files: &[String],

@@ -1,5 +1,5 @@
-//! `.oac` control files (spec §3.8): YAML 1.1 as PyYAML's `safe_load` reads it, and the
-//! `allow_empty`, `mode`, `owner`, `group` keys.
+//! `.oac` control files: YAML 1.1 as PyYAML's `safe_load` reads it, and the `allow_empty`,
+//! `mode`, `owner`, `group` keys (docs/compatibility.md, "Control files (`.oac`)").
 //!
 //! yaml-rust2 resolves scalars by YAML 1.2 rules (`0755` would be decimal 755), so only its
 //! event parser is used: we take each scalar's text and style and resolve plain scalars with

@@ -1,5 +1,5 @@
-//! The template tree: discovery (§3.7), rendering everything in memory (§3.8) and writing the
-//! outputs (§3.9).
+//! The template tree: discovery, rendering everything in memory and writing the outputs
+//! (docs/compatibility.md, "Tree walk (W-A10)", "Executable templates (W-A8)" and "Writing").
 
 use super::oac::{self, Control, UserDb};
 use super::Log;

@@ -1,4 +1,4 @@
-//! `--type` validation for `--key` (spec §3.6).
+//! `--type` validation for `--key` (W-A6 in docs/compatibility.md).
 //!
 //! Python's `re.match` anchors at the start only and its `$` also matches before one final
 //! `\n`; each pattern is therefore compiled as `^(?:inner)\n?\z`. The `(?#...)` comments of

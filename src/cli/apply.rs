@@ -8,7 +8,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::ffi::OsString;
 use std::path::Path;
 
-/// The flags (spec §3.1) plus `--diff`.
+/// The reference's flags plus `--diff`.
 pub fn command() -> Command {
     Command::new("os-apply-config")
         .about(

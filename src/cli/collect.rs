@@ -97,7 +97,7 @@ fn level_for(s: &Settings, mode: Mode) -> LevelFilter {
         return l;
     }
     match mode {
-        // the reference effectively shows warnings and errors only (§1.10)
+        // the reference effectively shows warnings and errors only (W-C15)
         Mode::Legacy | Mode::Collect => LevelFilter::Warn,
         Mode::Run => LevelFilter::Info,
     }

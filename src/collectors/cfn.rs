@@ -1,4 +1,4 @@
-//! `cfn` (spec os-config-tools §1.12.3): signed (AWS signature v2) `DescribeStackResource`
+//! `cfn`: signed (AWS signature v2) `DescribeStackResource`
 //! calls against heat-api-cfn, one per `[cfn] path` entry, shallow-merged.
 
 use super::{setting, CollectError, Context, Entries};

@@ -1,4 +1,4 @@
-//! The OpenStack config drive as an ec2 fallback (spec os-config-tools §1.12.2 step 2):
+//! The OpenStack config drive as an ec2 fallback:
 //! `blkid -o export`, first `config-2` vfat/iso9660 device, reuse its mount or mount it
 //! read-only on a fresh temp dir, read `ec2/latest/meta-data.json`, unmount lazily.
 //!

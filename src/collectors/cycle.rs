@@ -1,8 +1,9 @@
-//! One collection cycle (spec os-config-tools §1.4, §1.5): every configured collector polled in
+//! One collection cycle: every configured collector polled in
 //! order, and what they gave stored through the cache in one batch, bookkeeping included.
 //!
 //! A collector that is configured but unavailable this cycle keeps its last good entries in
-//! `OS_CONFIG_FILES` (W-C7, recorded in docs/compatibility.md).
+//! `OS_CONFIG_FILES` (W-C7). See (docs/compatibility.md, "Contract with the caller") and
+//! (docs/compatibility.md, "os-collect-config: cache, command and poll loop").
 
 use super::{CollectError, Entries, Polled, State};
 use crate::cache::{Cache, SourceKeys};
@@ -95,7 +96,8 @@ impl Memo {
     }
 }
 
-/// Run one collector and log the outcome the way the reference does (§1.4).
+/// Run one collector and log the outcome the way the reference does
+/// (docs/compatibility.md, "Contract with the caller").
 fn run_collector(
     name: &str,
     settings: &Settings,
@@ -170,7 +172,7 @@ impl Cycles {
         self.memo = None;
     }
 
-    /// Collect, store each entry, work out what changed (§1.4, §1.5). `write_lock` is held
+    /// Collect, store each entry, work out what changed. `write_lock` is held
     /// while files are written, so a stop never cuts a write in half.
     pub fn collect_store(
         &mut self,

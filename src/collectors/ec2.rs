@@ -1,4 +1,4 @@
-//! `ec2` (spec os-config-tools §1.12.2): the cached `ec2.json` first, then the config drive,
+//! `ec2`: the cached `ec2.json` first, then the config drive,
 //! then a walk of the EC2 metadata tree over HTTP. Leaf values are kept as text.
 
 use super::config_drive;

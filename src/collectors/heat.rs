@@ -1,4 +1,4 @@
-//! `heat` (spec os-config-tools §1.12.4): Keystone v3 token, orchestration endpoint from the
+//! `heat`: Keystone v3 token, orchestration endpoint from the
 //! catalog, `GET .../stacks/<stack_id>/resources/<resource>/metadata`, deployments exploded.
 
 use super::{setting, CollectError, Context, Entries, Outcome};

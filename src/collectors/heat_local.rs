@@ -1,4 +1,4 @@
-//! `heat_local` (spec os-config-tools §1.12.1): JSON files written by cloud-init / heat-cfntools,
+//! `heat_local`: JSON files written by cloud-init / heat-cfntools,
 //! shallow-merged in path order.
 
 use super::{CollectError, Entries};

@@ -1,4 +1,4 @@
-//! `local` (spec os-config-tools §1.12.6): every JSON file of the configured directories, one
+//! `local`: every JSON file of the configured directories, one
 //! entry per file named after it, sorted by name bytes. Directories owned by another user or
 //! world writable, and world-writable files, make the whole source unavailable.
 

@@ -1,5 +1,7 @@
 //! Metadata sources. Each collector returns an ordered list of `(output key, JSON value)`
-//! pairs (spec os-config-tools §1.4), or says it is not configured / not available.
+//! pairs, or says it is not configured / not available. What each collector keeps of the
+//! reference and what it fixes:
+//! (docs/compatibility.md, "os-collect-config: collectors and deployment explosion").
 //!
 //! Logging contract with the caller: collectors log their own non-fatal warnings (and the
 //! warnings the reference prints before giving up, e.g. zaqar's missing settings); the

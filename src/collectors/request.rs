@@ -1,4 +1,4 @@
-//! `request` (spec os-config-tools §1.12.5): the whole metadata as one JSON document at a URL
+//! `request`: the whole metadata as one JSON document at a URL
 //! (Heat's Swift temp URL). Deviation on purpose: one conditional `GET` (`If-None-Match` /
 //! `If-Modified-Since` from the previous answer) instead of the reference's `HEAD` + `GET`;
 //! a `304 Not Modified` serves the document parsed last time.
@@ -227,7 +227,7 @@ fn entries_of(doc: Option<serde_json::Value>, settings: &Settings) -> Entries {
 }
 
 /// A `Last-Modified` is only safe for `If-Modified-Since` when the server's `Date` is at least
-/// one second later (RFC 7232 §2.2.2): with one-second resolution, a document changed again
+/// one second later (RFC 7232 section 2.2.2): with one-second resolution, a document changed again
 /// within the same second it was fetched would otherwise look unchanged forever.
 pub fn usable_last_modified(last_modified: Option<&str>, date: Option<&str>) -> Option<String> {
     let lm = last_modified?;

@@ -1,4 +1,4 @@
-//! `zaqar` (spec os-config-tools §1.12.7): Heat posts the whole metadata as a message to a
+//! `zaqar`: Heat posts the whole metadata as a message to a
 //! Zaqar queue; we pop one message per poll (`DELETE .../messages?pop=1`), or, with
 //! `use_websockets`, subscribe over a websocket and wait (with a timeout) for a message.
 

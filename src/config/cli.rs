@@ -1,5 +1,6 @@
 //! os-collect-config's command line, parsed the way oslo.config's argparse parser does
-//! (spec §1.1 "CLI syntax"): `--<group>-<opt>` with the group name kept literally, `--no…`
+//! (docs/compatibility.md, "Configuration and the os-collect-config command line"):
+//! `--<group>-<opt>` with the group name kept literally, `--no…`
 //! inverse flags, unique-prefix abbreviations (`--polling` = `--polling-interval`), `--x=v`,
 //! short clusters (`-dc cmd`, `-i5`), one run of positional collectors, and argparse's
 //! error texts (`unrecognized arguments: …`, `ambiguous option: …`, exit 2).

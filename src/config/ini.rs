@@ -1,4 +1,4 @@
-//! The oslo.config INI grammar (`oslo_config/iniparser.py` + `cfg.ConfigParser`), spec §1.1:
+//! The oslo.config INI grammar (`oslo_config/iniparser.py` + `cfg.ConfigParser`):
 //! right-stripped lines, `#`/`;` comments, `[section]`, `key = value` or `key: value` split at
 //! whichever comes first, one pair of matching quotes stripped, indented continuation lines
 //! joined with `\n`, a blank line ends a value, an inline `#` is part of the value.

@@ -1,4 +1,4 @@
-//! oslo.config's `$` interpolation (spec §1.1, Quirk W-C16): Python `string.Template`
+//! oslo.config's `$` interpolation (W-C16 in docs/compatibility.md): Python `string.Template`
 //! `safe_substitute` with identifiers `[_a-z][._a-z0-9]*` (ASCII, case-insensitive), after
 //! `\$` has been rewritten to `$$`. `$$` is a literal `$`; `$name`/`${name}` is replaced by the
 //! lookup; a `$` not followed by an identifier stays as it is.

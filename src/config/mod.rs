@@ -3,7 +3,7 @@
 //! (`/etc/os-collect-config.conf` + `.conf.d`), the native TOML files
 //! (`/etc/heat-agent/config.toml` + `config.d/*.toml`), and the defaults below.
 //!
-//! Field names follow the reference's option dest names (spec os-config-tools §1.2) so that
+//! Field names follow the reference's option dest names (docs/configuration.md, "Options") so that
 //! INI keys, TOML keys and `OS_GROUP__OPT` variables map onto them one to one.
 
 use std::ffi::OsString;
@@ -34,7 +34,8 @@ pub struct Settings {
     pub print_only: bool,
     pub deployment_key: Vec<String>,
     pub splay: f64,
-    /// Config files actually read (their MD5 decides re-exec after a command run, §1.9).
+    /// Config files actually read: their MD5 decides re-exec after a command run
+    /// (docs/compatibility.md, "os-collect-config: cache, command and poll loop").
     pub config_files: Vec<PathBuf>,
     /// Config dirs read (native extension: their files are hashed too).
     pub config_dirs: Vec<PathBuf>,
@@ -455,7 +456,8 @@ fn build(
     Ok(settings)
 }
 
-/// §1.3 steps 4–5 and secret registration.
+/// The reference's checks before polling (unknown collectors are an error, W-C20; `force`
+/// implies `one_time`) and secret registration.
 fn finish(s: &mut Settings) -> Result<(), ConfigError> {
     if !s.print_cachedir {
         let mut unknown: Vec<String> = Vec::new();
@@ -493,7 +495,7 @@ fn register_secrets(s: &Settings) {
     }
 }
 
-/// MD5 (hex) of the concatenated contents of the config files actually used (§1.3 step 7;
+/// MD5 (hex) of the concatenated contents of the config files actually used (as the reference;
 /// missing or unreadable files are skipped), then — a heat-agent extension (W-C24) — the
 /// `*.conf` files of the config dirs in name order, then the native `config.toml` and
 /// `config.d/*.toml`. With no config dir and no native files this equals the reference's hash.

@@ -1,6 +1,7 @@
-//! The option table: every option of os-collect-config (spec os-config-tools §1.2, the oslo.log
-//! options it registers) and the native-only options, with their types and spellings. The INI
-//! reader, the environment, the TOML reader, the command line and `--help` all read this table.
+//! The option table: every option of os-collect-config (the oslo.log options it registers
+//! included; docs/configuration.md, "Options") and the native-only options, with their types
+//! and spellings. The INI reader, the environment, the TOML reader, the command line and
+//! `--help` all read this table.
 
 /// How a value is typed (oslo.config types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

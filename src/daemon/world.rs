@@ -215,8 +215,9 @@ pub fn os_config_files(paths: &[PathBuf]) -> OsString {
     s
 }
 
-/// Run the command through `/bin/sh -c` with `OS_CONFIG_FILES` (§1.6). Returns the exit status
-/// (128+N when killed by signal N; the reference reports 256-N, see compatibility.md).
+/// Run the command through `/bin/sh -c` with `OS_CONFIG_FILES`. Returns the exit status
+/// (128+N when killed by signal N; the reference reports 256-N, W-C22). Both are in
+/// (docs/compatibility.md, "os-collect-config: cache, command and poll loop").
 pub fn run_command(command: &str, paths: &[PathBuf], stop: &Arc<AtomicBool>) -> i32 {
     let files = os_config_files(paths);
     log::info!(

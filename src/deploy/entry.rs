@@ -1,5 +1,6 @@
 //! One deployment entry: validation, String-input sanitising, component resolution, hook name,
-//! and turning a hook's result into signal data (spec heat-deployments §2.3, §2.4, §2.6).
+//! and turning a hook's result into signal data
+//! (docs/compatibility.md, "What stays exactly as the reference").
 //! Pure logic: no files, no processes.
 
 use crate::hooks::contract::{decode_tail, valid_id};
@@ -187,7 +188,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Signal data from an external hook's result (§2.6): valid JSON object on stdout wins
+/// Signal data from an external hook's result: valid JSON object on stdout wins
 /// whatever the exit code; otherwise stdout/stderr/status; `{}` for rc 0 with empty stdout.
 /// Deviation: JSON that is not an object (a list, a string) is treated like non-JSON, since
 /// Heat cannot use it.
@@ -224,8 +225,9 @@ pub fn failure_signal(stdout: String, stderr: String, code: i64) -> Value {
     json!({"deploy_stdout": stdout, "deploy_stderr": stderr, "deploy_status_code": code})
 }
 
-/// How Heat will judge the signal (spec §3.5): failed iff `deploy_status_code` is truthy and
-/// its `str()` is not `"0"`, or a declared `error_output` is present.
+/// How Heat will judge the signal: failed iff `deploy_status_code` is truthy and its `str()`
+/// is not `"0"`, or a declared `error_output` is present
+/// (docs/compatibility.md, "Journal semantics (exact)").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub failed: bool,

@@ -1,4 +1,5 @@
-//! The deployment runner (55-heat-config replacement; spec heat-deployments §2).
+//! The deployment runner, replacing 55-heat-config
+//! (docs/compatibility.md, "The deployment runner (55-heat-config) and the hooks").
 //!
 //! For each entry of the deployments list, in order: sanitise, resolve `component`, skip when
 //! `<deployed>/<id>.json` exists (the reference's marker, so deployments already run by the
@@ -110,8 +111,8 @@ fn load_list(path: &Path) -> Result<Vec<Value>, String> {
     }
 }
 
-/// Steps 1-3 of §2.2: the config file must exist (else exit 1), is made 0600, and the deployed
-/// dir exists (moved once from the legacy tmpfs location).
+/// The reference's start-up: the config file must exist (else exit 1), is made 0600, and the
+/// deployed dir exists (moved once from the legacy tmpfs location).
 fn prepare_files(paths: &Paths) -> Result<(), String> {
     let meta = match std::fs::symlink_metadata(&paths.conf_file) {
         Ok(m) => m,
@@ -331,9 +332,10 @@ fn wrapper_builtin(path: &Path) -> Option<String> {
     crate::hooks::contract::wrapper_builtin(std::str::from_utf8(&buf).ok()?)
 }
 
-/// §2.4 lookup: `<dir>/<name>` in the hook dirs wins (site override or an existing Python
-/// hook); a file that is our own wrapper or a link to this binary runs the built-in in-process;
-/// with no file, a built-in of that name.
+/// Hook lookup (docs/compatibility.md, "Hook lookup and precedence (decision)"): `<dir>/<name>`
+/// in the hook dirs wins (site override or an existing Python hook); a file that is our own
+/// wrapper or a link to this binary runs the built-in in-process; with no file, a built-in of
+/// that name.
 pub fn find_hook(hook_dirs: &[PathBuf], group: &str) -> Option<Hook> {
     let name = entry::hook_name(group)?;
     for dir in hook_dirs {

@@ -1,4 +1,4 @@
-//! The `ansible` hook (spec §4.3): variables file + playbook file, then
+//! The `ansible` hook: variables file + playbook file, then
 //! `<cmd> -i <inventory> [--module-path M] [--skip-tags S] [--tags T] <playbook>
 //! --extra-vars @<variables>` (the reference's exact order).
 

@@ -1,5 +1,5 @@
 //! The small hooks: `json-file` (write JSON files), `hiera` (hiera.yaml + data files) and
-//! `apply-config` (run os-apply-config over all metadata). Spec §4.5.
+//! `apply-config` (run os-apply-config over all metadata).
 
 use super::{Context, HookError, HookResult, Outcome, ToolRun};
 use crate::fsutil::{self, Owner};

@@ -1,8 +1,9 @@
-//! Built-in hooks (spec heat-deployments §4): script, ansible, puppet, salt, chef, json-file,
+//! Built-in hooks: script, ansible, puppet, salt, chef, json-file,
 //! hiera, apply-config. Same working/outputs dirs, environment overrides, file names and argv as
 //! the reference hooks; the runner calls them in-process, `heat-agent hook NAME` runs the same
 //! code for external use (deployment JSON on stdin, result JSON on stdout; its front end is
-//! `cli::hook`).
+//! `cli::hook`). What each keeps of the reference hook and what it fixes:
+//! (docs/compatibility.md, "The deployment runner (55-heat-config) and the hooks").
 
 mod ansible;
 mod chef;

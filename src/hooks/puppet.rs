@@ -1,4 +1,4 @@
-//! The `puppet` hook (spec §4.4): inputs as `FACTER_*` (and optionally a hiera data file), the
+//! The `puppet` hook: inputs as `FACTER_*` (and optionally a hiera data file), the
 //! manifest in `<working>/<id>.pp`, then `<cmd> apply --color false --detailed-exitcodes
 //! --logdest console [--modulepath M] [--tags T] [--debug --logdest ...] [--verbose --logdest
 //! ...] <manifest>`; exit codes 0 and 2 mean success.

@@ -1,4 +1,4 @@
-//! The `script` hook (spec §4.2): the config is written to `<working>/<id>` (0700) and executed
+//! The `script` hook: the config is written to `<working>/<id>` (0700) and executed
 //! with every input as an environment variable plus `heat_outputs_path`.
 
 use super::{Context, HookResult, Outcome, ToolRun};

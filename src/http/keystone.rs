@@ -1,8 +1,10 @@
 //! Keystone v3 password authentication, the one client for the `heat` and `zaqar` collectors
-//! (spec os-config-tools §1.12.4 steps 2–4, §1.12.8) and the Heat-native and Zaqar signal
-//! transports (spec heat-deployments §3.3): version discovery (collectors only),
+//! and the Heat-native and Zaqar signal transports: version discovery (collectors only),
 //! `POST /auth/tokens`, catalog lookup, and a token cache reused until shortly before
-//! `expires_at` (the collectors' cache is theirs; notify keeps its own for retries).
+//! `expires_at` (the collectors' cache is theirs; notify keeps its own for retries). The
+//! requests, as the reference sends them, and the token cache (W-C19) are in
+//! (docs/compatibility.md, "os-collect-config: collectors and deployment explosion") and
+//! (docs/compatibility.md, "Requests (exact)").
 
 use super::response::{header, parse_json, read_body, status_error, transport_error};
 use serde_json::{json, Value};

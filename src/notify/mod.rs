@@ -1,4 +1,5 @@
-//! Deployment signals to Heat (heat-config-notify replacement; spec heat-deployments §3).
+//! Deployment signals to Heat, replacing heat-config-notify
+//! (docs/compatibility.md, "Signals (heat-config-notify), the outbox and status").
 //!
 //! `transport` chooses where a signal goes and speaks each protocol, `trim` fits the payload
 //! into Heat's body limit, and `outbox` keeps every signal on disk until it is acknowledged.

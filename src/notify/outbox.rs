@@ -361,7 +361,7 @@ impl Outbox {
     }
 
     /// Persist the signal for deployment `id` BEFORE any delivery attempt (atomic, fsync, 0600).
-    /// `entry` = the sanitised deployment entry (its inputs choose the transport, §3.2),
+    /// `entry` = the sanitised deployment entry (its inputs choose the transport),
     /// `signal` = signal data. A record already there for `id` is replaced.
     pub fn enqueue(&self, id: &str, entry: &Value, signal: &Value) -> io::Result<()> {
         let rec = new_record(id, entry, signal, now());

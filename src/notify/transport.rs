@@ -1,5 +1,5 @@
-//! Which transports a deployment signals through (spec heat-deployments §3.2) and the exact
-//! requests for each (§3.3).
+//! Which transports a deployment signals through and the exact requests for each
+//! (docs/compatibility.md, "Requests (exact)").
 //!
 //! The choice follows the inputs present, never `deploy_signal_transport`:
 //! `deploy_signal_id` → HTTP (PUT when `deploy_signal_verb` is exactly `PUT`, else POST);
@@ -154,7 +154,7 @@ pub fn uuid4() -> String {
     crate::collectors::zaqar::client_id_dashed()
 }
 
-/// The transports for a deployment entry (§3.2). An error means the inputs select a transport
+/// The transports for a deployment entry. An error means the inputs select a transport
 /// but cannot be used (the reference would crash with a KeyError): a permanent failure.
 pub fn targets(entry: &Value) -> Result<Vec<Target>, String> {
     let iv = input_map(entry)?;

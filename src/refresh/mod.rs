@@ -1,11 +1,12 @@
-//! os-refresh-config (spec os-config-tools §2): run the phase directories
+//! os-refresh-config: run the phase directories
 //! `pre-configure.d`, `configure.d`, `post-configure.d`, `migration.d` of the base directory in
 //! order with the built-in run-parts, under a non-blocking lock, with an optional overall timeout
 //! that kills the running script's whole process tree, `error.d` on failure, and SIGTERM/SIGINT
 //! stopping the running scripts instead of orphaning them.
 //!
 //! `dib-run-parts` (the legacy command scripts still call) is [`runparts`]; the front ends of
-//! both are `cli::refresh`. Quirk decisions: docs/compatibility.md.
+//! both are `cli::refresh`. What is kept and the quirk decisions:
+//! (docs/compatibility.md, "os-refresh-config and dib-run-parts").
 
 pub mod runparts;
 
@@ -29,9 +30,9 @@ pub const DEFAULT_LOCKFILE: &str = "/var/run/os-refresh-config.lock";
 /// Time a timed-out script gets between SIGTERM and SIGKILL.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 
-/// The base directory (spec §2.2), with the deprecation warning to print, if any. `env_value`
-/// is `OS_REFRESH_CONFIG_BASE_DIR` (used as it is when set, even empty); `old` and `new` are
-/// [`OLD_BASE_DIR`] and [`DEFAULT_BASE_DIR`] outside tests.
+/// The base directory, chosen as the reference does, with the deprecation warning to print, if
+/// any. `env_value` is `OS_REFRESH_CONFIG_BASE_DIR` (used as it is when set, even empty);
+/// `old` and `new` are [`OLD_BASE_DIR`] and [`DEFAULT_BASE_DIR`] outside tests.
 pub fn default_base_dir(
     env_value: Option<OsString>,
     old: &Path,
@@ -141,7 +142,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults with the base directory resolved the way the command does (spec §2.2),
+    /// Defaults with the base directory resolved the way the command does,
     /// printing the deprecation warning when the old directory is used.
     pub fn from_environment() -> Options {
         Options::new(base_dir_from_environment())
@@ -261,7 +262,7 @@ fn take_lock(path: &Path, log: &Log) -> Result<HeldLock, Outcome> {
     }
 }
 
-/// Run the phases (spec §2.3). `stop` is raised by signal handlers (or a daemon shutting down).
+/// Run the phases. `stop` is raised by signal handlers (or a daemon shutting down).
 pub fn refresh(opts: &Options, stop: Option<&Arc<AtomicBool>>) -> Outcome {
     let log = opts.log;
     let _lock = match take_lock(&opts.lockfile, &log) {

@@ -1,8 +1,9 @@
-//! dib-run-parts, built in (spec os-config-tools §2.4): select the executables of one
+//! dib-run-parts, built in: select the executables of one
 //! directory, order them like `LANG=C sort -n`, source `../environment.d` once in a real shell,
 //! run each script with inherited stdio, stop at the first failure, print the timing summary.
 //!
-//! Deliberate differences from the bash script (docs/compatibility.md): no `set -x` trace of
+//! Deliberate differences from the bash script (listed with what is kept in
+//! (docs/compatibility.md, "os-refresh-config and dib-run-parts")): no `set -x` trace of
 //! environment files (it leaked secrets), paths are never word-split or globbed, no temporary
 //! profile directory exists to leak, and a failing script is named on stderr.
 
@@ -673,7 +674,7 @@ mod tests {
 
     #[test]
     fn sort_n_reference_vector() {
-        // spec §5.4, verified with the reference.
+        // the ordering vector of docs/compatibility.md, verified with the reference.
         let expected = [
             "-5y", "_x", "a-z", "9-a", "010-c", "10-a", "10-b", "30-link",
         ];

@@ -1,4 +1,5 @@
-//! Mustache exactly as os-apply-config configures pystache 0.6 (spec os-config-tools §3.8):
+//! Mustache exactly as os-apply-config configures pystache 0.6
+//! (docs/compatibility.md, "Rendering (mustache)"):
 //! no HTML escaping, missing names render empty, non-string values as Python compact JSON,
 //! Python truthiness for sections, only maps hold names on the context stack, partials from the
 //! current directory as `<name>.mustache`.
