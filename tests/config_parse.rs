@@ -1,6 +1,7 @@
 //! The os-collect-config configuration API: command line + environment + legacy INI + native
 //! TOML → Settings (spec os-config-tools §1.1–§1.3, heat-deployments §1.7).
 
+use heat_agent::collectors::NAMES;
 use heat_agent::config::{
     config_hash, load_native, parse_collect_args, ConfigError, Invocation, Settings,
 };
@@ -47,7 +48,7 @@ impl Root {
         let mut argv: Vec<OsString> = vec!["os-collect-config".into()];
         argv.extend(args.iter().map(OsString::from));
         let vars = self.vars.clone();
-        parse_collect_args(&argv, &move |k| vars.get(k).cloned())
+        parse_collect_args(&argv, &move |k| vars.get(k).cloned(), NAMES)
     }
     fn run(&self, args: &[&str]) -> Settings {
         match self.parse(args) {
@@ -215,6 +216,12 @@ fn test_main_print_cachedir_needs_no_validation() {
 
 // ---- validation ----
 
+/// The valid collectors as the reference's message spells a list: `['heat_local', 'ec2']`.
+fn py_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 #[test]
 fn unknown_collectors_exact_message_exit_1() {
     let root = Root::new();
@@ -222,7 +229,15 @@ fn unknown_collectors_exact_message_exit_1() {
     assert_eq!(e.exit_code, 1);
     assert_eq!(
         e.message,
-        "Unknown collectors ['bogus']. Valid collectors are: ['heat_local', 'ec2', 'cfn', 'heat', 'request', 'local', 'zaqar']"
+        format!(
+            "Unknown collectors ['bogus']. Valid collectors are: {}",
+            py_list(NAMES)
+        )
+    );
+    // the reference's seven come first, in its order (new collectors are appended)
+    assert_eq!(
+        py_list(&NAMES[..7]),
+        "['heat_local', 'ec2', 'cfn', 'heat', 'request', 'local', 'zaqar']"
     );
 }
 
@@ -976,7 +991,7 @@ fn help_text_renders_under_the_program_name() {
     let mut argv: Vec<OsString> = vec!["/usr/bin/os-collect-config".into(), "--help".into()];
     argv.truncate(2);
     let vars = root.vars.clone();
-    match parse_collect_args(&argv, &move |k| vars.get(k).cloned()) {
+    match parse_collect_args(&argv, &move |k| vars.get(k).cloned(), NAMES) {
         Ok(Invocation::Help(h)) => assert!(h.contains("os-collect-config"), "{h}"),
         other => panic!("{other:?}"),
     }

@@ -105,7 +105,7 @@ fn level_for(s: &Settings, mode: Mode) -> LevelFilter {
 
 fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
     let env = |k: &str| std::env::var(k).ok();
-    let mut settings = match config::parse_collect_args(&args, &env) {
+    let mut settings = match config::parse_collect_args(&args, &env, crate::collectors::NAMES) {
         Ok(Invocation::Help(text)) => {
             if mode == Mode::Legacy {
                 crate::output::print(text);

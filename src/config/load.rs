@@ -1015,13 +1015,6 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn every_default_collector_is_valid() {
-        for c in super::super::DEFAULT_COLLECTORS {
-            assert!(super::super::VALID_COLLECTORS.contains(&c), "{c}");
-        }
-    }
-
     fn empty_layers() -> Layers {
         Layers {
             cli: Layer::default(),
