@@ -41,8 +41,9 @@ pub type SourceKeys = std::collections::BTreeMap<String, Vec<String>>;
 pub const OS_CONFIG_FILES: &str = "os_config_files";
 pub const SOURCES_STEM: &str = ".heat-agent-sources";
 pub const REQUEST_STEM: &str = ".heat-agent-request";
-// (daemon.rs writes the last two as SOURCES_FILE and VALIDATORS_FILE)
-const RESERVED_STEMS: [&str; 3] = [OS_CONFIG_FILES, SOURCES_STEM, REQUEST_STEM];
+// write_cycle writes the source map itself; the request collector's state is its
+// bookkeeping file, which write_cycle stores with the cycle's entries
+const RESERVED_STEMS: &[&str] = &[OS_CONFIG_FILES, SOURCES_STEM, REQUEST_STEM];
 
 /// Is `name` one of the agent's own cache file names (which an output key never gets)?
 pub fn is_reserved_name(name: &str) -> bool {

@@ -19,7 +19,8 @@ fn warnings_before_logging_is_set_up_are_deferred() {
         "HEAT_AGENT_SYSCONFDIR" | "HOME" => Some(root.clone()),
         _ => None,
     };
-    let Ok(Invocation::Run(s)) = parse_collect_args(&argv, &env) else {
+    let Ok(Invocation::Run(s)) = parse_collect_args(&argv, &env, heat_agent::collectors::NAMES)
+    else {
         panic!("expected settings")
     };
     assert_eq!(s.deferred_warnings.len(), 1, "{:?}", s.deferred_warnings);

@@ -117,7 +117,7 @@ fn ours(home: &Path, etc: &Path, args: &[String], env: &[(&str, &str)]) -> (Valu
             _ => vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
         }
     };
-    match parse_collect_args(&argv, &lookup) {
+    match parse_collect_args(&argv, &lookup, heat_agent::collectors::NAMES) {
         Ok(Invocation::Run(s)) => (json!({ "ok": settings_json(&s) }), String::new()),
         Ok(other) => panic!("unexpected {other:?}"),
         Err(e) => (

@@ -2,6 +2,7 @@
 //! TOML → Settings (docs/configuration.md, and where it differs from the reference
 //! (docs/compatibility.md, "Configuration and the os-collect-config command line")).
 
+use heat_agent::collectors::NAMES;
 use heat_agent::config::{
     config_hash, load_native, parse_collect_args, ConfigError, Invocation, Settings,
 };
@@ -48,7 +49,7 @@ impl Root {
         let mut argv: Vec<OsString> = vec!["os-collect-config".into()];
         argv.extend(args.iter().map(OsString::from));
         let vars = self.vars.clone();
-        parse_collect_args(&argv, &move |k| vars.get(k).cloned())
+        parse_collect_args(&argv, &move |k| vars.get(k).cloned(), NAMES)
     }
     fn run(&self, args: &[&str]) -> Settings {
         match self.parse(args) {
@@ -216,6 +217,12 @@ fn test_main_print_cachedir_needs_no_validation() {
 
 // ---- validation ----
 
+/// The valid collectors as the reference's message spells a list: `['heat_local', 'ec2']`.
+fn py_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 #[test]
 fn unknown_collectors_exact_message_exit_1() {
     let root = Root::new();
@@ -223,7 +230,15 @@ fn unknown_collectors_exact_message_exit_1() {
     assert_eq!(e.exit_code, 1);
     assert_eq!(
         e.message,
-        "Unknown collectors ['bogus']. Valid collectors are: ['heat_local', 'ec2', 'cfn', 'heat', 'request', 'local', 'zaqar']"
+        format!(
+            "Unknown collectors ['bogus']. Valid collectors are: {}",
+            py_list(NAMES)
+        )
+    );
+    // the reference's seven come first, in its order (new collectors are appended)
+    assert_eq!(
+        py_list(&NAMES[..7]),
+        "['heat_local', 'ec2', 'cfn', 'heat', 'request', 'local', 'zaqar']"
     );
 }
 
@@ -977,7 +992,7 @@ fn help_text_renders_under_the_program_name() {
     let mut argv: Vec<OsString> = vec!["/usr/bin/os-collect-config".into(), "--help".into()];
     argv.truncate(2);
     let vars = root.vars.clone();
-    match parse_collect_args(&argv, &move |k| vars.get(k).cloned()) {
+    match parse_collect_args(&argv, &move |k| vars.get(k).cloned(), NAMES) {
         Ok(Invocation::Help(h)) => assert!(h.contains("os-collect-config"), "{h}"),
         other => panic!("{other:?}"),
     }

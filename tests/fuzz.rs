@@ -428,7 +428,7 @@ fn ini_target(rng: &mut Rng) {
         path.into(),
         "--print".into(),
     ];
-    let _ = heat_agent::config::parse_collect_args(&args, &|_| None);
+    let _ = heat_agent::config::parse_collect_args(&args, &|_| None, heat_agent::collectors::NAMES);
 }
 
 #[test]

@@ -104,47 +104,48 @@ fn level_for(s: &Settings, mode: Mode) -> LevelFilter {
 }
 
 fn main_with(args: Vec<OsString>, mode: Mode) -> i32 {
-    let mut settings = match config::parse_collect_args(&args, &config::process_env) {
-        Ok(Invocation::Help(text)) => {
-            if mode == Mode::Legacy {
-                crate::output::print(text);
-            } else {
-                let prog = args
-                    .first()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let mut cmd = mode_command(mode).bin_name(prog);
-                crate::output::print(cmd.render_help().to_string());
+    let mut settings =
+        match config::parse_collect_args(&args, &config::process_env, crate::collectors::NAMES) {
+            Ok(Invocation::Help(text)) => {
+                if mode == Mode::Legacy {
+                    crate::output::print(text);
+                } else {
+                    let prog = args
+                        .first()
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let mut cmd = mode_command(mode).bin_name(prog);
+                    crate::output::print(cmd.render_help().to_string());
+                }
+                return 0;
             }
-            return 0;
-        }
-        Ok(Invocation::Version(text)) => {
-            if mode == Mode::Legacy {
-                super::print_legacy_version(&text);
-            } else {
-                crate::output::println(text);
+            Ok(Invocation::Version(text)) => {
+                if mode == Mode::Legacy {
+                    super::print_legacy_version(&text);
+                } else {
+                    crate::output::println(text);
+                }
+                return 0;
             }
-            return 0;
-        }
-        Ok(Invocation::Run(s)) => *s,
-        Err(e) => {
-            if let Some(clap_text) = (e.exit_code == 2)
-                .then(|| native_usage_error(mode, &args))
-                .flatten()
-            {
-                logging::write_plain(log::Level::Error, &clap_text);
-                return 2;
+            Ok(Invocation::Run(s)) => *s,
+            Err(e) => {
+                if let Some(clap_text) = (e.exit_code == 2)
+                    .then(|| native_usage_error(mode, &args))
+                    .flatten()
+                {
+                    logging::write_plain(log::Level::Error, &clap_text);
+                    return 2;
+                }
+                logging::write_plain_line(log::Level::Error, &e.message);
+                // under systemd a configuration error is permanent: 78 (EX_CONFIG) is listed in the
+                // unit's RestartPreventExitStatus, so the daemon does not restart in a loop
+                return if mode == Mode::Run && e.exit_code == 1 {
+                    EX_CONFIG
+                } else {
+                    e.exit_code
+                };
             }
-            logging::write_plain_line(log::Level::Error, &e.message);
-            // under systemd a configuration error is permanent: 78 (EX_CONFIG) is listed in the
-            // unit's RestartPreventExitStatus, so the daemon does not restart in a loop
-            return if mode == Mode::Run && e.exit_code == 1 {
-                EX_CONFIG
-            } else {
-                e.exit_code
-            };
-        }
-    };
+        };
     let style = if mode == Mode::Legacy {
         Style::Bare
     } else {

@@ -2,7 +2,7 @@
 //! stdin, result JSON on stdout). `--list` and `--wrapper` give packaging, the element and the
 //! tests the one list of hooks and the one wrapper text.
 
-use crate::hooks::{self, contract, Context, Outcome};
+use crate::hooks::{self, contract, Context, Outcome, BUILTIN};
 use crate::pyjson;
 use clap::{Arg, ArgAction};
 use std::ffi::OsString;
@@ -15,18 +15,18 @@ const PACKAGED_AGENT: &str = "/usr/bin/heat-agent";
 pub fn command() -> clap::Command {
     clap::Command::new("hook")
         .about("Run a built-in hook: deployment JSON on stdin, result JSON on stdout")
-        .long_about(
-            "Runs one of the built-in hooks (script, ansible, puppet, salt, chef, json-file, hiera, \
-             apply-config) \
+        .long_about(format!(
+            "Runs one of the built-in hooks ({}) \
              with the reference hooks' contract: the deployment entry as JSON on stdin, \
-             {deploy_stdout, deploy_stderr, deploy_status_code, <outputs>} as JSON on stdout, exit 0. \
+             {{deploy_stdout, deploy_stderr, deploy_status_code, <outputs>}} as JSON on stdout, exit 0. \
              Honours HEAT_SCRIPT_*, HEAT_ANSIBLE_*, HEAT_PUPPET_*, HEAT_SALT_*, SALT_MINION_CONFIG, \
              HEAT_CHEF_*, HEAT_HIERA_*, HEAT_APPLY_CONFIG_CMD.",
-        )
+            BUILTIN.join(", ")
+        ))
         .arg(
             Arg::new("name")
                 .required_unless_present_any(["list", "wrapper"])
-                .value_parser(clap::builder::PossibleValuesParser::new(contract::BUILTIN))
+                .value_parser(clap::builder::PossibleValuesParser::new(BUILTIN))
                 .help("hook name"),
         )
         .arg(
@@ -41,7 +41,7 @@ pub fn command() -> clap::Command {
                 .long("wrapper")
                 .value_name("NAME")
                 .conflicts_with("name")
-                .value_parser(clap::builder::PossibleValuesParser::new(contract::BUILTIN))
+                .value_parser(clap::builder::PossibleValuesParser::new(BUILTIN))
                 .help(
                     "Print the wrapper to install as <hook dir>/NAME; heat-agent runs the \
                      built-in in-process when it finds it",
@@ -63,7 +63,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if m.get_flag("list") {
-        crate::output::print(contract::BUILTIN.map(|h| format!("{h}\n")).concat());
+        crate::output::print(BUILTIN.iter().map(|h| format!("{h}\n")).collect::<String>());
         return 0;
     }
     if let Some(name) = m.get_one::<String>("wrapper") {

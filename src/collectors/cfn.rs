@@ -66,10 +66,6 @@ pub struct Cfn {
 }
 
 impl super::Collector for Cfn {
-    fn name(&self) -> &'static str {
-        "cfn"
-    }
-
     fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         let url = self.metadata_url(&ctx.settings.cfn)?;
         collect(ctx, url)

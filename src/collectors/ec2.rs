@@ -145,10 +145,6 @@ impl Walk<'_> {
 pub struct Ec2;
 
 impl super::Collector for Ec2 {
-    fn name(&self) -> &'static str {
-        "ec2"
-    }
-
     fn collect(
         &mut self,
         ctx: &mut super::Context<'_>,

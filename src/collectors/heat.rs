@@ -138,10 +138,6 @@ pub(crate) fn fetch_metadata(
 pub struct Heat;
 
 impl super::Collector for Heat {
-    fn name(&self) -> &'static str {
-        "heat"
-    }
-
     fn collect(
         &mut self,
         ctx: &mut super::Context<'_>,

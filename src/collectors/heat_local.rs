@@ -65,10 +65,6 @@ pub fn collect(settings: &Settings) -> Result<Entries, CollectError> {
 pub struct HeatLocal;
 
 impl super::Collector for HeatLocal {
-    fn name(&self) -> &'static str {
-        "heat_local"
-    }
-
     fn collect(
         &mut self,
         ctx: &mut super::Context<'_>,

@@ -91,10 +91,6 @@ pub fn collect(settings: &Settings) -> Result<Entries, CollectError> {
 pub struct Local;
 
 impl super::Collector for Local {
-    fn name(&self) -> &'static str {
-        "local"
-    }
-
     fn collect(
         &mut self,
         ctx: &mut super::Context<'_>,

@@ -14,15 +14,8 @@ use crate::http::HttpSettings;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub mod cfn;
 pub mod config_drive;
 pub mod cycle;
-pub mod ec2;
-pub mod heat;
-pub mod heat_local;
-pub mod local;
-pub mod request;
-pub mod zaqar;
 
 // the response helpers live with the one HTTP owner; re-exported for the collectors
 pub(crate) use crate::http::quote::{quote, quote_plus};
@@ -53,11 +46,9 @@ pub use crate::merge::Entries;
 /// One metadata source. Each collector is a type in its own file, holding the state it keeps
 /// between polls of one process (HTTP validators, a URL read once); the reference keeps none,
 /// we keep it to be gentle on the control plane. Adding a collector: one file with a type
-/// that implements this trait, one line in [`registry`], and its options in `config`.
+/// that implements this trait (and `Default`), one line in the `collectors!` list below, and
+/// its options in `config`.
 pub trait Collector: Send + std::fmt::Debug {
-    /// The name in `collectors =` and the output key of its metadata.
-    fn name(&self) -> &'static str;
-
     /// One poll: the entries, or why there are none this cycle.
     fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError>;
 
@@ -84,18 +75,33 @@ pub trait Collector: Send + std::fmt::Debug {
     }
 }
 
-/// Every collector (dispatch is by name; listed in the reference's default order). A new
-/// collector is one line here.
-fn registry() -> Vec<Box<dyn Collector>> {
-    vec![
-        Box::new(heat_local::HeatLocal),
-        Box::new(ec2::Ec2),
-        Box::new(cfn::Cfn::default()),
-        Box::new(heat::Heat),
-        Box::new(request::Request::default()),
-        Box::new(local::Local),
-        Box::new(zaqar::Zaqar),
-    ]
+/// The one list of collectors: `"name" => module::Type` declares `pub mod module;` (the file
+/// `src/collectors/module.rs`), makes the name valid in `collectors =` ([`NAMES`], the list
+/// the "Unknown collectors" message gives), and registers a `Type::default()` per process.
+macro_rules! collectors {
+    ($($name:literal => $module:ident::$ty:ident,)+) => {
+        $(pub mod $module;)+
+
+        /// Every valid collector name (the reference's `COLLECTORS` registry), in the order the
+        /// reference's message lists them. Valid is not default: `config::DEFAULT_COLLECTORS`
+        /// are the ones polled when `collectors` is not set.
+        pub const NAMES: &[&str] = &[$($name),+];
+
+        /// A fresh instance of every collector, by name.
+        fn registry() -> Vec<(&'static str, Box<dyn Collector>)> {
+            vec![$(($name, Box::<$module::$ty>::default() as Box<dyn Collector>)),+]
+        }
+    };
+}
+
+collectors! {
+    "heat_local" => heat_local::HeatLocal,
+    "ec2" => ec2::Ec2,
+    "cfn" => cfn::Cfn,
+    "heat" => heat::Heat,
+    "request" => request::Request,
+    "local" => local::Local,
+    "zaqar" => zaqar::Zaqar,
 }
 
 /// The collectors of one process with their state, and what they share: Keystone tokens (heat
@@ -103,7 +109,7 @@ fn registry() -> Vec<Box<dyn Collector>> {
 #[derive(Debug)]
 pub struct State {
     tokens: crate::http::keystone::TokenCache,
-    collectors: Vec<Box<dyn Collector>>,
+    collectors: Vec<(&'static str, Box<dyn Collector>)>,
     /// Collectors already warned about as listed but not configured (once per process, so
     /// an idle daemon stays quiet).
     warned_not_configured: Vec<String>,
@@ -128,7 +134,7 @@ impl State {
             .collectors
             .iter()
             .map(String::as_str)
-            .ne(crate::config::DEFAULT_COLLECTORS);
+            .ne(crate::config::DEFAULT_COLLECTORS.iter().copied());
         if !listed || self.warned_not_configured.iter().any(|n| n == name) {
             return false;
         }
@@ -148,7 +154,7 @@ impl State {
         let State {
             tokens, collectors, ..
         } = self;
-        let Some(collector) = collectors.iter_mut().find(|c| c.name() == name) else {
+        let Some((_, collector)) = collectors.iter_mut().find(|(n, _)| *n == name) else {
             return Err(CollectError::NotConfigured(format!(
                 "Unknown collector {name}"
             )));
@@ -199,7 +205,7 @@ impl State {
 
     /// Every collector restores what it kept in the cache.
     pub fn restore(&mut self, cache: &Cache) {
-        for c in &mut self.collectors {
+        for (_, c) in &mut self.collectors {
             c.restore(cache);
         }
     }
@@ -208,7 +214,7 @@ impl State {
     pub fn bookkeeping(&self, cache: &Cache) -> Vec<(PathBuf, Vec<u8>)> {
         self.collectors
             .iter()
-            .filter_map(|c| c.bookkeeping(cache))
+            .filter_map(|(_, c)| c.bookkeeping(cache))
             .collect()
     }
 }
@@ -221,9 +227,6 @@ pub struct Context<'a> {
     /// password digest).
     pub tokens: &'a mut crate::http::keystone::TokenCache,
 }
-
-/// Names the reference accepts (the valid ones, not the defaults).
-pub const NAMES: [&str; 7] = crate::config::VALID_COLLECTORS;
 
 /// What one poll of a collector found.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,12 +347,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_registry_holds_every_collector_config_accepts_once() {
-        let mut names: Vec<&str> = registry().iter().map(|c| c.name()).collect();
-        names.sort_unstable();
-        let mut valid = crate::config::VALID_COLLECTORS.to_vec();
-        valid.sort_unstable();
-        assert_eq!(names, valid);
+    fn every_collector_is_listed_once() {
+        for (i, name) in NAMES.iter().enumerate() {
+            assert!(!NAMES[..i].contains(name), "{name} listed twice");
+        }
+    }
+
+    #[test]
+    fn every_default_collector_is_valid() {
+        for c in crate::config::DEFAULT_COLLECTORS {
+            assert!(NAMES.contains(c), "{c}");
+        }
     }
 
     #[test]

@@ -49,10 +49,6 @@ impl Validators {
 }
 
 impl Collector for Request {
-    fn name(&self) -> &'static str {
-        "request"
-    }
-
     fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         match self.poll(ctx, false)? {
             Polled::Fresh(entries) => Ok(entries),

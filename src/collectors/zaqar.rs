@@ -456,10 +456,6 @@ mod tests {
 pub struct Zaqar;
 
 impl super::Collector for Zaqar {
-    fn name(&self) -> &'static str {
-        "zaqar"
-    }
-
     fn collect(
         &mut self,
         ctx: &mut super::Context<'_>,

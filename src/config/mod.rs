@@ -62,8 +62,8 @@ pub struct Settings {
 }
 
 /// The collectors polled when none are configured (the reference's `DEFAULT_COLLECTORS`);
-/// each must be valid ([`VALID_COLLECTORS`]).
-pub const DEFAULT_COLLECTORS: [&str; 7] = [
+/// each must be valid (`collectors::NAMES`, checked by a test there).
+pub const DEFAULT_COLLECTORS: &[&str] = &[
     "heat_local",
     "ec2",
     "cfn",
@@ -269,19 +269,6 @@ impl std::error::Error for ConfigError {}
 /// The version `--version` prints: the reference's for the legacy name.
 const LEGACY_VERSION: &str = "14.1.0";
 
-/// The valid collector names (the reference's `COLLECTORS` registry), in the order the
-/// reference's message lists them. Declared apart from [`DEFAULT_COLLECTORS`]: a collector can
-/// be valid without being polled by default.
-pub const VALID_COLLECTORS: [&str; 7] = [
-    "heat_local",
-    "ec2",
-    "cfn",
-    "heat",
-    "request",
-    "local",
-    "zaqar",
-];
-
 /// Where configuration files are searched. From the environment: `HOME` (for
 /// `~/os-collect-config.conf`), `HEAT_AGENT_SYSCONFDIR` (instead of `/etc`, for tests and
 /// relocated installs) and `HEAT_AGENT_CONFIG_DIR` (instead of `/etc/heat-agent`).
@@ -339,9 +326,12 @@ fn prog_name(args: &[OsString]) -> String {
 }
 
 /// Parse os-collect-config's command line (`args[0]` = program name) + environment + files.
+/// `valid_collectors` are the names `collectors` may hold (`collectors::NAMES`, passed in by
+/// the caller: the collectors depend on config, not the reverse).
 pub fn parse_collect_args(
     args: &[OsString],
     env: &dyn Fn(&str) -> Option<String>,
+    valid_collectors: &[&str],
 ) -> Result<Invocation, ConfigError> {
     let prog = prog_name(args);
     let usage_error = |why: String| ConfigError {
@@ -378,7 +368,7 @@ pub fn parse_collect_args(
     };
     let paths = SearchPaths::from_env(env);
     load::take_deferred();
-    let mut settings = build(parsed, env, &paths)?;
+    let mut settings = build(parsed, env, &paths, valid_collectors)?;
     settings.deferred_warnings = load::take_deferred();
     Ok(Invocation::Run(Box::new(settings)))
 }
@@ -387,6 +377,7 @@ fn build(
     parsed: cli::Parsed,
     env: &dyn Fn(&str) -> Option<String>,
     paths: &SearchPaths,
+    valid_collectors: &[&str],
 ) -> Result<Settings, ConfigError> {
     use cli::ConfigSource;
     let mut sources = parsed.sources.clone();
@@ -452,22 +443,22 @@ fn build(
     load::read_native(&paths.native_dir, &mut layers.toml)?;
     settings.native_config_dir = Some(paths.native_dir.clone());
     load::resolve_into(&layers, &mut settings)?;
-    finish(&mut settings)?;
+    finish(&mut settings, valid_collectors)?;
     Ok(settings)
 }
 
 /// The reference's checks before polling (unknown collectors are an error, W-C20; `force`
 /// implies `one_time`) and secret registration.
-fn finish(s: &mut Settings) -> Result<(), ConfigError> {
+fn finish(s: &mut Settings, valid_collectors: &[&str]) -> Result<(), ConfigError> {
     if !s.print_cachedir {
         let mut unknown: Vec<String> = Vec::new();
         for c in &s.collectors {
-            if !VALID_COLLECTORS.contains(&c.as_str()) && !unknown.contains(c) {
+            if !valid_collectors.contains(&c.as_str()) && !unknown.contains(c) {
                 unknown.push(c.clone());
             }
         }
         if !unknown.is_empty() {
-            let valid: Vec<String> = VALID_COLLECTORS.iter().map(|c| c.to_string()).collect();
+            let valid: Vec<String> = valid_collectors.iter().map(|c| c.to_string()).collect();
             return Err(ConfigError::config(format!(
                 "Unknown collectors {}. Valid collectors are: {}",
                 load::py_list_repr(&unknown),

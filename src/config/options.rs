@@ -99,9 +99,6 @@ pub(crate) const LEGACY_GROUPS: [&str; 8] = [
     "keystone",
 ];
 
-/// Native-only TOML tables.
-pub(crate) const NATIVE_GROUPS: [&str; 2] = ["http", "deploy"];
-
 pub(crate) static OPTIONS: &[OptDef] = &[
     // [DEFAULT] of os-collect-config
     help(
@@ -382,7 +379,16 @@ pub(crate) fn find(group: &str, name: &str) -> Option<&'static OptDef> {
 }
 
 pub(crate) fn group_exists(group: &str) -> bool {
-    group == D || LEGACY_GROUPS.contains(&group) || NATIVE_GROUPS.contains(&group)
+    group == D || LEGACY_GROUPS.contains(&group) || native_group(group).is_some()
+}
+
+/// A native-only TOML table (`[http]`, `[deploy]`): a group of `native(…)` rows, so a new
+/// group needs no list of its own.
+pub(crate) fn native_group(group: &str) -> Option<&'static str> {
+    OPTIONS
+        .iter()
+        .find(|o| o.origin == Origin::Native && o.group == group && group != D)
+        .map(|o| o.group)
 }
 
 impl OptDef {

@@ -225,8 +225,8 @@ pub fn run_command(command: &str, paths: &[PathBuf], stop: &Arc<AtomicBool>) -> 
         files.to_string_lossy()
     );
     let mut spec = Spec::shell(command).env("OS_CONFIG_FILES", files);
-    // stdio inherited, like the reference; same process group so a terminal ^C reaches it,
-    // but we still kill the whole tree when asked to stop.
+    // stdio inherited, like the reference. Its own process group, so a terminal's ^C reaches
+    // only us; we pass every stop (SIGTERM or SIGINT) on to the command's whole tree at once.
     spec.own_group = true;
     // A stop (systemd's SIGTERM) reaches the refresh command's group; each level below stops
     // its own child within its own grace (phase script 12 s, hook 5 s), so a deploy run

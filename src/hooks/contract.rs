@@ -1,24 +1,13 @@
 //! The contract between the deploy runner and the hooks, shared by both (deploy uses hooks,
-//! never the reverse): the built-in hook names and the wrapper an image installs for each,
+//! never the reverse): which names are built-in hooks and the wrapper an image installs for each,
 //! the runner's own status codes, the capture bound, deployment ids as file names, captured
 //! text, and which input values are secrets.
 
+use super::BUILTIN;
 use crate::pyjson;
 use serde_json::Value;
 
-/// Every built-in hook: `heat-agent hook --list` prints them for packaging, the element and
-/// the tests.
-pub const BUILTIN: [&str; 8] = [
-    "script",
-    "ansible",
-    "puppet",
-    "salt",
-    "chef",
-    "json-file",
-    "hiera",
-    "apply-config",
-];
-
+/// `name` is in the one list of built-in hooks (`builtin_hooks!` in `hooks/mod.rs`).
 pub fn is_builtin(name: &str) -> bool {
     BUILTIN.contains(&name)
 }
@@ -199,7 +188,7 @@ mod tests {
             "/usr/bin/heat-agent",
             "/usr/local/bin/heat-agent",
         ] {
-            for name in BUILTIN {
+            for &name in BUILTIN {
                 assert_eq!(
                     wrapper_builtin(&wrapper_text(agent, name)).as_deref(),
                     Some(name),

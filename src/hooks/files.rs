@@ -28,7 +28,7 @@ fn ok_response() -> Outcome {
 
 /// `json-file`: config maps absolute paths to data; each written as pretty sorted JSON
 /// (atomically; an existing file keeps its mode, a new one gets 0644 like the reference's umask).
-pub(super) fn json_file(entry: &Value) -> HookResult {
+pub(super) fn json_file(entry: &Value, _ctx: &Context) -> HookResult {
     let Some(files) = entry.get("config").and_then(Value::as_object) else {
         return Err(HookError::new(
             "json-file: config must map file paths to data",
@@ -140,7 +140,7 @@ pub(super) fn hiera(entry: &Value, ctx: &Context) -> HookResult {
 }
 
 /// `apply-config`: run os-apply-config (`HEAT_APPLY_CONFIG_CMD`) with no arguments.
-pub(super) fn apply_config(ctx: &Context) -> HookResult {
+pub(super) fn apply_config(_entry: &Value, ctx: &Context) -> HookResult {
     let cmd = crate::config::vars::apply_config_cmd();
     let spec = Spec::new(&cmd);
     log::debug!("Running {}", Path::new(&cmd).display());

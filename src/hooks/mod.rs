@@ -1,23 +1,17 @@
-//! Built-in hooks: script, ansible, puppet, salt, chef, json-file,
-//! hiera, apply-config. Same working/outputs dirs, environment overrides, file names and argv as
+//! Built-in hooks, listed once in `builtin_hooks!` below. Same working/outputs dirs,
+//! environment overrides, file names and argv as
 //! the reference hooks; the runner calls them in-process, `heat-agent hook NAME` runs the same
 //! code for external use (deployment JSON on stdin, result JSON on stdout; its front end is
 //! `cli::hook`). What each keeps of the reference hook and what it fixes:
 //! (docs/compatibility.md, "The deployment runner (55-heat-config) and the hooks").
 
-mod ansible;
-mod chef;
 pub mod contract;
-mod files;
-mod puppet;
 mod pyyaml;
-mod salt;
-mod script;
 
 use crate::process::{self, Finished, Spec};
 use crate::pyjson;
+pub use contract::is_builtin;
 use contract::{decode_tail, file_stem, secret_values, valid_id};
-pub use contract::{is_builtin, BUILTIN};
 use serde_json::{Map, Value};
 use std::io::{self, Read};
 use std::path::Path;
@@ -50,20 +44,47 @@ pub enum Outcome {
     Cancelled,
 }
 
+/// What a built-in hook is: a deployment entry and how to run its tools, to what it did.
+type Run = fn(&Value, &Context) -> HookResult;
+
+/// The one list of built-in hooks. `module: "name" => function;` declares `mod module;` (the
+/// file `src/hooks/module.rs`) and makes `name` a built-in that runs `module::function`
+/// (a [`Run`]); one module may hold several hooks, comma-separated. From it come
+/// [`BUILTIN`] (`heat-agent hook --list` and `--wrapper`, its help, packaging, the element,
+/// recognising wrappers) and [`run_builtin`]'s dispatch.
+macro_rules! builtin_hooks {
+    ($($module:ident: $($name:literal => $run:ident),+;)+) => {
+        $(mod $module;)+
+
+        /// Every built-in hook, in `heat-agent hook --list` order.
+        pub const BUILTIN: &[&str] = &[$($($name),+),+];
+
+        /// The function behind built-in hook `name`.
+        fn builtin(name: &str) -> Option<Run> {
+            match name {
+                $($($name => Some($module::$run as Run),)+)+
+                _ => None,
+            }
+        }
+    };
+}
+
+builtin_hooks! {
+    script: "script" => run;
+    ansible: "ansible" => run;
+    puppet: "puppet" => run;
+    salt: "salt" => run;
+    chef: "chef" => run;
+    files: "json-file" => json_file, "hiera" => hiera, "apply-config" => apply_config;
+}
+
 /// Run built-in hook `name` on a deployment entry.
 pub fn run_builtin(name: &str, entry: &Value, ctx: &Context) -> Outcome {
-    let result = match name {
-        "script" => script::run(entry, ctx),
-        "ansible" => ansible::run(entry, ctx),
-        "puppet" => puppet::run(entry, ctx),
-        "salt" => salt::run(entry, ctx),
-        "chef" => chef::run(entry, ctx),
-        "json-file" => files::json_file(entry),
-        "hiera" => files::hiera(entry, ctx),
-        "apply-config" => files::apply_config(ctx),
-        other => Err(HookError::new(
-            format!("no built-in hook named {other}"),
-            127,
+    let result = match builtin(name) {
+        Some(run) => run(entry, ctx),
+        None => Err(HookError::new(
+            format!("no built-in hook named {name}"),
+            contract::STATUS_NOT_FOUND,
         )),
     };
     match result {
@@ -370,6 +391,29 @@ pub(crate) fn tool_status(f: &Finished) -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn status(o: Outcome) -> Value {
+        match o {
+            Outcome::Printed(v) => v["deploy_status_code"].clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_listed_hook_dispatches_and_only_those() {
+        for name in BUILTIN {
+            assert!(builtin(name).is_some(), "{name} is listed but runs nothing");
+            assert!(is_builtin(name), "{name}");
+        }
+        assert!(builtin("nope").is_none() && !is_builtin("nope"));
+        let ctx = Context::default();
+        assert_eq!(status(run_builtin("nope", &json!({}), &ctx)), 127);
+        // a listed hook through the same path (json-file with nothing to write)
+        assert_eq!(
+            status(run_builtin("json-file", &json!({"config": {}}), &ctx)),
+            0
+        );
+    }
 
     #[test]
     fn env_rendering_never_fails_on_typed_values() {
