@@ -138,6 +138,16 @@ pub fn lock(path: &Path, wait: LockWait) -> io::Result<nix::fcntl::Flock<File>> 
     Flock::lock(file, arg).map_err(|(_, errno)| io::Error::from(errno))
 }
 
+/// Whether another process holds [`lock`] on `path` now, without waiting and without creating
+/// the file (a missing file is not held). Probes with a shared lock, dropped at once.
+pub fn is_locked(path: &Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+}
+
 /// A file written and fsynced under a temporary name next to its destination, not yet renamed
 /// into place. Dropping it without [`Staged::commit`] removes the temporary file. Lets a caller
 /// prepare many files (in parallel) and switch them in together.
@@ -606,6 +616,18 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn is_locked_sees_a_held_lock_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.lock");
+        assert!(!is_locked(&p));
+        assert!(!p.exists(), "probing must not create the lock file");
+        let held = lock(&p, LockWait::Fail).unwrap();
+        assert!(is_locked(&p));
+        drop(held);
+        assert!(!is_locked(&p));
+    }
 
     #[test]
     fn atomic_write_replaces_and_sets_mode() {

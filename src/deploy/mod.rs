@@ -216,11 +216,7 @@ fn lock(state_dir: &Path) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
 /// Whether a deployment run holds the lock of `state_dir` now (a `running` journal record
 /// without one is stale: its result was never kept).
 pub fn runner_active(state_dir: &Path) -> bool {
-    use nix::fcntl::{Flock, FlockArg};
-    let Ok(file) = std::fs::File::open(state_dir.join("deploy.lock")) else {
-        return false;
-    };
-    Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+    crate::fsutil::is_locked(&state_dir.join("deploy.lock"))
 }
 
 /// Why a deploy run failed; each is logged where it happens. Failed hooks are not failures of
