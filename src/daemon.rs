@@ -308,8 +308,7 @@ impl<'s, W: World> Daemon<'s, W> {
 /// parsed settings.
 pub fn run(settings: Settings, launch: Launch) -> Ended {
     if settings.print_cachedir {
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), "{}", settings.cachedir.display());
+        crate::output::println(settings.cachedir.display().to_string());
         return Ended::Printed;
     }
     let store = settings.command.is_some() && !settings.print_only;

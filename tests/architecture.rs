@@ -45,6 +45,7 @@ enum Effect {
     WritesFiles,
     SpawnsChildren,
     BuildsHttpAgents,
+    WritesStdout,
     NamesDomain,
 }
 
@@ -54,6 +55,7 @@ impl Effect {
             Effect::WritesFiles => "fsutil",
             Effect::SpawnsChildren => "process",
             Effect::BuildsHttpAgents => "http",
+            Effect::WritesStdout => "output",
             Effect::NamesDomain => "(a domain module)",
         }
     }
@@ -227,6 +229,18 @@ fn builds_agents(code: &str) -> bool {
     .any(|p| code.contains(p))
 }
 
+/// Does `code` write to stdout itself (not through `output`, which ends quietly on a closed
+/// pipe)? `eprint!`/`eprintln!` go to stderr and are not counted.
+fn writes_stdout(code: &str) -> bool {
+    let macro_call = |name: &str| {
+        code.match_indices(name).any(|(at, _)| {
+            !code[..at].ends_with('e')
+                && !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        })
+    };
+    code.contains("io::stdout()") || macro_call("println!(") || macro_call("print!(")
+}
+
 /// The top-level module a file under src/ belongs to (`http/tls.rs` → `http`).
 fn module_of(rel: &str) -> &str {
     let first = rel.split('/').next().unwrap_or(rel);
@@ -249,6 +263,7 @@ fn violations(rel: &str, src: &str) -> Vec<Effect> {
         (Effect::WritesFiles, writes_files as fn(&str) -> bool),
         (Effect::SpawnsChildren, spawns),
         (Effect::BuildsHttpAgents, builds_agents),
+        (Effect::WritesStdout, writes_stdout),
     ];
     for (effect, check) in checks {
         if module != effect.owner() && check(&code) {
@@ -418,6 +433,20 @@ fn the_checker_catches_each_kind_of_violation() {
         vec![Effect::BuildsHttpAgents]
     );
     assert!(violations("http/mod.rs", agent).is_empty());
+
+    for code in [
+        "fn f() { println!(\"x\"); }",
+        "fn f() { print!(\"x\"); }",
+        "fn f() { let _ = writeln!(std::io::stdout(), \"x\"); }",
+    ] {
+        assert_eq!(
+            violations("daemon.rs", code),
+            vec![Effect::WritesStdout],
+            "{code}"
+        );
+        assert!(violations("output.rs", code).is_empty(), "{code}");
+    }
+    assert!(violations("cli/gen.rs", "fn f() { eprintln!(\"x\"); eprint!(\"y\"); }").is_empty());
 
     // a test module's fixtures are not code
     let with_tests =

@@ -106,10 +106,7 @@ impl World for Live<'_> {
 
     fn print(&mut self) {
         let merged = collect_print(self.settings, &mut State::default());
-        // a closed stdout is not a crash (Rust's println! would panic on EPIPE)
-        use std::io::Write;
-        let text = format!("{}\n", crate::pyjson::dumps_indent(&merged, 1));
-        let _ = std::io::stdout().write_all(text.as_bytes());
+        crate::output::println(crate::pyjson::dumps_indent(&merged, 1));
     }
 
     fn ready(&mut self) {
