@@ -8,49 +8,9 @@ mod support;
 
 use common::{Response, Server};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use support::Site;
-
-/// A tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Mount a tmpfs of `size` on `dir`; None (the test is skipped, saying why) only when mounting
-/// is impossible here (not root, no mount privilege).
-fn mount_tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
-    std::fs::create_dir_all(dir).unwrap();
-    let out = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={size},mode=0700"),
-            "tmpfs",
-        ])
-        .arg(dir)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-        Ok(o) => {
-            eprintln!(
-                "SKIP: cannot mount a tmpfs on {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!("SKIP: cannot run mount: {e}");
-            None
-        }
-    }
-}
 
 fn status(site: &Site) -> std::process::Output {
     Command::new(common::bin())
@@ -77,7 +37,7 @@ fn result_that_cannot_be_saved_is_never_marked_finished_and_is_signalled_later()
     let srv = Server::start(|_| Response::new(200, ""));
     let mut site = Site::new();
     site.notify = None;
-    let Some(_mount) = mount_tmpfs(&site.state, "200k") else {
+    let Some(_mount) = common::mount_tmpfs(&site.state, "200k") else {
         return;
     };
     let filler = site.state.join("filler");
