@@ -140,6 +140,10 @@ fn the_only_backup_left_is_not_swept() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(!stray.exists(), "the sweep did not run: {}", stray.display());
+    assert!(
+        !stray.exists(),
+        "the sweep did not run: {}",
+        stray.display()
+    );
     assert!(old.join("k.json").exists());
 }
