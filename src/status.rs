@@ -304,20 +304,26 @@ pub fn to_table(rows: &[Row], problems: &[String]) -> String {
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     let mut reasons: Vec<Option<String>> = vec![None];
     for r in rows {
-        lines.push(vec![
-            r.id.clone(),
-            opt(&r.name),
-            opt(&r.group),
-            opt(&r.action),
-            r.state.clone(),
-            r.exit_code
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.duration
-                .map(|d| format!("{d:.1}s"))
-                .unwrap_or_else(|| "-".into()),
-            r.signal_text(),
-        ]);
+        lines.push(
+            [
+                r.id.clone(),
+                opt(&r.name),
+                opt(&r.group),
+                opt(&r.action),
+                r.state.clone(),
+                r.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.duration
+                    .map(|d| format!("{d:.1}s"))
+                    .unwrap_or_else(|| "-".into()),
+                r.signal_text(),
+            ]
+            .into_iter()
+            // an id or name holding a newline must not forge a row
+            .map(|cell| crate::logging::log_text(&cell))
+            .collect(),
+        );
         reasons.push(r.reason().filter(|e| !e.trim().is_empty()));
     }
     let cols = header.len();

@@ -8,38 +8,9 @@ mod common;
 use common::{Response, Server};
 use serde_json::json;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-
-/// A mount made for the test, lazily unmounted on drop.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn mount(args: &[&str], dir: &Path) -> Option<Mounted> {
-    fs::create_dir_all(dir).unwrap();
-    let out = Command::new("mount").args(args).arg(dir).output();
-    match out {
-        Ok(o) if o.status.success() => Some(Mounted(dir.to_path_buf())),
-        Ok(o) => {
-            eprintln!(
-                "SKIP: cannot mount on {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!("SKIP: cannot run mount: {e}");
-            None
-        }
-    }
-}
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -109,7 +80,7 @@ fn backup_follows_the_cache(root: &Path, backup: &Path) {
 fn backup_cachedir_on_its_own_tmpfs() {
     let tmp = tempfile::tempdir().unwrap();
     let backup = tmp.path().join("run/backup");
-    let Some(_m) = mount(
+    let Some(_m) = common::mount(
         &["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"],
         &backup,
     ) else {
@@ -124,7 +95,7 @@ fn backup_cachedir_bind_mounted_from_the_same_filesystem() {
     let src = tmp.path().join("elsewhere");
     fs::create_dir_all(&src).unwrap();
     let backup = tmp.path().join("run/backup");
-    let Some(_m) = mount(&["--bind", src.to_str().unwrap()], &backup) else {
+    let Some(_m) = common::mount(&["--bind", src.to_str().unwrap()], &backup) else {
         return;
     };
     backup_follows_the_cache(tmp.path(), &backup);

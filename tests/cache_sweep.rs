@@ -117,7 +117,8 @@ fn stale_own_leftovers_are_swept_at_start_and_nothing_else() {
 }
 
 /// After a kill between the two renames of the backup swap, `.backup.old…` is the only backup:
-/// it is kept while the backup itself is missing.
+/// it is kept while the backup itself is missing, in a run whose sweep does remove a stale
+/// temp file of the same kill (so the test shows the sweep ran and spared the backup).
 #[test]
 fn the_only_backup_left_is_not_swept() {
     let tmp = tempfile::tempdir().unwrap();
@@ -125,6 +126,9 @@ fn the_only_backup_left_is_not_swept() {
     let run = root.join("run");
     let old = run.join(".backup.old0123abcd");
     dir_with_files(&old, true);
+    fs::create_dir_all(root.join("cache")).unwrap();
+    let stray = root.join("cache/.k.json.tmp0123abcd");
+    file(&stray, true);
     let out = common::collect_local_once(
         &common::legacy(root, "os-collect-config"),
         None,
@@ -136,5 +140,10 @@ fn the_only_backup_left_is_not_swept() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{out:?}");
+    assert!(
+        !stray.exists(),
+        "the sweep did not run: {}",
+        stray.display()
+    );
     assert!(old.join("k.json").exists());
 }

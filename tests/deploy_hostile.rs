@@ -1,6 +1,6 @@
-//! Defects found by hostile testing (issue 11), deploy side: a full state dir, signals to a
-//! standalone run, hooks leaving background children, hung signal endpoints, odd ids, big
-//! output files and secrets in hook output.
+//! Defects found by hostile testing (issue 11), deploy side: a full state dir (a standalone run
+//! and the daemon), signals to a standalone run, hooks leaving background children, hung
+//! signal endpoints, odd ids, big output files and secrets in hook output.
 
 mod common;
 #[path = "fixtures/deploy/support.rs"]
@@ -11,46 +11,6 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::Site;
-
-/// A tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Mount a tmpfs of `size` on `dir`; None (the test is skipped, saying why) only when mounting
-/// is impossible here (not root, no mount privilege).
-fn mount_tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
-    std::fs::create_dir_all(dir).unwrap();
-    let out = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={size},mode=0700"),
-            "tmpfs",
-        ])
-        .arg(dir)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-        Ok(o) => {
-            eprintln!(
-                "SKIP: cannot mount a tmpfs on {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!("SKIP: cannot run mount: {e}");
-            None
-        }
-    }
-}
 
 fn status(site: &Site) -> std::process::Output {
     Command::new(common::bin())
@@ -77,7 +37,7 @@ fn result_that_cannot_be_saved_is_never_marked_finished_and_is_signalled_later()
     let srv = Server::start(|_| Response::new(200, ""));
     let mut site = Site::new();
     site.notify = None;
-    let Some(_mount) = mount_tmpfs(&site.state, "200k") else {
+    let Some(_mount) = common::mount_tmpfs(&site.state, "200k") else {
         return;
     };
     let filler = site.state.join("filler");
@@ -116,6 +76,152 @@ fn result_that_cannot_be_saved_is_never_marked_finished_and_is_signalled_later()
     assert_eq!(status(&site).status.code(), Some(0));
     assert!(site.deploy().status.success());
     assert_eq!(srv.requests().len(), 1, "signalled once");
+}
+
+/// An os-collect-config.conf for `heat-agent run`: the local collector (one document that
+/// never changes), `command`, polling every second.
+fn daemon_conf(site: &Site, command: &str) -> PathBuf {
+    let local = site.root.join("local-data");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("data.json"), r#"{"greeting": "hello"}"#).unwrap();
+    let conf = site.root.join("os-collect-config.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ncommand = {command}\ncollectors = local\ncachedir = {0}/cache\n\
+             backup_cachedir = {0}/backup\npolling_interval = 1\nmin_polling_interval = 1\n\n\
+             [local]\npath = {1}\n",
+            site.root.display(),
+            local.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+/// Polls `done` every 50 ms for up to `limit`; whether it came true.
+fn within(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
+}
+
+/// The daemon stopped by SIGTERM on drop, should an assertion fail first.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let exited = within(std::time::Duration::from_secs(10), || {
+            matches!(self.0.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = self.0.kill();
+        }
+        self.0.wait().ok().filter(|_| exited)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
+/// The same full state dir under the daemon (`heat-agent run`, command `heat-agent deploy`):
+/// the hook runs once, its result is not marked finished and `status` says so; the deploy run
+/// fails, so the daemon keeps the change pending and runs it again on its next cycles. Once
+/// there is space, one of those cycles signals the hook's real result, once.
+#[test]
+fn daemon_signals_a_result_that_could_not_be_saved_once_there_is_space() {
+    let srv = Server::start(|_| Response::new(200, ""));
+    let mut site = Site::new();
+    site.notify = None;
+    let Some(_mount) = common::mount_tmpfs(&site.state, "200k") else {
+        return;
+    };
+    let filler = site.state.join("filler");
+    std::fs::write(&filler, vec![b'x'; 190 * 1024]).unwrap();
+    let runs = site.root.join("runs");
+    site.write_list(&json!([support::script_entry(
+        "full2",
+        &format!(
+            "#!/bin/sh\necho run >> {}\nhead -c 40000 /dev/zero | tr '\\0' o\necho\necho done >&2\n",
+            runs.display()
+        ),
+        signal_inputs(&srv.url("/signal/full2")),
+        json!([])
+    )]));
+    let conf = daemon_conf(&site, &format!("{} deploy", common::bin().display()));
+    let log = site.root.join("daemon.log");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["run", "--debug", "--config-file"]).arg(&conf);
+    site.env(&mut cmd);
+    cmd.env("HEAT_AGENT_CONFIG_DIR", site.root.join("no-config"))
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut daemon = Daemon(cmd.spawn().unwrap());
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let secs = std::time::Duration::from_secs;
+
+    // the first cycle runs the hook and cannot save its result; later cycles run the command
+    // again (the change stays pending) and fail the same way
+    assert!(
+        within(secs(30), || log_text()
+            .matches("could not be saved")
+            .count()
+            >= 2),
+        "no failing cycle after the first:\n{}",
+        log_text()
+    );
+    assert!(srv.requests().is_empty(), "{:#?}", srv.requests());
+    let j = site.journal("full2").expect("running record");
+    assert_eq!(j["state"], "running", "never marked finished: {j:#}");
+    let st = status(&site);
+    let st_out = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(1), "{st_out}");
+    assert!(st_out.contains("full2"), "{st_out}");
+    assert!(st_out.contains("not saved"), "{st_out}");
+
+    // space freed: a later cycle signals the hook's own result
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        within(secs(30), || !srv.requests().is_empty()),
+        "never signalled:\n{}",
+        log_text()
+    );
+    assert!(
+        within(secs(10), || status(&site).status.code() == Some(0)),
+        "status still reports a problem:\n{}",
+        String::from_utf8_lossy(&status(&site).stdout)
+    );
+    // a few more cycles: nothing new is signalled or run
+    std::thread::sleep(secs(3));
+    let exit = daemon.stop();
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1, "signalled once: {reqs:#?}");
+    let body = reqs[0].body_json();
+    assert_eq!(body["deploy_status_code"], 0, "{body:#}");
+    assert_eq!(body["deploy_stderr"], "done\n");
+    assert_eq!(body["deploy_stdout"].as_str().unwrap().len(), 40001);
+    assert_eq!(site.journal("full2").unwrap()["state"], "succeeded");
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap(),
+        "run\n",
+        "the hook ran once"
+    );
+    assert!(exit.expect("SIGTERM stops the daemon").success());
 }
 
 fn pid_alive(pid: i32) -> bool {

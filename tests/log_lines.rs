@@ -3,6 +3,8 @@
 //! of its own log lines, and the name shows up escaped.
 
 mod common;
+#[path = "fixtures/deploy/support.rs"]
+mod support;
 
 use std::process::Command;
 
@@ -171,4 +173,84 @@ fn native_names_share_one_format_legacy_names_keep_theirs() {
             .any(|l| oac.is_match(l) && l.contains("key no.such.key")),
         "{legacy:?}"
     );
+}
+
+/// Issue 11: a deployment id and name holding a newline, a carriage return, a tab and an
+/// escape sequence. Every line the deploy run logs (running the hook, its failure and stderr,
+/// the signal) and every line `status` prints shows them escaped; none is forged.
+#[test]
+fn deploy_escapes_control_characters_in_deployment_ids_and_names() {
+    let id = format!("ctl\r\t\n{FORGED}");
+    let name = format!("name\n{FORGED}");
+    let srv = common::Server::start(|_| common::Response::new(200, ""));
+    for legacy in [false, true] {
+        let mut site = support::Site::new();
+        site.notify = None; // the built-in outbox logs the delivery, naming the id
+        let mut entry = support::script_entry(
+            &id,
+            "#!/bin/sh\necho out\necho err >&2\nexit 3\n",
+            serde_json::json!([
+                {"name": "deploy_signal_transport", "value": "CFN_SIGNAL"},
+                {"name": "deploy_signal_id", "value": srv.url("/signal")}
+            ]),
+            serde_json::json!([]),
+        );
+        entry["name"] = serde_json::json!(name);
+        site.write_list(&serde_json::json!([entry]));
+        let out = if legacy {
+            site.legacy_cmd().output().unwrap()
+        } else {
+            site.deploy_cmd(&["--debug"]).output().unwrap()
+        };
+        let all = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "legacy {legacy}: {all}");
+        let err = lines(&out.stderr);
+        assert!(
+            err.iter().all(|l| !l.starts_with("[2026-01-01")),
+            "a forged line: {err:?}"
+        );
+        assert!(!all.contains('\u{1b}') && !all.contains('\r'), "{err:?}");
+        let shown =
+            "ctl\\r\\t\\n[2026-01-01 00:00:00,000] (os-refresh-config) [ERROR] forged\\u{001b}[2J";
+        // the legacy name logs at its default level (no debug line)
+        let debug = ["Running built-in hook script for"];
+        let always = [
+            "Error running built-in hook script for",
+            "stderr: err",
+            "signal delivered",
+        ];
+        for what in always
+            .iter()
+            .chain(if legacy { &[][..] } else { &debug[..] })
+        {
+            assert!(
+                err.iter().any(|l| l.contains(what) && l.contains(shown)),
+                "no {what:?} line naming {shown}: {err:?}"
+            );
+        }
+        assert_eq!(srv.requests().len(), 1 + usize::from(legacy));
+
+        for args in [vec![], vec![id.as_str()]] {
+            let st = Command::new(common::bin())
+                .arg("status")
+                .arg("--state-dir")
+                .arg(&site.state)
+                .args(&args)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&st.stdout).into_owned();
+            assert_eq!(st.status.code(), Some(1), "a failed deployment: {text}");
+            let st_lines = lines(&st.stdout);
+            assert!(
+                st_lines.iter().all(|l| !l.starts_with("[2026-01-01")),
+                "status {args:?}: a forged line: {st_lines:?}"
+            );
+            assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+            assert!(text.contains(shown), "status {args:?}: {text}");
+            assert!(
+                text.contains("name\\n[2026-01-01"),
+                "status {args:?}: {text}"
+            );
+        }
+    }
 }

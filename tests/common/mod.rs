@@ -238,6 +238,58 @@ pub fn reference_required() -> bool {
     std::env::var("HEAT_AGENT_REQUIRE_REFERENCE").as_deref() == Ok("1")
 }
 
+/// A mount made for a test, lazily unmounted on drop.
+pub struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// `mount ARGS DIR` (DIR created first). When mounting is impossible here (not root, no mount
+/// privilege): `None` after a skip note, or a panic saying why under
+/// `HEAT_AGENT_REQUIRE_REFERENCE=1` (tests/run.sh), so CI cannot pass such a test untested.
+pub fn mount(args: &[&str], dir: &Path) -> Option<Mounted> {
+    std::fs::create_dir_all(dir).unwrap();
+    let why = match std::process::Command::new("mount")
+        .args(args)
+        .arg(dir)
+        .output()
+    {
+        Ok(o) if o.status.success() => return Some(Mounted(dir.to_path_buf())),
+        Ok(o) => format!(
+            "cannot mount on {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("cannot run mount: {e}"),
+    };
+    assert!(
+        !reference_required(),
+        "{why} (HEAT_AGENT_REQUIRE_REFERENCE=1: this test needs mount)"
+    );
+    eprintln!("SKIP: {why}");
+    None
+}
+
+/// A tmpfs of `size` (`200k`, `4m`) on `dir`, mode 0700; see [`mount`].
+pub fn mount_tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
+    mount(
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ],
+        dir,
+    )
+}
+
 /// The venv when every path in `needed` (relative to it) exists; else `None` after a skip
 /// note, or a panic naming the first missing path under `HEAT_AGENT_REQUIRE_REFERENCE=1`.
 pub fn reference_venv(needed: &[&str]) -> Option<PathBuf> {
