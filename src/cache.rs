@@ -385,26 +385,13 @@ impl Cache {
             let _ = fs::remove_dir_all(&staging);
             return Err(e);
         }
-        let had_old = backup.exists();
-        if had_old {
-            if let Err(e) = fs::rename(backup, &old) {
-                let _ = fs::remove_dir_all(&staging);
-                // a bind mount of the same filesystem shows no other device, only EBUSY
-                if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) {
-                    return self.refresh_mounted_backup(backup);
-                }
-                return Err(e);
+        match fsutil::swap_dir(&staging, backup, &old) {
+            // a bind mount of the same filesystem shows no other device, only EBUSY
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) => {
+                self.refresh_mounted_backup(backup)
             }
+            other => other,
         }
-        if let Err(e) = fs::rename(&staging, backup) {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-        fsutil::sync_parent(backup)?;
-        if had_old {
-            let _ = fs::remove_dir_all(&old);
-        }
-        Ok(())
     }
 }
 
@@ -427,7 +414,7 @@ impl Cache {
                 if entry.file_type()?.is_dir() && target.is_dir() {
                     fs::remove_dir_all(&target)?;
                 }
-                fs::rename(entry.path(), &target)?;
+                fsutil::rename_over(&entry.path(), &target)?;
                 fresh.insert(entry.file_name());
             }
             for entry in fs::read_dir(backup)? {

@@ -138,6 +138,61 @@ pub fn lock(path: &Path, wait: LockWait) -> io::Result<nix::fcntl::Flock<File>> 
     Flock::lock(file, arg).map_err(|(_, errno)| io::Error::from(errno))
 }
 
+/// Move a flat directory the way Python's `shutil.move` does: a rename, or across file systems
+/// (EXDEV) a copy of its regular files (each written atomically, modes kept) into `to` and the
+/// removal of `from`. `to`'s parent is created 0755 when missing.
+pub fn move_dir(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        ensure_dir(parent, 0o755)?;
+    }
+    match fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
+            ensure_dir(to, 0o700)?;
+            for f in fs::read_dir(from)? {
+                let f = f?;
+                if f.file_type()?.is_file() {
+                    let data = fs::read(f.path())?;
+                    let mode = f.metadata()?.permissions().mode() & 0o7777;
+                    atomic_write(&to.join(f.file_name()), &data, mode, Owner::default())?;
+                }
+            }
+            fs::remove_dir_all(from)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Switch a fully built `staging` directory in as `target`, so that `target` is never missing:
+/// the old `target` (if any) is renamed to `aside` first, then `staging` to `target`, the parent
+/// is synced, and `aside` is removed. On an error `staging` is removed and the rename's error
+/// is returned unchanged (a caller may look at its errno: EBUSY for a mount point). The caller
+/// names `aside`, so that its own leftover sweep recognises it after a kill between the renames.
+pub fn swap_dir(staging: &Path, target: &Path, aside: &Path) -> io::Result<()> {
+    let had_old = target.exists();
+    if had_old {
+        if let Err(e) = fs::rename(target, aside) {
+            let _ = fs::remove_dir_all(staging);
+            return Err(e);
+        }
+    }
+    if let Err(e) = fs::rename(staging, target) {
+        let _ = fs::remove_dir_all(staging);
+        return Err(e);
+    }
+    sync_parent(target)?;
+    if had_old {
+        let _ = fs::remove_dir_all(aside);
+    }
+    Ok(())
+}
+
+/// Rename `from` over `to` (a whole file or directory entry replaced at once), without a sync:
+/// for batches whose caller syncs the directory once at the end.
+pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)
+}
+
 /// Whether another process holds [`lock`] on `path` now, without waiting and without creating
 /// the file (a missing file is not held). Probes with a shared lock, dropped at once.
 pub fn is_locked(path: &Path) -> bool {
@@ -616,6 +671,29 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn swap_dir_replaces_the_target_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, target, aside) = (
+            dir.path().join(".t.new"),
+            dir.path().join("t"),
+            dir.path().join(".t.old"),
+        );
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("f"), "old").unwrap();
+        fs::create_dir(&staging).unwrap();
+        fs::write(staging.join("f"), "new").unwrap();
+        swap_dir(&staging, &target, &aside).unwrap();
+        assert_eq!(fs::read_to_string(target.join("f")).unwrap(), "new");
+        assert!(!staging.exists() && !aside.exists());
+        // a failing switch removes the staging dir and keeps the target
+        fs::create_dir(&staging).unwrap();
+        let blocked = dir.path().join("no-such-dir").join("aside");
+        assert!(swap_dir(&staging, &target, &blocked).is_err());
+        assert!(!staging.exists());
+        assert_eq!(fs::read_to_string(target.join("f")).unwrap(), "new");
+    }
 
     #[test]
     fn is_locked_sees_a_held_lock_and_creates_nothing() {

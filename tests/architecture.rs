@@ -67,10 +67,6 @@ impl Effect {
 const ALLOWED: &[(&str, Effect)] = &[
     // by design: lifecycle owns the daemon's re-exec (exec replaces this process; no child)
     ("lifecycle/loop_signals.rs", Effect::SpawnsChildren),
-    // deploy moves a finished deployment's files with fs::rename
-    ("deploy/mod.rs", Effect::WritesFiles),
-    // the cache swaps its staging directory and backup with fs::rename
-    ("cache.rs", Effect::WritesFiles),
     // by design: logging owns its log file, opened for appending (not a replaced file)
     ("logging.rs", Effect::WritesFiles),
 ];

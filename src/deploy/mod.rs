@@ -132,7 +132,7 @@ fn prepare_files(paths: &Paths) -> Result<(), String> {
                 paths.deployed_old.display(),
                 paths.deployed.display()
             );
-            move_dir(&paths.deployed_old, &paths.deployed).map_err(|e| {
+            fsutil::move_dir(&paths.deployed_old, &paths.deployed).map_err(|e| {
                 format!(
                     "moving {} to {}: {e}",
                     paths.deployed_old.display(),
@@ -144,29 +144,6 @@ fn prepare_files(paths: &Paths) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `shutil.move` of a flat directory: rename, or copy + remove across file systems.
-fn move_dir(from: &Path, to: &Path) -> io::Result<()> {
-    if let Some(parent) = to.parent() {
-        fsutil::ensure_dir(parent, 0o755)?;
-    }
-    match std::fs::rename(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
-            fsutil::ensure_dir(to, 0o700)?;
-            for f in std::fs::read_dir(from)? {
-                let f = f?;
-                if f.file_type()?.is_file() {
-                    let data = std::fs::read(f.path())?;
-                    let mode = f.metadata()?.permissions().mode() & 0o7777;
-                    fsutil::atomic_write(&to.join(f.file_name()), &data, mode, Owner::default())?;
-                }
-            }
-            std::fs::remove_dir_all(from)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// The journal and notifier, in the configured state dir. A default state dir that cannot be
