@@ -713,3 +713,126 @@ fn the_reference_checker_catches_each_kind_of_problem() {
         assert_eq!(problems(rel, line), 1, "{rel}: {line}");
     }
 }
+
+/// Functions allowed over [`MAX_FN_LINES`]: the legacy argparse emulator by design, and the
+/// ones still to split (the test fails when an entry is no longer needed).
+const LONG_FN_ALLOWED: &[(&str, &str)] = &[
+    // by design: the os-collect-config argparse emulator (docs/architecture.md, exceptions)
+    ("config/cli.rs", "parse"),
+    // still to split: the JSON value parser and the PyYAML scalar analysis
+    ("pyjson.rs", "value"),
+    ("hooks/pyyaml.rs", "analyze"),
+];
+
+const MAX_FN_LINES: usize = 100;
+
+/// `(name, lines)` of every `fn` with a body in `code` (signature to closing brace).
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(name) = fn_name(lines[i]) else {
+            i += 1;
+            continue;
+        };
+        let (mut depth, mut opened, mut j) = (0i32, false, i);
+        while j < lines.len() {
+            for c in lines[j].chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if (opened && depth <= 0) || (!opened && lines[j].trim_end().ends_with(';')) {
+                break;
+            }
+            j += 1;
+        }
+        if opened {
+            out.push((name, j - i + 1));
+            // nested functions are counted with their parent
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The name declared by a `fn` line (`pub(crate) const fn name<T>(…`), if it is one.
+fn fn_name(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    let name = leading_ident(rest);
+    (!name.is_empty()).then_some(name)
+}
+
+#[test]
+fn no_function_is_over_a_hundred_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut long = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        // test modules are cut; comments stay (they are part of a function's length)
+        let code = match text.find("#[cfg(test)]\nmod tests") {
+            Some(at) => &text[..at],
+            None => &text[..],
+        };
+        for (name, n) in function_lengths(code) {
+            if n > MAX_FN_LINES {
+                long.push((rel.clone(), name, n));
+            }
+        }
+    }
+    let new: Vec<_> = long
+        .iter()
+        .filter(|(rel, name, _)| !LONG_FN_ALLOWED.contains(&(rel.as_str(), name.as_str())))
+        .map(|(rel, name, n)| format!("src/{rel}: fn {name} has {n} lines"))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        new.join("\n")
+    );
+    let stale: Vec<_> = LONG_FN_ALLOWED
+        .iter()
+        .filter(|(rel, name)| !long.iter().any(|(r, n, _)| r == rel && n == name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "allowed long functions that are no longer long (remove them): {stale:?}"
+    );
+}
+
+#[test]
+fn the_length_checker_counts_bodies() {
+    let code = "pub(crate) fn short() {\n    a();\n}\n\nfn decl();\n\nconst fn long() -> u8 {\n"
+        .to_string()
+        + &"    x();\n".repeat(150)
+        + "}\n";
+    let found = function_lengths(&code);
+    assert_eq!(found, vec![("short".into(), 3), ("long".into(), 152)]);
+}

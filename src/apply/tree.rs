@@ -650,45 +650,8 @@ pub struct Planned<'a> {
 /// created). A failure before the renames leaves every destination untouched. Returns the
 /// number of files written or deleted.
 pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
-    let mut dirs_ready: std::collections::HashSet<&Path> = std::collections::HashSet::new();
     // parents of the directories created here: their new entries must be made durable too
-    let mut created_in: Vec<PathBuf> = Vec::new();
-    for p in plans {
-        if let Action::Write { old_mode, .. } = &p.action {
-            // nothing was there when planned (`old_mode` is None): no directory to refuse
-            if old_mode.is_some() && fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
-                return Err(format!(
-                    "cannot write {}: it is a directory",
-                    p.path.display()
-                ));
-            }
-            if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if dirs_ready.insert(dir) && !dir.exists() {
-                    let mut missing = dir;
-                    while let Some(parent) = missing
-                        .parent()
-                        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-                    {
-                        missing = parent;
-                    }
-                    // like os.makedirs: 0777 & ~umask
-                    fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                    // every directory from `missing` down to `dir` is new: its parent gained
-                    // an entry
-                    created_in.extend(
-                        dir.ancestors()
-                            .take_while(|a| *a != missing.parent().unwrap_or(Path::new("")))
-                            .filter_map(|a| a.parent())
-                            .map(|p| match p.as_os_str().is_empty() {
-                                true => PathBuf::from("."),
-                                false => p.to_path_buf(),
-                            }),
-                    );
-                }
-            }
-        }
-    }
+    let created_in = make_parent_dirs(plans)?;
     // ownership that is already right need not be set (and a non-root run could not set it)
     let euid = nix::unistd::geteuid().as_raw();
     let mut new_file_gids: std::collections::HashMap<&Path, Option<u32>> =
@@ -778,6 +741,52 @@ pub fn write_all(plans: &[Planned], log: &Log) -> Result<usize, String> {
     }
     fsutil::sync_dirs_with(&dirs, flush).map_err(|e| e.to_string())?;
     Ok(changed)
+}
+
+/// Create the missing parent directories of the files to write (refusing to write over a
+/// directory). Returns the parents of the directories created: their new entries must be made
+/// durable too.
+fn make_parent_dirs(plans: &[Planned]) -> Result<Vec<PathBuf>, String> {
+    let mut dirs_ready: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    // parents of the directories created here: their new entries must be made durable too
+    let mut created_in: Vec<PathBuf> = Vec::new();
+    for p in plans {
+        if let Action::Write { old_mode, .. } = &p.action {
+            // nothing was there when planned (`old_mode` is None): no directory to refuse
+            if old_mode.is_some() && fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+                return Err(format!(
+                    "cannot write {}: it is a directory",
+                    p.path.display()
+                ));
+            }
+            if let Some(dir) = p.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if dirs_ready.insert(dir) && !dir.exists() {
+                    let mut missing = dir;
+                    while let Some(parent) = missing
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+                    {
+                        missing = parent;
+                    }
+                    // like os.makedirs: 0777 & ~umask
+                    fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    // every directory from `missing` down to `dir` is new: its parent gained
+                    // an entry
+                    created_in.extend(
+                        dir.ancestors()
+                            .take_while(|a| *a != missing.parent().unwrap_or(Path::new("")))
+                            .filter_map(|a| a.parent())
+                            .map(|p| match p.as_os_str().is_empty() {
+                                true => PathBuf::from("."),
+                                false => p.to_path_buf(),
+                            }),
+                    );
+                }
+            }
+        }
+    }
+    Ok(created_in)
 }
 
 /// The gid a new file in `path`'s directory gets (setgid directories pass theirs on).

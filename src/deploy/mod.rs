@@ -348,6 +348,20 @@ fn read_marker(path: &Path) -> Option<Value> {
 
 /// The end of a failed deployment's `deploy_stderr`, at ERROR (the whole of it goes to Heat;
 /// registered secrets are masked by the logger).
+/// The hook's outcome at info, or at error with the stderr tail (bounded, secrets masked).
+fn log_hook_outcome(h: &Hook, id: &str, signal: &Value) {
+    let code = signal.get("deploy_status_code").map(pyjson::py_str);
+    match code.as_deref() {
+        None | Some("0") | Some("") | Some("None") | Some("False") => {
+            log::info!("Completed {} for {}", h.describe(), id)
+        }
+        Some(c) => {
+            log::error!("Error running {} for {}. [{c}]", h.describe(), id);
+            log_stderr_tail(id, signal);
+        }
+    }
+}
+
 fn log_stderr_tail(id: &str, signal: &Value) {
     const KEEP: usize = 4096;
     let Some(err) = signal.get("deploy_stderr").and_then(Value::as_str) else {
@@ -471,25 +485,41 @@ impl Runner<'_> {
             return;
         }
 
-        let signal = match (&hook, problem) {
+        let signal = self.run_or_fail(hook.as_ref(), problem, &dep, &mut rec);
+        if let Some(h) = &hook {
+            log_hook_outcome(h, &dep.id, &signal);
+        }
+        self.finish_counted(&mut rec, &dep.entry, &signal);
+    }
+
+    /// The hook's signal, or a failure signal when there is a problem with the hook or it was
+    /// stopped by a signal (then `rec` records the interruption).
+    fn run_or_fail(
+        &self,
+        hook: Option<&Hook>,
+        problem: Option<(String, i64)>,
+        dep: &Deployment,
+        rec: &mut Record,
+    ) -> Value {
+        match (hook, problem) {
             (_, Some((msg, code))) => {
                 log::error!("{msg}; deployment {} signalled as failed", dep.id);
                 rec.error = Some(msg.clone());
                 entry::failure_signal(String::new(), msg, code)
             }
             (Some(hook), None) => {
-                let timeout = self.timeout_for(&dep);
+                let timeout = self.timeout_for(dep);
                 log::debug!("Running {} for {}", hook.describe(), dep.id);
-                match self.run_hook(hook, &dep, timeout) {
+                match self.run_hook(hook, dep, timeout) {
                     Some(s) => s,
                     None => {
                         // Stopped by a signal: the hook's processes were stopped; the
                         // deployment is recorded and signalled as interrupted now.
                         let msg = format!(
-                            "interrupted: heat-agent was told to stop (signal) while the {} hook of deployment {} was running; \
-                             its processes were stopped and it was not run again",
-                            dep.group, dep.id
-                        );
+                        "interrupted: heat-agent was told to stop (signal) while the {} hook of deployment {} was running; \
+                         its processes were stopped and it was not run again",
+                        dep.group, dep.id
+                    );
                         log::error!("{msg}");
                         rec.state = State::Interrupted;
                         rec.error = Some(msg.clone());
@@ -500,20 +530,7 @@ impl Runner<'_> {
             (None, None) => {
                 entry::failure_signal(String::new(), "no hook".into(), STATUS_NOT_FOUND)
             }
-        };
-        if let Some(h) = &hook {
-            let code = signal.get("deploy_status_code").map(pyjson::py_str);
-            match code.as_deref() {
-                None | Some("0") | Some("") | Some("None") | Some("False") => {
-                    log::info!("Completed {} for {}", h.describe(), dep.id)
-                }
-                Some(c) => {
-                    log::error!("Error running {} for {}. [{c}]", h.describe(), dep.id);
-                    log_stderr_tail(&dep.id, &signal);
-                }
-            }
         }
-        self.finish_counted(&mut rec, &dep.entry, &signal);
     }
 
     /// [`Runner::finish`], counting a result that could not be made durable.

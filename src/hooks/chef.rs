@@ -8,7 +8,7 @@
 use super::{Context, HookError, HookResult, Outcome, ToolRun};
 use crate::process::Spec;
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const DEPLOY_KEYS: [&str; 7] = [
     "deploy_server_id",
@@ -65,35 +65,8 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
         ));
     }
     if let Some(kitchen) = kitchen {
-        log::debug!("Cloning kitchen from {kitchen}");
-        let action = inputs
-            .iter()
-            .find(|(n, _)| n == "deploy_action")
-            .map(|(_, v)| v.clone());
-        if action == Some(Value::String("UPDATE".into())) {
-            // a fresh clone on update
-            let _ = std::fs::remove_dir_all(&kitchen_path);
-        }
-        let mut spec = Spec::new("git")
-            .arg("clone")
-            .arg(&kitchen)
-            .arg(&kitchen_path);
-        spec.cwd = Some(working.clone());
-        let f = match helper(spec, ctx, "chef hook: git clone (is git installed?)") {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        if !f.success() {
-            let (out, err) = super::tool_texts(&f, ctx);
-            log::error!(
-                "Error cloning kitchen from {kitchen} into {}: {err}",
-                kitchen_path.display()
-            );
-            return Ok(Outcome::Printed(Value::Object(answer(
-                super::tool_status(&f),
-                out,
-                err,
-            ))));
+        if let Some(failed) = clone_kitchen(&kitchen, &kitchen_path, &inputs, &working, ctx) {
+            return failed;
         }
     }
 
@@ -164,4 +137,46 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
     let mut response = answer(status, out, err);
     super::collect_outputs(entry, &heat_outputs_path, &mut response);
     Ok(Outcome::Printed(Value::Object(response)))
+}
+
+/// `git clone` of the kitchen into `kitchen_path` (afresh on UPDATE, as the reference does).
+/// `Some` is the hook's answer when the clone could not be made.
+fn clone_kitchen(
+    kitchen: &str,
+    kitchen_path: &Path,
+    inputs: &[(String, Value)],
+    working: &Path,
+    ctx: &Context,
+) -> Option<HookResult> {
+    log::debug!("Cloning kitchen from {kitchen}");
+    let action = inputs
+        .iter()
+        .find(|(n, _)| n == "deploy_action")
+        .map(|(_, v)| v.clone());
+    if action == Some(Value::String("UPDATE".into())) {
+        // a fresh clone on update
+        let _ = std::fs::remove_dir_all(kitchen_path);
+    }
+    let mut spec = Spec::new("git")
+        .arg("clone")
+        .arg(kitchen)
+        .arg(kitchen_path);
+    spec.cwd = Some(working.to_path_buf());
+    let f = match helper(spec, ctx, "chef hook: git clone (is git installed?)") {
+        Ok(f) => f,
+        Err(r) => return Some(r),
+    };
+    if !f.success() {
+        let (out, err) = super::tool_texts(&f, ctx);
+        log::error!(
+            "Error cloning kitchen from {kitchen} into {}: {err}",
+            kitchen_path.display()
+        );
+        return Some(Ok(Outcome::Printed(Value::Object(answer(
+            super::tool_status(&f),
+            out,
+            err,
+        )))));
+    }
+    None
 }

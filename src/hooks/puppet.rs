@@ -46,10 +46,6 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
     let opts = super::options(entry);
     let use_hiera = flag(&opts, "hiera", false);
     let use_facter = flag(&opts, "facter", true);
-    let modulepath = super::option_text(&opts, "modulepath");
-    let tags = super::option_text(&opts, "tags");
-    let debug = flag(&opts, "debug", false);
-    let verbose = flag(&opts, "verbose", false);
 
     let mut facts: Vec<(String, String)> = Vec::new();
     if let Some(fqdn) = hostname_f() {
@@ -65,22 +61,7 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
         }
     }
     if use_hiera {
-        let name = match entry.get("name").and_then(Value::as_str) {
-            Some(n) if !n.is_empty() && !n.contains('/') && !n.contains('\0') => n.to_string(),
-            _ => {
-                return Err(HookError::new(
-                    "enable_hiera needs a deployment name usable as a file name",
-                    1,
-                ))
-            }
-        };
-        super::prepare_dir(&hiera_datadir)?;
-        let path = hiera_datadir.join(format!("heat_config_{name}.json"));
-        super::write_file(
-            &path,
-            crate::pyjson::dumps(&Value::Object(hiera)).as_bytes(),
-            0o600,
-        )?;
+        let name = write_hiera_data(entry, hiera, &hiera_datadir)?;
         facts.push(("FACTER_deploy_config_name".into(), name));
     }
     let manifest = working.join(format!("{id}.pp"));
@@ -92,32 +73,7 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
 
     super::write_file(&manifest, super::config_text(entry)?.as_bytes(), 0o700)?;
 
-    let mut spec = Spec::new(&cmd)
-        .arg("apply")
-        .arg("--color")
-        .arg("false")
-        .arg("--detailed-exitcodes")
-        .arg("--logdest")
-        .arg("console");
-    if let Some(m) = modulepath {
-        spec = spec.arg("--modulepath").arg(m);
-    }
-    if let Some(t) = tags {
-        spec = spec.arg("--tags").arg(t);
-    }
-    if debug {
-        spec = spec
-            .arg("--debug")
-            .arg("--logdest")
-            .arg("/var/log/puppet/heat-debug.log");
-    }
-    if verbose {
-        spec = spec
-            .arg("--verbose")
-            .arg("--logdest")
-            .arg("/var/log/puppet/heat-verbose.log");
-    }
-    spec = spec.arg(&manifest);
+    let mut spec = apply_spec(&cmd, &opts, &manifest);
     for (k, v) in &facts {
         if super::env_ok(k, v) {
             spec.env.push((k.into(), v.into()));
@@ -156,6 +112,67 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
     super::collect_outputs(entry, &heat_outputs_path, &mut response);
     response.insert("deploy_status_code".into(), status.into());
     Ok(Outcome::Printed(Value::Object(response)))
+}
+
+/// `<datadir>/heat_config_<name>.json` with the inputs, for hiera; returns the name (the fact
+/// `deploy_config_name`). The deployment's name must be usable as a file name.
+fn write_hiera_data(
+    entry: &Value,
+    hiera: Map<String, Value>,
+    hiera_datadir: &std::path::Path,
+) -> Result<String, HookError> {
+    let name = match entry.get("name").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() && !n.contains('/') && !n.contains('\0') => n.to_string(),
+        _ => {
+            return Err(HookError::new(
+                "enable_hiera needs a deployment name usable as a file name",
+                1,
+            ))
+        }
+    };
+    super::prepare_dir(hiera_datadir)?;
+    let path = hiera_datadir.join(format!("heat_config_{name}.json"));
+    super::write_file(
+        &path,
+        crate::pyjson::dumps(&Value::Object(hiera)).as_bytes(),
+        0o600,
+    )?;
+    Ok(name)
+}
+
+/// `puppet apply` with the reference's flags and the options' modulepath, tags, debug and
+/// verbose logs, for `manifest`.
+fn apply_spec(cmd: &std::ffi::OsStr, opts: &Map<String, Value>, manifest: &std::path::Path) -> Spec {
+    let modulepath = super::option_text(opts, "modulepath");
+    let tags = super::option_text(opts, "tags");
+    let debug = flag(opts, "debug", false);
+    let verbose = flag(opts, "verbose", false);
+    let mut spec = Spec::new(cmd)
+        .arg("apply")
+        .arg("--color")
+        .arg("false")
+        .arg("--detailed-exitcodes")
+        .arg("--logdest")
+        .arg("console");
+    if let Some(m) = modulepath {
+        spec = spec.arg("--modulepath").arg(m);
+    }
+    if let Some(t) = tags {
+        spec = spec.arg("--tags").arg(t);
+    }
+    if debug {
+        spec = spec
+            .arg("--debug")
+            .arg("--logdest")
+            .arg("/var/log/puppet/heat-debug.log");
+    }
+    if verbose {
+        spec = spec
+            .arg("--verbose")
+            .arg("--logdest")
+            .arg("/var/log/puppet/heat-verbose.log");
+    }
+    spec.arg(manifest)
 }
 
 /// `<logdir>/<creation_time with ':'/'T' → '-'>-<id>-{stdout,stderr}.log`, as the reference.

@@ -31,35 +31,7 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
             ))
         }
     };
-    let mut overrides = Map::new();
-    overrides.insert(
-        "file_roots".into(),
-        serde_json::json!({"base": [working.to_string_lossy()]}),
-    );
-    overrides.insert("file_client".into(), "local".into());
-    for (name, value) in super::inputs(entry) {
-        overrides.insert(name, value);
-    }
-    let confdir = working.join(format!(".{id}.minion"));
-    super::prepare_dir(&confdir)?;
-    let overrides_file = confdir.join("heat-inputs.conf");
-    super::write_file(
-        &overrides_file,
-        crate::pyjson::dumps_with(
-            &Value::Object(overrides),
-            crate::pyjson::DumpOptions {
-                ensure_ascii: false,
-                ..crate::pyjson::DumpOptions::COMPACT
-            },
-        )
-        .as_bytes(),
-        0o600,
-    )?;
-    super::write_file(
-        &confdir.join("minion"),
-        crate::pyjson::dumps(&minion_file(&minion_config, &overrides_file)).as_bytes(),
-        0o600,
-    )?;
+    let confdir = write_minion_config(entry, &working, &id, &minion_config)?;
     let state_file = working.join(format!("{id}.sls"));
     super::write_file(&state_file, state.as_bytes(), 0o700)?;
 
@@ -121,6 +93,47 @@ pub(super) fn run(entry: &Value, ctx: &Context) -> HookResult {
     response.insert("deploy_stderr".into(), stderr);
     response.insert("deploy_status_code".into(), status.into());
     Ok(Outcome::Printed(Value::Object(response)))
+}
+
+/// The minion config dir `<working>/.<id>.minion`: the inputs (with the file roots and the local
+/// file client) in `heat-inputs.conf`, and a `minion` file including the operator's config
+/// before them.
+fn write_minion_config(
+    entry: &Value,
+    working: &Path,
+    id: &str,
+    minion_config: &Path,
+) -> Result<PathBuf, HookError> {
+    let mut overrides = Map::new();
+    overrides.insert(
+        "file_roots".into(),
+        serde_json::json!({"base": [working.to_string_lossy()]}),
+    );
+    overrides.insert("file_client".into(), "local".into());
+    for (name, value) in super::inputs(entry) {
+        overrides.insert(name, value);
+    }
+    let confdir = working.join(format!(".{id}.minion"));
+    super::prepare_dir(&confdir)?;
+    let overrides_file = confdir.join("heat-inputs.conf");
+    super::write_file(
+        &overrides_file,
+        crate::pyjson::dumps_with(
+            &Value::Object(overrides),
+            crate::pyjson::DumpOptions {
+                ensure_ascii: false,
+                ..crate::pyjson::DumpOptions::COMPACT
+            },
+        )
+        .as_bytes(),
+        0o600,
+    )?;
+    super::write_file(
+        &confdir.join("minion"),
+        crate::pyjson::dumps(&minion_file(minion_config, &overrides_file)).as_bytes(),
+        0o600,
+    )?;
+    Ok(confdir)
 }
 
 /// The generated minion config: the operator's file, its `minion.d/*.conf`, then ours (later

@@ -462,20 +462,16 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Source `<dir>/../environment.d/*` once in a real shell and return the resulting
-    /// environment for the scripts (`None` when there is nothing to source).
-    fn load_environment(&self, dir: &OsStr) -> Result<Option<Vec<(OsString, OsString)>>, Failure> {
-        let files = environment_files(dir);
-        if files.is_empty() {
-            return Ok(None);
-        }
-        let (shell, is_bash) = sourcing_shell();
-        let env_bin = first_existing(&["/usr/bin/env", "/bin/env"]).unwrap_or_else(|| "env".into());
-        let marker = format!(
-            "\n--heat-agent-environment-{:016x}{:016x}--\n",
-            fastrand::u64(..),
-            fastrand::u64(..)
-        );
+    /// The shell script that sources `files` in order (each announced on stderr, as
+    /// dib-run-parts does), prints `marker`, then execs `env -0` so the resulting environment
+    /// follows the files' own output on stdout.
+    fn sourcing_script(
+        &self,
+        files: &[PathBuf],
+        is_bash: bool,
+        env_bin: &Path,
+        marker: &str,
+    ) -> Vec<u8> {
         let prefix = self.line_prefix();
         let mut script: Vec<u8> = Vec::new();
         script.extend_from_slice(if is_bash {
@@ -483,7 +479,7 @@ impl<'a> Runner<'a> {
         } else {
             b"set -eu\n"
         });
-        for f in &files {
+        for f in files {
             let mut msg = prefix.as_bytes().to_vec();
             msg.extend_from_slice(b"Sourcing environment file ");
             msg.extend_from_slice(f.as_os_str().as_bytes());
@@ -500,6 +496,24 @@ impl<'a> Runner<'a> {
         script.extend_from_slice(b"\nexec ");
         shell_quote(&mut script, env_bin.as_os_str().as_bytes());
         script.extend_from_slice(b" -0\n");
+        script
+    }
+
+    /// Source `<dir>/../environment.d/*` once in a real shell and return the resulting
+    /// environment for the scripts (`None` when there is nothing to source).
+    fn load_environment(&self, dir: &OsStr) -> Result<Option<Vec<(OsString, OsString)>>, Failure> {
+        let files = environment_files(dir);
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let (shell, is_bash) = sourcing_shell();
+        let env_bin = first_existing(&["/usr/bin/env", "/bin/env"]).unwrap_or_else(|| "env".into());
+        let marker = format!(
+            "\n--heat-agent-environment-{:016x}{:016x}--\n",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        );
+        let script = self.sourcing_script(&files, is_bash, &env_bin, &marker);
 
         let mut spec = Spec::new(shell);
         spec.args = vec![
