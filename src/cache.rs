@@ -131,8 +131,7 @@ impl Cache {
 
     /// Work out what changed and stage the files to write (nothing is renamed yet), with the
     /// caller's `extras` (path, contents; 0600) that describe them: all are switched in with
-    /// one flush ([`Cache::switch_in`]). The new files are written and fsynced in the
-    /// background while the committed values are read and compared.
+    /// one flush ([`Cache::switch_in`]).
     pub fn stage_all(
         &self,
         entries: &[(&str, &Value)],
@@ -162,6 +161,15 @@ impl Cache {
                 write_json,
             });
         }
+        let stored = plans
+            .iter()
+            .zip(entries)
+            .map(|(plan, &(key, value))| {
+                let changed = plan.write_orig
+                    || self.changed_since_commit(key, &plan.path, &plan.text, value);
+                (plan.path.clone(), changed)
+            })
+            .collect();
         let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
         for plan in &plans {
             let targets = [
@@ -177,22 +185,17 @@ impl Cache {
             );
         }
         files.extend(extras.iter().map(|(t, data)| (t.clone(), data.as_slice())));
-        // what changed since the last commit is worked out while the files are written
-        let (stored, durable) = fsutil::stage_each_while(&files, 0o600, || {
-            plans
-                .iter()
-                .zip(entries)
-                .map(|(plan, &(key, value))| {
-                    let changed = plan.write_orig
-                        || self.changed_since_commit(key, &plan.path, &plan.text, value);
-                    (plan.path.clone(), changed)
-                })
-                .collect::<Vec<(PathBuf, bool)>>()
-        });
-        Ok(StagedCycle {
-            stored,
-            durable: durable?,
-        })
+        let requests: Vec<fsutil::StageRequest> = files
+            .iter()
+            .map(|(path, data)| fsutil::StageRequest {
+                path,
+                data,
+                mode: 0o600,
+                owner: Owner::default(),
+            })
+            .collect();
+        let durable = fsutil::stage_all(&requests, fsutil::Flush::EachFile)?;
+        Ok(StagedCycle { stored, durable })
     }
 
     /// Is `value` (serialized as `text`) different from `key`'s committed value? Identical

@@ -43,11 +43,7 @@ pub enum Step {
     /// Something changed (or `--force`): run the command.
     RunCommand(Collected),
     /// Deliver queued signals and report to systemd; a one-time run ends here with `rc`.
-    Report {
-        collected: Collected,
-        status: String,
-        rc: i32,
-    },
+    Report { status: String, rc: i32 },
     /// Wait for the next poll, no longer than the next signal retry (`outbox_wait`).
     Sleep { outbox_wait: Option<Duration> },
     /// SIGHUP: re-read everything by re-executing.
@@ -94,8 +90,6 @@ pub trait World {
     fn deliver(&mut self) -> Option<Duration>;
     /// One-line status for systemd, and a watchdog ping.
     fn report(&mut self, status: &str);
-    /// The run ends: drop what was collected as cheaply as possible.
-    fn release(&mut self, collected: Collected);
     /// The clock: wait up to `d`, or until an event.
     fn sleep(&mut self, d: Duration) -> Option<Event>;
     /// A uniform number in [0, 1) for splay and jitter.
@@ -181,11 +175,7 @@ impl<'s, W: World> Daemon<'s, W> {
             }
             Step::Collect { first } => self.collect(first),
             Step::RunCommand(collected) => self.run_command(collected),
-            Step::Report {
-                collected,
-                status,
-                rc,
-            } => self.report(collected, &status, rc),
+            Step::Report { status, rc } => self.report(&status, rc),
             Step::Sleep { outbox_wait } => self.sleep(outbox_wait),
             Step::Reload => {
                 self.world.reloading();
@@ -246,11 +236,7 @@ impl<'s, W: World> Daemon<'s, W> {
         }
         log::debug!("No changes detected.");
         let status = collected.summary();
-        Step::Report {
-            collected,
-            status,
-            rc: 0,
-        }
+        Step::Report { status, rc: 0 }
     }
 
     fn run_command(&mut self, collected: Collected) -> Step {
@@ -270,18 +256,13 @@ impl<'s, W: World> Daemon<'s, W> {
             log::info!("configuration changed; re-executing");
             return Step::Reexec;
         }
-        Step::Report {
-            collected,
-            status,
-            rc,
-        }
+        Step::Report { status, rc }
     }
 
-    fn report(&mut self, collected: Collected, status: &str, rc: i32) -> Step {
+    fn report(&mut self, status: &str, rc: i32) -> Step {
         let outbox_wait = self.world.deliver();
         self.world.report(status);
         if self.settings.one_time {
-            self.world.release(collected);
             return Step::Exit(Ended::OneTime(rc));
         }
         Step::Sleep { outbox_wait }

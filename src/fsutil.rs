@@ -284,87 +284,19 @@ impl Drop for Staged {
     }
 }
 
-/// [`stage`] each of `files` (destination, contents) with `mode`, fsynced, one thread per file
-/// with at most 16 at a time (each thread's write and fsync overlap the others'), while
-/// `meanwhile` runs on the calling thread once every file has been handed to a thread.
-/// Returns what `meanwhile` returned and the staged files in `files` order; on an error the
-/// temporary files already made are removed.
-pub fn stage_each_while<T>(
-    files: &[(PathBuf, &[u8])],
-    mode: u32,
-    meanwhile: impl FnOnce() -> T,
-) -> (T, io::Result<Vec<Staged>>) {
-    const IN_FLIGHT: usize = 16;
-    std::thread::scope(|scope| {
-        let mut pending = std::collections::VecDeque::new();
-        let mut done = Vec::with_capacity(files.len());
-        let join = |h: std::thread::ScopedJoinHandle<'_, io::Result<Staged>>| {
-            h.join()
-                .unwrap_or_else(|_| Err(io::Error::other("file writer failed")))
-        };
-        for (path, data) in files {
-            if pending.len() >= IN_FLIGHT {
-                done.extend(pending.pop_front().map(join));
-            }
-            pending.push_back(scope.spawn(move || stage(path, data, mode, Owner::default())));
-        }
-        let result = meanwhile();
-        done.extend(pending.into_iter().map(join));
-        (result, done.into_iter().collect())
-    })
-}
-
-/// Make many staged files durable before any is renamed into place: each is fsynced, from
-/// several threads at once so the filesystem batches the journal commits.
+/// Make many staged files durable before any is renamed into place: each is fsynced.
 pub fn sync_staged(files: &[&Staged]) -> io::Result<()> {
-    sync_each(files)
-}
-
-fn sync_each(files: &[&Staged]) -> io::Result<()> {
-    let sync_one = |f: &&Staged| {
+    files.iter().try_for_each(|f| {
         File::open(&f.tmp)
             .and_then(|h| h.sync_all())
             .map_err(|e| io::Error::new(e.kind(), format!("syncing {}: {e}", f.path.display())))
-    };
-    in_parallel(files, sync_one)
-}
-
-/// Run `work` on every item from up to [`STAGE_WORKERS`] threads at once, so the filesystem
-/// batches the journal commits of their fsyncs (a single item needs no thread). Every thread
-/// is joined; the first error is returned.
-fn in_parallel<I: Sync>(items: &[I], work: impl Fn(&I) -> io::Result<()> + Sync) -> io::Result<()> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = items.len().min(STAGE_WORKERS);
-    if workers <= 1 {
-        return items.iter().try_for_each(work);
-    }
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> io::Result<()> {
-                    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        work(item)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        let results: Vec<io::Result<()>> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("fsync worker failed")))
-            })
-            .collect();
-        results.into_iter().collect()
     })
 }
 
 /// How a batch of written files is made durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flush {
-    /// fsync each file (and directory), several at once.
+    /// fsync each file (several at once) and each directory.
     EachFile,
     /// One `syncfs(2)` per filesystem the batch touches: one writeback of the metadata blocks
     /// and one cache flush instead of one per file. It also writes out other processes' dirty
@@ -509,39 +441,22 @@ pub fn stage_all(requests: &[StageRequest], flush: Flush) -> io::Result<Vec<Stag
     }
 }
 
-/// [`stage_all`] with [`Flush::Filesystem`]: the files are written by two threads (creating
-/// files is most of the work, and the kernel does it in parallel), then one `syncfs` per
+/// [`stage_all`] with [`Flush::Filesystem`]: every file is written, then one `syncfs` per
 /// filesystem.
 fn stage_all_then_syncfs(requests: &[StageRequest]) -> io::Result<Vec<Staged>> {
     use std::os::unix::fs::MetadataExt;
-    // per half: the staged files, and one open file per filesystem written to
-    type Half = io::Result<(Vec<Staged>, Vec<(u64, File, PathBuf)>)>;
-    fn write_half(part: &[StageRequest]) -> Half {
-        let mut staged = Vec::with_capacity(part.len());
-        let mut one_per_fs: Vec<(u64, File, PathBuf)> = Vec::new();
-        for r in part {
-            let f = write_temp(r, &mut staged)?;
-            let dev = f.metadata().map_err(|e| named(e, r.path))?.dev();
-            if !one_per_fs.iter().any(|(known, ..)| *known == dev) {
-                one_per_fs.push((dev, f, r.path.to_path_buf()));
-            }
+    let mut staged = Vec::with_capacity(requests.len());
+    // one open file per filesystem written to
+    let mut one_per_fs: Vec<(u64, File, &Path)> = Vec::new();
+    for r in requests {
+        // on an error the temporary files already made are removed as `staged` drops
+        let f = write_temp(r, &mut staged)?;
+        let dev = f.metadata().map_err(|e| named(e, r.path))?.dev();
+        if !one_per_fs.iter().any(|(known, ..)| *known == dev) {
+            one_per_fs.push((dev, f, r.path));
         }
-        Ok((staged, one_per_fs))
     }
-    let (first, second) = requests.split_at(requests.len() / 2);
-    let (a, b) = std::thread::scope(|scope| {
-        let helper = scope.spawn(|| write_half(second));
-        let a = write_half(first);
-        let b = helper
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("file writer failed")));
-        (a, b)
-    });
-    // on an error, both halves' temporary files are removed as they drop
-    let ((mut staged, mut files), (more, more_files)) = (a?, b?);
-    staged.extend(more);
-    files.extend(more_files);
-    syncfs_each_fs(&files)?;
+    syncfs_each_fs(&one_per_fs)?;
     Ok(staged)
 }
 
@@ -578,8 +493,8 @@ fn named(e: io::Error, path: &Path) -> io::Error {
 /// Threads [`stage_all`] uses: enough outstanding fsyncs for the journal to batch them.
 const STAGE_WORKERS: usize = 16;
 
-/// Make the renames into `dirs` durable the way `flush` says: fsync each directory (several
-/// at once), or one `syncfs` per filesystem among them.
+/// Make the renames into `dirs` durable the way `flush` says: fsync each directory, or one
+/// `syncfs` per filesystem among them.
 pub fn sync_dirs_with(dirs: &[&Path], flush: Flush) -> io::Result<()> {
     if flush == Flush::EachFile {
         return sync_dirs(dirs);
@@ -601,9 +516,9 @@ pub fn sync_dirs_with(dirs: &[&Path], flush: Flush) -> io::Result<()> {
     syncfs_each_fs(&opened)
 }
 
-/// fsync several directories at once (after renames into them); the first error is returned.
+/// fsync each of `dirs` (after renames into them); the first error is returned.
 pub fn sync_dirs(dirs: &[&Path]) -> io::Result<()> {
-    in_parallel(dirs, |d| {
+    dirs.iter().try_for_each(|d| {
         File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
             io::Error::new(
                 e.kind(),

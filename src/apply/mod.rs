@@ -141,8 +141,6 @@ pub struct Options {
     pub boolean_key: Option<String>,
     /// `--os-config-files`; `None` means the default.
     pub os_config_files: Option<String>,
-    /// The process exits right after this run, so big structures need not be freed.
-    pub exiting: bool,
 }
 
 /// The process environment the tool reads (injectable for tests).
@@ -313,22 +311,9 @@ pub fn install(
 ) -> Result<(), String> {
     let users = oac::UserDb::default();
     let out_dir = PathBuf::from(&opts.output);
-    // Reading the templates and what is at their outputs needs no metadata: it runs while the
-    // metadata loads.
-    let read_ahead = || {
-        let out_dir = (!opts.validate).then_some(out_dir.as_path());
-        tree::read_ahead(Path::new(&opts.templates), out_dir)
-    };
-    let (config, ahead) = std::thread::scope(|scope| {
-        let reader = scope.spawn(read_ahead);
-        let config = metadata::collect_config(files, &opts.fallback);
-        let ahead = reader
-            .join()
-            .map_err(|_| "reading the templates failed".to_string());
-        (config, ahead)
-    });
-    let config = config?;
-    let (prepared, existing) = ahead?;
+    let config = metadata::collect_config(files, &opts.fallback)?;
+    let probe_dir = (!opts.validate).then_some(out_dir.as_path());
+    let (prepared, existing) = tree::scan(Path::new(&opts.templates), probe_dir);
     // an executable template may change files while rendering: then look again afterwards
     let existing_valid = !prepared.iter().any(tree::Prepared::is_executable);
     let config = match &opts.subhash {
@@ -371,12 +356,6 @@ pub fn install(
         return Ok(());
     }
     tree::write_all(&plans, log)?;
-    if opts.exiting {
-        // the process ends now: freeing thousands of small allocations one by one is wasted
-        std::mem::forget(plans);
-        std::mem::forget(rendered);
-        std::mem::forget(config);
-    }
     Ok(())
 }
 

@@ -96,7 +96,7 @@ pub struct Rendered {
 /// What rendering needs besides the metadata.
 pub struct RenderEnv<'a> {
     pub users: &'a UserDb,
-    pub partials: &'a (dyn mustache::Partials + Sync),
+    pub partials: &'a dyn mustache::Partials,
     pub log: &'a Log,
 }
 
@@ -277,9 +277,8 @@ pub fn prepare_all(templates: &[TemplatePath]) -> Vec<Prepared> {
 }
 
 /// Everything about a template tree that needs no metadata: walk it, [`prepare`] every
-/// template and, with an output root, [`probe`] every output. Meant to run while the metadata
-/// loads.
-pub fn read_ahead(root: &Path, out_dir: Option<&Path>) -> (Vec<Prepared>, Vec<Existing>) {
+/// template and, with an output root, [`probe`] every output.
+pub fn scan(root: &Path, out_dir: Option<&Path>) -> (Vec<Prepared>, Vec<Existing>) {
     let mut templates = Vec::new();
     let mut controls = ControlFiles::new();
     walk(root, "", &mut templates, &mut controls);
@@ -356,43 +355,6 @@ fn mustache_result(
     })
 }
 
-/// Fewer templates than this are rendered on one thread.
-const PARALLEL_RENDER_MIN: usize = 32;
-
-/// Mustache templates depend on nothing but the metadata and partials: with many templates,
-/// the second half is rendered on another thread while the first half renders here. Returns,
-/// per template, its mustache rendering (`None` for other kinds, or when not worth a thread);
-/// [`render_all`] uses them in tree order, so errors and logs come out as before.
-fn prerender(
-    prepared: &[Prepared],
-    config: &Value,
-    partials: &(dyn mustache::Partials + Sync),
-) -> Vec<Option<Result<String, mustache::Error>>> {
-    let render_part = |part: &[Prepared]| -> Vec<Option<Result<String, mustache::Error>>> {
-        part.iter()
-            .map(|p| match &p.source {
-                Source::Mustache(text) => Some(mustache::render(text, config, partials)),
-                _ => None,
-            })
-            .collect()
-    };
-    if prepared.len() < PARALLEL_RENDER_MIN {
-        return prepared.iter().map(|_| None).collect();
-    }
-    let (first, second) = prepared.split_at(prepared.len() / 2);
-    std::thread::scope(|scope| {
-        let helper = scope.spawn(|| render_part(second));
-        let mut out = render_part(first);
-        // a helper that died renders nothing: those templates are rendered in order below
-        out.extend(
-            helper
-                .join()
-                .unwrap_or_else(|_| second.iter().map(|_| None).collect()),
-        );
-        out
-    })
-}
-
 /// Render one template (executable, tera or mustache). `stdin_json` is computed on demand.
 pub fn render_template(
     path: &Path,
@@ -436,8 +398,7 @@ pub fn render_all(
     let mut stdin_json = None;
     let mut res: Vec<Rendered> = Vec::with_capacity(prepared.len());
     let mut outputs = std::collections::HashSet::new();
-    let prerendered = prerender(&prepared, config, env.partials);
-    for (p, done) in prepared.into_iter().zip(prerendered) {
+    for p in prepared {
         if let Source::NotRegular(msg) = &p.source {
             env.log.warn(msg);
             continue;
@@ -451,11 +412,8 @@ pub fn render_all(
                 format!("{e} (template {p})")
             }
         };
-        let body = match done {
-            Some(rendered) => mustache_result(rendered, &t.template, env),
-            None => render_source(&t.template, &p.source, config, &mut stdin_json, env),
-        }
-        .map_err(with_path)?;
+        let body = render_source(&t.template, &p.source, config, &mut stdin_json, env)
+            .map_err(with_path)?;
         let control = p
             .control
             .and_then(|text| parse_control_text(text.as_deref(), &t.template, env.users))

@@ -203,7 +203,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
         key_default: m.get_one::<String>("key-default").cloned(),
         boolean_key: m.get_one::<String>("boolean-key").cloned(),
         os_config_files: m.get_one::<String>("os-config-files").cloned(),
-        exiting: true,
     };
     let mut stdout = crate::output::stdout();
     // the reference's codes: --boolean-key exits 0 for true, 1 for false, 255 (-1) otherwise

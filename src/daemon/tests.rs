@@ -59,9 +59,6 @@ impl World for Script {
     fn report(&mut self, status: &str) {
         self.calls.push(format!("report {status}"));
     }
-    fn release(&mut self, _: Collected) {
-        self.calls.push("release".into());
-    }
     fn sleep(&mut self, d: Duration) -> Option<Event> {
         self.calls.push("sleep".into());
         self.slept.push(d);
@@ -187,7 +184,6 @@ fn a_failed_command_keeps_the_changes_pending_and_is_the_one_time_exit_code() {
             "forget",
             "deliver",
             "report 1 changed; ; command failed (3)",
-            "release"
         ]
     );
     assert!(w.slept.is_empty(), "a one-time run never sleeps");

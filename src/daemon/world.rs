@@ -170,13 +170,6 @@ impl World for Live<'_> {
         lifecycle::watchdog();
     }
 
-    fn release(&mut self, collected: Collected) {
-        // the process ends here: freeing the parsed documents one by one would only cost
-        // time (about an eighth of a one-shot collect's instructions)
-        std::mem::forget(self.store.take());
-        std::mem::forget(collected);
-    }
-
     fn sleep(&mut self, d: Duration) -> Option<Event> {
         lifecycle::loop_signals::sleep_or_event(d, &self.signals.events)
     }
