@@ -79,119 +79,150 @@ fn analyze(s: &str) -> Analysis {
         };
     }
     let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    let (mut block_ind, mut flow_ind) = (false, false);
-    let (mut line_breaks, mut special) = (false, false);
-    let (mut leading_space, mut leading_break) = (false, false);
-    let (mut trailing_space, mut trailing_break) = (false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    if s.starts_with("---") || s.starts_with("...") {
-        block_ind = true;
-        flow_ind = true;
-    }
-    let mut preceded_ws = true;
-    let mut followed_ws = n == 1 || is_space_or_break(chars.get(1).copied());
-    let (mut prev_space, mut prev_break) = (false, false);
-    for (i, &ch) in chars.iter().enumerate() {
-        if i == 0 {
-            if "#,[]{}&*!|>'\"%@`".contains(ch) {
-                flow_ind = true;
-                block_ind = true;
-            }
-            if ch == '?' || ch == ':' {
-                flow_ind = true;
-                if followed_ws {
-                    block_ind = true;
+    let mut scan = ScalarScan::default();
+    scan.mark_indicators(&chars);
+    scan.mark_spaces_and_breaks(&chars);
+    scan.verdict()
+}
+
+/// What `analyze_scalar` finds in a non-empty scalar, named as PyYAML names it.
+#[derive(Default)]
+struct ScalarScan {
+    block_indicators: bool,
+    flow_indicators: bool,
+    line_breaks: bool,
+    special_characters: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+}
+
+impl ScalarScan {
+    /// Document markers and the indicator characters that rule out a plain style.
+    fn mark_indicators(&mut self, chars: &[char]) {
+        let n = chars.len();
+        if chars.starts_with(&['-'; 3]) || chars.starts_with(&['.'; 3]) {
+            self.block_indicators = true;
+            self.flow_indicators = true;
+        }
+        let mut preceded_ws = true;
+        let mut followed_ws = n == 1 || is_space_or_break(chars.get(1).copied());
+        for (i, &ch) in chars.iter().enumerate() {
+            if i == 0 {
+                if "#,[]{}&*!|>'\"%@`".contains(ch) {
+                    self.flow_indicators = true;
+                    self.block_indicators = true;
+                }
+                if ch == '?' || ch == ':' {
+                    self.flow_indicators = true;
+                    if followed_ws {
+                        self.block_indicators = true;
+                    }
+                }
+                if ch == '-' && followed_ws {
+                    self.flow_indicators = true;
+                    self.block_indicators = true;
+                }
+            } else {
+                if ",?[]{}".contains(ch) {
+                    self.flow_indicators = true;
+                }
+                if ch == ':' {
+                    self.flow_indicators = true;
+                    if followed_ws {
+                        self.block_indicators = true;
+                    }
+                }
+                if ch == '#' && preceded_ws {
+                    self.flow_indicators = true;
+                    self.block_indicators = true;
                 }
             }
-            if ch == '-' && followed_ws {
-                flow_ind = true;
-                block_ind = true;
+            preceded_ws = is_space_or_break(Some(ch));
+            followed_ws = i + 2 >= n || is_space_or_break(chars.get(i + 2).copied());
+        }
+    }
+
+    /// Line breaks, non-printable characters and where spaces and breaks stand.
+    fn mark_spaces_and_breaks(&mut self, chars: &[char]) {
+        let n = chars.len();
+        let (mut prev_space, mut prev_break) = (false, false);
+        for (i, &ch) in chars.iter().enumerate() {
+            if is_break(ch) {
+                self.line_breaks = true;
             }
-        } else {
-            if ",?[]{}".contains(ch) {
-                flow_ind = true;
+            if !(ch == '\n' || ('\x20'..='\x7e').contains(&ch)) {
+                // allow_unicode=False: every non-ASCII character is special
+                self.special_characters = true;
             }
-            if ch == ':' {
-                flow_ind = true;
-                if followed_ws {
-                    block_ind = true;
+            if ch == ' ' {
+                if i == 0 {
+                    self.leading_space = true;
                 }
-            }
-            if ch == '#' && preceded_ws {
-                flow_ind = true;
-                block_ind = true;
+                if i == n - 1 {
+                    self.trailing_space = true;
+                }
+                if prev_break {
+                    self.break_space = true;
+                }
+                prev_space = true;
+                prev_break = false;
+            } else if is_break(ch) {
+                if i == 0 {
+                    self.leading_break = true;
+                }
+                if i == n - 1 {
+                    self.trailing_break = true;
+                }
+                if prev_space {
+                    self.space_break = true;
+                }
+                prev_space = false;
+                prev_break = true;
+            } else {
+                prev_space = false;
+                prev_break = false;
             }
         }
-        if is_break(ch) {
-            line_breaks = true;
+    }
+
+    /// The styles the findings allow.
+    fn verdict(&self) -> Analysis {
+        let (mut flow_plain, mut block_plain, mut single) = (true, true, true);
+        if self.leading_space || self.leading_break || self.trailing_space || self.trailing_break {
+            flow_plain = false;
+            block_plain = false;
         }
-        if !(ch == '\n' || ('\x20'..='\x7e').contains(&ch)) {
-            // allow_unicode=False: every non-ASCII character is special
-            special = true;
+        if self.break_space {
+            flow_plain = false;
+            block_plain = false;
+            single = false;
         }
-        if ch == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if i == n - 1 {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break(ch) {
-            if i == 0 {
-                leading_break = true;
-            }
-            if i == n - 1 {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
+        if self.space_break || self.special_characters {
+            flow_plain = false;
+            block_plain = false;
+            single = false;
         }
-        preceded_ws = is_space_or_break(Some(ch));
-        followed_ws = i + 2 >= n || is_space_or_break(chars.get(i + 2).copied());
-    }
-    let (mut flow_plain, mut block_plain, mut single) = (true, true, true);
-    if leading_space || leading_break || trailing_space || trailing_break {
-        flow_plain = false;
-        block_plain = false;
-    }
-    if break_space {
-        flow_plain = false;
-        block_plain = false;
-        single = false;
-    }
-    if space_break || special {
-        flow_plain = false;
-        block_plain = false;
-        single = false;
-    }
-    if line_breaks {
-        flow_plain = false;
-        block_plain = false;
-    }
-    if flow_ind {
-        flow_plain = false;
-    }
-    if block_ind {
-        block_plain = false;
-    }
-    Analysis {
-        empty: false,
-        multiline: line_breaks,
-        allow_flow_plain: flow_plain,
-        allow_block_plain: block_plain,
-        allow_single_quoted: single,
+        if self.line_breaks {
+            flow_plain = false;
+            block_plain = false;
+        }
+        if self.flow_indicators {
+            flow_plain = false;
+        }
+        if self.block_indicators {
+            block_plain = false;
+        }
+        Analysis {
+            empty: false,
+            multiline: self.line_breaks,
+            allow_flow_plain: flow_plain,
+            allow_block_plain: block_plain,
+            allow_single_quoted: single,
+        }
     }
 }
 
