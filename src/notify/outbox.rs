@@ -41,11 +41,12 @@ pub const DELIVERED_RETENTION: f64 = 30.0 * 24.0 * 3600.0;
 /// stack timeout has long passed, so it can no longer change anything.
 pub const QUEUED_MAX_AGE: f64 = 7.0 * 24.0 * 3600.0;
 
-/// Retry schedule for signals: 2 s, 4 s, 8 s ... capped at 5 minutes, ±10 % jitter.
+/// Retry schedule for signals: steps of 2 s, 4 s, 8 s ... capped at 5 minutes, each delay a
+/// uniformly random point of the step's upper half ([1, 2] s, [2, 4] s ... [150, 300] s), so
+/// signals that failed together are not retried together ([`crate::retry::upper_half`]).
 pub const DEFAULT_BACKOFF: Backoff = Backoff {
     initial: Duration::from_secs(2),
     max: Duration::from_secs(300),
-    jitter: 0.1,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -546,7 +547,7 @@ impl Outbox {
     }
 }
 
-/// `HEAT_AGENT_NOTIFY_BACKOFF` (seconds, the first retry delay) overrides the 2 s default;
+/// `HEAT_AGENT_NOTIFY_BACKOFF` (seconds, the first retry step) overrides the 2 s default;
 /// the cap stays 5 minutes.
 fn backoff_from_env() -> Backoff {
     let mut b = DEFAULT_BACKOFF;
