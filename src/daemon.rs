@@ -19,7 +19,8 @@
 //! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write; a
 //!   running command gets up to [`REFRESH_STOP_GRACE`] to record its deployment first;
 //! - queued deployment signals (the outbox) are delivered from the loop, waited for at most a
-//!   few seconds per cycle, and the loop never sleeps past the next retry;
+//!   few seconds per cycle, and the loop never sleeps past the next retry; a signal whose last
+//!   attempt failed at a server that a poll has just reached goes right after that poll;
 //! - `Sleeping N seconds.` is logged at debug: an idle daemon writes nothing at the default
 //!   level.
 
@@ -90,8 +91,9 @@ pub trait World {
     /// The command failed: the changes stay pending for the next cycle.
     fn forget(&mut self);
     fn config_changed(&self) -> bool;
-    /// Deliver queued signals; returns how long until the next retry is due.
-    fn deliver(&mut self) -> Option<Duration>;
+    /// Deliver queued signals; returns how long until the next retry is due. `answered`: the
+    /// origins a poll has just succeeded against (signals that failed there go now).
+    fn deliver(&mut self, answered: &[String]) -> Option<Duration>;
     /// One-line status for systemd, and a watchdog ping.
     fn report(&mut self, status: &str);
     /// The run ends: drop what was collected as cheaply as possible.
@@ -278,7 +280,7 @@ impl<'s, W: World> Daemon<'s, W> {
     }
 
     fn report(&mut self, collected: Collected, status: &str, rc: i32) -> Step {
-        let outbox_wait = self.world.deliver();
+        let outbox_wait = self.world.deliver(&collected.answered);
         self.world.report(status);
         if self.settings.one_time {
             self.world.release(collected);

@@ -19,6 +19,8 @@ struct Script {
     stop_after_command: bool,
     config_changes: bool,
     outbox_wait: Option<Duration>,
+    /// The origins every successful `collect` reached.
+    answered: Vec<String>,
 }
 
 impl World for Script {
@@ -30,6 +32,7 @@ impl World for Script {
         let changed = self.collections.pop_front().unwrap_or(Ok(Vec::new()))?;
         Ok(Collected {
             changed: changed.iter().map(|k| k.to_string()).collect(),
+            answered: self.answered.clone(),
             ..Collected::default()
         })
     }
@@ -52,8 +55,11 @@ impl World for Script {
     fn config_changed(&self) -> bool {
         self.config_changes
     }
-    fn deliver(&mut self) -> Option<Duration> {
-        self.calls.push("deliver".into());
+    fn deliver(&mut self, answered: &[String]) -> Option<Duration> {
+        self.calls.push(match answered {
+            [] => "deliver".into(),
+            _ => format!("deliver after a poll of {answered:?}"),
+        });
         self.outbox_wait
     }
     fn report(&mut self, status: &str) {
@@ -163,6 +169,26 @@ fn a_queued_signal_retry_shortens_the_sleep() {
     };
     let (_, w) = drive(&settings(), script);
     assert_eq!(w.slept, [Duration::from_millis(300)]);
+}
+
+/// The origins a poll reached go to the delivery right after it (signals that failed there
+/// are sent then).
+#[test]
+fn a_poll_hands_the_origins_it_reached_to_the_delivery() {
+    let script = Script {
+        answered: vec!["http://heat:8004".into()],
+        ..Script::default()
+    };
+    let (_, w) = drive(&settings(), script);
+    assert_eq!(
+        w.calls[..4],
+        [
+            "collect",
+            "ready",
+            "deliver after a poll of [\"http://heat:8004\"]",
+            "report 0 changed; ",
+        ]
+    );
 }
 
 #[test]

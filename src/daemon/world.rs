@@ -161,8 +161,8 @@ impl World for Live<'_> {
             .is_some_and(|h| &crate::config::config_hash(self.settings) != h)
     }
 
-    fn deliver(&mut self) -> Option<Duration> {
-        self.rounds.round()
+    fn deliver(&mut self, answered: &[String]) -> Option<Duration> {
+        self.rounds.round(answered)
     }
 
     fn report(&mut self, status: &str) {
