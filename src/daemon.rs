@@ -6,8 +6,9 @@
 //! ```text
 //! Splay ─► Collect ─► RunCommand ─► Report ─► Sleep ─► Collect ...
 //!   │         └──────(no change)──────┘  │       ├─ SIGHUP ─► Reload ─► Reexec
-//!   └─► Print (no command)               │       └─ SIGTERM ─► Stop
-//!        a one-time run exits here ◄─────┘  RunCommand ─(config changed)─► Reexec
+//!   └─► Print (no command)               │       ├─ SIGTERM ─► Stop
+//!        a one-time run exits here ◄─────┘       └─ signal retry due ─► Retry ─► Sleep
+//!                                           RunCommand ─(config changed)─► Reexec
 //! ```
 //!
 //! Differences from the reference, recorded with what is kept in
@@ -19,7 +20,9 @@
 //! - SIGTERM/SIGINT stop within about a second, never in the middle of a cache write; a
 //!   running command gets up to [`REFRESH_STOP_GRACE`] to record its deployment first;
 //! - queued deployment signals (the outbox) are delivered from the loop, waited for at most a
-//!   few seconds per cycle, and the loop never sleeps past the next retry;
+//!   few seconds per cycle, and the loop never sleeps past the next retry; waking for a retry
+//!   delivers without polling (the polls keep the interval's schedule), and a signal whose last
+//!   attempt failed at a server that a poll has just reached goes right after that poll;
 //! - `Sleeping N seconds.` is logged at debug: an idle daemon writes nothing at the default
 //!   level.
 
@@ -43,9 +46,16 @@ pub enum Step {
     /// Something changed (or `--force`): run the command.
     RunCommand(Collected),
     /// Deliver queued signals and report to systemd; a one-time run ends here with `rc`.
-    Report { status: String, rc: i32 },
+    /// `answered`: the origins this cycle's polls succeeded against.
+    Report {
+        answered: Vec<String>,
+        status: String,
+        rc: i32,
+    },
     /// Wait for the next poll, no longer than the next signal retry (`outbox_wait`).
     Sleep { outbox_wait: Option<Duration> },
+    /// Woken for a signal retry before the next poll is due: deliver, then sleep on.
+    Retry,
     /// SIGHUP: re-read everything by re-executing.
     Reload,
     /// Re-execute with the original argv (a reload, or the command changed the configuration).
@@ -86,12 +96,15 @@ pub trait World {
     /// The command failed: the changes stay pending for the next cycle.
     fn forget(&mut self);
     fn config_changed(&self) -> bool;
-    /// Deliver queued signals; returns how long until the next retry is due.
-    fn deliver(&mut self) -> Option<Duration>;
+    /// Deliver queued signals; returns how long until the next retry is due. `answered`: the
+    /// origins a poll has just succeeded against (signals that failed there go now).
+    fn deliver(&mut self, answered: &[String]) -> Option<Duration>;
     /// One-line status for systemd, and a watchdog ping.
     fn report(&mut self, status: &str);
     /// The clock: wait up to `d`, or until an event.
     fn sleep(&mut self, d: Duration) -> Option<Event>;
+    /// The clock: monotonic time since an arbitrary start.
+    fn now(&mut self) -> Duration;
     /// A uniform number in [0, 1) for splay and jitter.
     fn random(&mut self) -> f64;
     fn reloading(&mut self);
@@ -143,6 +156,9 @@ pub struct Daemon<'s, W: World> {
     settings: &'s Settings,
     world: W,
     schedule: Schedule,
+    /// When the next poll is due ([`World::now`]), once its sleep has begun: a wake-up for
+    /// a signal retry in between does not move it.
+    next_poll: Option<Duration>,
 }
 
 impl<'s, W: World> Daemon<'s, W> {
@@ -152,6 +168,7 @@ impl<'s, W: World> Daemon<'s, W> {
             settings,
             world,
             schedule,
+            next_poll: None,
         }
     }
 
@@ -175,8 +192,13 @@ impl<'s, W: World> Daemon<'s, W> {
             }
             Step::Collect { first } => self.collect(first),
             Step::RunCommand(collected) => self.run_command(collected),
-            Step::Report { status, rc } => self.report(&status, rc),
+            Step::Report {
+                answered,
+                status,
+                rc,
+            } => self.report(&answered, &status, rc),
             Step::Sleep { outbox_wait } => self.sleep(outbox_wait),
+            Step::Retry => self.retry(),
             Step::Reload => {
                 self.world.reloading();
                 Step::Reexec
@@ -235,8 +257,11 @@ impl<'s, W: World> Daemon<'s, W> {
             return Step::RunCommand(collected);
         }
         log::debug!("No changes detected.");
-        let status = collected.summary();
-        Step::Report { status, rc: 0 }
+        Step::Report {
+            status: collected.summary(),
+            answered: collected.answered,
+            rc: 0,
+        }
     }
 
     fn run_command(&mut self, collected: Collected) -> Step {
@@ -256,11 +281,15 @@ impl<'s, W: World> Daemon<'s, W> {
             log::info!("configuration changed; re-executing");
             return Step::Reexec;
         }
-        Step::Report { status, rc }
+        Step::Report {
+            answered: collected.answered,
+            status,
+            rc,
+        }
     }
 
-    fn report(&mut self, status: &str, rc: i32) -> Step {
-        let outbox_wait = self.world.deliver();
+    fn report(&mut self, answered: &[String], status: &str, rc: i32) -> Step {
+        let outbox_wait = self.world.deliver(answered);
         self.world.report(status);
         if self.settings.one_time {
             return Step::Exit(Ended::OneTime(rc));
@@ -268,20 +297,47 @@ impl<'s, W: World> Daemon<'s, W> {
         Step::Sleep { outbox_wait }
     }
 
+    /// Sleep until the next poll, or until the next signal retry when that comes first. The
+    /// poll keeps its time across retry wake-ups: polls follow the interval whatever the
+    /// outbox does (a wake-up for a retry used to poll too, and start the interval anew).
     fn sleep(&mut self, outbox_wait: Option<Duration>) -> Step {
-        let phase = self.world.random();
-        let base = Duration::from_secs_f64(self.schedule.advance_phased(phase));
-        let mut d = crate::retry::jitter(base, 0.1, self.world.random());
-        if let Some(w) = outbox_wait {
-            d = d.min(w);
-        }
+        let now = self.world.now();
+        let next_poll = match self.next_poll {
+            Some(t) => t,
+            None => {
+                let phase = self.world.random();
+                let base = Duration::from_secs_f64(self.schedule.advance_phased(phase));
+                now + crate::retry::jitter(base, 0.1, self.world.random())
+            }
+        };
+        self.next_poll = Some(next_poll);
+        let to_poll = next_poll.saturating_sub(now);
+        let (d, then) = match outbox_wait {
+            Some(w) if w < to_poll => (w, Step::Retry),
+            _ => (to_poll, Step::Collect { first: false }),
+        };
         // debug, not info: an idle daemon writes nothing at the default level (issue 14)
         log::debug!("Sleeping {:.2} seconds.", d.as_secs_f64());
         match self.world.sleep(d) {
             Some(Event::Stop) => Step::Stop,
             Some(Event::Reload) => Step::Reload,
-            None => Step::Collect { first: false },
+            None => {
+                if matches!(then, Step::Collect { .. }) {
+                    self.next_poll = None;
+                }
+                then
+            }
         }
+    }
+
+    /// A signal retry is due before the next poll: deliver only. The poll it used to bring
+    /// along added a request per retry to the herd after an outage (docs/performance.md).
+    fn retry(&mut self) -> Step {
+        if self.world.stop_requested() {
+            return Step::Stop;
+        }
+        let outbox_wait = self.world.deliver(&[]);
+        Step::Sleep { outbox_wait }
     }
 }
 

@@ -516,8 +516,9 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// `heat-config-notify` for deployment `id` signalling to `url`, waiting `wait` seconds.
-fn notify_signal(root: &Path, state: &Path, id: &str, url: &str, wait: &str) {
+/// `heat-config-notify` for deployment `id` signalling to `url`, waiting `wait` seconds, with
+/// `backoff` seconds as the first retry step.
+fn notify_signal(root: &Path, state: &Path, id: &str, url: &str, wait: &str, backoff: &str) {
     use std::io::Write;
     let config = root.join(format!("{id}.json"));
     let entry = json!({"id": id, "name": "cfg", "group": "script",
@@ -526,7 +527,7 @@ fn notify_signal(root: &Path, state: &Path, id: &str, url: &str, wait: &str) {
     let mut child = Command::new(common::legacy(root, "heat-config-notify"))
         .arg(&config)
         .env("HEAT_AGENT_STATE_DIR", state)
-        .env("HEAT_AGENT_NOTIFY_BACKOFF", "0.05")
+        .env("HEAT_AGENT_NOTIFY_BACKOFF", backoff)
         .env("HEAT_AGENT_NOTIFY_WAIT", wait)
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy")
@@ -551,7 +552,7 @@ fn idle_daemon_delivers_a_signal_queued_after_its_outbox_went_quiet() {
     let state = g.root().join("state");
     // an old, delivered signal: the outbox exists and has nothing to do
     let first = Server::start(|_| Response::new(200, ""));
-    notify_signal(g.root(), &state, "d-1", &first.url("/sig"), "10");
+    notify_signal(g.root(), &state, "d-1", &first.url("/sig"), "10", "0.05");
     assert_eq!(first.requests().len(), 1);
     let outbox = state.join("outbox");
     let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
@@ -588,7 +589,14 @@ fn idle_daemon_delivers_a_signal_queued_after_its_outbox_went_quiet() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    notify_signal(g.root(), &state, "d-2", &format!("http://{addr}/sig"), "0");
+    notify_signal(
+        g.root(),
+        &state,
+        "d-2",
+        &format!("http://{addr}/sig"),
+        "0",
+        "0.05",
+    );
     let second = Server::on(std::net::TcpListener::bind(addr).unwrap(), |_| {
         Response::new(200, "")
     });
@@ -601,6 +609,92 @@ fn idle_daemon_delivers_a_signal_queued_after_its_outbox_went_quiet() {
         1,
         "a delivered signal is not sent again"
     );
+}
+
+/// The herd after an outage (docs/performance.md): a signal queued while its server was down
+/// goes right after the daemon's first successful poll of the same server (scheme, host and
+/// port), not at its scheduled retry a minute or more later.
+#[test]
+fn a_queued_signal_goes_right_after_the_next_successful_poll_of_its_server() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let g = Guest::new();
+    let state = g.root().join("state");
+    let up = Arc::new(AtomicBool::new(false));
+    let (is_up, doc) = (up.clone(), g.doc.clone());
+    g.server.set_handler(move |req| {
+        if !is_up.load(Ordering::SeqCst) {
+            return Response::new(503, "down");
+        }
+        if req.path() == "/sig" {
+            return Response::new(200, "");
+        }
+        Response::json(200, &doc.lock().unwrap())
+    });
+    let is_signal = |r: &common::Request| r.path() == "/sig";
+    let signals = || g.server.requests().iter().filter(|r| is_signal(r)).count();
+    // the deployment's signal fails: the first retry is 60 to 120 s away
+    notify_signal(g.root(), &state, "d-1", &g.server.url("/sig"), "0", "120");
+    assert_eq!(signals(), 1);
+    let mut child = KillOnDrop(
+        Command::new(common::legacy(g.root(), "os-collect-config"))
+            .args(g.args())
+            .args([
+                "--command",
+                "true",
+                "--polling-interval",
+                "0.3",
+                "--min-polling-interval",
+                "0.3",
+                "request",
+            ])
+            .env("HEAT_AGENT_STATE_DIR", &state)
+            .env("HEAT_AGENT_NOTIFY_BACKOFF", "120")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // polls fail while the server is down; the signal waits
+    wait_until(Duration::from_secs(20), || g.server.requests().len() >= 4);
+    assert_eq!(signals(), 1, "not retried before its time");
+    let outbox_record = || -> Value {
+        serde_json::from_slice(&fs::read(state.join("outbox/d-1.json")).unwrap()).unwrap()
+    };
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let scheduled_in = outbox_record()["next_attempt_at"].as_f64().unwrap() - unix_now();
+    assert!(scheduled_in > 45.0, "the retry is {scheduled_in:.1} s away");
+    let before = g.server.requests().len();
+    up.store(true, Ordering::SeqCst);
+    let back = Instant::now();
+    wait_until(Duration::from_secs(15), || signals() == 2);
+    let delivered_after = back.elapsed();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(
+        delivered_after.as_secs_f64() < scheduled_in - 30.0,
+        "delivered {delivered_after:?} after the server came back, its retry was {scheduled_in:.1} s away"
+    );
+    let since = &g.server.requests()[before..];
+    let signal_at = since.iter().position(is_signal).unwrap();
+    assert!(
+        since[..signal_at].iter().any(|r| r.path() == "/meta.json"),
+        "the signal follows a poll: {:?}",
+        since
+            .iter()
+            .map(|r| r.path().to_string())
+            .collect::<Vec<_>>()
+    );
+    let record = outbox_record();
+    assert_eq!(record["state"], json!("delivered"));
+    assert_eq!(record["attempts"], json!(2));
 }
 
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {

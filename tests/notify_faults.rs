@@ -302,6 +302,60 @@ fn heat_native_401_on_a_reused_token_authenticates_once_more() {
     );
 }
 
+/// A queued signal remembers the origin (scheme, host, port) of the server its last attempt
+/// failed at, so the daemon can send it right after a poll reaches that server again: the
+/// signed URL's origin; for Heat native, heat-api's (from the catalog) when heat-api failed
+/// and Keystone's when Keystone did. Never the path or query, where the secrets are.
+#[test]
+fn a_queued_signal_records_the_origin_that_failed() {
+    let origin = |srv: &Server| srv.url("").trim_end_matches('/').to_string();
+    let queued = |dir: &Path, inputs: &[(&str, Value)]| {
+        let cfg = write_config(dir, &entry(inputs));
+        let out = notify(dir, &cfg, "0", br#"{"deploy_status_code": 0}"#);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let rec = record(dir);
+        assert_eq!(rec["state"], json!("queued"), "{rec}");
+        rec["retry_origin"].clone()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfn = Server::start(|_| Response::new(503, "heat-api-cfn down"));
+    let url = cfn.url("/v1/signal/x?Signature=SeCrEtSiG");
+    let got = queued(dir.path(), &[("deploy_signal_id", json!(url))]);
+    assert_eq!(got, json!(origin(&cfn)));
+
+    let heat_api = Server::start(|_| Response::new(503, "heat-api down"));
+    let endpoint = heat_api.url("/v1/p");
+    let keystone_up = Arc::new(AtomicBool::new(true));
+    let up = keystone_up.clone();
+    let keystone = Server::start(move |_| {
+        if !up.load(Ordering::SeqCst) {
+            return Response::new(503, "keystone down");
+        }
+        let catalog = json!([{"type": "orchestration", "endpoints": [
+            {"interface": "public", "region_id": "RegionOne", "url": endpoint}]}]);
+        Response::json(
+            201,
+            &json!({"token": {"catalog": catalog, "expires_at": "2099-01-01T00:00:00.000000Z"}}),
+        )
+        .header("X-Subject-Token", "tok-1")
+    });
+    let heat_inputs = [
+        ("deploy_auth_url", json!(keystone.url("/v3"))),
+        ("deploy_user_id", json!("u")),
+        ("deploy_password", json!("pw-very-secret")),
+        ("deploy_project_id", json!("p")),
+        ("deploy_stack_id", json!("s/1")),
+        ("deploy_resource_name", json!("dep")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(queued(dir.path(), &heat_inputs), json!(origin(&heat_api)));
+    assert_eq!(heat_api.requests().len(), 1);
+    keystone_up.store(false, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(queued(dir.path(), &heat_inputs), json!(origin(&keystone)));
+}
+
 /// A Keystone + heat-api loopback server: tokens valid for an hour, the n-th signal (0-based)
 /// answered by `signal`.
 fn heat_signal_server(

@@ -60,7 +60,7 @@ pub fn command() -> clap::Command {
         )
         .after_help(
             "Environment: HEAT_AGENT_STATE_DIR (default /var/lib/heat-agent), HEAT_AGENT_NOTIFY_WAIT \
-             (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry delay, seconds).",
+             (seconds of foreground retries), HEAT_AGENT_NOTIFY_BACKOFF (first retry step, seconds).",
         )
 }
 

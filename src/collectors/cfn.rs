@@ -68,6 +68,7 @@ pub struct Cfn {
 impl super::Collector for Cfn {
     fn collect(&mut self, ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         let url = self.metadata_url(&ctx.settings.cfn)?;
+        ctx.polled_url = Some(url.clone());
         collect(ctx, url)
     }
 }

@@ -23,6 +23,8 @@ pub struct Collected {
     pub paths: Vec<PathBuf>,
     /// Collectors that produced entries, were kept from last time, or were skipped.
     pub report: Vec<(String, SourceOutcome)>,
+    /// Origins (`scheme://host:port`) this cycle's successful polls fetched from.
+    pub answered: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +184,7 @@ impl Cycles {
     ) -> std::io::Result<Collected> {
         let mut out = Collected::default();
         let polls = self.poll_all(settings, cache, &mut out.report);
+        out.answered = self.state.take_answered();
         if let Some(m) = self
             .memo
             .as_mut()

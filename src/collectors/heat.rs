@@ -29,6 +29,7 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
     let agent = super::agent(&super::http_settings(ctx.settings, timeout, None, true))?;
     let ttl = Duration::from_secs(ctx.settings.keystone.cache_ttl.max(0) as u64);
 
+    let mut polled_url = None;
     let metadata = super::with_token(&mut *ctx.tokens, &agent, &creds, ttl, |token| {
         let endpoint =
             keystone::endpoint_for(&token.catalog, "orchestration", region).ok_or_else(|| {
@@ -37,9 +38,11 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 )
             })?;
         log::debug!("Fetching metadata from {endpoint}");
-        fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name)
-            .map_err(CollectError::NotAvailable)
+        let fetched = fetch_metadata(&agent, &endpoint, &token.token, &stack_id, &resource_name);
+        polled_url = Some(endpoint);
+        fetched.map_err(CollectError::NotAvailable)
     })?;
+    ctx.polled_url = polled_url;
     Ok(crate::merge::merged_list_from_content(
         metadata,
         &ctx.settings.deployment_key,

@@ -113,6 +113,8 @@ pub struct State {
     /// Collectors already warned about as listed but not configured (once per process, so
     /// an idle daemon stays quiet).
     warned_not_configured: Vec<String>,
+    /// Origins (`scheme://host:port`) of the polls that succeeded since [`State::take_answered`].
+    answered: Vec<String>,
 }
 
 impl Default for State {
@@ -121,6 +123,7 @@ impl Default for State {
             tokens: Default::default(),
             collectors: registry(),
             warned_not_configured: Vec::new(),
+            answered: Vec::new(),
         }
     }
 }
@@ -143,31 +146,34 @@ impl State {
     }
 
     /// Run collector `name` with `f`; unknown names are rejected earlier, at option
-    /// validation, and here count as not configured.
+    /// validation, and here count as not configured. Also returns the URL the collector
+    /// says it fetched from ([`Context::polled_url`]).
     fn with<T>(
         &mut self,
         name: &str,
         settings: &Settings,
         cachedir: &Path,
         f: impl FnOnce(&mut dyn Collector, &mut Context<'_>) -> Result<T, CollectError>,
-    ) -> Result<T, CollectError> {
+    ) -> (Result<T, CollectError>, Option<String>) {
         let State {
             tokens, collectors, ..
         } = self;
         let Some((_, collector)) = collectors.iter_mut().find(|(n, _)| *n == name) else {
-            return Err(CollectError::NotConfigured(format!(
-                "Unknown collector {name}"
-            )));
+            let unknown = CollectError::NotConfigured(format!("Unknown collector {name}"));
+            return (Err(unknown), None);
         };
         let mut ctx = Context {
             settings,
             cachedir,
             tokens,
+            polled_url: None,
         };
-        f(collector.as_mut(), &mut ctx)
+        let result = f(collector.as_mut(), &mut ctx);
+        (result, ctx.polled_url)
     }
 
-    /// One poll of collector `name` (see [`Collector::poll`]).
+    /// One poll of collector `name` (see [`Collector::poll`]). When it succeeds, the origin of
+    /// the URL it fetched from is noted ([`State::take_answered`]).
     pub fn poll(
         &mut self,
         name: &str,
@@ -175,9 +181,25 @@ impl State {
         cachedir: &Path,
         have_previous: bool,
     ) -> Result<Polled, CollectError> {
-        self.with(name, settings, cachedir, |c, ctx| {
+        let (result, url) = self.with(name, settings, cachedir, |c, ctx| {
             c.poll(ctx, have_previous)
-        })
+        });
+        if let Some(origin) = url
+            .filter(|_| result.is_ok())
+            .as_deref()
+            .and_then(crate::http::origin_of)
+        {
+            if !self.answered.contains(&origin) {
+                self.answered.push(origin);
+            }
+        }
+        result
+    }
+
+    /// The origins (`scheme://host:port`) that successful polls fetched from since the last
+    /// call: the servers known to answer again, for the signal outbox.
+    pub fn take_answered(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.answered)
     }
 
     /// One poll of collector `name`, always with its entries.
@@ -188,6 +210,7 @@ impl State {
         cachedir: &Path,
     ) -> Result<Entries, CollectError> {
         self.with(name, settings, cachedir, |c, ctx| c.collect(ctx))
+            .0
     }
 
     /// The entries behind collector `name`'s last [`Polled::Unchanged`].
@@ -200,6 +223,7 @@ impl State {
         self.with(name, settings, cachedir, |c, ctx| {
             Ok(c.unchanged_entries(ctx))
         })
+        .0
         .unwrap_or_default()
     }
 
@@ -226,6 +250,10 @@ pub struct Context<'a> {
     /// Keystone tokens by [`crate::http::keystone::token_key`] (auth_url, user_id, project_id,
     /// password digest).
     pub tokens: &'a mut crate::http::keystone::TokenCache,
+    /// The URL the poll fetched its metadata from, set by the collectors that poll the APIs
+    /// signals go to (heat, cfn, request, zaqar). After a successful poll its origin is known
+    /// to answer again, and signals whose last attempt failed there are sent at once.
+    pub polled_url: Option<String>,
 }
 
 /// What one poll of a collector found.

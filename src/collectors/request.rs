@@ -66,6 +66,7 @@ impl Collector for Request {
             ));
         };
         let url = url.to_string();
+        ctx.polled_url = Some(url.clone());
         let state = self;
         if state.url.as_deref() != Some(url.as_str()) {
             state.url = Some(url.clone());

@@ -79,6 +79,8 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
         )));
     }
 
+    // the messaging endpoint polled: where Zaqar signals go too (never the websocket one)
+    let mut polled_url = None;
     let data = super::with_token(&mut *ctx.tokens, &ks_agent, &creds, ttl, |token| {
         if z.use_websockets {
             let endpoint = keystone::endpoint_for(&token.catalog, "messaging-websocket", region)
@@ -127,10 +129,13 @@ pub fn collect(ctx: &mut Context<'_>) -> Result<Entries, CollectError> {
                 z.ssl_certificate_validation,
             );
             let agent = super::agent(&http)?;
-            pop_message(&agent, &endpoint, &token.token, creds.project_id, &queue)
+            let popped = pop_message(&agent, &endpoint, &token.token, creds.project_id, &queue);
+            polled_url = Some(endpoint);
+            popped
         }
         .map_err(CollectError::NotAvailable)
     })?;
+    ctx.polled_url = polled_url;
     if !data.is_object() {
         return Err(CollectError::NotAvailable(format!(
             "The message on queue {queue} is not a JSON object."

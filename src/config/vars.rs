@@ -23,7 +23,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("HEAT_AGENT_STATE_DIR", "state directory: deployment journal, signal outbox (default /var/lib/heat-agent)"),
     ("HEAT_AGENT_LOG_LEVEL", "heat-config-notify: log level (error, warn, info, debug, trace; default info)"),
     ("HEAT_AGENT_NOTIFY_WAIT", "heat-config-notify: seconds a signal is retried in the foreground before the outbox takes over"),
-    ("HEAT_AGENT_NOTIFY_BACKOFF", "first retry delay of the signal outbox, in seconds (default 2, capped at 300)"),
+    ("HEAT_AGENT_NOTIFY_BACKOFF", "first retry step of the signal outbox, in seconds: the first retry comes after half of it to all of it, each later step doubles (default 2, capped at 300)"),
     ("HEAT_AGENT_BLKID", "blkid program of the config-drive collector"),
     ("HEAT_AGENT_MOUNT", "mount program of the config-drive collector"),
     ("HEAT_AGENT_UMOUNT", "umount program of the config-drive collector"),
@@ -279,7 +279,7 @@ pub fn notify_foreground_wait() -> Option<Duration> {
         .map(|v| Duration::from_secs_f64(v.min(86_400.0)))
 }
 
-/// `HEAT_AGENT_NOTIFY_BACKOFF`: the outbox's first retry delay (over 0 s, at most 300 s);
+/// `HEAT_AGENT_NOTIFY_BACKOFF`: the outbox's first retry step (over 0 s, at most 300 s);
 /// `None` when unset or out of range.
 pub fn notify_backoff() -> Option<Duration> {
     seconds("HEAT_AGENT_NOTIFY_BACKOFF", |v| v > 0.0 && v <= 300.0).map(Duration::from_secs_f64)

@@ -18,7 +18,15 @@ struct Script {
     slept: Vec<Duration>,
     stop_after_command: bool,
     config_changes: bool,
+    /// What each `deliver` answers, in order; then `outbox_wait`.
+    outbox_waits: VecDeque<Option<Duration>>,
     outbox_wait: Option<Duration>,
+    /// How long each `deliver` takes on the clock.
+    delivery_time: Duration,
+    /// The origins every successful `collect` reached.
+    answered: Vec<String>,
+    /// The clock: advanced by the sleeps and deliveries.
+    clock: Duration,
 }
 
 impl World for Script {
@@ -30,6 +38,7 @@ impl World for Script {
         let changed = self.collections.pop_front().unwrap_or(Ok(Vec::new()))?;
         Ok(Collected {
             changed: changed.iter().map(|k| k.to_string()).collect(),
+            answered: self.answered.clone(),
             ..Collected::default()
         })
     }
@@ -52,9 +61,13 @@ impl World for Script {
     fn config_changed(&self) -> bool {
         self.config_changes
     }
-    fn deliver(&mut self) -> Option<Duration> {
-        self.calls.push("deliver".into());
-        self.outbox_wait
+    fn deliver(&mut self, answered: &[String]) -> Option<Duration> {
+        self.calls.push(match answered {
+            [] => "deliver".into(),
+            _ => format!("deliver after a poll of {answered:?}"),
+        });
+        self.clock += self.delivery_time;
+        self.outbox_waits.pop_front().unwrap_or(self.outbox_wait)
     }
     fn report(&mut self, status: &str) {
         self.calls.push(format!("report {status}"));
@@ -62,7 +75,11 @@ impl World for Script {
     fn sleep(&mut self, d: Duration) -> Option<Event> {
         self.calls.push("sleep".into());
         self.slept.push(d);
+        self.clock += d;
         self.wakeups.pop_front().unwrap_or(Some(Event::Stop))
+    }
+    fn now(&mut self) -> Duration {
+        self.clock
     }
     fn random(&mut self) -> f64 {
         0.5 // no jitter: the schedule shows through
@@ -160,6 +177,68 @@ fn a_queued_signal_retry_shortens_the_sleep() {
     };
     let (_, w) = drive(&settings(), script);
     assert_eq!(w.slept, [Duration::from_millis(300)]);
+}
+
+/// Waking for a signal retry delivers without polling, and the poll stays due when it was:
+/// the time slept and the time the delivery took count towards the interval. Before, the
+/// wake-up polled as well (the herd after an outage had a poll beside every retry) and started
+/// the interval anew.
+#[test]
+fn a_signal_retry_wake_up_delivers_without_polling_and_keeps_the_poll_time() {
+    let ms = Duration::from_millis;
+    let script = Script {
+        outbox_waits: [Some(ms(300)), None].into(),
+        delivery_time: ms(100),
+        wakeups: [None, None].into(),
+        ..Script::default()
+    };
+    let (code, w) = drive(&settings(), script);
+    assert_eq!(code, Ended::Stopped);
+    assert_eq!(
+        w.calls,
+        [
+            "collect",
+            "ready",
+            "deliver",
+            "report 0 changed; ",
+            "sleep",
+            "deliver",
+            "sleep",
+            "collect",
+            "deliver",
+            "report 0 changed; ",
+            "sleep",
+            "stopped"
+        ]
+    );
+    // the first poll sleep is 1 s (min_polling_interval): 0.3 s to the retry, 0.1 s of
+    // delivery, 0.6 s to the poll; then the schedule goes on to 2 s
+    assert_eq!(w.slept, [ms(300), ms(600), ms(2000)]);
+}
+
+/// The origins a poll reached go to the delivery right after it (signals that failed there
+/// are sent then); a retry wake-up has none.
+#[test]
+fn a_poll_hands_the_origins_it_reached_to_the_delivery() {
+    let ms = Duration::from_millis;
+    let script = Script {
+        answered: vec!["http://heat:8004".into()],
+        outbox_waits: [Some(ms(300))].into(),
+        wakeups: [None].into(),
+        ..Script::default()
+    };
+    let (_, w) = drive(&settings(), script);
+    assert_eq!(
+        w.calls[..6],
+        [
+            "collect",
+            "ready",
+            "deliver after a poll of [\"http://heat:8004\"]",
+            "report 0 changed; ",
+            "sleep",
+            "deliver",
+        ]
+    );
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct Live<'a> {
     rounds: Rounds,
     /// Only a daemon re-executes on a configuration change.
     config_hash: Option<String>,
+    /// The origin of [`World::now`].
+    started: Instant,
 }
 
 impl<'a> Live<'a> {
@@ -64,6 +66,7 @@ impl<'a> Live<'a> {
             signals,
             write_lock,
             store,
+            started: Instant::now(),
         })
     }
 }
@@ -161,8 +164,8 @@ impl World for Live<'_> {
             .is_some_and(|h| &crate::config::config_hash(self.settings) != h)
     }
 
-    fn deliver(&mut self) -> Option<Duration> {
-        self.rounds.round()
+    fn deliver(&mut self, answered: &[String]) -> Option<Duration> {
+        self.rounds.round(answered)
     }
 
     fn report(&mut self, status: &str) {
@@ -172,6 +175,10 @@ impl World for Live<'_> {
 
     fn sleep(&mut self, d: Duration) -> Option<Event> {
         lifecycle::loop_signals::sleep_or_event(d, &self.signals.events)
+    }
+
+    fn now(&mut self) -> Duration {
+        self.started.elapsed()
     }
 
     fn random(&mut self) -> f64 {

@@ -362,6 +362,13 @@ fn redact(url: &str) -> String {
     crate::logging::redact_url(url)
 }
 
+/// `scheme://host:port` of an absolute URL (lower case, the port defaulted by scheme): what
+/// [`send_same_origin`] compares, as text. Never the user info, path or query, where secrets
+/// live.
+pub fn origin_of(url: &str) -> Option<String> {
+    origin(url).map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
+}
+
 /// (scheme, host, port) of an absolute http(s) URL, the port defaulted by scheme.
 fn origin(url: &str) -> Option<(String, String, u16)> {
     let uri: ureq::http::Uri = url.parse().ok()?;
@@ -428,6 +435,15 @@ mod tests {
         assert_eq!(origin("http://A:80/x"), origin("http://a/y"));
         assert_ne!(origin("http://a:8004/x"), origin("http://a:8005/x"));
         assert_ne!(origin("http://a/x"), origin("https://a/x"));
+        assert_eq!(
+            origin_of("HTTP://user:secret@Heat.example:8004/v1/p?sig=x").as_deref(),
+            Some("http://heat.example:8004")
+        );
+        assert_eq!(
+            origin_of("https://swift.example/v1/AUTH_x/c/o?temp_url_sig=s").as_deref(),
+            Some("https://swift.example:443")
+        );
+        assert_eq!(origin_of("not a url"), None);
         let base = "http://h:1/v1/p/stacks/s";
         assert_eq!(resolve_location(base, "/v1/x").unwrap(), "http://h:1/v1/x");
         assert_eq!(

@@ -25,8 +25,9 @@ enum Job {
     One(String),
     /// Attempt every due signal (a deploy run's end).
     Due,
-    /// Attempt every due signal and report back (a daemon round).
-    Pass,
+    /// Attempt every due signal and report back (a daemon round), right after a poll that
+    /// succeeded against these origins ([`Outbox::deliver_after_poll`]).
+    Pass(Vec<String>),
 }
 
 /// What a [`Job::Pass`] learnt: whether nothing is left queued, and the next retry.
@@ -57,8 +58,8 @@ impl Courier {
                 match job {
                     Job::One(id) => report(outbox.deliver_one(&settings, &id)),
                     Job::Due => report(outbox.deliver_due(&settings, stop.as_ref())),
-                    Job::Pass => {
-                        let s = outbox.deliver_due(&settings, stop.as_ref());
+                    Job::Pass(answered) => {
+                        let s = outbox.deliver_after_poll(&settings, stop.as_ref(), &answered);
                         report_pass(s);
                         let next_due = outbox.next_due();
                         let nothing_queued = s.pending == 0 && next_due.is_none();
@@ -181,8 +182,10 @@ impl Rounds {
         }
     }
 
-    /// Deliver queued signals; returns how long until the next retry is due.
-    pub fn round(&mut self) -> Option<Duration> {
+    /// Deliver queued signals; returns how long until the next retry is due. `answered`: the
+    /// origins (`scheme://host:port`) a poll has just succeeded against; signals whose last
+    /// attempt failed at one of them are delivered now rather than at their scheduled retry.
+    pub fn round(&mut self, answered: &[String]) -> Option<Duration> {
         if self.in_flight {
             // still waiting for an endpoint: the next cycle looks again
             self.courier.as_ref()?.pass_done(Duration::ZERO)?;
@@ -212,7 +215,7 @@ impl Rounds {
             }
         }
         let courier = self.courier.as_ref()?;
-        courier.send(Job::Pass);
+        courier.send(Job::Pass(answered.to_vec()));
         let deadline = Instant::now() + ROUND_BUDGET;
         let pass = loop {
             if let Some(pass) = courier.pass_done(Duration::from_millis(20)) {

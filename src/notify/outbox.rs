@@ -16,7 +16,9 @@
 //! (the signal as sent: trimmed, `unset_hook` removed), `targets` (what is needed to deliver:
 //! URLs, Keystone credentials, queue; emptied once the record is final, so secrets do not stay
 //! on disk), `delivered_targets` (indexes into `targets` already acknowledged, so a partial
-//! success is not repeated).
+//! success is not repeated), `retry_origin` (`scheme://host:port` of the server the last
+//! attempt failed at, while a retry is scheduled; a daemon poll that succeeds against it makes
+//! the record due at once, [`Record::due`]).
 
 use super::transport::{self, Target};
 use super::trim;
@@ -41,11 +43,12 @@ pub const DELIVERED_RETENTION: f64 = 30.0 * 24.0 * 3600.0;
 /// stack timeout has long passed, so it can no longer change anything.
 pub const QUEUED_MAX_AGE: f64 = 7.0 * 24.0 * 3600.0;
 
-/// Retry schedule for signals: 2 s, 4 s, 8 s ... capped at 5 minutes, ±10 % jitter.
+/// Retry schedule for signals: steps of 2 s, 4 s, 8 s ... capped at 5 minutes, each delay a
+/// uniformly random point of the step's upper half ([1, 2] s, [2, 4] s ... [150, 300] s), so
+/// signals that failed together are not retried together ([`crate::retry::upper_half`]).
 pub const DEFAULT_BACKOFF: Backoff = Backoff {
     initial: Duration::from_secs(2),
     max: Duration::from_secs(300),
-    jitter: 0.1,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +102,23 @@ pub struct Record<P = Value, T = Vec<Target>> {
     pub targets: T,
     #[serde(default)]
     pub delivered_targets: Vec<usize>,
+    #[serde(default)]
+    pub retry_origin: Option<String>,
+}
+
+impl<P, T> Record<P, T> {
+    /// Whether a queued record is attempted by a pass at `now`: its next attempt is due, or a
+    /// poll has just succeeded against the origin its last attempt failed at (`answered`).
+    /// That server answers again, so the signal goes now instead of at its scheduled retry,
+    /// riding on the polls, which are spread over the fleet (docs/performance.md, the herd
+    /// after an outage).
+    pub fn due(&self, now: f64, answered: &[String]) -> bool {
+        self.next_attempt_at.is_none_or(|n| n <= now)
+            || self
+                .retry_origin
+                .as_ref()
+                .is_some_and(|o| answered.contains(o))
+    }
 }
 
 fn format_version() -> u32 {
@@ -208,6 +228,7 @@ pub fn new_record(id: &str, entry: &Value, signal: &Value, at: f64) -> Record {
         payload: trim::fit(signal, trim::MAX_SIGNAL_BODY),
         targets: Vec::new(),
         delivered_targets: Vec::new(),
+        retry_origin: None,
     };
     match transport::targets(entry) {
         Ok(targets) if targets.is_empty() => {
@@ -255,6 +276,7 @@ pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
                 if f.retryable {
                     let delay = backoff.delay(rec.attempts.saturating_sub(1));
                     rec.next_attempt_at = Some(at + delay.as_secs_f64());
+                    rec.retry_origin = f.origin;
                     log::warn!(
                         "deployment {}: signal via {} not delivered (attempt {}): {}; retrying in {:.0} s",
                         rec.id,
@@ -266,6 +288,7 @@ pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
                 } else {
                     rec.state = State::Failed;
                     rec.next_attempt_at = None;
+                    rec.retry_origin = None;
                     let name = target.name();
                     let hint = if matches!(target, Target::Http { .. })
                         && matches!(f.status, Some(401 | 403))
@@ -290,6 +313,7 @@ pub fn attempt(rec: &mut Record, agent: &ureq::Agent, backoff: &Backoff) {
     rec.state = State::Delivered;
     rec.delivered_at = Some(at);
     rec.next_attempt_at = None;
+    rec.retry_origin = None;
     forget_credentials(rec);
 }
 
@@ -418,12 +442,24 @@ impl Outbox {
         settings: &crate::config::Settings,
         stop: Option<&Arc<AtomicBool>>,
     ) -> DeliverySummary {
-        self.deliver(settings, stop, None)
+        self.deliver(settings, stop, None, &[])
+    }
+
+    /// [`Outbox::deliver_due`] right after a poll that succeeded against the origins
+    /// `answered` (`scheme://host:port`): records whose last attempt failed at one of them are
+    /// due as well ([`Record::due`]).
+    pub fn deliver_after_poll(
+        &self,
+        settings: &crate::config::Settings,
+        stop: Option<&Arc<AtomicBool>>,
+        answered: &[String],
+    ) -> DeliverySummary {
+        self.deliver(settings, stop, None, answered)
     }
 
     /// Like [`Outbox::deliver_due`] for the one record `id` (what `notify` does).
     pub fn deliver_one(&self, settings: &crate::config::Settings, id: &str) -> DeliverySummary {
-        self.deliver(settings, None, Some(id))
+        self.deliver(settings, None, Some(id), &[])
     }
 
     fn deliver(
@@ -431,6 +467,7 @@ impl Outbox {
         settings: &crate::config::Settings,
         stop: Option<&Arc<AtomicBool>>,
         only: Option<&str>,
+        answered: &[String],
     ) -> DeliverySummary {
         let mut summary = DeliverySummary::default();
         let _lock = match self.lock() {
@@ -475,9 +512,16 @@ impl Outbox {
                 continue;
             }
             let stopping = stop.is_some_and(|s| s.load(Ordering::SeqCst));
-            if stopping || head.next_attempt_at.is_some_and(|n| n > t) {
+            if stopping || !head.due(t, answered) {
                 summary.pending += 1;
                 continue;
+            }
+            if head.next_attempt_at.is_some_and(|n| n > t) {
+                log::info!(
+                    "deployment {}: {} answered a poll again; signalling now, before the scheduled retry",
+                    head.id,
+                    head.retry_origin.as_deref().unwrap_or_default()
+                );
             }
             let mut rec: Record = match crate::pyjson::from_slice(&bytes) {
                 Ok(r) => r,
@@ -500,6 +544,7 @@ impl Outbox {
                     rec.last_error = Some(e.clone());
                     rec.next_attempt_at =
                         Some(t + self.backoff.delay(rec.attempts - 1).as_secs_f64());
+                    rec.retry_origin = None;
                     log::error!("deployment {}: cannot build an HTTP client: {e}", rec.id);
                 }
             }
@@ -519,6 +564,7 @@ impl Outbox {
     fn give_up(&self, rec: &mut Record) {
         rec.state = State::Failed;
         rec.next_attempt_at = None;
+        rec.retry_origin = None;
         rec.last_error = Some(format!(
             "gave up after {} attempts over {:.0} days; last error: {}",
             rec.attempts,
@@ -546,7 +592,7 @@ impl Outbox {
     }
 }
 
-/// `HEAT_AGENT_NOTIFY_BACKOFF` (seconds, the first retry delay) overrides the 2 s default;
+/// `HEAT_AGENT_NOTIFY_BACKOFF` (seconds, the first retry step) overrides the 2 s default;
 /// the cap stays 5 minutes.
 fn backoff_from_env() -> Backoff {
     let mut b = DEFAULT_BACKOFF;
@@ -691,6 +737,37 @@ mod tests {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert_eq!(v["state"], json!("queued"));
+    }
+
+    /// A queued record is due at its scheduled time, or at once after a successful poll of
+    /// the very origin (scheme, host and port) its last attempt failed at.
+    #[test]
+    fn a_successful_poll_of_the_failed_origin_makes_a_signal_due() {
+        let e = entry(json!([{"name": "deploy_signal_id", "value": "http://heat:8000/x"}]));
+        let mut r = new_record("d1", &e, &json!({}), 100.0);
+        assert!(r.due(100.0, &[]), "a new record is due at once");
+        r.attempts = 3;
+        r.next_attempt_at = Some(200.0);
+        r.retry_origin = Some("http://heat:8000".into());
+        let polled = |o: &[&str]| o.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!r.due(150.0, &[]));
+        assert!(!r.due(150.0, &polled(&["http://nova:8000", "http://127.0.0.1:80"])));
+        assert!(r.due(150.0, &polled(&["http://nova:8000", "http://heat:8000"])));
+        for other in ["https://heat:8000", "http://heat:8001", "http://heat2:8000"] {
+            assert!(!r.due(150.0, &polled(&[other])), "{other}");
+        }
+        assert!(r.due(200.0, &[]), "the schedule still holds");
+        // a record from before origins were recorded keeps its schedule
+        r.retry_origin = None;
+        assert!(!r.due(150.0, &polled(&["http://heat:8000"])));
+        r.next_attempt_at = None;
+        assert!(r.due(0.0, &[]));
+        // the field reads back from the file, and older files without it still read
+        let mut text = serde_json::to_value(&r).unwrap();
+        assert_eq!(text["retry_origin"], Value::Null);
+        text.as_object_mut().unwrap().remove("retry_origin");
+        let back: Summary = serde_json::from_value(text).unwrap();
+        assert_eq!(back.retry_origin, None);
     }
 
     #[test]

@@ -213,6 +213,9 @@ pub struct Failure {
     pub retryable: bool,
     pub status: Option<u16>,
     pub message: String,
+    /// `scheme://host:port` of the server that failed (Keystone, or the service itself): once
+    /// a poll of the same origin succeeds, a retry need not wait for its schedule.
+    pub origin: Option<String>,
 }
 
 impl Failure {
@@ -221,6 +224,7 @@ impl Failure {
             retryable: true,
             status,
             message: crate::logging::mask(&message),
+            origin: None,
         }
     }
     pub fn permanent(status: Option<u16>, message: String) -> Failure {
@@ -228,7 +232,15 @@ impl Failure {
             retryable: false,
             status,
             message: crate::logging::mask(&message),
+            origin: None,
         }
+    }
+    /// The failure happened at `url`'s origin (unless a more precise one is already known).
+    pub fn at(mut self, url: &str) -> Failure {
+        if self.origin.is_none() {
+            self.origin = crate::http::origin_of(url);
+        }
+        self
     }
     pub fn from_status(status: u16, message: String) -> Failure {
         if crate::http::retryable_status(status) {
@@ -307,7 +319,7 @@ pub fn send(agent: &ureq::Agent, target: &Target, payload: &Value) -> Result<u16
             // the signed URL is the credential: its redirects stay on its origin
             let headers = [("content-type", "application/json")];
             let resp = send_same_origin(agent, &method, url, &headers, Some(body.as_bytes()));
-            check(resp, &what)
+            check(resp, &what).map_err(|f| f.at(url))
         }
         Target::Heat {
             credentials,
@@ -392,7 +404,7 @@ fn with_token(
     };
     if let Some(token) = held {
         let endpoint = endpoint(&token, c, service)?;
-        match call(&token, &endpoint) {
+        match call(&token, &endpoint).map_err(|f| f.at(&endpoint)) {
             Err(f) if f.status == Some(401) => {
                 forget();
                 log::info!("{}; authenticating again", f.message);
@@ -400,13 +412,13 @@ fn with_token(
             done => return done,
         }
     }
-    let token = authenticate(agent, c)?;
+    let token = authenticate(agent, c).map_err(|f| f.at(&c.auth_url))?;
     let endpoint = endpoint(&token, c, service)?;
     if let Ok(mut m) = SIGNAL_TOKENS.lock() {
         m.get_or_insert_with(Default::default)
             .insert(key.clone(), token.clone());
     }
-    let result = call(&token, &endpoint);
+    let result = call(&token, &endpoint).map_err(|f| f.at(&endpoint));
     if matches!(&result, Err(f) if f.status == Some(401)) {
         forget();
     }
