@@ -38,5 +38,6 @@ AGENT_BIN=$bindir/heat-agent
 export HEAT_AGENT_STATE_DIR="\${BENCH_STATE:-\${TMPDIR:-/tmp}/heat-agent-bench/state}/heat-agent-state"
 ENV
 export RESULTS_ROOT="$repo/target/bench-results"
+mkdir -p "$RESULTS_ROOT"
 "$bench/ab.sh" "$repo/target/rust.env" "$bench/impl/python.env" "${@:-s1 s2 s4 s6 s5 s3}" \
     | tee "$RESULTS_ROOT/table.md"
