@@ -4,6 +4,8 @@
 """
 
 import json
+import random
+import statistics
 import sys
 
 MODEL_INTERVAL = 30
@@ -93,6 +95,57 @@ def model(r):
             for n in MODEL_FLEETS}
 
 
+HERD_FLEETS = ((1000, 10), (1000, 30), (10000, 30))
+
+
+def bucket_ratio(times, seconds, width):
+    """Busiest bucket over the mean bucket: fleet.py's peak-to-mean."""
+    k = max(1, seconds // width)
+    buckets = [0] * k
+    for t in times:
+        if 0 <= t < seconds:
+            buckets[min(k - 1, int(t // width))] += 1
+    mean = sum(buckets) / k
+    return max(buckets) / mean if mean else 0.0
+
+
+def herd_model(n, interval, seed=17):
+    """The minute after an outage as heat-agent's design shapes it: each agent polls at
+    its own random phase every `interval`, and its queued signal goes right after its first
+    successful poll. Mean peak-to-mean over 1-s and 5-s buckets: what the design gives at
+    this fleet size with no synchronisation at all (small fleets are bumpy by chance)."""
+    rng = random.Random(seed)
+    draws = 200 if n <= 100 else 20
+    ones, fives = [], []
+    for _ in range(draws):
+        times = []
+        for _ in range(n):
+            phase = rng.uniform(0, interval)
+            times.append(phase + 0.05)  # the signal, right after the poll
+            times.extend(phase + interval * k for k in range(int(60 / interval) + 1))
+        ones.append(bucket_ratio(times, 60, 1))
+        fives.append(bucket_ratio(times, 60, 5))
+    return statistics.mean(ones), statistics.mean(fives)
+
+
+def print_herd_model(doc):
+    measured = [r for r in doc['results'] if 'outage' in r and r['agent'] == 'heat-agent']
+    if not measured:
+        return
+    print('\n### Herd after an outage: what heat-agent\'s design gives by fleet size\n')
+    print('| servers | interval (s) | 1 s buckets | 5 s buckets | measured, 1 s / 5 s |')
+    print('|---|---|---|---|---|')
+    fleets = [(doc['n'], doc['poll_s'])] + [f for f in HERD_FLEETS if f[0] != doc['n']]
+    for n, interval in fleets:
+        one, five = herd_model(n, interval)
+        seen = '-'
+        if (n, interval) == (doc['n'], doc['poll_s']):
+            seen = '; '.join('%s / %s' % (r['outage']['after'].get('peak_to_mean'),
+                                          r['outage']['after'].get('peak_to_mean_5s'))
+                             for r in measured)
+        print('| {:,} | {} | {:.2f} | {:.2f} | {} |'.format(n, interval, one, five, seen))
+
+
 def main(path):
     doc = json.load(open(path))
     res = doc['results']
@@ -133,6 +186,7 @@ def main(path):
                                    for k, v in doc.get('idle_cpu_per_s', {}).items()),
                          ' '.join('%.1f' % x for x in doc.get('loadavg_start', [])),
                          ' '.join('%.1f' % x for x in doc.get('loadavg_end', []))))
+    print_herd_model(doc)
 
 
 if __name__ == '__main__':
