@@ -4,6 +4,8 @@
 //! config (besides the platform protocols in [`ENV_ALLOWED`]). Reads src/ as text; test modules
 //! (`#[cfg(test)]` to the end of a file) are left out, fixtures may write files.
 //!
+//! No import cycle joins two top-level modules.
+//!
 //! Also: code, tests and docs cite only what the repository holds (docs/compatibility.md
 //! entries by heading, weak spots it lists), never sections of a specification kept elsewhere.
 
@@ -921,4 +923,117 @@ fn inside_a_string() {";
 "##;
     let found = function_lengths(code);
     assert_eq!(found, vec![("braces".into(), 10), ("next".into(), 4)]);
+}
+
+/// The top-level modules of src/ (`lib.rs` and `main.rs` are the crate's roots, not modules).
+fn top_level_modules(src: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(src)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let name = name.strip_suffix(".rs").map(str::to_string).unwrap_or(name);
+            (name != "lib" && name != "main").then_some(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// One cycle among `edges` (module → modules it names), as the path that closes it, if any.
+fn find_cycle(edges: &std::collections::BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &std::collections::BTreeMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|start| visit(start, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let modules = top_level_modules(&src);
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for path in &files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let from = module_of(&rel).to_string();
+        if !modules.contains(&from) {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(path).unwrap());
+        let named = edges.entry(from.clone()).or_default();
+        for to in crate_modules(&code) {
+            if to != from && modules.contains(&to) && !named.contains(&to) {
+                named.push(to);
+            }
+        }
+    }
+    assert!(
+        edges.len() > 10 && edges.values().map(Vec::len).sum::<usize>() > 20,
+        "the module graph looks empty: {edges:?}"
+    );
+    if let Some(cycle) = find_cycle(&edges) {
+        panic!(
+            "import cycle between top-level modules: {}",
+            cycle.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle_and_only_a_cycle() {
+    let graph = |pairs: &[(&str, &str)]| {
+        let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (from, to) in pairs {
+            edges
+                .entry(from.to_string())
+                .or_default()
+                .push(to.to_string());
+        }
+        edges
+    };
+    // a diamond has no cycle
+    let diamond = graph(&[("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]);
+    assert_eq!(find_cycle(&diamond), None);
+    // deploy -> hooks -> deploy, reached from cli
+    let cyclic = graph(&[("cli", "deploy"), ("deploy", "hooks"), ("hooks", "deploy")]);
+    assert_eq!(
+        find_cycle(&cyclic),
+        Some(vec!["deploy".into(), "hooks".into(), "deploy".into()])
+    );
+    // `crate::{a, b::c}` groups count as edges
+    assert_eq!(
+        crate_modules("use crate::{hooks::Entry, fsutil};\nlet x = crate::notify::send();"),
+        vec!["hooks", "fsutil", "notify"]
+    );
 }
