@@ -9,6 +9,7 @@
 //! Also: code, tests and docs cite only what the repository holds (docs/compatibility.md
 //! entries by heading, weak spots it lists), never sections of a specification kept elsewhere.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The platform floor: each owns one effect and imports nothing of the domain.
@@ -282,21 +283,30 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_effect_stays_with_its_owner_and_the_platform_names_no_domain() {
+/// Every `.rs` file under src/ as (path relative to src/, text), sorted by path.
+fn src_texts() -> Vec<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (rel, std::fs::read_to_string(path).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn every_effect_stays_with_its_owner_and_the_platform_names_no_domain() {
     let mut found: Vec<(String, Effect)> = Vec::new();
-    for path in &files {
-        let rel = path
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(path).unwrap();
-        for effect in violations(&rel, &text) {
+    for (rel, text) in &src_texts() {
+        for effect in violations(rel, text) {
             found.push((rel.clone(), effect));
         }
     }
@@ -318,19 +328,9 @@ fn every_effect_stays_with_its_owner_and_the_platform_names_no_domain() {
 
 #[test]
 fn only_config_reads_the_environment_besides_the_platform_protocols() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
     let mut found: Vec<(String, String)> = Vec::new();
-    for path in &files {
-        let rel = path
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(path).unwrap();
-        for name in env_violations(&rel, &text) {
+    for (rel, text) in &src_texts() {
+        for name in env_violations(rel, text) {
             found.push((rel.clone(), name));
         }
     }
@@ -850,18 +850,8 @@ fn fn_name(line: &str) -> Option<String> {
 
 #[test]
 fn no_function_is_over_a_hundred_lines() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
     let mut long = Vec::new();
-    for path in &files {
-        let rel = path
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(path).unwrap();
+    for (rel, text) in &src_texts() {
         // test modules are cut; comments stay (they are part of a function's length)
         let code = match text.find("#[cfg(test)]\nmod tests") {
             Some(at) => &text[..at],
@@ -925,29 +915,13 @@ fn inside_a_string() {";
     assert_eq!(found, vec![("braces".into(), 10), ("next".into(), 4)]);
 }
 
-/// The top-level modules of src/ (`lib.rs` and `main.rs` are the crate's roots, not modules).
-fn top_level_modules(src: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(src)
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let name = name.strip_suffix(".rs").map(str::to_string).unwrap_or(name);
-            (name != "lib" && name != "main").then_some(name)
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// One cycle among `edges` (module → modules it names), as the path that closes it, if any.
-fn find_cycle(edges: &std::collections::BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+fn find_cycle(edges: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
     fn visit(
         node: &str,
-        edges: &std::collections::BTreeMap<String, Vec<String>>,
+        edges: &BTreeMap<String, Vec<String>>,
         path: &mut Vec<String>,
-        done: &mut std::collections::BTreeSet<String>,
+        done: &mut BTreeSet<String>,
     ) -> Option<Vec<String>> {
         if let Some(at) = path.iter().position(|n| n == node) {
             let mut cycle = path[at..].to_vec();
@@ -967,7 +941,7 @@ fn find_cycle(edges: &std::collections::BTreeMap<String, Vec<String>>) -> Option
         done.insert(node.to_string());
         None
     }
-    let mut done = std::collections::BTreeSet::new();
+    let mut done = BTreeSet::new();
     edges
         .keys()
         .find_map(|start| visit(start, edges, &mut Vec::new(), &mut done))
@@ -975,25 +949,22 @@ fn find_cycle(edges: &std::collections::BTreeMap<String, Vec<String>>) -> Option
 
 #[test]
 fn no_import_cycle_between_top_level_modules() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let modules = top_level_modules(&src);
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for path in &files {
-        let rel = path
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let from = module_of(&rel).to_string();
-        if !modules.contains(&from) {
+    let texts = src_texts();
+    // lib.rs and main.rs are the crate's roots, not modules
+    let modules: BTreeSet<&str> = texts
+        .iter()
+        .map(|(rel, _)| module_of(rel))
+        .filter(|m| *m != "lib" && *m != "main")
+        .collect();
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (rel, text) in &texts {
+        let from = module_of(rel);
+        if !modules.contains(from) {
             continue;
         }
-        let code = code_of(&std::fs::read_to_string(path).unwrap());
-        let named = edges.entry(from.clone()).or_default();
-        for to in crate_modules(&code) {
-            if to != from && modules.contains(&to) && !named.contains(&to) {
+        let named = edges.entry(from.to_string()).or_default();
+        for to in crate_modules(&code_of(text)) {
+            if to != from && modules.contains(to.as_str()) && !named.contains(&to) {
                 named.push(to);
             }
         }
@@ -1013,7 +984,7 @@ fn no_import_cycle_between_top_level_modules() {
 #[test]
 fn the_cycle_finder_finds_a_cycle_and_only_a_cycle() {
     let graph = |pairs: &[(&str, &str)]| {
-        let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut edges: BTreeMap<String, Vec<String>> = Default::default();
         for (from, to) in pairs {
             edges
                 .entry(from.to_string())
