@@ -22,6 +22,8 @@ from heatclient import exc as heat_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from fleet_report import bucket_ratio
+
 E = os.environ
 BASE = E['E2E_BASE']
 DIR = E['E2E_DIR']
@@ -197,20 +199,12 @@ def peak_to_mean(recs, t0, t1):
     n = max(1, int(round(t1 - t0)))
     times = [r['time'] - t0 for r in recs if 0 <= r['time'] - t0 < n]
 
-    def ratio(ts, width):
-        k = max(1, n // width)
-        buckets = [0] * k
-        for t in ts:
-            buckets[min(k - 1, int(t // width))] += 1
-        mean = sum(buckets) / k
-        return max(buckets) / mean if mean else None
-
     rng = random.Random(17)
-    floor = [ratio([rng.uniform(0, n) for _ in times], 1) for _ in range(200)]
+    floor = [bucket_ratio([rng.uniform(0, n) for _ in times], n, 1) for _ in range(200)]
     return {'peak_per_s': max([0] + [sum(1 for t in times if int(t) == s) for s in range(n)]),
             'mean_per_s': round(len(times) / n, 2),
-            'peak_to_mean': round(ratio(times, 1), 2) if times else None,
-            'peak_to_mean_5s': round(ratio(times, 5), 2) if times else None,
+            'peak_to_mean': round(bucket_ratio(times, n, 1), 2) if times else None,
+            'peak_to_mean_5s': round(bucket_ratio(times, n, 5), 2) if times else None,
             'random_floor': round(statistics.mean(floor), 2) if times else None,
             'seconds': n, 'requests': len(times)}
 

@@ -99,14 +99,15 @@ HERD_FLEETS = ((1000, 10), (1000, 30), (10000, 30))
 
 
 def bucket_ratio(times, seconds, width):
-    """Busiest bucket over the mean bucket: fleet.py's peak-to-mean."""
+    """Peak-to-mean: the busiest `width`-second bucket of [0, seconds) over the mean bucket
+    (None without requests). fleet.py measures with it; the herd model below uses it too."""
     k = max(1, seconds // width)
     buckets = [0] * k
     for t in times:
         if 0 <= t < seconds:
             buckets[min(k - 1, int(t // width))] += 1
     mean = sum(buckets) / k
-    return max(buckets) / mean if mean else 0.0
+    return max(buckets) / mean if mean else None
 
 
 def herd_model(n, interval, seed=17):
