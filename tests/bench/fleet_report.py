@@ -136,15 +136,14 @@ def print_herd_model(doc):
     print('\n### Herd after an outage: what heat-agent\'s design gives by fleet size\n')
     print('| servers | interval (s) | 1 s buckets | 5 s buckets | measured, 1 s / 5 s |')
     print('|---|---|---|---|---|')
-    fleets = [(doc['n'], doc['poll_s'])] + [f for f in HERD_FLEETS if f[0] != doc['n']]
-    for n, interval in fleets:
-        one, five = herd_model(n, interval)
-        seen = '-'
-        if (n, interval) == (doc['n'], doc['poll_s']):
-            seen = '; '.join('%s / %s' % (r['outage']['after'].get('peak_to_mean'),
-                                          r['outage']['after'].get('peak_to_mean_5s'))
-                             for r in measured)
-        print('| {:,} | {} | {:.2f} | {:.2f} | {} |'.format(n, interval, one, five, seen))
+    this_run = (doc['n'], doc['poll_s'])
+    seen = '; '.join('%s / %s' % (r['outage']['after'].get('peak_to_mean'),
+                                  r['outage']['after'].get('peak_to_mean_5s'))
+                     for r in measured)
+    for fleet in [this_run] + [f for f in HERD_FLEETS if f != this_run]:
+        one, five = herd_model(*fleet)
+        print('| {:,} | {} | {:.2f} | {:.2f} | {} |'.format(
+            fleet[0], fleet[1], one, five, seen if fleet == this_run else '-'))
 
 
 def main(path):
